@@ -1,0 +1,69 @@
+import { z } from 'zod';
+import { envelopeOf } from './envelope.js';
+import { COMMAND_TYPES } from './commands.js';
+
+/** Events flow agent → bot on `rollout.events`; names are past tense. */
+
+export const StageAppliedPayload = z.object({
+  stageIndex: z.number().int().nonnegative(),
+  weight: z.number().int().min(0).max(100),
+});
+export type StageAppliedPayload = z.infer<typeof StageAppliedPayload>;
+
+/**
+ * What a metrics provider measured for one version over a window. A provider that could not
+ * measure says so (`unavailable`) instead of reporting zeros, so a gate never passes on no data.
+ */
+export const Measurement = z.discriminatedUnion('status', [
+  z.object({
+    status: z.literal('ok'),
+    requests: z.number().int().nonnegative(),
+    errors: z.number().int().nonnegative(),
+    latencyMs: z.object({
+      p50: z.number().nonnegative(),
+      p95: z.number().nonnegative(),
+      p99: z.number().nonnegative(),
+    }),
+  }),
+  z.object({ status: z.literal('unavailable'), reason: z.string().min(1) }),
+]);
+export type Measurement = z.infer<typeof Measurement>;
+
+export const HealthSamplePayload = z.object({
+  stageIndex: z.number().int().nonnegative(),
+  windowMs: z.number().int().positive(),
+  canary: Measurement,
+  stable: Measurement,
+});
+export type HealthSamplePayload = z.infer<typeof HealthSamplePayload>;
+
+export const PromotedPayload = z.object({ version: z.string().min(1) });
+export const RolledBackPayload = z.object({ weight: z.literal(0), reason: z.string().min(1) });
+export const CommandFailedPayload = z.object({
+  commandId: z.uuid(),
+  commandType: z.enum(COMMAND_TYPES as [string, ...string[]]),
+  reason: z.string().min(1),
+});
+export type CommandFailedPayload = z.infer<typeof CommandFailedPayload>;
+export const AgentHeartbeatPayload = z.object({
+  agentId: z.string().min(1),
+  activeRollouts: z.array(z.string()),
+});
+
+export const StageAppliedEvent = envelopeOf('stage_applied', StageAppliedPayload);
+export const HealthSampleEvent = envelopeOf('health_sample', HealthSamplePayload);
+export const PromotedEvent = envelopeOf('promoted', PromotedPayload);
+export const RolledBackEvent = envelopeOf('rolled_back', RolledBackPayload);
+export const CommandFailedEvent = envelopeOf('command_failed', CommandFailedPayload);
+export const AgentHeartbeatEvent = envelopeOf('agent_heartbeat', AgentHeartbeatPayload);
+
+export const RolloutEvent = z.discriminatedUnion('type', [
+  StageAppliedEvent,
+  HealthSampleEvent,
+  PromotedEvent,
+  RolledBackEvent,
+  CommandFailedEvent,
+  AgentHeartbeatEvent,
+]);
+export type RolloutEvent = z.infer<typeof RolloutEvent>;
+export type RolloutEventType = RolloutEvent['type'];

@@ -1,0 +1,33 @@
+import type { GateMetric } from '../rollout/plan.js';
+
+/** One check as measured in one cluster: enough for a person to read why a gate decided. */
+export interface CheckResult {
+  cluster: string;
+  metric: GateMetric;
+  mode: 'absolute' | 'relative';
+  /** The canary's measured value (error rate as a fraction, latency in ms). */
+  measured: number;
+  /** The limit the measured value was held to (for `relative`, already multiplied by the baseline). */
+  threshold: number;
+  /** The stable version's value, for `relative` checks. */
+  baseline?: number;
+  passed: boolean;
+}
+
+/**
+ * - `pass`: every check passed in every cluster with enough traffic.
+ * - `failing`: a check failed, but fewer than `failureLimit` times in a row.
+ * - `fail`: checks failed `failureLimit` times in a row: roll back.
+ * - `inconclusive`: not enough traffic, or a cluster's metrics were unavailable.
+ */
+export type GateOutcome = 'pass' | 'failing' | 'fail' | 'inconclusive';
+
+export interface GateVerdict {
+  outcome: GateOutcome;
+  consecutiveFailures: number;
+  checks: CheckResult[];
+  /** Why an evaluation was inconclusive, per cluster (too few requests, metrics unavailable). */
+  inconclusive: { cluster: string; reason: string }[];
+  /** A one-line summary, e.g. `error_rate 7.9% > 2.0% in eu-west`. */
+  summary: string;
+}

@@ -1,0 +1,122 @@
+import { z } from 'zod';
+
+/**
+ * The plan of a rollout: what is shipped, where, and how each stage is judged.
+ * These schemas are part of the wire contract (the `start` command carries the stages),
+ * so they live beside the messages and are versioned with them.
+ */
+
+export const ClusterName = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a cluster name is lowercase letters, digits and dashes');
+export type ClusterName = z.infer<typeof ClusterName>;
+
+export const ServiceName = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a service name is lowercase letters, digits and dashes');
+export type ServiceName = z.infer<typeof ServiceName>;
+
+export const Strategy = z.enum(['canary', 'blue-green']);
+export type Strategy = z.infer<typeof Strategy>;
+
+export const GateMetric = z.enum(['error_rate', 'latency_p95', 'latency_p99']);
+export type GateMetric = z.infer<typeof GateMetric>;
+
+/**
+ * One check of a gate. `absolute`: the canary's value must not exceed `max` (error rate as a
+ * fraction 0..1, latency in milliseconds). `relative`: the canary's value must not exceed the
+ * stable baseline times `max` (1.5 = at most 50% worse than stable).
+ */
+export const GateCheck = z.object({
+  metric: GateMetric,
+  mode: z.enum(['absolute', 'relative']),
+  max: z.number().positive(),
+});
+export type GateCheck = z.infer<typeof GateCheck>;
+
+export const ApprovalRule = z.object({
+  /** Slack user ids (U…) or user group ids (S…) allowed to approve. */
+  approvers: z.array(z.string().min(1)).min(1),
+  required: z.number().int().min(1).default(1),
+  /** Four-eyes: when false, the person who started the rollout cannot approve it. */
+  allowSelfApproval: z.boolean().default(false),
+});
+export type ApprovalRule = z.infer<typeof ApprovalRule>;
+
+export const Gate = z.object({
+  checks: z.array(GateCheck),
+  /** Below this many canary requests in a cluster's window, an evaluation is inconclusive. */
+  minRequests: z.number().int().nonnegative(),
+  intervalMs: z.number().int().positive(),
+  /** Consecutive failed evaluations that make the verdict `fail` (and roll back). */
+  failureLimit: z.number().int().min(1),
+  approval: ApprovalRule.optional(),
+});
+export type Gate = z.infer<typeof Gate>;
+
+export const Stage = z.object({
+  /** Percentage of traffic on the new version once this stage is applied. */
+  weight: z.number().int().min(0).max(100),
+  bakeMs: z.number().int().nonnegative(),
+  gate: Gate,
+});
+export type Stage = z.infer<typeof Stage>;
+
+export const RolloutPlan = z
+  .object({
+    service: ServiceName,
+    version: z.string().min(1).max(128),
+    /** The version traffic returns to on rollback; what the clusters run before this rollout. */
+    stableVersion: z.string().min(1).max(128),
+    strategy: Strategy,
+    clusters: z.array(ClusterName).min(1),
+    stages: z.array(Stage).min(1),
+    startedBy: z.string().min(1),
+    reason: z.string().max(500).optional(),
+    /** Set when this rollout is one service of a multi-service release. */
+    releaseId: z.string().min(1).optional(),
+  })
+  .superRefine((plan, ctx) => {
+    for (const problem of planProblems(plan)) ctx.addIssue({ code: 'custom', ...problem });
+  });
+export type RolloutPlan = z.infer<typeof RolloutPlan>;
+
+/** Stage rules a person can break when typing a plan; each message says what would be right. */
+export function planProblems(
+  plan: Pick<RolloutPlan, 'strategy' | 'stages' | 'clusters'>,
+): { path: (string | number)[]; message: string }[] {
+  const problems: { path: (string | number)[]; message: string }[] = [];
+  const weights = plan.stages.map((s) => s.weight);
+  if (weights.at(-1) !== 100) {
+    problems.push({ path: ['stages'], message: `the last stage must be 100, got ${weights.join(',')}` });
+  }
+  if (plan.strategy === 'canary') {
+    weights.forEach((w, i) => {
+      if (i > 0 && w <= weights[i - 1]!) {
+        problems.push({
+          path: ['stages', i, 'weight'],
+          message: `canary stages must increase, got ${weights.join(',')} (for example 5,25,50,100)`,
+        });
+      }
+      if (w === 0) {
+        problems.push({ path: ['stages', i, 'weight'], message: 'a canary stage weight must be above 0' });
+      }
+    });
+  } else {
+    if (weights.some((w) => w !== 0 && w !== 100)) {
+      problems.push({
+        path: ['stages'],
+        message: `blue-green stages are 0 (preview) and 100 (switched), got ${weights.join(',')}`,
+      });
+    }
+    weights.forEach((w, i) => {
+      if (i > 0 && w < weights[i - 1]!) {
+        problems.push({ path: ['stages', i, 'weight'], message: 'stage weights must not decrease' });
+      }
+    });
+  }
+  if (new Set(plan.clusters).size !== plan.clusters.length) {
+    problems.push({ path: ['clusters'], message: `clusters repeat: ${plan.clusters.join(',')}` });
+  }
+  return problems;
+}

@@ -1,0 +1,122 @@
+import { z } from 'zod';
+import { RolloutPlan } from './plan.js';
+import type { CommandFailedPayload } from '../contracts/events.js';
+import type { CommandBody } from '../contracts/commands.js';
+import type { GateVerdict } from '../gate/verdict.js';
+
+export const ACTIVE_STATUSES = [
+  'pending',
+  'progressing',
+  'baking',
+  'awaiting_approval',
+  'paused',
+  'promoting',
+  'rolling_back',
+] as const;
+export const TERMINAL_STATUSES = ['succeeded', 'rolled_back', 'aborted', 'failed'] as const;
+export const RolloutStatus = z.enum([...ACTIVE_STATUSES, ...TERMINAL_STATUSES]);
+export type RolloutStatus = z.infer<typeof RolloutStatus>;
+/** The states `paused` can be entered from, and returns to on resume. */
+export const PausableStatus = z.enum(['progressing', 'baking', 'awaiting_approval']);
+export type PausableStatus = z.infer<typeof PausableStatus>;
+
+export function isTerminal(status: RolloutStatus): boolean {
+  return (TERMINAL_STATUSES as readonly string[]).includes(status);
+}
+
+export const ClusterStatus = z.enum([
+  'pending',
+  'applying',
+  'applied',
+  'promoting',
+  'promoted',
+  'rolling_back',
+  'rolled_back',
+  'failed',
+]);
+export type ClusterStatus = z.infer<typeof ClusterStatus>;
+
+export const ClusterState = z.object({
+  status: ClusterStatus,
+  /** The canary weight the agent last confirmed (0 before the first stage and after rollback). */
+  weight: z.number().int().min(0).max(100),
+  /** Index of the last stage the agent confirmed, -1 before any. */
+  appliedStage: z.number().int().min(-1),
+  failure: z.string().optional(),
+});
+export type ClusterState = z.infer<typeof ClusterState>;
+
+export const RolloutState = z.object({
+  id: z.string().min(1),
+  /** Optimistic concurrency: increases by one with every accepted input. */
+  version: z.number().int().nonnegative(),
+  plan: RolloutPlan,
+  status: RolloutStatus,
+  stageIndex: z.number().int().nonnegative(),
+  /** Sequence number of the last command sent for this rollout. */
+  seq: z.number().int().nonnegative(),
+  clusters: z.record(z.string(), ClusterState),
+  pausedFrom: PausableStatus.optional(),
+  /** Approvals collected for the current stage (Slack user ids). */
+  approvals: z.array(z.string()),
+  /** When the current stage's bake began (all clusters applied), ms since epoch. */
+  bakeStartedAt: z.number().optional(),
+  gate: z.object({
+    /** Ticks of the current stage's gate: a result for another tick is stale. */
+    tick: z.number().int().nonnegative(),
+    consecutiveFailures: z.number().int().nonnegative(),
+    /** True once an inconclusive-past-bake alert was sent for this stage (alert once, not every tick). */
+    heldAlerted: z.boolean(),
+    lastVerdict: z.custom<GateVerdict>().optional(),
+  }),
+  /** Why it ended or is ending: the breached check, the abort reason, the failed command. */
+  outcome: z.string().optional(),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+});
+export type RolloutState = z.infer<typeof RolloutState>;
+
+/** Inputs to the state machine: user actions, agent events and gate results. */
+export type RolloutInput =
+  | { type: 'start'; actor: string }
+  | { type: 'approve'; actor: string; /** user groups the actor belongs to */ groups?: string[] }
+  | { type: 'pause'; actor: string }
+  | { type: 'resume'; actor: string }
+  | { type: 'abort'; actor: string; reason: string }
+  | { type: 'stage_applied'; cluster: string; stageIndex: number; weight: number }
+  | { type: 'promoted'; cluster: string }
+  | { type: 'rolled_back'; cluster: string }
+  | ({ type: 'command_failed'; cluster: string } & CommandFailedPayload)
+  | { type: 'gate_result'; stageIndex: number; tick: number; verdict: GateVerdict };
+export type RolloutInputType = RolloutInput['type'];
+
+export type AlertKind =
+  | 'gate_breached'
+  | 'rolled_back'
+  | 'rollback_failed'
+  | 'gate_inconclusive'
+  | 'approval_needed'
+  | 'command_failed';
+
+/** Effects are plain data; the bot's effect runner carries them out after storing them. */
+export type Effect =
+  | { type: 'publish_command'; cluster: string; seq: number; command: CommandBody }
+  | { type: 'schedule_gate'; stageIndex: number; tick: number; delayMs: number }
+  | { type: 'cancel_gates' }
+  | { type: 'update_card' }
+  | { type: 'notify'; kind: AlertKind; message: string }
+  | { type: 'release_lock'; service: string };
+export type EffectType = Effect['type'];
+
+export type RejectionCode =
+  | 'invalid_transition'
+  | 'terminal'
+  | 'stale_event'
+  | 'unknown_cluster'
+  | 'not_permitted'
+  | 'four_eyes'
+  | 'already_approved';
+
+export type TransitionResult =
+  | { ok: true; state: RolloutState; effects: Effect[] }
+  | { ok: false; code: RejectionCode; reason: string };
