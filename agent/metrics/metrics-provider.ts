@@ -1,0 +1,18 @@
+import type { Measurement } from '../../shared/contracts/events.js';
+
+export interface MeasureQuery {
+  service: string;
+  version: string;
+  /** Which side of the split the version is on; providers may select series by it. */
+  role: 'canary' | 'stable';
+  windowMs: number;
+}
+
+/**
+ * Health of one version over a window. Never rejects: a provider that cannot measure (backend
+ * down, empty result, NaN) resolves with `{ status: 'unavailable', reason }`, so a gate sees
+ * `inconclusive` and never a fake zero.
+ */
+export interface MetricsProvider {
+  measure(query: MeasureQuery): Promise<Measurement>;
+}

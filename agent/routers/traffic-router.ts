@@ -1,0 +1,43 @@
+import type { Strategy } from '../../shared/rollout/plan.js';
+
+/** What a router needs to find and shape one service's traffic in its cluster. */
+export interface RouteTarget {
+  service: string;
+  stableVersion: string;
+  canaryVersion: string;
+  strategy: Strategy;
+}
+
+/** The traffic split as the router reads it back from the cluster, not as it was asked for. */
+export interface RouteState {
+  /** Percentage of traffic on the canary (the new version), 0..100. */
+  canaryWeight: number;
+  /** The version serving the rest of the traffic. */
+  stableVersion: string;
+  canaryVersion?: string;
+  /**
+   * The last command applied to this route, stored with the route itself (an annotation on a
+   * real HTTPRoute), so an agent that restarts knows what it already did without memory.
+   */
+  applied?: AppliedMark;
+}
+
+export interface AppliedMark {
+  rolloutId: string;
+  seq: number;
+}
+
+/**
+ * Shifts one cluster's traffic. Every method confirms by reading the route back and resolves
+ * with what it read; it rejects with a `RouterError` whose message tells an operator what to
+ * fix. Methods are idempotent: applying the same weight twice is harmless.
+ */
+export interface TrafficRouter {
+  setWeight(target: RouteTarget, canaryWeight: number, mark: AppliedMark): Promise<RouteState>;
+  /** Makes the canary version the stable one, with all traffic on it. */
+  promote(target: RouteTarget, mark: AppliedMark): Promise<RouteState>;
+  /** All traffic back to the stable version (canary weight 0). */
+  rollback(target: RouteTarget, mark: AppliedMark): Promise<RouteState>;
+  /** The current split, for recovery after a restart; `undefined` when the service has no route. */
+  read(service: string): Promise<RouteState | undefined>;
+}
