@@ -30,4 +30,6 @@ if (problems.length > 0) {
   console.error(problems.join('\n'));
   process.exit(1);
 }
-console.log(`imports ok: ${Object.keys(graph.obj()).length} files, no cycles, shared/ stands alone`);
+console.log(
+  `imports ok: ${Object.keys(graph.obj()).length} files, no cycles, shared/ stands alone`,
+);

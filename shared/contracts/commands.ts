@@ -52,4 +52,6 @@ export type CommandType = Command['type'];
 export const COMMAND_TYPES = Command.options.map((o) => o.shape.type.value) as CommandType[];
 
 /** A command as the state machine emits it: what to say, before the envelope is filled in. */
-export type CommandBody = { [C in Command as C['type']]: { type: C['type']; payload: C['payload'] } }[CommandType];
+export type CommandBody = {
+  [C in Command as C['type']]: { type: C['type']; payload: C['payload'] };
+}[CommandType];

@@ -8,12 +8,18 @@ import { z } from 'zod';
 
 export const ClusterName = z
   .string()
-  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a cluster name is lowercase letters, digits and dashes');
+  .regex(
+    /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+    'a cluster name is lowercase letters, digits and dashes',
+  );
 export type ClusterName = z.infer<typeof ClusterName>;
 
 export const ServiceName = z
   .string()
-  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a service name is lowercase letters, digits and dashes');
+  .regex(
+    /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+    'a service name is lowercase letters, digits and dashes',
+  );
 export type ServiceName = z.infer<typeof ServiceName>;
 
 export const Strategy = z.enum(['canary', 'blue-green']);
@@ -82,13 +88,18 @@ export const RolloutPlan = z
 export type RolloutPlan = z.infer<typeof RolloutPlan>;
 
 /** Stage rules a person can break when typing a plan; each message says what would be right. */
-export function planProblems(
-  plan: Pick<RolloutPlan, 'strategy' | 'stages' | 'clusters'>,
-): { path: (string | number)[]; message: string }[] {
+export function planProblems(plan: {
+  strategy: Strategy;
+  stages: { weight: number }[];
+  clusters: string[];
+}): { path: (string | number)[]; message: string }[] {
   const problems: { path: (string | number)[]; message: string }[] = [];
   const weights = plan.stages.map((s) => s.weight);
   if (weights.at(-1) !== 100) {
-    problems.push({ path: ['stages'], message: `the last stage must be 100, got ${weights.join(',')}` });
+    problems.push({
+      path: ['stages'],
+      message: `the last stage must be 100, got ${weights.join(',')}`,
+    });
   }
   if (plan.strategy === 'canary') {
     weights.forEach((w, i) => {
@@ -99,7 +110,10 @@ export function planProblems(
         });
       }
       if (w === 0) {
-        problems.push({ path: ['stages', i, 'weight'], message: 'a canary stage weight must be above 0' });
+        problems.push({
+          path: ['stages', i, 'weight'],
+          message: 'a canary stage weight must be above 0',
+        });
       }
     });
   } else {
@@ -111,7 +125,10 @@ export function planProblems(
     }
     weights.forEach((w, i) => {
       if (i > 0 && w < weights[i - 1]!) {
-        problems.push({ path: ['stages', i, 'weight'], message: 'stage weights must not decrease' });
+        problems.push({
+          path: ['stages', i, 'weight'],
+          message: 'stage weights must not decrease',
+        });
       }
     });
   }

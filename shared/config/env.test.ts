@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { isRolloutError } from '../errors.js';
+import { AgentEnv, BotEnv, parseEnv, runMode } from './env.js';
+
+function configErrorOf(fn: () => unknown): Error & { variable?: string } {
+  try {
+    fn();
+  } catch (err) {
+    if (isRolloutError(err, 'invalid_config')) return err as Error & { variable?: string };
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('environment configuration', () => {
+  it('runs locally with no environment at all', () => {
+    const env = parseEnv(BotEnv, {});
+    expect(env.PORT).toBe(3000);
+    expect(env.ROLLOUT_CONFIG).toBe('config/policy.yaml');
+    expect(runMode(env)).toBe('local');
+  });
+
+  it('reads a broker list and a Redis URL as distributed mode', () => {
+    const env = parseEnv(BotEnv, {
+      KAFKA_BROKERS: 'a:9092, b:9093',
+      REDIS_URL: 'redis://localhost:6379',
+    });
+    expect(env.KAFKA_BROKERS).toEqual(['a:9092', 'b:9093']);
+    expect(runMode(env)).toBe('distributed');
+  });
+
+  it('names the variable and what would be right for a bad value', () => {
+    const err = configErrorOf(() => parseEnv(BotEnv, { PORT: 'eighty' }));
+    expect(err.variable).toBe('PORT');
+    expect(err.message).toMatch(/^PORT: is "eighty": expected/);
+    expect(configErrorOf(() => parseEnv(BotEnv, { KAFKA_BROKERS: 'localhost' })).message).toContain(
+      'KAFKA_BROKERS: is "localhost": expected each broker is host:port',
+    );
+  });
+
+  it('never echoes a whole secret in the error', () => {
+    const err = configErrorOf(() =>
+      parseEnv(BotEnv, { SLACK_BOT_TOKEN: 'not-a-token-but-a-secret' }),
+    );
+    expect(err.message).toContain('SLACK_BOT_TOKEN');
+    expect(err.message).not.toContain('not-a-token-but-a-secret');
+  });
+
+  it('refuses half a distributed configuration, naming the missing variable', () => {
+    const err = configErrorOf(() => runMode(parseEnv(BotEnv, { KAFKA_BROKERS: 'k:9092' })));
+    expect(err.variable).toBe('REDIS_URL');
+  });
+
+  it('requires the agent’s cluster and refuses an unknown router', () => {
+    expect(configErrorOf(() => parseEnv(AgentEnv, {})).variable).toBe('AGENT_CLUSTER');
+    const err = configErrorOf(() =>
+      parseEnv(AgentEnv, { AGENT_CLUSTER: 'eu-west', TRAFFIC_ROUTER: 'istio' }),
+    );
+    expect(err.variable).toBe('TRAFFIC_ROUTER');
+    expect(err.message).toContain('"simulated"');
+  });
+});

@@ -1,0 +1,109 @@
+import { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { ClusterName } from '../rollout/plan.js';
+
+/**
+ * Environment variables, validated at start. A bad value stops the process with a
+ * `ConfigError` that names the variable and says what would be right.
+ */
+
+const KafkaBrokers = z
+  .string()
+  .transform((text) =>
+    text
+      .split(',')
+      .map((b) => b.trim())
+      .filter(Boolean),
+  )
+  .pipe(
+    z
+      .array(
+        z.string().regex(/^[^\s:/]+:\d{1,5}$/, 'each broker is host:port, e.g. localhost:9092'),
+      )
+      .min(1, 'at least one broker, e.g. localhost:9092'),
+  );
+
+const RedisUrl = z
+  .string()
+  .regex(/^rediss?:\/\/.+/, 'a redis:// or rediss:// URL, e.g. redis://localhost:6379');
+
+const HttpUrl = z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' });
+
+const LogLevel = z
+  .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  .default('info');
+
+const Common = {
+  KAFKA_BROKERS: KafkaBrokers.optional(),
+  REDIS_URL: RedisUrl.optional(),
+  ROLLOUT_CONFIG: z.string().min(1).default('config/policy.yaml'),
+  LOG_LEVEL: LogLevel,
+};
+
+export const BotEnv = z.object({
+  ...Common,
+  SLACK_BOT_TOKEN: z
+    .string()
+    .regex(/^xox[bp]-/, 'a bot token starting with xoxb-')
+    .optional(),
+  SLACK_SIGNING_SECRET: z
+    .string()
+    .min(8, 'the signing secret from the Slack app’s Basic Information page')
+    .optional(),
+  SLACK_APP_TOKEN: z
+    .string()
+    .regex(/^xapp-/, 'an app-level token starting with xapp- (Socket Mode)')
+    .optional(),
+  SLACK_API_URL: HttpUrl.optional(),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** Address the HTTP server binds to; loopback unless told otherwise. */
+  HOST: z.string().min(1).default('127.0.0.1'),
+});
+export type BotEnv = z.infer<typeof BotEnv>;
+
+export const AgentEnv = z.object({
+  ...Common,
+  AGENT_CLUSTER: ClusterName,
+  TRAFFIC_ROUTER: z.enum(['simulated', 'gateway-api']).default('simulated'),
+  METRICS_PROVIDER: z.enum(['simulated', 'prometheus']).default('simulated'),
+  PROMETHEUS_URL: HttpUrl.optional(),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3001),
+  HOST: z.string().min(1).default('127.0.0.1'),
+});
+export type AgentEnv = z.infer<typeof AgentEnv>;
+
+export type RunMode = 'local' | 'distributed';
+
+/** Local with neither Kafka nor Redis; distributed with both; half of each is a mistake. */
+export function runMode(env: { KAFKA_BROKERS?: string[]; REDIS_URL?: string }): RunMode {
+  if (env.KAFKA_BROKERS && env.REDIS_URL) return 'distributed';
+  if (!env.KAFKA_BROKERS && !env.REDIS_URL) return 'local';
+  const missing = env.KAFKA_BROKERS ? 'REDIS_URL' : 'KAFKA_BROKERS';
+  throw new ConfigError(
+    missing,
+    'distributed mode needs both KAFKA_BROKERS and REDIS_URL; unset both to run locally in one process',
+  );
+}
+
+/** Parses `source` with `schema`; the first problem becomes a ConfigError naming its variable. */
+export function parseEnv<S extends z.ZodObject>(
+  schema: S,
+  source: Record<string, string | undefined>,
+): z.infer<S> {
+  // An empty variable means "not set", as in most shells' `VAR= cmd`.
+  const cleaned = Object.fromEntries(
+    Object.entries(source).filter(([, v]) => v !== undefined && v !== ''),
+  );
+  const result = schema.safeParse(cleaned);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const variable = String(issue.path[0] ?? '(environment)');
+  const given = cleaned[variable];
+  const shown =
+    given === undefined ? 'is not set' : `is ${JSON.stringify(redactValue(variable, given))}`;
+  throw new ConfigError(variable, `${shown}: expected ${issue.message}`);
+}
+
+function redactValue(variable: string, value: string): string {
+  return /TOKEN|SECRET/.test(variable) ? `${value.slice(0, 5)}…` : value;
+}

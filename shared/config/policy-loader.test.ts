@@ -1,0 +1,92 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parsePolicy, PolicyError } from './policy-loader.js';
+
+const example = readFileSync(new URL('../../config/policy.yaml', import.meta.url), 'utf8');
+
+function problemsOf(text: string): PolicyError {
+  try {
+    parsePolicy(text, 'policy.yaml');
+  } catch (err) {
+    if (err instanceof PolicyError) return err;
+    throw err;
+  }
+  throw new Error('expected the policy to be refused');
+}
+
+describe('parsePolicy', () => {
+  it('reads the commented example with its durations in milliseconds and defaults filled in', () => {
+    const policy = parsePolicy(example, 'config/policy.yaml');
+    expect(Object.keys(policy.clusters)).toEqual(['eu-west', 'us-east']);
+    expect(policy.defaults.bake).toBe(120_000);
+    expect(policy.defaults.gate.interval).toBe(10_000);
+    expect(policy.services.checkout?.permissions.approve).toContain('U0LEAD1');
+    expect(policy.services.search?.strategy).toBe('blue-green');
+  });
+
+  it('names the file, line and field of a bad value', () => {
+    const err = problemsOf(example.replace('bake: 2m', 'bake: two minutes'));
+    const line = example.split('\n').findIndex((l) => l.includes('bake: 2m')) + 1;
+    expect(err.message).toContain(
+      `policy.yaml:${line}: defaults.bake: "two minutes" is not a duration`,
+    );
+  });
+
+  it('refuses a service in a cluster that is not declared, on the line of that cluster', () => {
+    const err = problemsOf(example.replace('clusters: [eu-west]', 'clusters: [ap-south]'));
+    expect(err.problems).toEqual([
+      expect.objectContaining({
+        field: 'services.search.clusters.0',
+        message: expect.stringContaining('unknown cluster "ap-south"'),
+      }),
+    ]);
+    expect(err.problems[0]?.line).toBe(
+      example.split('\n').findIndex((l) => l.includes('clusters: [eu-west]')) + 1,
+    );
+  });
+
+  it('refuses a misspelt field instead of ignoring it', () => {
+    const err = problemsOf(
+      example.replace(
+        '    stages: [5, 25, 50, 100]\n    approveAt',
+        '    stagse: [5, 25, 50, 100]\n    approveAt',
+      ),
+    );
+    expect(err.message).toMatch(/services\.checkout: unknown field\(s\) stagse/);
+  });
+
+  it('reports broken YAML with its line', () => {
+    const err = problemsOf('clusters:\n  eu-west: {\nservices: {}\n');
+    expect(err.problems[0]?.message).toMatch(/^YAML: /);
+    expect(err.problems[0]?.line).toBeGreaterThan(0);
+  });
+
+  it('requires the fields a service cannot do without', () => {
+    const err = problemsOf(
+      'clusters: { eu-west: {} }\nservices:\n  pay:\n    clusters: [eu-west]\n',
+    );
+    expect(err.message).toContain('policy.yaml:4: services.pay.channel: is required (string)');
+  });
+
+  it('refuses stages that would not make a valid rollout, saying what would be right', () => {
+    const err = problemsOf(
+      example.replace(
+        '    stages: [5, 25, 50, 100]\n    approveAt',
+        '    stages: [5, 50, 25]\n    approveAt',
+      ),
+    );
+    expect(err.message).toContain(
+      'services.checkout.stages: the last stage must be 100, got 5,50,25',
+    );
+    expect(err.message).toContain(
+      'canary stages must increase, got 5,50,25 (for example 5,25,50,100)',
+    );
+  });
+
+  it('refuses an approval point that is not a stage', () => {
+    const err = problemsOf(example.replace('approveAt: [50]', 'approveAt: [75]'));
+    expect(err.message).toContain(
+      'services.checkout.approveAt: approveAt 75 is not one of the stages 5,25,50,100',
+    );
+  });
+});

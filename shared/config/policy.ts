@@ -1,0 +1,104 @@
+import { z } from 'zod';
+import { Duration } from './duration.js';
+import { ClusterName, GateCheck, planProblems, ServiceName, Strategy } from '../rollout/plan.js';
+
+/**
+ * The policy file (`ROLLOUT_CONFIG`): which services may be rolled out, where, how, and by whom.
+ * Durations are written as text (`30s`, `5m`); stages as canary weights in percent.
+ */
+
+const SlackId = z
+  .string()
+  .regex(/^[UWS][A-Z0-9]{2,}$/, 'a Slack user id (U…/W…) or user group id (S…)');
+
+export const GatePolicy = z.strictObject({
+  checks: z
+    .array(z.strictObject({ ...GateCheck.shape, mode: GateCheck.shape.mode.default('absolute') }))
+    .default([]),
+  minRequests: z.number().int().nonnegative().default(100),
+  interval: Duration.default(30_000),
+  failureLimit: z.number().int().min(1).default(2),
+});
+export type GatePolicy = z.infer<typeof GatePolicy>;
+
+const StageWeights = z.array(z.number().int().min(0).max(100)).min(1);
+
+export const Permissions = z.strictObject({
+  /** Who may start, approve and abort; an empty list means anyone in the channel. */
+  start: z.array(SlackId).default([]),
+  approve: z.array(SlackId).default([]),
+  abort: z.array(SlackId).default([]),
+  /** Forbid the person who started a rollout from approving it. */
+  fourEyes: z.boolean().default(true),
+  approvalsRequired: z.number().int().min(1).default(1),
+});
+export type Permissions = z.infer<typeof Permissions>;
+
+export const ServiceDefaults = z.strictObject({
+  strategy: Strategy.default('canary'),
+  stages: StageWeights.default([5, 25, 50, 100]),
+  bake: Duration.default(300_000),
+  gate: GatePolicy.default(GatePolicy.parse({})),
+  /** Stage weights after whose bake a person must approve before the rollout goes on. */
+  approveAt: z.array(z.number().int().min(0).max(100)).default([]),
+});
+
+export const ServicePolicy = z.strictObject({
+  channel: z.string().regex(/^[CG][A-Z0-9]{2,}$/, 'a Slack channel id (C…)'),
+  /** The user group mentioned on alerts, e.g. S0123ONCALL. */
+  oncall: SlackId.optional(),
+  clusters: z.array(ClusterName).min(1),
+  /** The version running now; what a rollout returns to. Updated by the bot after a promotion. */
+  stableVersion: z.string().min(1).default('unknown'),
+  strategy: Strategy.optional(),
+  stages: StageWeights.optional(),
+  bake: Duration.optional(),
+  gate: GatePolicy.partial().optional(),
+  approveAt: z.array(z.number().int().min(0).max(100)).optional(),
+  permissions: Permissions.default(Permissions.parse({})),
+});
+export type ServicePolicy = z.infer<typeof ServicePolicy>;
+
+export const ClusterPolicy = z.strictObject({
+  description: z.string().optional(),
+});
+
+export const Policy = z
+  .object({
+    clusters: z.record(ClusterName, ClusterPolicy.default({})),
+    defaults: ServiceDefaults.default(ServiceDefaults.parse({})),
+    services: z.record(ServiceName, ServicePolicy),
+  })
+  .superRefine((policy, ctx) => {
+    for (const [name, service] of Object.entries(policy.services)) {
+      service.clusters.forEach((cluster, i) => {
+        if (!(cluster in policy.clusters)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['services', name, 'clusters', i],
+            message: `unknown cluster "${cluster}" (declared: ${Object.keys(policy.clusters).join(', ') || 'none'})`,
+          });
+        }
+      });
+      const strategy = service.strategy ?? policy.defaults.strategy;
+      const weights = service.stages ?? policy.defaults.stages;
+      const stages = weights.map((weight) => ({ weight }));
+      for (const problem of planProblems({ strategy, stages, clusters: service.clusters })) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['services', name, 'stages'],
+          message: problem.message,
+        });
+      }
+      for (const weight of service.approveAt ?? policy.defaults.approveAt) {
+        if (!weights.includes(weight)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['services', name, 'approveAt'],
+            message: `approveAt ${weight} is not one of the stages ${weights.join(',')}`,
+          });
+        }
+      }
+    }
+  });
+export type Policy = z.infer<typeof Policy>;
