@@ -41,8 +41,8 @@ export const GateCheck = z.object({
 export type GateCheck = z.infer<typeof GateCheck>;
 
 export const ApprovalRule = z.object({
-  /** Slack user ids (U…) or user group ids (S…) allowed to approve. */
-  approvers: z.array(z.string().min(1)).min(1),
+  /** Slack user ids (U…) or user group ids (S…) allowed to approve; empty means anyone. */
+  approvers: z.array(z.string().min(1)),
   required: z.number().int().min(1).default(1),
   /** Four-eyes: when false, the person who started the rollout cannot approve it. */
   allowSelfApproval: z.boolean().default(false),

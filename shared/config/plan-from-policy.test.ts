@@ -1,0 +1,112 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  nearestNames,
+  PlanError,
+  planFromPolicy,
+  type RolloutRequest,
+} from './plan-from-policy.js';
+import { parsePolicy } from './policy-loader.js';
+
+const policy = parsePolicy(
+  readFileSync(new URL('../../config/policy.yaml', import.meta.url), 'utf8'),
+  'policy.yaml',
+);
+
+function request(overrides: Partial<RolloutRequest> = {}): RolloutRequest {
+  return { service: 'checkout', version: '2.4.1', startedBy: 'U0ALICE', ...overrides };
+}
+
+function refusal(overrides: Partial<RolloutRequest>): PlanError {
+  try {
+    planFromPolicy(policy, request(overrides));
+  } catch (err) {
+    if (err instanceof PlanError) return err;
+    throw err;
+  }
+  throw new Error('expected the request to be refused');
+}
+
+describe('planFromPolicy', () => {
+  it('fills in the service’s clusters, stages, bake, gate and approval from the policy', () => {
+    const plan = planFromPolicy(policy, request());
+    expect(plan).toMatchObject({
+      service: 'checkout',
+      stableVersion: '2.4.0',
+      strategy: 'canary',
+      clusters: ['eu-west', 'us-east'],
+    });
+    expect(plan.stages.map((s) => s.weight)).toEqual([5, 25, 50, 100]);
+    expect(plan.stages[0]?.bakeMs).toBe(120_000);
+    expect(plan.stages[0]?.gate).toMatchObject({
+      intervalMs: 10_000,
+      minRequests: 50,
+      failureLimit: 2,
+    });
+    expect(plan.stages[2]?.gate.approval).toEqual({
+      approvers: ['U0LEAD1', 'U0LEAD2', 'S0CHECKOUTLEADS'],
+      required: 1,
+      allowSelfApproval: false,
+    });
+    expect(plan.stages[1]?.gate.approval).toBeUndefined();
+  });
+
+  it('applies the request’s overrides', () => {
+    const plan = planFromPolicy(
+      policy,
+      request({ clusters: ['us-east'], stages: [10, 100], bakeMs: 60_000, approveAt: [] }),
+    );
+    expect(plan.clusters).toEqual(['us-east']);
+    expect(plan.stages.map((s) => [s.weight, s.bakeMs, s.gate.approval])).toEqual([
+      [10, 60_000, undefined],
+      [100, 60_000, undefined],
+    ]);
+  });
+
+  it('uses blue-green’s own stages when the strategy is switched without stages', () => {
+    const plan = planFromPolicy(policy, request({ strategy: 'blue-green', approveAt: [] }));
+    expect(plan.stages.map((s) => s.weight)).toEqual([0, 100]);
+  });
+
+  it('names the nearest known services for a typo', () => {
+    const err = refusal({ service: 'chekout' });
+    expect(err.code).toBe('unknown_service');
+    expect(err.message).toContain('did you mean "checkout"?');
+    expect(err.message).toContain('Known services: checkout, search.');
+  });
+
+  it('refuses a malformed version with examples', () => {
+    expect(refusal({ version: 'latest' }).message).toBe(
+      '"latest" is not a version: write it like 2.4.1, v2.4.1 or 2.4.1-rc.1',
+    );
+  });
+
+  it('refuses a cluster the service does not run in, listing the ones it does', () => {
+    const err = refusal({ service: 'search', clusters: ['us-east'] });
+    expect(err.code).toBe('unknown_cluster');
+    expect(err.message).toBe('search does not run in us-east; its clusters are eu-west');
+  });
+
+  it('refuses stages that do not increase or do not end at 100', () => {
+    expect(refusal({ stages: [50, 25, 100], approveAt: [] }).message).toContain(
+      'canary stages must increase, got 50,25,100',
+    );
+    expect(refusal({ stages: [5, 25], approveAt: [] }).message).toContain(
+      'the last stage must be 100, got 5,25',
+    );
+  });
+
+  it('refuses an approval point that is not a stage', () => {
+    expect(refusal({ approveAt: [30] }).message).toContain(
+      '--approve-at 30 is not one of the stages 5,25,50,100',
+    );
+  });
+});
+
+describe('nearestNames', () => {
+  it('ranks by edit distance and ignores names that are far off', () => {
+    expect(nearestNames('serch', ['searcher', 'checkout', 'search'])).toEqual(['search']);
+    expect(nearestNames('check', ['search', 'checkout'])).toEqual(['checkout']);
+    expect(nearestNames('billing', ['search', 'checkout'])).toEqual([]);
+  });
+});

@@ -1,0 +1,158 @@
+import { RolloutError } from '../errors.js';
+import {
+  planProblems,
+  RolloutPlan,
+  type Gate,
+  type Stage,
+  type Strategy,
+} from '../rollout/plan.js';
+import type { Policy, ServicePolicy } from './policy.js';
+
+/** What a person asks for; everything left out comes from the service's policy. */
+export interface RolloutRequest {
+  service: string;
+  version: string;
+  startedBy: string;
+  reason?: string;
+  clusters?: string[];
+  strategy?: Strategy;
+  stages?: number[];
+  bakeMs?: number;
+  approveAt?: number[];
+}
+
+export class PlanError extends RolloutError {
+  constructor(
+    code: 'unknown_service' | 'unknown_cluster' | 'invalid_plan',
+    message: string,
+    readonly suggestions: string[] = [],
+  ) {
+    super(code, message);
+  }
+}
+
+const VERSION = /^v?\d+(\.\d+){0,2}([-+][0-9A-Za-z.-]+)?$/;
+
+/**
+ * Turns a request into a complete plan from the policy, or explains what is wrong and what
+ * would be right (the nearest service names for a typo, the allowed clusters, the stage rules).
+ */
+export function planFromPolicy(policy: Policy, request: RolloutRequest): RolloutPlan {
+  const service = policy.services[request.service];
+  if (!service) {
+    const known = Object.keys(policy.services);
+    const nearest = nearestNames(request.service, known);
+    throw new PlanError(
+      'unknown_service',
+      `unknown service "${request.service}"` +
+        (nearest.length > 0 ? `; did you mean ${nearest.map((n) => `"${n}"`).join(' or ')}?` : '') +
+        ` Known services: ${known.join(', ') || 'none'}.`,
+      nearest,
+    );
+  }
+  if (!VERSION.test(request.version)) {
+    throw new PlanError(
+      'invalid_plan',
+      `"${request.version}" is not a version: write it like 2.4.1, v2.4.1 or 2.4.1-rc.1`,
+    );
+  }
+  const clusters = request.clusters ?? service.clusters;
+  const foreign = clusters.filter((c) => !service.clusters.includes(c));
+  if (foreign.length > 0) {
+    throw new PlanError(
+      'unknown_cluster',
+      `${request.service} does not run in ${foreign.join(', ')}; its clusters are ${service.clusters.join(', ')}`,
+      service.clusters,
+    );
+  }
+  const strategy = request.strategy ?? service.strategy ?? policy.defaults.strategy;
+  const weights =
+    request.stages ??
+    (request.strategy && request.strategy !== (service.strategy ?? policy.defaults.strategy)
+      ? defaultWeights(strategy)
+      : (service.stages ?? policy.defaults.stages));
+  const approveAt = request.approveAt ?? service.approveAt ?? policy.defaults.approveAt;
+  const problems = planProblems({
+    strategy,
+    stages: weights.map((weight) => ({ weight })),
+    clusters,
+  });
+  const missingApproval = approveAt.filter((w) => !weights.includes(w));
+  if (missingApproval.length > 0) {
+    problems.push({
+      path: ['approveAt'],
+      message: `--approve-at ${missingApproval.join(',')} is not one of the stages ${weights.join(',')}`,
+    });
+  }
+  if (problems.length > 0) {
+    throw new PlanError('invalid_plan', problems.map((p) => p.message).join('; '));
+  }
+  const bakeMs = request.bakeMs ?? service.bake ?? policy.defaults.bake;
+  const gate = gateFor(policy, service);
+  const stages: Stage[] = weights.map((weight) => ({
+    weight,
+    bakeMs,
+    gate: approveAt.includes(weight)
+      ? {
+          ...gate,
+          approval: {
+            approvers: service.permissions.approve,
+            required: service.permissions.approvalsRequired,
+            allowSelfApproval: !service.permissions.fourEyes,
+          },
+        }
+      : gate,
+  }));
+  return RolloutPlan.parse({
+    service: request.service,
+    version: request.version,
+    stableVersion: service.stableVersion,
+    strategy,
+    clusters,
+    stages,
+    startedBy: request.startedBy,
+    ...(request.reason ? { reason: request.reason } : {}),
+  });
+}
+
+function defaultWeights(strategy: Strategy): number[] {
+  return strategy === 'blue-green' ? [0, 100] : [5, 25, 50, 100];
+}
+
+function gateFor(policy: Policy, service: ServicePolicy): Gate {
+  const merged = { ...policy.defaults.gate, ...service.gate };
+  return {
+    checks: merged.checks,
+    minRequests: merged.minRequests,
+    intervalMs: merged.interval,
+    failureLimit: merged.failureLimit,
+  };
+}
+
+/** Known names within a small edit distance of `name`, closest first (for "did you mean"). */
+export function nearestNames(name: string, known: string[]): string[] {
+  const scored = known
+    .map((k) => ({ k, d: editDistance(name, k) }))
+    .filter(
+      ({ k, d }) =>
+        d <= Math.max(2, Math.floor(k.length / 3)) || k.startsWith(name) || name.startsWith(k),
+    );
+  return scored
+    .sort((a, b) => a.d - b.d)
+    .slice(0, 3)
+    .map(({ k }) => k);
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length]!;
+}
