@@ -1,0 +1,22 @@
+import type { AlertKind, RolloutInput, RolloutState } from '../rollout/state.js';
+
+/** What caused a transition: shown in the card's thread as the audit trail people read. */
+export interface TransitionCause {
+  actor: string;
+  input: RolloutInput['type'] | 'create';
+  detail?: string;
+}
+
+/**
+ * Tells people. Implementations: Slack (the card, its thread, channel alerts), a recording one for
+ * tests and a log one. Calls may be repeated after a crash (effects replay): showing the latest
+ * state again must be harmless.
+ */
+export interface Notifier {
+  /** The rollout changed: update its card in place and add a line to its thread. */
+  rolloutChanged(state: RolloutState, cause: TransitionCause): Promise<void>;
+  /** Something a person must see now: mentions the service's on-call group. */
+  alert(state: RolloutState, kind: AlertKind, message: string): Promise<void>;
+  /** An alert not tied to one rollout (an agent that went silent). */
+  clusterAlert(cluster: string, message: string): Promise<void>;
+}

@@ -1,0 +1,15 @@
+/**
+ * One active rollout per service. A lock is held by a rollout id from its start until it reaches
+ * a terminal state; `release_lock` effects free it.
+ */
+export interface ServiceLocks {
+  /**
+   * Claims `service` for `rolloutId`. Resolves with the id now holding the lock: `rolloutId`
+   * when claimed (or already held by it), another rollout's id when that one is active.
+   */
+  acquire(service: string, rolloutId: string): Promise<string>;
+  /** Frees the lock only if `rolloutId` holds it (a late release never frees a newer rollout's lock). */
+  release(service: string, rolloutId: string): Promise<void>;
+  /** The rollout holding `service`, or `undefined` when it is free. */
+  holder(service: string): Promise<string | undefined>;
+}
