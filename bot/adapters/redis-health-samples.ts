@@ -1,0 +1,66 @@
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { HealthSamplePayload } from '../../shared/contracts/events.js';
+import type { HealthSampleStore, StoredSample } from '../../shared/ports/health-samples.js';
+
+const Stored = z.object({
+  cluster: z.string(),
+  receivedAt: z.number(),
+  sample: HealthSamplePayload,
+});
+
+// Keep the newer of the stored and the incoming sample: redelivered old events must not win.
+const RECORD = `
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current then
+  local ok, decoded = pcall(cjson.decode, current)
+  if ok and decoded.receivedAt > tonumber(ARGV[3]) then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1`;
+
+/** One hash per (rollout, stage), a field per cluster; kept for a week after the last sample. */
+export class RedisHealthSampleStore implements HealthSampleStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix = 'rollout:',
+    private readonly retentionMs = 7 * 24 * 3_600_000,
+  ) {}
+
+  async record(rolloutId: string, stored: StoredSample): Promise<void> {
+    const key = this.key(rolloutId, stored.sample.stageIndex);
+    await this.redis.eval(
+      RECORD,
+      1,
+      key,
+      stored.cluster,
+      JSON.stringify(stored),
+      stored.receivedAt,
+      this.retentionMs,
+    );
+  }
+
+  async latest(rolloutId: string, stageIndex: number): Promise<StoredSample[]> {
+    const fields = await this.redis.hgetall(this.key(rolloutId, stageIndex));
+    const samples: StoredSample[] = [];
+    for (const text of Object.values(fields)) {
+      // A record we cannot read is skipped: the gate then sees that cluster as silent (inconclusive).
+      const parsed = Stored.safeParse(safeJson(text));
+      if (parsed.success) samples.push(parsed.data);
+    }
+    return samples;
+  }
+
+  private key(rolloutId: string, stageIndex: number): string {
+    return `${this.prefix}samples:${rolloutId}:${stageIndex}`;
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

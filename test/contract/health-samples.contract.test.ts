@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryHealthSampleStore } from '../../bot/adapters/memory-health-samples.js';
+import { RedisHealthSampleStore } from '../../bot/adapters/redis-health-samples.js';
+import type { HealthSampleStore, StoredSample } from '../../shared/ports/health-samples.js';
+import { privateRedis } from '../support/redis-adapters.js';
+
+const redis = privateRedis();
+beforeAll(() => redis.start());
+afterAll(() => redis.stop());
+
+function aSample(
+  cluster: string,
+  stageIndex: number,
+  receivedAt: number,
+  errors = 1,
+): StoredSample {
+  const ok = {
+    status: 'ok' as const,
+    requests: 1000,
+    errors,
+    latencyMs: { p50: 20, p95: 80, p99: 120 },
+  };
+  return {
+    cluster,
+    receivedAt,
+    sample: { stageIndex, windowMs: 10_000, canary: ok, stable: { ...ok, errors: 0 } },
+  };
+}
+
+describe.each([
+  ['memory', (): HealthSampleStore => new MemoryHealthSampleStore()],
+  ['redis', (): HealthSampleStore => new RedisHealthSampleStore(redis.client(), redis.prefix())],
+])('HealthSampleStore contract: %s', (_name, create) => {
+  it('returns the latest sample of each cluster for a stage', async () => {
+    const store = create();
+    await store.record('r1', aSample('eu-west', 0, 1000, 1));
+    await store.record('r1', aSample('eu-west', 0, 2000, 2));
+    await store.record('r1', aSample('us-east', 0, 1500, 3));
+    await store.record('r1', aSample('us-east', 1, 1600, 4));
+    const latest = await store.latest('r1', 0);
+    expect(
+      latest
+        .map((s) => [s.cluster, s.receivedAt, (s.sample.canary as { errors: number }).errors])
+        .sort(),
+    ).toEqual([
+      ['eu-west', 2000, 2],
+      ['us-east', 1500, 3],
+    ]);
+  });
+
+  it('keeps the newer sample when an older one arrives late', async () => {
+    const store = create();
+    await store.record('r1', aSample('eu-west', 0, 2000, 2));
+    await store.record('r1', aSample('eu-west', 0, 1000, 9));
+    expect((await store.latest('r1', 0))[0]?.receivedAt).toBe(2000);
+  });
+
+  it('keeps rollouts apart and returns nothing for a stage without samples', async () => {
+    const store = create();
+    await store.record('r1', aSample('eu-west', 0, 1000));
+    expect(await store.latest('r2', 0)).toEqual([]);
+    expect(await store.latest('r1', 3)).toEqual([]);
+  });
+});
