@@ -1,3 +1,4 @@
+import { RolloutError } from '../errors.js';
 import type { Effect, RolloutInput, RolloutState, RolloutStatus } from '../rollout/state.js';
 
 /** An effect waiting in the outbox. `id` is stable across replays (it becomes the message id). */
@@ -29,23 +30,64 @@ export interface Commit {
   history: HistoryEntry;
 }
 
+/**
+ * Durable rollouts with an outbox. Every method returns copies: mutating what it returns (or
+ * what was passed in) never changes what is stored.
+ */
 export interface RolloutStore {
-  /** Stores a new rollout. Rejects with `RolloutExistsError` if the id is taken. */
+  /**
+   * Stores a new rollout with its effects and first history entry, all or nothing. Rejects with
+   * `RolloutExistsError` if the id is taken.
+   */
   create(commit: Commit): Promise<void>;
   /** `undefined` when no rollout has that id. */
   get(id: string): Promise<RolloutState | undefined>;
   /**
    * Replaces the rollout at `commit.state.version - 1`. Rejects with `VersionConflictError`
-   * when another writer committed first: reload and re-apply the input.
+   * when another writer committed first (of two commits from the same base, exactly one wins):
+   * reload and re-apply the input. Rejects with `RolloutNotFoundError` for an unknown id.
    */
   commit(commit: Commit): Promise<void>;
-  /** Rollouts, newest first, optionally filtered by service and by status. */
-  list(filter?: { service?: string; statuses?: readonly RolloutStatus[]; limit?: number }): Promise<RolloutState[]>;
+  /**
+   * Rollouts, newest `createdAt` first (ties: greater id first), optionally filtered by service
+   * and by status. No limit means all that match.
+   */
+  list(filter?: {
+    service?: string;
+    statuses?: readonly RolloutStatus[];
+    limit?: number;
+  }): Promise<RolloutState[]>;
+  /** The audit trail in the order it was written; empty for an unknown id. */
   history(id: string): Promise<HistoryEntry[]>;
-  /** Appends to the audit trail without changing the state (denied actions). */
+  /**
+   * Appends to the audit trail without changing the state (denied actions). Rejects with
+   * `RolloutNotFoundError` for an unknown id.
+   */
   appendHistory(id: string, entry: HistoryEntry): Promise<void>;
-  /** Outbox entries not yet marked done, oldest version first, across rollouts. */
+  /**
+   * Outbox entries not yet marked done, ordered by (version, insertion) across rollouts: so the
+   * effects of one rollout come in the order its commits wrote them. At most `limit` (default 100).
+   */
   pendingEffects(limit?: number): Promise<PendingEffect[]>;
   /** Idempotent: marking an unknown or already-done effect is not an error. */
   markEffectDone(effectId: string): Promise<void>;
+}
+
+export class RolloutNotFoundError extends RolloutError {
+  constructor(readonly rolloutId: string) {
+    super(
+      'unknown_rollout',
+      `no rollout has id ${rolloutId}; /rollout list shows the current ones`,
+    );
+  }
+}
+
+/** A stored record that does not parse: names the key so an operator can inspect or repair it. */
+export class CorruptRecordError extends RolloutError {
+  constructor(
+    readonly key: string,
+    detail: string,
+  ) {
+    super('corrupt_record', `stored record ${key} is not valid: ${detail}`);
+  }
 }

@@ -1,0 +1,244 @@
+import { Queue, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { GateJob, GateJobHandler, GateScheduler } from '../../shared/ports/gate-scheduler.js';
+import { silentLogger, type Logger } from '../../shared/log.js';
+
+export interface BullGateSchedulerOptions {
+  /** Redis URL, e.g. `redis://redis:6379`. The scheduler opens and closes its own connections. */
+  url: string;
+  /** BullMQ queue name. Default `gate-evaluations`. */
+  queueName?: string;
+  /** BullMQ key prefix (we never use an ioredis `keyPrefix`). Default `bull`. */
+  prefix?: string;
+  /** Runs of a job whose handler keeps rejecting, the first included. Default 5. */
+  attempts?: number;
+  /** Exponential backoff: wait before the first retry, doubled for each later one. Default 1000 ms. */
+  backoffMs?: number;
+  /** Jobs run at once by this process's worker. Default 4. */
+  concurrency?: number;
+  /**
+   * How long a (rolloutId, stageIndex, tick) stays claimed, and how long finished jobs are kept:
+   * "at most once" holds within this window, far longer than any stage. Default 7 days.
+   */
+  retentionMs?: number;
+  /**
+   * How long a worker's lock on a running job lasts without renewal; a worker that died mid-job
+   * is detected after about this long and the job runs again. Default 30 s (BullMQ's).
+   */
+  lockDurationMs?: number;
+  logger?: Logger;
+}
+
+const JOB_NAME = 'gate';
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The BullMQ job id of a gate evaluation: deterministic, never an integer, and never containing
+ * `:` (BullMQ rejects both). `encodeURIComponent` escapes `:` and is reversible, and the stage
+ * index and tick are the last two `-`-separated fields, so distinct jobs get distinct ids.
+ */
+export function gateJobId(job: GateJob): string {
+  return `gate-${encodeURIComponent(job.rolloutId)}-${job.stageIndex}-${job.tick}`;
+}
+
+/**
+ * Gate evaluations as delayed BullMQ jobs.
+ *
+ * At most once per (rolloutId, stageIndex, tick), even after the job finished: `schedule`
+ * (1) returns false if the triple's claim key exists, (2) adds the job under its deterministic
+ * id (BullMQ ignores an id it already holds, and finished jobs are kept for `retentionMs`), then
+ * (3) sets the claim with SET NX; only the caller that sets it gets true. A call that crashed
+ * between the steps can be repeated (the outbox replays it) without running the job twice.
+ *
+ * `cancel` finds a rollout's jobs through a per-rollout set of job ids (no queue scan) and removes
+ * those still delayed or waiting; claims stay, so a cancelled tick is never reused.
+ *
+ * Handlers must be idempotent: a rejecting handler is retried with exponential backoff, and a job
+ * whose worker died mid-run (stalled) runs again once its lock expires.
+ */
+export class BullGateScheduler implements GateScheduler {
+  readonly #options: Required<Omit<BullGateSchedulerOptions, 'logger'>>;
+  readonly #log: Logger;
+  /** Queue commands and our own claim keys; fails fast (default retries) when Redis is down. */
+  readonly #redis: Redis;
+  readonly #queue: Queue;
+  #worker?: Worker;
+  #workerRedis?: Redis;
+  #closing?: Promise<void>;
+
+  constructor(options: BullGateSchedulerOptions) {
+    this.#options = {
+      queueName: 'gate-evaluations',
+      prefix: 'bull',
+      attempts: 5,
+      backoffMs: 1000,
+      concurrency: 4,
+      retentionMs: 7 * DAY_MS,
+      lockDurationMs: 30_000,
+      ...definedOnly(options),
+      url: options.url,
+    };
+    validate(this.#options);
+    this.#log = options.logger ?? silentLogger;
+    this.#redis = new Redis(this.#options.url);
+    this.#redis.on('error', (err) =>
+      this.#log.warn({ err }, 'gate scheduler: redis connection error'),
+    );
+    this.#queue = new Queue(this.#options.queueName, {
+      connection: this.#redis,
+      prefix: this.#options.prefix,
+    });
+    this.#queue.on('error', (err) => this.#log.warn({ err }, 'gate scheduler: queue error'));
+  }
+
+  async schedule(job: GateJob, delayMs: number): Promise<boolean> {
+    const id = gateJobId(job);
+    const claim = this.#claimKey(id);
+    const fresh = await this.#redis.eval(
+      CHECK_AND_TRACK,
+      2,
+      claim,
+      this.#rolloutKey(job.rolloutId),
+      id,
+      String(this.#options.retentionMs),
+    );
+    if (fresh === 0) return false;
+    const retention = { age: Math.ceil(this.#options.retentionMs / 1000) };
+    await this.#queue.add(
+      JOB_NAME,
+      { rolloutId: job.rolloutId, stageIndex: job.stageIndex, tick: job.tick } satisfies GateJob,
+      {
+        jobId: id,
+        delay: Math.max(0, delayMs),
+        attempts: this.#options.attempts,
+        backoff: { type: 'exponential', delay: this.#options.backoffMs },
+        removeOnComplete: retention,
+        removeOnFail: retention,
+      },
+    );
+    const claimed = await this.#redis.set(claim, '1', 'PX', this.#options.retentionMs, 'NX');
+    return claimed === 'OK';
+  }
+
+  async cancel(rolloutId: string): Promise<number> {
+    const rolloutKey = this.#rolloutKey(rolloutId);
+    const ids = await this.#redis.smembers(rolloutKey);
+    let removed = 0;
+    for (const id of ids) {
+      const job = await this.#queue.getJob(id);
+      // Not added yet (a schedule call in progress, or one that crashed before adding): keep it
+      // tracked, so a later cancel still finds the job if it appears.
+      if (!job) continue;
+      const state = await job.getState();
+      if (state === 'active') continue;
+      if (state === 'delayed' || state === 'waiting' || state === 'prioritized') {
+        // 0 when a worker locked it in the meantime: it has started, so it is not ours to remove.
+        if ((await this.#queue.remove(id)) !== 1) continue;
+        removed++;
+      }
+      await this.#redis.srem(rolloutKey, id);
+    }
+    return removed;
+  }
+
+  async start(handler: GateJobHandler): Promise<void> {
+    if (this.#closing) throw new Error('BullGateScheduler: start() after close()');
+    if (this.#worker) throw new Error('BullGateScheduler: already started');
+    // BullMQ requires maxRetriesPerRequest: null on a worker's connection (it blocks on Redis).
+    this.#workerRedis = new Redis(this.#options.url, { maxRetriesPerRequest: null });
+    this.#workerRedis.on('error', (err) =>
+      this.#log.warn({ err }, 'gate scheduler: worker redis connection error'),
+    );
+    this.#worker = new Worker<GateJob>(
+      this.#options.queueName,
+      async (job: Job<GateJob>) => {
+        const { rolloutId, stageIndex, tick } = job.data;
+        await handler({ rolloutId, stageIndex, tick });
+      },
+      {
+        connection: this.#workerRedis,
+        prefix: this.#options.prefix,
+        concurrency: this.#options.concurrency,
+        lockDuration: this.#options.lockDurationMs,
+      },
+    );
+    this.#worker.on('failed', (job, err) => {
+      const willRetry = job !== undefined && job.attemptsMade < (job.opts.attempts ?? 1);
+      this.#log[willRetry ? 'warn' : 'error'](
+        { err, job: job?.data, attemptsMade: job?.attemptsMade },
+        willRetry ? 'gate job failed; retrying' : 'gate job failed; giving up',
+      );
+    });
+    this.#worker.on('error', (err) => this.#log.warn({ err }, 'gate scheduler: worker error'));
+    await this.#worker.waitUntilReady();
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      // The worker first: it waits for running handlers, then releases its blocking connection.
+      await this.#worker?.close();
+      await this.#queue.close();
+      await Promise.allSettled([quit(this.#workerRedis), quit(this.#redis)]);
+    })();
+    return this.#closing;
+  }
+
+  #claimKey(jobId: string): string {
+    return `${this.#options.prefix}:gate-claims:${this.#options.queueName}:${jobId}`;
+  }
+
+  #rolloutKey(rolloutId: string): string {
+    return `${this.#options.prefix}:gate-rollouts:${this.#options.queueName}:${encodeURIComponent(rolloutId)}`;
+  }
+}
+
+/**
+ * KEYS: claim, rollout set. ARGV: job id, retention ms. 0 when the triple is already claimed;
+ * else tracks the job id under its rollout (before the job exists, so cancel can find it) and 1.
+ */
+const CHECK_AND_TRACK = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 1
+`;
+
+async function quit(redis: Redis | undefined): Promise<void> {
+  if (!redis || redis.status === 'end') return;
+  try {
+    await redis.quit();
+  } catch {
+    redis.disconnect();
+  }
+}
+
+function validate(o: Required<Omit<BullGateSchedulerOptions, 'logger'>>): void {
+  const problems: string[] = [];
+  if (!/^rediss?:\/\//.test(o.url))
+    problems.push(`url must be redis:// or rediss://, got ${o.url}`);
+  for (const [name, value] of [
+    ['queueName', o.queueName],
+    ['prefix', o.prefix],
+  ] as const) {
+    if (value === '' || value.includes(':'))
+      problems.push(`${name} must be non-empty without ':', got '${value}'`);
+  }
+  if (!Number.isInteger(o.attempts) || o.attempts < 1)
+    problems.push(`attempts must be an integer >= 1, got ${o.attempts}`);
+  if (!Number.isInteger(o.concurrency) || o.concurrency < 1) {
+    problems.push(`concurrency must be an integer >= 1, got ${o.concurrency}`);
+  }
+  for (const [name, value] of [
+    ['backoffMs', o.backoffMs],
+    ['retentionMs', o.retentionMs],
+    ['lockDurationMs', o.lockDurationMs],
+  ] as const) {
+    if (!(value > 0)) problems.push(`${name} must be > 0, got ${value}`);
+  }
+  if (problems.length > 0) throw new RangeError(`BullGateScheduler: ${problems.join('; ')}`);
+}
+
+/** Drops keys whose value is `undefined`, so they do not override defaults when spread. */
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,129 @@
+import type { GateJob, GateJobHandler, GateScheduler } from '../../shared/ports/gate-scheduler.js';
+import { silentLogger, type Logger } from '../../shared/log.js';
+
+export interface MemoryGateSchedulerOptions {
+  /** Runs of a job whose handler keeps rejecting, the first included. Default 3. */
+  attempts?: number;
+  /** Wait before the first retry; doubled for each later one. Default 1000 ms. */
+  backoffMs?: number;
+  logger?: Logger;
+}
+
+/** setTimeout fires at once for delays above this; longer waits are chained. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+interface Entry {
+  job: GateJob;
+  /** Runs so far (0 until the first). */
+  runs: number;
+  timer?: NodeJS.Timeout;
+  /** Its time came before `start`: runs as soon as a handler is given. */
+  due: boolean;
+}
+
+/**
+ * Gate jobs on timers, for local mode and fast tests: the semantics of `BullGateScheduler`
+ * without durability (a process exit loses scheduled jobs). Claimed (rolloutId, stageIndex,
+ * tick) triples are kept for the life of the scheduler.
+ */
+export class MemoryGateScheduler implements GateScheduler {
+  readonly #attempts: number;
+  readonly #backoffMs: number;
+  readonly #log: Logger;
+  readonly #claimed = new Set<string>();
+  /** Jobs not running now: delayed, due, or waiting to be retried. */
+  readonly #waiting = new Map<string, Entry>();
+  readonly #running = new Set<Promise<void>>();
+  #handler?: GateJobHandler;
+  #closed = false;
+
+  constructor(options: MemoryGateSchedulerOptions = {}) {
+    this.#attempts = options.attempts ?? 3;
+    this.#backoffMs = options.backoffMs ?? 1000;
+    if (!Number.isInteger(this.#attempts) || this.#attempts < 1) {
+      throw new RangeError(
+        `MemoryGateScheduler: attempts must be an integer >= 1, got ${this.#attempts}`,
+      );
+    }
+    if (!(this.#backoffMs >= 0)) {
+      throw new RangeError(`MemoryGateScheduler: backoffMs must be >= 0, got ${this.#backoffMs}`);
+    }
+    this.#log = options.logger ?? silentLogger;
+  }
+
+  async schedule(job: GateJob, delayMs: number): Promise<boolean> {
+    if (this.#closed) throw new Error('MemoryGateScheduler: schedule() after close()');
+    const key = keyOf(job);
+    if (this.#claimed.has(key)) return false;
+    this.#claimed.add(key);
+    const entry: Entry = { job: { ...job }, runs: 0, due: false };
+    this.#waiting.set(key, entry);
+    this.#arm(key, entry, delayMs);
+    return true;
+  }
+
+  async cancel(rolloutId: string): Promise<number> {
+    let removed = 0;
+    for (const [key, entry] of this.#waiting) {
+      if (entry.job.rolloutId !== rolloutId) continue;
+      clearTimeout(entry.timer);
+      this.#waiting.delete(key);
+      removed++;
+    }
+    return removed;
+  }
+
+  async start(handler: GateJobHandler): Promise<void> {
+    if (this.#closed) throw new Error('MemoryGateScheduler: start() after close()');
+    if (this.#handler) throw new Error('MemoryGateScheduler: already started');
+    this.#handler = handler;
+    for (const [key, entry] of this.#waiting) if (entry.due) this.#run(key, entry);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const entry of this.#waiting.values()) clearTimeout(entry.timer);
+    this.#waiting.clear();
+    await Promise.allSettled([...this.#running]);
+  }
+
+  #arm(key: string, entry: Entry, delayMs: number): void {
+    const wait = Math.max(0, delayMs);
+    entry.timer = setTimeout(
+      () => {
+        if (wait > MAX_TIMER_MS) return this.#arm(key, entry, wait - MAX_TIMER_MS);
+        entry.timer = undefined;
+        entry.due = true;
+        if (this.#handler) this.#run(key, entry);
+      },
+      Math.min(wait, MAX_TIMER_MS),
+    );
+  }
+
+  #run(key: string, entry: Entry): void {
+    const handler = this.#handler!;
+    this.#waiting.delete(key);
+    entry.due = false;
+    entry.runs++;
+    const run = (async () => {
+      try {
+        await handler({ ...entry.job });
+      } catch (err) {
+        if (this.#closed) return;
+        if (entry.runs >= this.#attempts) {
+          this.#log.error({ err, job: entry.job, runs: entry.runs }, 'gate job failed; giving up');
+          return;
+        }
+        this.#log.warn({ err, job: entry.job, runs: entry.runs }, 'gate job failed; retrying');
+        this.#waiting.set(key, entry);
+        this.#arm(key, entry, this.#backoffMs * 2 ** (entry.runs - 1));
+      }
+    })();
+    this.#running.add(run);
+    void run.finally(() => this.#running.delete(run));
+  }
+}
+
+function keyOf(job: GateJob): string {
+  return JSON.stringify([job.rolloutId, job.stageIndex, job.tick]);
+}

@@ -1,0 +1,94 @@
+import { RolloutExistsError, VersionConflictError } from '../../shared/errors.js';
+import {
+  RolloutNotFoundError,
+  type Commit,
+  type HistoryEntry,
+  type PendingEffect,
+  type RolloutStore,
+} from '../../shared/ports/rollout-store.js';
+import type { RolloutState, RolloutStatus } from '../../shared/rollout/state.js';
+
+const DEFAULT_EFFECT_LIMIT = 100;
+
+/**
+ * The rollout store for local mode and fast tests. Values go through a JSON round trip on the
+ * way in and out, as they do in Redis, so a test that passes here cannot depend on shared
+ * references or on `undefined` fields surviving.
+ */
+export class MemoryRolloutStore implements RolloutStore {
+  readonly #states = new Map<string, string>();
+  readonly #history = new Map<string, string[]>();
+  /** Outbox in insertion order; `pendingEffects` sorts by version, stable on insertion. */
+  readonly #outbox = new Map<string, PendingEffect>();
+
+  async create(commit: Commit): Promise<void> {
+    const { id } = commit.state;
+    if (this.#states.has(id)) throw new RolloutExistsError(id);
+    this.#write(commit);
+  }
+
+  async get(id: string): Promise<RolloutState | undefined> {
+    const json = this.#states.get(id);
+    return json === undefined ? undefined : (JSON.parse(json) as RolloutState);
+  }
+
+  async commit(commit: Commit): Promise<void> {
+    const { id, version } = commit.state;
+    // Check and write with no await in between: that is what makes the commit atomic here.
+    const json = this.#states.get(id);
+    if (json === undefined) throw new RolloutNotFoundError(id);
+    if ((JSON.parse(json) as RolloutState).version !== version - 1) {
+      throw new VersionConflictError(id, version - 1);
+    }
+    this.#write(commit);
+  }
+
+  async list(
+    filter: { service?: string; statuses?: readonly RolloutStatus[]; limit?: number } = {},
+  ): Promise<RolloutState[]> {
+    const states = [...this.#states.values()].map((json) => JSON.parse(json) as RolloutState);
+    const matching = states
+      .filter((s) => filter.service === undefined || s.plan.service === filter.service)
+      .filter((s) => filter.statuses === undefined || filter.statuses.includes(s.status))
+      .sort(newestFirst);
+    return filter.limit === undefined ? matching : matching.slice(0, filter.limit);
+  }
+
+  async history(id: string): Promise<HistoryEntry[]> {
+    return (this.#history.get(id) ?? []).map((json) => JSON.parse(json) as HistoryEntry);
+  }
+
+  async appendHistory(id: string, entry: HistoryEntry): Promise<void> {
+    if (!this.#states.has(id)) throw new RolloutNotFoundError(id);
+    this.#history.get(id)!.push(JSON.stringify(entry));
+  }
+
+  async pendingEffects(limit = DEFAULT_EFFECT_LIMIT): Promise<PendingEffect[]> {
+    // Array.prototype.sort is stable: equal versions keep insertion order.
+    return [...this.#outbox.values()]
+      .sort((a, b) => a.version - b.version)
+      .slice(0, limit)
+      .map((p) => JSON.parse(JSON.stringify(p)) as PendingEffect);
+  }
+
+  async markEffectDone(effectId: string): Promise<void> {
+    this.#outbox.delete(effectId);
+  }
+
+  #write({ state, effects, history }: Commit): void {
+    this.#states.set(state.id, JSON.stringify(state));
+    const trail = this.#history.get(state.id) ?? [];
+    trail.push(JSON.stringify(history));
+    this.#history.set(state.id, trail);
+    for (const { id, effect } of effects) {
+      const pending: PendingEffect = { id, rolloutId: state.id, version: state.version, effect };
+      this.#outbox.set(id, JSON.parse(JSON.stringify(pending)) as PendingEffect);
+    }
+  }
+}
+
+/** The order of Redis `ZREVRANGE` over (createdAt, id): newest first, then greater id (bytewise). */
+function newestFirst(a: RolloutState, b: RolloutState): number {
+  if (a.createdAt !== b.createdAt) return b.createdAt - a.createdAt;
+  return Buffer.compare(Buffer.from(b.id), Buffer.from(a.id));
+}

@@ -1,0 +1,327 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { RolloutExistsError, VersionConflictError } from '../../shared/errors.js';
+import {
+  CorruptRecordError,
+  RolloutNotFoundError,
+  type Commit,
+  type HistoryEntry,
+  type PendingEffect,
+  type RolloutStore,
+} from '../../shared/ports/rollout-store.js';
+import { RolloutState, RolloutStatus } from '../../shared/rollout/state.js';
+
+export interface RedisRolloutStoreOptions {
+  /** Prepended to every key this store writes. Default `rollout:`. */
+  prefix?: string;
+}
+
+const DEFAULT_EFFECT_LIMIT = 100;
+
+/**
+ * Key layout (`p` is the prefix):
+ * - `p state:<id>`: the state as JSON; `p history:<id>`: list of history entries as JSON.
+ * - `p idx:all`, `p idx:service:<service>`, `p idx:status:<status>`: sorted sets of rollout ids
+ *   scored by `createdAt`, kept in step with the states by the same scripts that write them.
+ * - `p outbox`: sorted set scored by version, member `<16-digit insertion seq>:<effect id>`, so
+ *   ZRANGE yields (version, insertion) order; `p outbox:effects` and `p outbox:members` map an
+ *   effect id to its payload and its member; `p outbox:seq` counts insertions.
+ *
+ * Every write is one Lua script (atomic, so a commit is all or nothing and the version check
+ * cannot race). The scripts derive some keys from the prefix, so this store needs a single Redis
+ * node (not Redis Cluster) and a client without an ioredis `keyPrefix`.
+ */
+export class RedisRolloutStore implements RolloutStore {
+  readonly #redis: Redis;
+  readonly #prefix: string;
+
+  /** `redis` stays the caller's: this store never closes it. */
+  constructor(redis: Redis, options: RedisRolloutStoreOptions = {}) {
+    this.#prefix = options.prefix ?? 'rollout:';
+    if (this.#prefix === '') throw new TypeError('RedisRolloutStore: prefix must not be empty');
+    if (redis.options.keyPrefix) {
+      throw new TypeError(
+        'RedisRolloutStore: the ioredis client has a keyPrefix; use the store prefix option instead',
+      );
+    }
+    this.#redis = redis;
+  }
+
+  async create(commit: Commit): Promise<void> {
+    await this.#write('create', commit);
+  }
+
+  async get(id: string): Promise<RolloutState | undefined> {
+    const key = this.#stateKey(id);
+    const json = await this.#redis.get(key);
+    return json === null ? undefined : parseRecord(RolloutState, key, json);
+  }
+
+  async commit(commit: Commit): Promise<void> {
+    await this.#write('commit', commit);
+  }
+
+  async list(
+    filter: { service?: string; statuses?: readonly RolloutStatus[]; limit?: number } = {},
+  ): Promise<RolloutState[]> {
+    if (filter.statuses?.length === 0 || filter.limit === 0) return [];
+    const reply = (await this.#run(
+      LIST,
+      [],
+      [this.#prefix, filter.service ?? '', String(filter.limit ?? 0), ...(filter.statuses ?? [])],
+    )) as [string, string][];
+    return reply.map(([id, json]) => parseRecord(RolloutState, this.#stateKey(id), json));
+  }
+
+  async history(id: string): Promise<HistoryEntry[]> {
+    const key = `${this.#prefix}history:${id}`;
+    const entries = await this.#redis.lrange(key, 0, -1);
+    return entries.map((json) => parseRecord(StoredHistoryEntry, key, json) as HistoryEntry);
+  }
+
+  async appendHistory(id: string, entry: HistoryEntry): Promise<void> {
+    const appended = await this.#run(
+      APPEND_HISTORY,
+      [this.#stateKey(id), `${this.#prefix}history:${id}`],
+      [JSON.stringify(entry)],
+    );
+    if (appended === 0) throw new RolloutNotFoundError(id);
+  }
+
+  async pendingEffects(limit = DEFAULT_EFFECT_LIMIT): Promise<PendingEffect[]> {
+    if (limit <= 0) return [];
+    const reply = (await this.#run(PENDING_EFFECTS, this.#outboxKeys(), [
+      String(limit),
+    ])) as string[];
+    const effects: PendingEffect[] = [];
+    for (let i = 0; i < reply.length; i += 2) {
+      // One script reads member and payload together, so a payload is missing ('') only if
+      // someone edited the outbox by hand: reported, not skipped.
+      const key = `${this.#prefix}outbox:effects[${reply[i]}]`;
+      effects.push(parseRecord(StoredPendingEffect, key, reply[i + 1]!) as PendingEffect);
+    }
+    return effects;
+  }
+
+  async markEffectDone(effectId: string): Promise<void> {
+    await this.#run(MARK_EFFECT_DONE, this.#outboxKeys(), [effectId]);
+  }
+
+  async #write(mode: 'create' | 'commit', { state, effects, history }: Commit): Promise<void> {
+    const effectArgs = effects.flatMap(({ id, effect }) => {
+      const pending: PendingEffect = { id, rolloutId: state.id, version: state.version, effect };
+      return [id, JSON.stringify(pending)];
+    });
+    const [outcome, detail] = (await this.#run(
+      WRITE,
+      [this.#stateKey(state.id), `${this.#prefix}history:${state.id}`],
+      [
+        mode,
+        String(state.version),
+        JSON.stringify(state),
+        JSON.stringify(history),
+        this.#prefix,
+        state.id,
+        state.status,
+        state.plan.service,
+        String(state.createdAt),
+        ...effectArgs,
+      ],
+    )) as [string, string?];
+    switch (outcome) {
+      case 'ok':
+        return;
+      case 'exists':
+        throw new RolloutExistsError(state.id);
+      case 'missing':
+        throw new RolloutNotFoundError(state.id);
+      case 'conflict':
+        throw new VersionConflictError(state.id, state.version - 1);
+      case 'corrupt':
+        throw new CorruptRecordError(
+          this.#stateKey(state.id),
+          `cannot read its version (${detail})`,
+        );
+      default:
+        throw new Error(`RedisRolloutStore: unexpected script reply ${String(outcome)}`);
+    }
+  }
+
+  #stateKey(id: string): string {
+    return `${this.#prefix}state:${id}`;
+  }
+
+  #outboxKeys(): string[] {
+    const p = this.#prefix;
+    return [`${p}outbox`, `${p}outbox:effects`, `${p}outbox:members`];
+  }
+
+  /** EVALSHA, falling back to EVAL when Redis does not have the script (first use, restart). */
+  async #run(script: Script, keys: string[], args: string[]): Promise<unknown> {
+    try {
+      return await this.#redis.evalsha(script.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return await this.#redis.eval(script.lua, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+const StoredHistoryEntry = z.object({
+  at: z.number(),
+  version: z.number().int(),
+  actor: z.string(),
+  input: z.string(),
+  status: RolloutStatus,
+  detail: z.string().optional(),
+});
+
+const StoredPendingEffect = z.object({
+  id: z.string(),
+  rolloutId: z.string(),
+  version: z.number().int(),
+  effect: z.looseObject({ type: z.string() }),
+});
+
+/** Parses a stored JSON record; anything unreadable becomes a `CorruptRecordError` naming `key`. */
+function parseRecord<T>(schema: z.ZodType<T>, key: string, json: string): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (err) {
+    throw new CorruptRecordError(key, `not JSON (${(err as Error).message})`);
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) throw new CorruptRecordError(key, z.prettifyError(result.error));
+  return result.data;
+}
+
+interface Script {
+  lua: string;
+  sha: string;
+}
+
+function script(lua: string): Script {
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
+/**
+ * create / commit. KEYS: state, history. ARGV: mode, version, state JSON, history JSON, prefix,
+ * id, status, service, createdAt, then (effect id, pending-effect JSON) pairs.
+ * Replies {'ok'} | {'exists'} | {'missing'} | {'conflict', stored version} | {'corrupt', why}.
+ */
+const WRITE = script(`
+local stateKey, historyKey = KEYS[1], KEYS[2]
+local mode, version, prefix, id = ARGV[1], tonumber(ARGV[2]), ARGV[5], ARGV[6]
+local status, service, createdAt = ARGV[7], ARGV[8], ARGV[9]
+local current = redis.call('GET', stateKey)
+if mode == 'create' then
+  if current then return {'exists'} end
+else
+  if not current then return {'missing'} end
+  local ok, stored = pcall(cjson.decode, current)
+  if not ok then return {'corrupt', 'not JSON'} end
+  if type(stored) ~= 'table' or type(stored.version) ~= 'number' then
+    return {'corrupt', 'no numeric version'}
+  end
+  if stored.version ~= version - 1 then return {'conflict', tostring(stored.version)} end
+  if type(stored.status) == 'string' and stored.status ~= status then
+    redis.call('ZREM', prefix .. 'idx:status:' .. stored.status, id)
+  end
+  if type(stored.plan) == 'table' and type(stored.plan.service) == 'string'
+    and stored.plan.service ~= service then
+    redis.call('ZREM', prefix .. 'idx:service:' .. stored.plan.service, id)
+  end
+end
+redis.call('SET', stateKey, ARGV[3])
+redis.call('RPUSH', historyKey, ARGV[4])
+redis.call('ZADD', prefix .. 'idx:all', createdAt, id)
+redis.call('ZADD', prefix .. 'idx:service:' .. service, createdAt, id)
+redis.call('ZADD', prefix .. 'idx:status:' .. status, createdAt, id)
+for i = 10, #ARGV, 2 do
+  local seq = redis.call('INCR', prefix .. 'outbox:seq')
+  local member = string.format('%016d', seq) .. ':' .. ARGV[i]
+  redis.call('ZADD', prefix .. 'outbox', version, member)
+  redis.call('HSET', prefix .. 'outbox:effects', ARGV[i], ARGV[i + 1])
+  redis.call('HSET', prefix .. 'outbox:members', ARGV[i], member)
+end
+return {'ok'}
+`);
+
+/**
+ * ARGV: prefix, service ('' for any), limit (0 for all), statuses... Replies {{id, state JSON}...}
+ * newest first: ZREVRANGE order, so equal createdAt ties go to the greater id.
+ */
+const LIST = script(`
+local prefix, service, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local statuses = {}
+for i = 4, #ARGV do statuses[#statuses + 1] = ARGV[i] end
+local ids = {}
+local function full() return limit > 0 and #ids >= limit end
+if service ~= '' then
+  local key, start, page = prefix .. 'idx:service:' .. service, 0, 200
+  while not full() do
+    local batch = redis.call('ZREVRANGE', key, start, start + page - 1)
+    if #batch == 0 then break end
+    for _, id in ipairs(batch) do
+      local keep = #statuses == 0
+      for _, s in ipairs(statuses) do
+        if redis.call('ZSCORE', prefix .. 'idx:status:' .. s, id) then keep = true break end
+      end
+      if keep then ids[#ids + 1] = id end
+      if full() then break end
+    end
+    start = start + page
+  end
+elseif #statuses > 0 then
+  local merged = {}
+  for _, s in ipairs(statuses) do
+    local batch = redis.call('ZREVRANGE', prefix .. 'idx:status:' .. s, 0, limit - 1, 'WITHSCORES')
+    for i = 1, #batch, 2 do merged[#merged + 1] = {batch[i], tonumber(batch[i + 1])} end
+  end
+  table.sort(merged, function(a, b)
+    if a[2] ~= b[2] then return a[2] > b[2] end
+    return a[1] > b[1]
+  end)
+  for _, entry in ipairs(merged) do
+    if full() then break end
+    ids[#ids + 1] = entry[1]
+  end
+else
+  ids = redis.call('ZREVRANGE', prefix .. 'idx:all', 0, limit - 1)
+end
+local out = {}
+for i, id in ipairs(ids) do out[i] = {id, redis.call('GET', prefix .. 'state:' .. id) or ''} end
+return out
+`);
+
+/** KEYS: state, history. ARGV: entry JSON. Replies 1, or 0 when the rollout does not exist. */
+const APPEND_HISTORY = script(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+return 1
+`);
+
+/** KEYS: outbox, effects, members. ARGV: limit. Replies {effect id, payload JSON, ...}. */
+const PENDING_EFFECTS = script(`
+local members = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+local out = {}
+for _, member in ipairs(members) do
+  local id = string.sub(member, 18)
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGET', KEYS[2], id) or ''
+end
+return out
+`);
+
+/** KEYS: outbox, effects, members. ARGV: effect id. Idempotent. */
+const MARK_EFFECT_DONE = script(`
+local member = redis.call('HGET', KEYS[3], ARGV[1])
+if member then
+  redis.call('ZREM', KEYS[1], member)
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('HDEL', KEYS[3], ARGV[1])
+end
+return 0
+`);

@@ -1,0 +1,350 @@
+import fc from 'fast-check';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { BullGateScheduler, gateJobId } from '../../bot/adapters/bull-gate-scheduler.js';
+import { MemoryGateScheduler } from '../../bot/adapters/memory-gate-scheduler.js';
+import type { GateJob, GateJobHandler, GateScheduler } from '../../shared/ports/gate-scheduler.js';
+import { startRedis, type RedisServer } from '../support/redis-server.js';
+import { aRolloutId } from '../support/state-builders.js';
+
+/** Retries in these suites back off 20 ms, 40 ms: fast, but still through the real retry path. */
+const RETRY = { attempts: 3, backoffMs: 20 };
+const WAIT = { timeout: 15_000, interval: 20 };
+
+interface Harness {
+  name: string;
+  setup(): Promise<void>;
+  teardown(): Promise<void>;
+  /** A scheduler that shares no jobs with the ones made before it. */
+  fresh(): GateScheduler;
+}
+
+function memoryHarness(): Harness {
+  return {
+    name: 'MemoryGateScheduler',
+    setup: async () => {},
+    teardown: async () => {},
+    fresh: () => new MemoryGateScheduler(RETRY),
+  };
+}
+
+function bullHarness(): Harness {
+  let server: RedisServer | undefined;
+  let n = 0;
+  return {
+    name: 'BullGateScheduler',
+    async setup() {
+      server = await startRedis();
+    },
+    async teardown() {
+      await server?.stop();
+    },
+    fresh: () => new BullGateScheduler({ url: server!.url, queueName: `gates-${n++}`, ...RETRY }),
+  };
+}
+
+const label = (job: GateJob) => `${job.rolloutId}/${job.stageIndex}/${job.tick}`;
+
+/** A handler that records every run, in the order runs began. */
+function recorder(behaviour?: (job: GateJob, run: number) => Promise<void>) {
+  const runs: string[] = [];
+  const jobs: GateJob[] = [];
+  const handler: GateJobHandler = async (job) => {
+    runs.push(label(job));
+    jobs.push(job);
+    await behaviour?.(job, runs.filter((r) => r === label(job)).length);
+  };
+  return { runs, jobs, handler };
+}
+
+describe.each([memoryHarness(), bullHarness()])('GateScheduler contract: $name', (harness) => {
+  const open: GateScheduler[] = [];
+  const fresh = () => {
+    const scheduler = harness.fresh();
+    open.push(scheduler);
+    return scheduler;
+  };
+  beforeAll(() => harness.setup());
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((s) => s.close()));
+  });
+  afterAll(() => harness.teardown());
+
+  it('runs a job with its data once its delay has passed', async () => {
+    const scheduler = fresh();
+    const { jobs, handler } = recorder();
+    // Characters BullMQ ids may not hold (':'), slashes and non-ASCII all survive the round trip.
+    const job: GateJob = { rolloutId: 'checkout:eu-west/2.4.1-ü', stageIndex: 2, tick: 7 };
+
+    expect(await scheduler.schedule(job, 50)).toBe(true);
+    await scheduler.start(handler);
+
+    await vi.waitFor(() => expect(jobs).toEqual([job]), WAIT);
+  });
+
+  it('runs nothing before its delay: a later job starts after an earlier one', async () => {
+    const scheduler = fresh();
+    const { runs, handler } = recorder();
+    const r = aRolloutId();
+    await scheduler.schedule({ rolloutId: r, stageIndex: 0, tick: 1 }, 1000);
+    await scheduler.schedule({ rolloutId: r, stageIndex: 0, tick: 2 }, 0);
+    await scheduler.start(handler);
+
+    await vi.waitFor(() => expect(runs).toHaveLength(2), WAIT);
+    expect(runs).toEqual([`${r}/0/2`, `${r}/0/1`]);
+  });
+
+  it('holds jobs that became due before start until a handler is given', async () => {
+    const scheduler = fresh();
+    const { runs, handler } = recorder();
+    const r = aRolloutId();
+    await scheduler.schedule({ rolloutId: r, stageIndex: 0, tick: 1 }, 0);
+    await scheduler.schedule({ rolloutId: r, stageIndex: 1, tick: 1 }, 0);
+    await scheduler.start(handler);
+    await vi.waitFor(() => expect([...runs].sort()).toEqual([`${r}/0/1`, `${r}/1/1`]), WAIT);
+  });
+
+  describe('at most once per (rolloutId, stageIndex, tick)', () => {
+    it('refuses the same job a second time and the same triple under a new delay', async () => {
+      const scheduler = fresh();
+      const job = { rolloutId: aRolloutId(), stageIndex: 1, tick: 3 };
+      expect(await scheduler.schedule(job, 60_000)).toBe(true);
+      expect(await scheduler.schedule(job, 60_000)).toBe(false);
+      expect(await scheduler.schedule(job, 0)).toBe(false);
+      expect(await scheduler.schedule({ ...job, tick: 4 }, 60_000)).toBe(true);
+      expect(await scheduler.schedule({ ...job, stageIndex: 2 }, 60_000)).toBe(true);
+    });
+
+    it('accepts exactly one of several concurrent schedule calls, and runs it once', async () => {
+      const scheduler = fresh();
+      const { runs, handler } = recorder();
+      const job = { rolloutId: aRolloutId(), stageIndex: 0, tick: 1 };
+      const accepted = await Promise.all(
+        Array.from({ length: 6 }, () => scheduler.schedule(job, 0)),
+      );
+      expect(accepted.filter(Boolean)).toHaveLength(1);
+
+      await scheduler.start(handler);
+      const sentinel = { rolloutId: job.rolloutId, stageIndex: 0, tick: 2 };
+      await scheduler.schedule(sentinel, 100);
+      await vi.waitFor(() => expect(runs).toContain(label(sentinel)), WAIT);
+      expect(runs.filter((r) => r === label(job))).toHaveLength(1);
+    });
+
+    it('refuses a job that already ran, and does not run it again', async () => {
+      const scheduler = fresh();
+      const { runs, handler } = recorder();
+      const job = { rolloutId: aRolloutId(), stageIndex: 0, tick: 1 };
+      await scheduler.start(handler);
+      await scheduler.schedule(job, 0);
+      await vi.waitFor(() => expect(runs).toEqual([label(job)]), WAIT);
+
+      expect(await scheduler.schedule(job, 0)).toBe(false);
+      const sentinel = { ...job, tick: 2 };
+      await scheduler.schedule(sentinel, 50);
+      await vi.waitFor(() => expect(runs).toContain(label(sentinel)), WAIT);
+      expect(runs).toEqual([label(job), label(sentinel)]);
+    });
+  });
+
+  describe('cancel', () => {
+    it("removes only that rollout's jobs that have not started, and returns how many", async () => {
+      const scheduler = fresh();
+      const { runs, handler } = recorder();
+      const [doomed, kept] = [aRolloutId('doomed'), aRolloutId('kept')];
+      await scheduler.schedule({ rolloutId: doomed, stageIndex: 0, tick: 1 }, 0);
+      await scheduler.schedule({ rolloutId: doomed, stageIndex: 0, tick: 2 }, 60_000);
+      await scheduler.schedule({ rolloutId: kept, stageIndex: 0, tick: 1 }, 0);
+
+      expect(await scheduler.cancel(doomed)).toBe(2);
+      expect(await scheduler.cancel(doomed)).toBe(0);
+      expect(await scheduler.cancel('never-scheduled')).toBe(0);
+
+      await scheduler.start(handler);
+      // A job of the cancelled rollout due at 0 ms would have started before this one (200 ms).
+      const sentinel = { rolloutId: kept, stageIndex: 0, tick: 2 };
+      await scheduler.schedule(sentinel, 200);
+      await vi.waitFor(() => expect(runs).toContain(label(sentinel)), WAIT);
+      expect(runs).toEqual([`${kept}/0/1`, label(sentinel)]);
+    });
+
+    it('keeps a cancelled tick used: the next evaluation needs a new tick', async () => {
+      const scheduler = fresh();
+      const { runs, handler } = recorder();
+      const r = aRolloutId();
+      await scheduler.schedule({ rolloutId: r, stageIndex: 0, tick: 1 }, 0);
+      expect(await scheduler.cancel(r)).toBe(1);
+
+      expect(await scheduler.schedule({ rolloutId: r, stageIndex: 0, tick: 1 }, 0)).toBe(false);
+      expect(await scheduler.schedule({ rolloutId: r, stageIndex: 0, tick: 2 }, 0)).toBe(true);
+      await scheduler.start(handler);
+      await vi.waitFor(() => expect(runs).toEqual([`${r}/0/2`]), WAIT);
+    });
+
+    it('leaves a running job alone', async () => {
+      const scheduler = fresh();
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let finished = false;
+      const { runs, handler } = recorder(async () => {
+        await released;
+        finished = true;
+      });
+      const r = aRolloutId();
+      await scheduler.start(handler);
+      await scheduler.schedule({ rolloutId: r, stageIndex: 0, tick: 1 }, 0);
+      await vi.waitFor(() => expect(runs).toHaveLength(1), WAIT);
+
+      expect(await scheduler.cancel(r)).toBe(0);
+      release();
+      await vi.waitFor(() => expect(finished).toBe(true), WAIT);
+      expect(runs).toEqual([`${r}/0/1`]);
+    });
+  });
+
+  it('retries a rejecting handler with backoff until it succeeds', async () => {
+    const scheduler = fresh();
+    let succeeded = false;
+    const { runs, handler } = recorder(async (_job, run) => {
+      if (run < 3) throw new Error(`metrics unavailable (run ${run})`);
+      succeeded = true;
+    });
+    const job = { rolloutId: aRolloutId(), stageIndex: 0, tick: 1 };
+    await scheduler.start(handler);
+    await scheduler.schedule(job, 0);
+
+    await vi.waitFor(() => expect(succeeded).toBe(true), WAIT);
+    expect(runs).toEqual([label(job), label(job), label(job)]);
+  });
+
+  it('stops after the configured attempts when the handler keeps rejecting', async () => {
+    const scheduler = fresh();
+    const { runs, handler } = recorder(async (job) => {
+      if (job.tick === 1) throw new Error('always fails');
+    });
+    const r = aRolloutId();
+    await scheduler.start(handler);
+    await scheduler.schedule({ rolloutId: r, stageIndex: 0, tick: 1 }, 0);
+    await vi.waitFor(() => expect(runs).toHaveLength(RETRY.attempts), WAIT);
+    // Retries back off 20 + 40 ms; a fourth run would come before a job due 500 ms later.
+    await scheduler.schedule({ rolloutId: r, stageIndex: 0, tick: 2 }, 500);
+    await vi.waitFor(() => expect(runs).toContain(`${r}/0/2`), WAIT);
+    expect(runs.filter((x) => x === `${r}/0/1`)).toHaveLength(RETRY.attempts);
+  });
+
+  it('can be closed more than once, started or not', async () => {
+    const idle = fresh();
+    await idle.close();
+    await idle.close();
+    const started = fresh();
+    await started.start(recorder().handler);
+    await started.close();
+    await started.close();
+  });
+});
+
+describe('BullGateScheduler: durability', () => {
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await startRedis();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('runs a job exactly once on a new instance after the worker that had it closed first', async () => {
+    const options = { url: server.url, queueName: 'handover', ...RETRY };
+    const job = { rolloutId: aRolloutId(), stageIndex: 1, tick: 1 };
+    const first = new BullGateScheduler(options);
+    const firstRuns = recorder();
+    expect(await first.schedule(job, 1500)).toBe(true);
+    await first.start(firstRuns.handler);
+    await first.close();
+
+    const second = new BullGateScheduler(options);
+    try {
+      const secondRuns = recorder();
+      await second.start(secondRuns.handler);
+      expect(await second.schedule(job, 0)).toBe(false);
+      await vi.waitFor(() => expect(secondRuns.runs).toEqual([label(job)]), WAIT);
+      const sentinel = { ...job, tick: 2 };
+      await second.schedule(sentinel, 300);
+      await vi.waitFor(() => expect(secondRuns.runs).toContain(label(sentinel)), WAIT);
+      expect([...firstRuns.runs, ...secondRuns.runs]).toEqual([label(job), label(sentinel)]);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('finds jobs to cancel through a per-rollout set, not by scanning the queue', async () => {
+    const redis = new Redis(server.url);
+    const scheduler = new BullGateScheduler({
+      url: server.url,
+      queueName: 'tracked',
+      prefix: 'gt',
+    });
+    try {
+      const r = 'svc:with:colons';
+      await scheduler.schedule({ rolloutId: r, stageIndex: 0, tick: 1 }, 60_000);
+      await scheduler.schedule({ rolloutId: r, stageIndex: 0, tick: 2 }, 60_000);
+      const trackingKey = `gt:gate-rollouts:tracked:${encodeURIComponent(r)}`;
+      expect((await redis.smembers(trackingKey)).sort()).toEqual([
+        gateJobId({ rolloutId: r, stageIndex: 0, tick: 1 }),
+        gateJobId({ rolloutId: r, stageIndex: 0, tick: 2 }),
+      ]);
+      expect(await scheduler.cancel(r)).toBe(2);
+      expect(await redis.smembers(trackingKey)).toEqual([]);
+      expect(await redis.keys('gt:tracked:gate-*')).toEqual([]);
+    } finally {
+      await scheduler.close();
+      await redis.quit();
+    }
+  });
+
+  it('rejects bad options when constructed', () => {
+    expect(() => new BullGateScheduler({ url: 'localhost:6379' })).toThrow(/url/);
+    expect(() => new BullGateScheduler({ url: server.url, queueName: 'a:b' })).toThrow(/queueName/);
+    expect(() => new BullGateScheduler({ url: server.url, attempts: 0 })).toThrow(/attempts/);
+  });
+});
+
+describe('gateJobId', () => {
+  it('never holds ":" and is never an integer, whatever the rollout id', () => {
+    for (const rolloutId of ['a:b', ':', '::1', '12', 'checkout:eu-west:2.4.1', '%3A', ' ']) {
+      const id = gateJobId({ rolloutId, stageIndex: 0, tick: 1 });
+      expect(id).not.toContain(':');
+      expect(Number.isInteger(Number(id))).toBe(false);
+    }
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'grapheme' }),
+        fc.nat(),
+        fc.nat(),
+        (rolloutId, stageIndex, tick) => {
+          const id = gateJobId({ rolloutId, stageIndex, tick });
+          return !id.includes(':') && !/^\d+$/.test(id);
+        },
+      ),
+    );
+  });
+
+  it('is deterministic and gives distinct jobs distinct ids', () => {
+    const job = fc.record({
+      rolloutId: fc.string({ unit: 'binary' }),
+      stageIndex: fc.nat({ max: 20 }),
+      tick: fc.nat({ max: 20 }),
+    });
+    fc.assert(
+      fc.property(job, job, (a, b) => {
+        expect(gateJobId(a)).toBe(gateJobId({ ...a }));
+        const same =
+          a.rolloutId === b.rolloutId && a.stageIndex === b.stageIndex && a.tick === b.tick;
+        expect(gateJobId(a) === gateJobId(b)).toBe(same);
+      }),
+    );
+    // Dashes in the rollout id cannot shift the stage and tick fields.
+    expect(gateJobId({ rolloutId: 'a-1', stageIndex: 2, tick: 3 })).not.toBe(
+      gateJobId({ rolloutId: 'a', stageIndex: 12, tick: 3 }),
+    );
+  });
+});

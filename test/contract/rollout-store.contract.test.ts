@@ -1,0 +1,469 @@
+import fc from 'fast-check';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryRolloutStore } from '../../bot/adapters/memory-rollout-store.js';
+import { RedisRolloutStore } from '../../bot/adapters/redis-rollout-store.js';
+import { RolloutExistsError, VersionConflictError } from '../../shared/errors.js';
+import {
+  CorruptRecordError,
+  RolloutNotFoundError,
+  type RolloutStore,
+} from '../../shared/ports/rollout-store.js';
+import { RolloutStatus, type Effect, type RolloutState } from '../../shared/rollout/state.js';
+import { startRedis, type RedisServer } from '../support/redis-server.js';
+import {
+  aCommit,
+  aHistoryEntry,
+  aRolloutId,
+  aRolloutState,
+  nextVersion,
+} from '../support/state-builders.js';
+
+interface Harness {
+  name: string;
+  setup(): Promise<void>;
+  teardown(): Promise<void>;
+  /** A store that sees none of the data of the stores made before it. */
+  fresh(): RolloutStore;
+}
+
+function memoryHarness(): Harness {
+  return {
+    name: 'MemoryRolloutStore',
+    setup: async () => {},
+    teardown: async () => {},
+    fresh: () => new MemoryRolloutStore(),
+  };
+}
+
+function redisHarness(): Harness {
+  let server: RedisServer | undefined;
+  let redis: Redis | undefined;
+  let n = 0;
+  return {
+    name: 'RedisRolloutStore',
+    async setup() {
+      server = await startRedis();
+      redis = new Redis(server.url);
+    },
+    async teardown() {
+      await redis?.quit();
+      await server?.stop();
+    },
+    // A fresh key prefix per store isolates tests on one server (and exercises the option).
+    fresh: () => new RedisRolloutStore(redis!, { prefix: `t${n++}:rollout:` }),
+  };
+}
+
+const publish = (cluster: string, seq: number): Effect => ({
+  type: 'publish_command',
+  cluster,
+  seq,
+  command: { type: 'pause', payload: { service: 'checkout' } },
+});
+const updateCard = (): Effect => ({ type: 'update_card' });
+
+describe.each([memoryHarness(), redisHarness()])('RolloutStore contract: $name', (harness) => {
+  let store: RolloutStore;
+  beforeAll(() => harness.setup());
+  afterAll(() => harness.teardown());
+  beforeEach(() => {
+    store = harness.fresh();
+  });
+
+  describe('create and get', () => {
+    it('returns undefined for an unknown id', async () => {
+      expect(await store.get('no-such-rollout')).toBeUndefined();
+    });
+
+    it('returns what was created, with its history entry and its effects pending', async () => {
+      const state = aRolloutState().withId('checkout-1').build();
+      const commit = aCommit(state, [updateCard(), publish('eu-west', 1)]);
+      await store.create(commit);
+
+      expect(await store.get('checkout-1')).toEqual(state);
+      expect(await store.history('checkout-1')).toEqual([commit.history]);
+      expect(await store.pendingEffects()).toEqual(
+        commit.effects.map(({ id, effect }) => ({
+          id,
+          rolloutId: 'checkout-1',
+          version: 0,
+          effect,
+        })),
+      );
+    });
+
+    it('refuses an id that is taken, and leaves the first rollout as it was', async () => {
+      const first = aRolloutState().withId('dup').withService('checkout').build();
+      await store.create(aCommit(first));
+      const second = aRolloutState().withId('dup').withService('payments').build();
+
+      const attempt = store.create(aCommit(second, [updateCard()]));
+
+      await expect(attempt).rejects.toBeInstanceOf(RolloutExistsError);
+      await expect(attempt).rejects.toMatchObject({ code: 'rollout_exists', rolloutId: 'dup' });
+      expect(await store.get('dup')).toEqual(first);
+      expect(await store.history('dup')).toHaveLength(1);
+      expect(await store.pendingEffects()).toEqual([]);
+      expect(await store.list({ service: 'payments' })).toEqual([]);
+    });
+  });
+
+  describe('commit', () => {
+    it('replaces the state at the next version and appends history in order', async () => {
+      const v0 = aRolloutState().build();
+      const v1 = nextVersion(v0, { status: 'progressing' });
+      const v2 = nextVersion(v1, { status: 'baking' });
+      await store.create(aCommit(v0, [], { input: 'create' }));
+      await store.commit(aCommit(v1, [], { input: 'start' }));
+      await store.commit(aCommit(v2, [], { input: 'stage_applied' }));
+
+      expect(await store.get(v0.id)).toEqual(v2);
+      const trail = await store.history(v0.id);
+      expect(trail.map((h) => [h.version, h.input, h.status])).toEqual([
+        [0, 'create', 'pending'],
+        [1, 'start', 'progressing'],
+        [2, 'stage_applied', 'baking'],
+      ]);
+    });
+
+    it('rejects a stale or skipped version with VersionConflictError and writes nothing', async () => {
+      const v0 = aRolloutState().build();
+      const v1 = nextVersion(v0, { status: 'progressing' });
+      await store.create(aCommit(v0));
+      await store.commit(aCommit(v1));
+      const before = { state: await store.get(v0.id), history: await store.history(v0.id) };
+
+      const stale = store.commit(aCommit(nextVersion(v0, { status: 'paused' }), [updateCard()]));
+      await expect(stale).rejects.toBeInstanceOf(VersionConflictError);
+      await expect(stale).rejects.toMatchObject({
+        code: 'version_conflict',
+        rolloutId: v0.id,
+        expectedVersion: 0,
+      });
+      const skipped = store.commit(aCommit(nextVersion(nextVersion(v1)), [updateCard()]));
+      await expect(skipped).rejects.toBeInstanceOf(VersionConflictError);
+
+      expect(await store.get(v0.id)).toEqual(before.state);
+      expect(await store.history(v0.id)).toEqual(before.history);
+      expect(await store.pendingEffects()).toEqual([]);
+    });
+
+    it('rejects a commit for an unknown rollout with RolloutNotFoundError', async () => {
+      const ghost = nextVersion(aRolloutState().build());
+      await expect(store.commit(aCommit(ghost))).rejects.toBeInstanceOf(RolloutNotFoundError);
+      expect(await store.get(ghost.id)).toBeUndefined();
+    });
+
+    it('lets exactly one of several concurrent commits from the same base win', async () => {
+      const v0 = aRolloutState().build();
+      await store.create(aCommit(v0));
+      const statuses = ['progressing', 'paused', 'rolling_back', 'baking', 'aborted'] as const;
+      const commits = statuses.map((status, i) =>
+        aCommit(nextVersion(v0, { status }), [publish(`c${i}`, i + 1)], { input: 'start' }),
+      );
+
+      const results = await Promise.allSettled(commits.map((c) => store.commit(c)));
+
+      const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [commits[i]!] : []));
+      const lost = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+      expect(won).toHaveLength(1);
+      expect(lost).toHaveLength(statuses.length - 1);
+      for (const err of lost) expect(err).toBeInstanceOf(VersionConflictError);
+      const winner = won[0]!;
+      expect(await store.get(v0.id)).toEqual(winner.state);
+      expect((await store.history(v0.id)).map((h) => h.status)).toEqual([
+        'pending',
+        winner.state.status,
+      ]);
+      expect((await store.pendingEffects()).map((p) => p.id)).toEqual(
+        winner.effects.map((e) => e.id),
+      );
+      expect(await store.list({ statuses: [winner.state.status] })).toEqual([winner.state]);
+    });
+  });
+
+  describe('copies', () => {
+    it('is not changed by mutating what it returned or what was passed in', async () => {
+      const state = aRolloutState().build();
+      const commit = aCommit(state, [updateCard()]);
+      await store.create(commit);
+      const snapshot = structuredClone(state);
+
+      state.status = 'failed';
+      state.plan.clusters.push('us-east');
+      commit.history.actor = 'U-mallory';
+      (commit.effects[0]!.effect as { type: string }).type = 'cancel_gates';
+      const got = (await store.get(state.id))!;
+      got.version = 99;
+      got.approvals.push('U-someone');
+      (await store.list())[0]!.clusters['eu-west']!.weight = 50;
+      (await store.history(state.id))[0]!.status = 'succeeded';
+      (await store.pendingEffects())[0]!.version = 42;
+
+      expect(await store.get(state.id)).toEqual(snapshot);
+      expect((await store.history(state.id))[0]).toMatchObject({
+        actor: 'U-starter',
+        status: 'pending',
+      });
+      expect(await store.pendingEffects()).toMatchObject([
+        { version: 0, effect: { type: 'update_card' } },
+      ]);
+    });
+  });
+
+  describe('list', () => {
+    async function seed(): Promise<Record<'a' | 'b' | 'c' | 'd', RolloutState>> {
+      const rows = {
+        a: aRolloutState()
+          .withId('a')
+          .withService('checkout')
+          .withStatus('succeeded')
+          .createdAt(1000)
+          .build(),
+        b: aRolloutState()
+          .withId('b')
+          .withService('payments')
+          .withStatus('baking')
+          .createdAt(2000)
+          .build(),
+        c: aRolloutState()
+          .withId('c')
+          .withService('checkout')
+          .withStatus('baking')
+          .createdAt(3000)
+          .build(),
+        d: aRolloutState()
+          .withId('d')
+          .withService('checkout')
+          .withStatus('pending')
+          .createdAt(4000)
+          .build(),
+      };
+      // Created out of order: the order of list comes from createdAt, not from insertion.
+      for (const key of ['c', 'a', 'd', 'b'] as const) await store.create(aCommit(rows[key]));
+      return rows;
+    }
+
+    it('lists newest first, filtered by service, by statuses, both, and limited', async () => {
+      const { a, b, c, d } = await seed();
+      expect(await store.list()).toEqual([d, c, b, a]);
+      expect(await store.list({ service: 'checkout' })).toEqual([d, c, a]);
+      expect(await store.list({ statuses: ['baking'] })).toEqual([c, b]);
+      expect(await store.list({ statuses: ['succeeded', 'pending'] })).toEqual([d, a]);
+      expect(await store.list({ service: 'checkout', statuses: ['baking', 'succeeded'] })).toEqual([
+        c,
+        a,
+      ]);
+      expect(await store.list({ limit: 2 })).toEqual([d, c]);
+      expect(await store.list({ service: 'checkout', limit: 1 })).toEqual([d]);
+      expect(await store.list({ statuses: ['baking', 'pending', 'succeeded'], limit: 2 })).toEqual([
+        d,
+        c,
+      ]);
+      expect(await store.list({ service: 'search' })).toEqual([]);
+      expect(await store.list({ statuses: [] })).toEqual([]);
+    });
+
+    it('follows status changes made by commits', async () => {
+      const { d } = await seed();
+      const d1 = nextVersion(d, { status: 'progressing' });
+      await store.commit(aCommit(d1));
+      expect((await store.list({ statuses: ['pending'] })).map((s) => s.id)).toEqual([]);
+      expect(await store.list({ statuses: ['progressing'] })).toEqual([d1]);
+      expect(await store.list({ service: 'checkout', statuses: ['progressing'] })).toEqual([d1]);
+    });
+
+    it('breaks createdAt ties by id, greater first', async () => {
+      for (const id of ['m', 'z', 'a']) {
+        await store.create(aCommit(aRolloutState().withId(id).createdAt(5000).build()));
+      }
+      expect((await store.list()).map((s) => s.id)).toEqual(['z', 'm', 'a']);
+    });
+
+    it('matches a plain filter-and-sort for any rollouts and filter', async () => {
+      const row = fc.record({
+        service: fc.constantFrom('checkout', 'payments', 'search'),
+        status: fc.constantFrom(...RolloutStatus.options),
+        createdAt: fc.integer({ min: 1, max: 20 }),
+      });
+      const filter = fc.record(
+        {
+          service: fc.constantFrom('checkout', 'payments', 'search'),
+          statuses: fc.uniqueArray(fc.constantFrom(...RolloutStatus.options), {
+            minLength: 1,
+            maxLength: 4,
+          }),
+          limit: fc.integer({ min: 1, max: 6 }),
+        },
+        { requiredKeys: [] },
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.array(row, { maxLength: 12 }), filter, async (rows, f) => {
+          const s = harness.fresh();
+          const states = rows.map((r, i) =>
+            aRolloutState()
+              .withId(`p${i}`)
+              .withService(r.service)
+              .withStatus(r.status)
+              .createdAt(r.createdAt)
+              .build(),
+          );
+          for (const state of states) await s.create(aCommit(state));
+          const expected = states
+            .filter((st) => f.service === undefined || st.plan.service === f.service)
+            .filter((st) => f.statuses === undefined || f.statuses.includes(st.status))
+            .sort((x, y) => y.createdAt - x.createdAt || (x.id < y.id ? 1 : -1))
+            .slice(0, f.limit ?? Infinity);
+          expect(await s.list(f)).toEqual(expected);
+        }),
+        { numRuns: 40 },
+      );
+    });
+  });
+
+  describe('history', () => {
+    it('is empty for an unknown id', async () => {
+      expect(await store.history('no-such-rollout')).toEqual([]);
+    });
+
+    it('appends a denial without changing the state', async () => {
+      const state = aRolloutState().withStatus('baking').withVersion(3).build();
+      await store.create(aCommit(state));
+      const denied = aHistoryEntry(state, {
+        input: 'denied',
+        actor: 'U-intruder',
+        detail: 'abort: not permitted',
+      });
+
+      await store.appendHistory(state.id, denied);
+
+      expect(await store.get(state.id)).toEqual(state);
+      expect((await store.history(state.id)).at(-1)).toEqual(denied);
+      expect(await store.history(state.id)).toHaveLength(2);
+    });
+
+    it('refuses to append to an unknown rollout', async () => {
+      const ghost = aRolloutState().build();
+      await expect(store.appendHistory(ghost.id, aHistoryEntry(ghost))).rejects.toBeInstanceOf(
+        RolloutNotFoundError,
+      );
+      expect(await store.history(ghost.id)).toEqual([]);
+    });
+  });
+
+  describe('outbox', () => {
+    it('orders pending effects by version, then insertion, across rollouts', async () => {
+      const a0 = aRolloutState().withId('A').build();
+      const b0 = aRolloutState().withId('B').build();
+      const c0 = aRolloutState().withId('C').build();
+      const writes = [
+        aCommit(a0, [publish('a', 1), publish('a', 2)]),
+        aCommit(b0, [publish('b', 1)]),
+        aCommit(nextVersion(a0), [publish('a', 3)]),
+        aCommit(nextVersion(b0), [publish('b', 2)]),
+        aCommit(c0, [publish('c', 1)]),
+      ];
+      await store.create(writes[0]!);
+      await store.create(writes[1]!);
+      await store.commit(writes[2]!);
+      await store.commit(writes[3]!);
+      await store.create(writes[4]!);
+
+      const pending = await store.pendingEffects();
+      expect(
+        pending.map((p) => `${p.rolloutId}${p.version}:${(p.effect as { seq: number }).seq}`),
+      ).toEqual(['A0:1', 'A0:2', 'B0:1', 'C0:1', 'A1:3', 'B1:2']);
+      expect((await store.pendingEffects(2)).map((p) => p.id)).toEqual(
+        pending.slice(0, 2).map((p) => p.id),
+      );
+    });
+
+    it('lists an effect until it is marked done; marking is idempotent', async () => {
+      const state = aRolloutState().build();
+      const commit = aCommit(state, [publish('eu-west', 1), updateCard()]);
+      await store.create(commit);
+      const [first, second] = commit.effects;
+
+      await store.markEffectDone(first!.id);
+      expect((await store.pendingEffects()).map((p) => p.id)).toEqual([second!.id]);
+      await store.markEffectDone(first!.id);
+      await store.markEffectDone('never-existed');
+      expect((await store.pendingEffects()).map((p) => p.id)).toEqual([second!.id]);
+      await store.markEffectDone(second!.id);
+      expect(await store.pendingEffects()).toEqual([]);
+    });
+  });
+});
+
+describe('RedisRolloutStore: records it cannot read', () => {
+  let server: RedisServer;
+  let redis: Redis;
+  beforeAll(async () => {
+    server = await startRedis();
+    redis = new Redis(server.url);
+  });
+  afterAll(async () => {
+    await redis?.quit();
+    await server?.stop();
+  });
+
+  it('reports corrupt JSON under a rollout key as CorruptRecordError naming the key', async () => {
+    const store = new RedisRolloutStore(redis, { prefix: 'bad1:' });
+    const state = aRolloutState().withId('broken').build();
+    await store.create(aCommit(state));
+    await redis.set('bad1:state:broken', '{"id": "broken", "version": 3, ');
+
+    const read = store.get('broken');
+    await expect(read).rejects.toBeInstanceOf(CorruptRecordError);
+    await expect(read).rejects.toMatchObject({ code: 'corrupt_record', key: 'bad1:state:broken' });
+    await expect(read).rejects.toThrow(/bad1:state:broken.*not JSON/);
+    await expect(store.list()).rejects.toMatchObject({ key: 'bad1:state:broken' });
+    await expect(store.commit(aCommit(nextVersion(state)))).rejects.toMatchObject({
+      code: 'corrupt_record',
+      key: 'bad1:state:broken',
+    });
+  });
+
+  it('reports JSON of the wrong shape with what is wrong', async () => {
+    const store = new RedisRolloutStore(redis, { prefix: 'bad2:' });
+    const state = aRolloutState().withId('odd').build();
+    await redis.set(
+      'bad2:state:odd',
+      JSON.stringify({ ...state, status: 'exploded', version: -1 }),
+    );
+
+    const read = store.get('odd');
+    await expect(read).rejects.toMatchObject({ code: 'corrupt_record', key: 'bad2:state:odd' });
+    await expect(read).rejects.toThrow(/status/);
+  });
+
+  it('reports a corrupt history entry naming the history key', async () => {
+    const store = new RedisRolloutStore(redis, { prefix: 'bad3:' });
+    const state = aRolloutState().withId('h').build();
+    await store.create(aCommit(state));
+    await redis.rpush('bad3:history:h', 'not json at all');
+    await expect(store.history('h')).rejects.toMatchObject({
+      code: 'corrupt_record',
+      key: 'bad3:history:h',
+    });
+  });
+
+  it('refuses a client with an ioredis keyPrefix (its scripts build keys themselves)', () => {
+    const prefixed = new Redis(server.url, { keyPrefix: 'x:', lazyConnect: true });
+    expect(() => new RedisRolloutStore(prefixed)).toThrow(/keyPrefix/);
+    prefixed.disconnect();
+  });
+
+  it('keeps its keys under the default prefix rollout:', async () => {
+    await redis.flushall();
+    const store = new RedisRolloutStore(redis);
+    const state = aRolloutState().withId(aRolloutId('prefixed')).build();
+    await store.create(aCommit(state, [updateCard()]));
+    await store.markEffectDone('none');
+    const keys = await redis.keys('*');
+    expect(keys).toContain(`rollout:state:${state.id}`);
+    expect(keys).toContain(`rollout:history:${state.id}`);
+    expect(keys.every((k) => k.startsWith('rollout:'))).toBe(true);
+  });
+});
