@@ -1,0 +1,186 @@
+import type { Measurement } from '../contracts/events.js';
+import type { Gate, GateCheck, GateMetric } from '../rollout/plan.js';
+import { formatChecks } from './format.js';
+import type { CheckResult, GateOutcome, GateVerdict } from './verdict.js';
+
+/** One cluster's health over the evaluation window: the new version and the stable one. */
+export interface GateSample {
+  cluster: string;
+  canary: Measurement;
+  stable: Measurement;
+}
+
+type Measured = Extract<Measurement, { status: 'ok' }>;
+
+function valueOf(metric: GateMetric, m: Measured): number {
+  switch (metric) {
+    case 'error_rate':
+      return m.requests === 0 ? 0 : m.errors / m.requests;
+    case 'latency_p95':
+      return m.latencyMs.p95;
+    case 'latency_p99':
+      return m.latencyMs.p99;
+    default: {
+      const never: never = metric;
+      throw new Error(`unknown gate metric ${String(never)}`);
+    }
+  }
+}
+
+/**
+ * Judges one cluster: the check results it produced, and why it is inconclusive if it is.
+ * Absolute checks are still judged when a relative check lacks its baseline, so a breach is
+ * never hidden behind missing stable metrics.
+ */
+function evaluateCluster(
+  gate: Gate,
+  sample: GateSample,
+): { checks: CheckResult[]; inconclusive?: string } {
+  const { cluster, canary, stable } = sample;
+  if (canary.status === 'unavailable') {
+    return { checks: [], inconclusive: `canary metrics unavailable: ${canary.reason}` };
+  }
+  // Zero requests is never enough, even with minRequests 0: an error rate over nothing is no evidence.
+  if (canary.requests === 0)
+    return { checks: [], inconclusive: 'no canary requests in the window' };
+  if (canary.requests < gate.minRequests) {
+    return {
+      checks: [],
+      inconclusive: `${canary.requests} requests < ${gate.minRequests} minimum`,
+    };
+  }
+  const checks: CheckResult[] = [];
+  let inconclusive: string | undefined;
+  for (const check of gate.checks) {
+    const result = judge(check, cluster, canary, stable);
+    if (typeof result === 'string') inconclusive ??= result;
+    else checks.push(result);
+  }
+  return inconclusive === undefined ? { checks } : { checks, inconclusive };
+}
+
+function judge(
+  check: GateCheck,
+  cluster: string,
+  canary: Measured,
+  stable: Measurement,
+): CheckResult | string {
+  const measured = valueOf(check.metric, canary);
+  if (check.mode === 'absolute') {
+    const threshold = check.max;
+    return {
+      cluster,
+      metric: check.metric,
+      mode: 'absolute',
+      measured,
+      threshold,
+      passed: measured <= threshold,
+    };
+  }
+  // A relative check without a baseline is unknown, never a pass.
+  if (stable.status === 'unavailable') {
+    return `stable metrics unavailable (${stable.reason}); relative checks need a baseline`;
+  }
+  if (stable.requests === 0) return 'stable had 0 requests; relative checks need a baseline';
+  const baseline = valueOf(check.metric, stable);
+  const threshold = baseline * check.max;
+  return {
+    cluster,
+    metric: check.metric,
+    mode: 'relative',
+    measured,
+    threshold,
+    baseline,
+    passed: measured <= threshold,
+  };
+}
+
+/**
+ * Decides one gate evaluation from each target cluster's health. Pure: the caller fetches the
+ * samples and passes the prior streak of failed evaluations.
+ *
+ * - A cluster is inconclusive when its canary metrics are unavailable, it served fewer than
+ *   `minRequests` (or zero) requests, a relative check has no stable baseline, or it sent no
+ *   sample at all (only detectable when `clusters` lists the targets).
+ * - Any failed check in any cluster makes the evaluation failed: the streak grows by one and the
+ *   outcome is `fail` once it reaches `failureLimit`, `failing` before.
+ * - Otherwise any inconclusive cluster makes it `inconclusive`, and the streak is left as it was:
+ *   missing data neither excuses earlier failures nor counts as a new one. Only `pass` resets it.
+ *
+ * When a cluster has several samples the last one counts.
+ */
+export function evaluateGate(
+  gate: Gate,
+  samples: readonly GateSample[],
+  priorConsecutiveFailures: number,
+  clusters?: readonly string[],
+): GateVerdict {
+  const byCluster = new Map(samples.map((s) => [s.cluster, s]));
+  const targets = clusters ?? [...byCluster.keys()];
+  const checks: CheckResult[] = [];
+  const inconclusive: { cluster: string; reason: string }[] = [];
+  if (targets.length === 0) inconclusive.push({ cluster: '*', reason: 'no health samples' });
+  for (const cluster of targets) {
+    const sample = byCluster.get(cluster);
+    if (sample === undefined) {
+      inconclusive.push({ cluster, reason: 'no health sample received' });
+      continue;
+    }
+    const result = evaluateCluster(gate, sample);
+    checks.push(...result.checks);
+    if (result.inconclusive !== undefined)
+      inconclusive.push({ cluster, reason: result.inconclusive });
+  }
+
+  const failed = checks.filter((c) => !c.passed);
+  let outcome: GateOutcome;
+  let consecutiveFailures: number;
+  if (failed.length > 0) {
+    consecutiveFailures = priorConsecutiveFailures + 1;
+    outcome = consecutiveFailures >= gate.failureLimit ? 'fail' : 'failing';
+  } else if (inconclusive.length > 0) {
+    consecutiveFailures = priorConsecutiveFailures;
+    outcome = 'inconclusive';
+  } else {
+    consecutiveFailures = 0;
+    outcome = 'pass';
+  }
+  const summary = summarize({
+    outcome,
+    failed,
+    inconclusive,
+    checks,
+    targets,
+    consecutiveFailures,
+    gate,
+  });
+  return { outcome, consecutiveFailures, checks, inconclusive, summary };
+}
+
+function summarize(v: {
+  outcome: GateOutcome;
+  failed: CheckResult[];
+  inconclusive: { cluster: string; reason: string }[];
+  checks: CheckResult[];
+  targets: readonly string[];
+  consecutiveFailures: number;
+  gate: Gate;
+}): string {
+  const unsure = v.inconclusive
+    .map((i) => (i.cluster === '*' ? i.reason : `${i.cluster}: ${i.reason}`))
+    .join('; ');
+  switch (v.outcome) {
+    case 'fail':
+    case 'failing': {
+      const streak = `failed ${v.consecutiveFailures} of ${v.gate.failureLimit} evaluations in a row`;
+      const also = unsure === '' ? '' : `; inconclusive in ${unsure}`;
+      return `${formatChecks(v.failed)} (${streak})${also}`;
+    }
+    case 'inconclusive':
+      return `inconclusive: ${unsure}`;
+    case 'pass':
+      return v.gate.checks.length === 0
+        ? `enough traffic in ${v.targets.join(', ')}; no checks configured`
+        : `all ${v.checks.length} checks passed in ${v.targets.join(', ')}`;
+  }
+}
