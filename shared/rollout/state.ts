@@ -62,7 +62,12 @@ export const RolloutState = z.object({
   /** When the current stage's bake began (all clusters applied), ms since epoch. */
   bakeStartedAt: z.number().optional(),
   gate: z.object({
-    /** Ticks of the current stage's gate: a result for another tick is stale. */
+    /**
+     * The gate tick last scheduled for the current stage (0 before the first); only a result for
+     * exactly this tick is read, any other is stale. It restarts at 1 for each stage but keeps
+     * counting across pause/resume within a stage: the scheduler runs each (rollout, stage, tick)
+     * at most once, so a resumed bake that reused tick 1 would never be evaluated.
+     */
     tick: z.number().int().nonnegative(),
     consecutiveFailures: z.number().int().nonnegative(),
     /** True once an inconclusive-past-bake alert was sent for this stage (alert once, not every tick). */
@@ -71,6 +76,17 @@ export const RolloutState = z.object({
   }),
   /** Why it ended or is ending: the breached check, the abort reason, the failed command. */
   outcome: z.string().optional(),
+  /**
+   * Set when a rollback begins (or a rollout is aborted before it started): what caused it and,
+   * for an abort, who. Decides the terminal status once every cluster has rolled back (`aborted`
+   * for an abort, else `rolled_back`).
+   */
+  rollback: z
+    .object({
+      cause: z.enum(['gate_breached', 'command_failed', 'aborted']),
+      actor: z.string().optional(),
+    })
+    .optional(),
   createdAt: z.number(),
   updatedAt: z.number(),
 });
@@ -96,7 +112,9 @@ export type AlertKind =
   | 'rollback_failed'
   | 'gate_inconclusive'
   | 'approval_needed'
-  | 'command_failed';
+  | 'command_failed'
+  /** Raised by the bot's periodic sweep (a rollout waiting on machines for too long), not by `transition`. */
+  | 'rollout_stuck';
 
 /** Effects are plain data; the bot's effect runner carries them out after storing them. */
 export type Effect =

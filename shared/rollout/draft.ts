@@ -1,0 +1,178 @@
+import type { CommandBody } from '../contracts/commands.js';
+import type { Stage } from './plan.js';
+import type { ClusterState, Effect, RejectionCode, RolloutState } from './state.js';
+
+/**
+ * The working copy one transition edits: a private clone of the caller's state plus the effects
+ * it emits. Handlers change the draft in place; `transition` hands the caller a fresh state and
+ * never touches the one it was given.
+ */
+export interface Draft {
+  readonly state: RolloutState;
+  readonly effects: Effect[];
+  readonly now: number;
+}
+
+export interface Rejection {
+  ok: false;
+  code: RejectionCode;
+  reason: string;
+}
+
+/** A handler returns a rejection, or nothing when it accepted the input and edited the draft. */
+export type Outcome = Rejection | undefined;
+
+export function reject(code: RejectionCode, reason: string): Rejection {
+  return { ok: false, code, reason };
+}
+
+export function currentStage(state: RolloutState): Stage {
+  return stageAt(state, state.stageIndex);
+}
+
+export function stageAt(state: RolloutState, index: number): Stage {
+  const stage = state.plan.stages[index];
+  if (stage === undefined) {
+    throw new Error(
+      `rollout ${state.id} has no stage ${index} (${state.plan.stages.length} stages)`,
+    );
+  }
+  return stage;
+}
+
+export function isLastStage(state: RolloutState): boolean {
+  return state.stageIndex === state.plan.stages.length - 1;
+}
+
+/** The state of a target cluster, or undefined when `name` is not a target of this rollout. */
+export function clusterOf(state: RolloutState, name: string): ClusterState | undefined {
+  return Object.hasOwn(state.clusters, name) ? state.clusters[name] : undefined;
+}
+
+/** Target clusters in plan order, with their state. */
+export function targets(state: RolloutState): [string, ClusterState][] {
+  return state.plan.clusters.map((name) => {
+    const cluster = clusterOf(state, name);
+    if (cluster === undefined)
+      throw new Error(`rollout ${state.id} has no state for cluster ${name}`);
+    return [name, cluster];
+  });
+}
+
+export function clustersWhere(
+  state: RolloutState,
+  keep: (cluster: ClusterState) => boolean,
+): string[] {
+  return targets(state)
+    .filter(([, c]) => keep(c))
+    .map(([name]) => name);
+}
+
+/**
+ * Publishes `bodies(cluster)` to every target cluster, in plan order. Every published message gets
+ * its own seq (`state.seq + 1, + 2, …`), so seqs strictly increase across all of a rollout's
+ * effects and per cluster, which is what an agent's "ignore anything not newer" rule needs.
+ */
+export function publishToAll(draft: Draft, bodies: (cluster: string) => CommandBody[]): void {
+  for (const cluster of draft.state.plan.clusters) {
+    for (const command of bodies(cluster)) {
+      draft.state.seq += 1;
+      draft.effects.push({ type: 'publish_command', cluster, seq: draft.state.seq, command });
+    }
+  }
+}
+
+export function notify(
+  draft: Draft,
+  kind: Extract<Effect, { type: 'notify' }>['kind'],
+  message: string,
+): void {
+  draft.effects.push({ type: 'notify', kind, message });
+}
+
+// ---- Words for people: every rejection and alert names the rollout and where it stands. ----
+
+/** `checkout 2.4.1 (r-42)` */
+export function rolloutLabel(state: RolloutState): string {
+  return `${state.plan.service} ${state.plan.version} (${state.id})`;
+}
+
+/** `stage 2/4 (25%)`: numbered from 1 for people. */
+export function stageLabel(state: RolloutState, index = state.stageIndex): string {
+  const stage = state.plan.stages[index];
+  const weight = stage === undefined ? '' : ` (${stage.weight}%)`;
+  return `stage ${index + 1}/${state.plan.stages.length}${weight}`;
+}
+
+/** Where the rollout stands, e.g. `baking stage 2/4 (25%)`, `paused (was awaiting approval for stage 1/3 (5%))`. */
+export function describeStatus(state: RolloutState): string {
+  const stage = stageLabel(state);
+  switch (state.status) {
+    case 'pending':
+      return 'pending (not started)';
+    case 'progressing':
+      return `applying ${stage}`;
+    case 'baking':
+      return `baking ${stage}`;
+    case 'awaiting_approval':
+      return `awaiting approval for ${stage}`;
+    case 'paused':
+      return `paused (was ${describeStatus({ ...state, status: state.pausedFrom ?? 'progressing' })})`;
+    case 'promoting':
+      return 'promoting';
+    case 'rolling_back':
+      return `rolling back (${state.outcome ?? 'no reason recorded'})`;
+    default:
+      return `${state.status.replace('_', ' ')} (${state.outcome ?? 'finished'})`;
+  }
+}
+
+/** What a person could do now, and what the rollout waits for. */
+export function whatIsPossible(state: RolloutState): string {
+  const waitingFor = (event: string, pending: string[]) =>
+    pending.length === 0 ? '' : `; waiting for ${event} from ${pending.join(', ')}`;
+  switch (state.status) {
+    case 'pending':
+      return 'possible now: start, abort';
+    case 'progressing':
+      return (
+        'possible now: pause, abort' +
+        waitingFor(
+          'stage_applied',
+          clustersWhere(state, (c) => c.appliedStage < state.stageIndex),
+        )
+      );
+    case 'baking':
+      return `possible now: pause, abort; waiting for gate tick ${state.gate.tick}`;
+    case 'awaiting_approval':
+      return 'possible now: approve, pause, abort';
+    case 'paused':
+      return 'possible now: resume, abort';
+    case 'promoting':
+      return (
+        'possible now: abort' +
+        waitingFor(
+          'promoted',
+          clustersWhere(state, (c) => c.status !== 'promoted'),
+        )
+      );
+    case 'rolling_back':
+      return (
+        'nothing to do but wait' +
+        waitingFor(
+          'rolled_back',
+          clustersWhere(state, (c) => c.status !== 'rolled_back'),
+        )
+      );
+    default:
+      return 'it has ended; start a new rollout to change anything';
+  }
+}
+
+/** The standard refusal for an input that the current status does not take. */
+export function notNow(state: RolloutState, what: string): Rejection {
+  return reject(
+    'invalid_transition',
+    `cannot ${what}: ${rolloutLabel(state)} is ${describeStatus(state)}; ${whatIsPossible(state)}`,
+  );
+}

@@ -1,0 +1,186 @@
+import { describe, expect, it } from 'vitest';
+import { aPlan } from '../../test/support/plan-builders.js';
+import {
+  commandsIn,
+  effectsOf,
+  rolloutIn,
+  type RolloutDriver,
+} from '../../test/support/rollout-driver.js';
+import type { RolloutInput } from './state.js';
+
+const plan = () =>
+  aPlan().withStages(5, 25, 100).withClusters('eu', 'us').withApproval({}, { atStage: 1 }).build();
+const COMMAND_ID = '00000000-0000-4000-8000-000000000001';
+
+function failed(
+  cluster: string,
+  commandType: string,
+  reason = 'HTTPRoute eu/checkout: admission webhook denied',
+): RolloutInput {
+  return { type: 'command_failed', cluster, commandId: COMMAND_ID, commandType, reason };
+}
+
+function weights(d: RolloutDriver): number[] {
+  return Object.values(d.state.clusters).map((c) => c.weight);
+}
+
+describe('abort', () => {
+  it('ends a pending rollout at once: nothing was sent, so nothing rolls back', () => {
+    const d = rolloutIn('pending', plan());
+    const effects = d.accept({ type: 'abort', actor: 'U1', reason: 'wrong version' });
+    expect(d.state).toMatchObject({ status: 'aborted', outcome: 'aborted by U1: wrong version' });
+    expect(effects).toEqual([
+      { type: 'release_lock', service: 'checkout' },
+      { type: 'update_card' },
+    ]);
+  });
+
+  it.each([
+    ['progressing', 0],
+    ['baking', 0],
+    ['awaiting_approval', 1],
+    ['paused', 0],
+    ['promoting', 0],
+  ] as const)('rolls back every cluster from %s and ends aborted', (status, stage) => {
+    const d = rolloutIn(status, plan(), { stage });
+    const effects = d.accept({ type: 'abort', actor: 'U1', reason: 'customer complaints' });
+    expect(d.state).toMatchObject({
+      status: 'rolling_back',
+      outcome: 'aborted by U1: customer complaints',
+      rollback: { cause: 'aborted', actor: 'U1' },
+    });
+    expect(effects[0]).toEqual({ type: 'cancel_gates' });
+    expect(commandsIn(effects)).toEqual(['eu:rollback', 'us:rollback']);
+    const [rollback] = effectsOf(effects, 'publish_command');
+    expect(rollback!.command.payload).toEqual({
+      service: 'checkout',
+      reason: 'aborted by U1: customer complaints',
+    });
+
+    d.accept({ type: 'rolled_back', cluster: 'eu' });
+    expect(d.state.status).toBe('rolling_back');
+    const last = d.accept({ type: 'rolled_back', cluster: 'us' });
+    expect(d.state.status).toBe('aborted');
+    expect(weights(d)).toEqual([0, 0]);
+    expect(last).toEqual([{ type: 'release_lock', service: 'checkout' }, { type: 'update_card' }]);
+  });
+
+  it('is refused while already rolling back', () => {
+    const d = rolloutIn('rolling_back', plan());
+    const result = d.send({ type: 'abort', actor: 'U1', reason: 'hurry' });
+    expect(result).toMatchObject({ ok: false, code: 'invalid_transition' });
+    expect(!result.ok && result.reason).toMatch(
+      /cannot abort: .* is already rolling back \(gate breached/,
+    );
+  });
+});
+
+describe('automatic rollback', () => {
+  it('ends rolled_back with weight 0 everywhere and tells the channel why', () => {
+    const d = rolloutIn('rolling_back', plan(), { stage: 1 });
+    d.accept({ type: 'rolled_back', cluster: 'us' });
+    expect(d.state.clusters.us).toMatchObject({ status: 'rolled_back', weight: 0 });
+    const effects = d.accept({ type: 'rolled_back', cluster: 'eu' });
+    expect(d.state.status).toBe('rolled_back');
+    expect(weights(d)).toEqual([0, 0]);
+    const [alert] = effectsOf(effects, 'notify');
+    expect(alert!.kind).toBe('rolled_back');
+    expect(alert!.message).toMatch(
+      /rolled back to 2.4.0 in eu, us: gate breached at stage 2\/3 \(25%\): error_rate 7.9% > 2.0%/,
+    );
+    expect(effects.slice(-2)).toEqual([
+      { type: 'release_lock', service: 'checkout' },
+      { type: 'update_card' },
+    ]);
+  });
+
+  it.each<[string, RolloutInput, string]>([
+    ['a duplicate', { type: 'rolled_back', cluster: 'eu' }, 'stale_event'],
+    ['a cluster outside the plan', { type: 'rolled_back', cluster: 'ap' }, 'unknown_cluster'],
+    [
+      'a late stage_applied',
+      { type: 'stage_applied', cluster: 'us', stageIndex: 0, weight: 5 },
+      'stale_event',
+    ],
+  ])('refuses %s', (_, input, code) => {
+    const d = rolloutIn('rolling_back', plan());
+    d.accept({ type: 'rolled_back', cluster: 'eu' });
+    expect(d.send(input)).toMatchObject({ ok: false, code });
+  });
+
+  it('refuses rolled_back when no rollback was asked for', () => {
+    const d = rolloutIn('baking', plan());
+    expect(d.send({ type: 'rolled_back', cluster: 'eu' })).toMatchObject({
+      ok: false,
+      code: 'invalid_transition',
+    });
+  });
+});
+
+describe('command_failed', () => {
+  it.each([
+    ['progressing', 0],
+    ['baking', 0],
+    ['awaiting_approval', 1],
+    ['paused', 0],
+    ['promoting', 0],
+  ] as const)('rolls back everywhere from %s and names the cluster and reason', (status, stage) => {
+    const d = rolloutIn(status, plan(), { stage });
+    const effects = d.accept(failed('us', 'set_weight'));
+    expect(d.state).toMatchObject({
+      status: 'rolling_back',
+      rollback: { cause: 'command_failed' },
+    });
+    expect(d.state.clusters.us!.failure).toBe('HTTPRoute eu/checkout: admission webhook denied');
+    expect(commandsIn(effects)).toEqual(['eu:rollback', 'us:rollback']);
+    const [alert] = effectsOf(effects, 'notify');
+    expect(alert!.kind).toBe('command_failed');
+    expect(alert!.message).toMatch(
+      /set_weight failed in us: HTTPRoute eu\/checkout: admission webhook denied; rolling back/,
+    );
+  });
+
+  it('ends failed when the rollback itself fails: a person must act', () => {
+    const d = rolloutIn('rolling_back', plan());
+    d.accept({ type: 'rolled_back', cluster: 'eu' });
+    const effects = d.accept(failed('us', 'rollback', 'gateway API unreachable'));
+    expect(d.state.status).toBe('failed');
+    expect(d.state.clusters.us).toMatchObject({
+      status: 'failed',
+      failure: 'gateway API unreachable',
+    });
+    const [alert] = effectsOf(effects, 'notify');
+    expect(alert!.kind).toBe('rollback_failed');
+    expect(alert!.message).toMatch(
+      /rollback failed in us: gateway API unreachable.*a person must restore 2.4.0 there/,
+    );
+    expect(effects.slice(-2)).toEqual([
+      { type: 'release_lock', service: 'checkout' },
+      { type: 'update_card' },
+    ]);
+  });
+
+  it('ignores a failure of an older command during the rollback as stale', () => {
+    const d = rolloutIn('rolling_back', plan());
+    expect(d.send(failed('us', 'set_weight'))).toMatchObject({ ok: false, code: 'stale_event' });
+  });
+
+  it('ignores a rollback failure from a cluster that already rolled back', () => {
+    const d = rolloutIn('rolling_back', plan());
+    d.accept({ type: 'rolled_back', cluster: 'us' });
+    expect(d.send(failed('us', 'rollback'))).toMatchObject({ ok: false, code: 'stale_event' });
+  });
+
+  it('is refused before anything was sent', () => {
+    const d = rolloutIn('pending', plan());
+    expect(d.send(failed('eu', 'start'))).toMatchObject({ ok: false, code: 'invalid_transition' });
+  });
+
+  it('refuses a cluster outside the plan', () => {
+    const d = rolloutIn('baking', plan());
+    expect(d.send(failed('ap', 'set_weight'))).toMatchObject({
+      ok: false,
+      code: 'unknown_cluster',
+    });
+  });
+});

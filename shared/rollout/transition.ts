@@ -1,0 +1,107 @@
+import { RolloutError } from '../errors.js';
+import { onCommandFailed, onPromoted, onRolledBack, onStageApplied } from './agent-events.js';
+import { describeStatus, reject, rolloutLabel, type Draft, type Outcome } from './draft.js';
+import { onGateResult } from './gate-results.js';
+import { planProblems, type RolloutPlan } from './plan.js';
+import {
+  isTerminal,
+  type ClusterState,
+  type RolloutInput,
+  type RolloutState,
+  type TransitionResult,
+} from './state.js';
+import { onAbort, onApprove, onPause, onResume, onStart } from './user-actions.js';
+
+/**
+ * The rollout state machine: a pure reducer. No clock, randomness or I/O; `now` is passed in.
+ *
+ * Every accepted input returns a new state whose `version` is one more and whose `updatedAt` is
+ * `now`, plus the effects to carry out (commands, gate jobs, alerts), always ending with
+ * `update_card`: everything accepted changes what the card shows, and the runner coalesces.
+ * Every refused input returns `{ ok: false, code, reason }` with no state, and the reason says
+ * where the rollout stands and what is possible now.
+ *
+ * Command seqs: one per published message (`state.seq + 1, + 2, …` in plan-cluster order), so
+ * they strictly increase across a rollout's whole effect history.
+ *
+ * A multi-service release (`plan.releaseId`) is meant to be a coordinator over several of these
+ * rollouts, one per service, each with its own state, lock and card; nothing here assumes more.
+ */
+export function transition(
+  state: RolloutState,
+  input: RolloutInput,
+  now: number,
+): TransitionResult {
+  if (isTerminal(state.status)) {
+    return reject(
+      'terminal',
+      `${input.type} ignored: ${rolloutLabel(state)} has ended, ${describeStatus(state)}; start a new rollout to change anything`,
+    );
+  }
+  const draft: Draft = { state: structuredClone(state), effects: [], now };
+  const refused = apply(draft, input);
+  if (refused !== undefined) return refused;
+  draft.state.version = state.version + 1;
+  draft.state.updatedAt = now;
+  draft.effects.push({ type: 'update_card' });
+  return { ok: true, state: draft.state, effects: draft.effects };
+}
+
+function apply(draft: Draft, input: RolloutInput): Outcome {
+  switch (input.type) {
+    case 'start':
+      return onStart(draft);
+    case 'approve':
+      return onApprove(draft, input);
+    case 'pause':
+      return onPause(draft);
+    case 'resume':
+      return onResume(draft);
+    case 'abort':
+      return onAbort(draft, input);
+    case 'stage_applied':
+      return onStageApplied(draft, input);
+    case 'promoted':
+      return onPromoted(draft, input);
+    case 'rolled_back':
+      return onRolledBack(draft, input);
+    case 'command_failed':
+      return onCommandFailed(draft, input);
+    case 'gate_result':
+      return onGateResult(draft, input);
+    default: {
+      const never: never = input;
+      throw new Error(`unknown rollout input ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/**
+ * A new rollout, not started: every target cluster pending at weight 0. Throws `invalid_plan`
+ * when the plan breaks a stage rule (a parsed `RolloutPlan` never does).
+ */
+export function createRollout(id: string, plan: RolloutPlan, now: number): RolloutState {
+  const problems = planProblems(plan);
+  if (problems.length > 0) {
+    throw new RolloutError(
+      'invalid_plan',
+      `rollout ${id}: ${problems.map((p) => p.message).join('; ')}`,
+    );
+  }
+  const clusters: Record<string, ClusterState> = {};
+  for (const name of plan.clusters)
+    clusters[name] = { status: 'pending', weight: 0, appliedStage: -1 };
+  return {
+    id,
+    version: 0,
+    plan,
+    status: 'pending',
+    stageIndex: 0,
+    seq: 0,
+    clusters,
+    approvals: [],
+    gate: { tick: 0, consecutiveFailures: 0, heldAlerted: false },
+    createdAt: now,
+    updatedAt: now,
+  };
+}
