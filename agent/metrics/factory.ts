@@ -1,0 +1,28 @@
+import { ConfigError } from '../../shared/errors.js';
+import type { SimulatedCluster } from '../simulation/simulated-cluster.js';
+import type { MetricsProvider } from './metrics-provider.js';
+import { SimulatedMetrics } from './simulated-metrics.js';
+
+/** Metrics provider types this build can create (`METRICS_PROVIDER`); `prometheus` comes later. */
+export const METRICS_PROVIDER_TYPES = ['simulated'] as const;
+
+export type MetricsConfig = { type: 'simulated'; cluster: SimulatedCluster };
+
+/**
+ * Creates the configured metrics provider. An unknown type is a `ConfigError` naming
+ * `METRICS_PROVIDER` and the allowed values, never a fallback to some default provider.
+ */
+export function createMetricsProvider(config: MetricsConfig): MetricsProvider {
+  switch (config.type) {
+    case 'simulated':
+      return new SimulatedMetrics(config.cluster);
+    default: {
+      // Exhaustive: a new type added to the config union fails to compile until it has a case.
+      const unknown: never = config.type;
+      throw new ConfigError(
+        'METRICS_PROVIDER',
+        `unknown metrics provider ${JSON.stringify(unknown)}; this build supports ${METRICS_PROVIDER_TYPES.map((t) => `"${t}"`).join(', ')}`,
+      );
+    }
+  }
+}

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { isRolloutError } from '../../shared/errors.js';
+import { SimulatedCluster } from '../simulation/simulated-cluster.js';
+import { createRouter, type RouterConfig } from './factory.js';
+import { SimulatedRouter } from './simulated-router.js';
+
+describe('createRouter', () => {
+  it('creates the simulated router', () => {
+    const cluster = new SimulatedCluster({ name: 'eu-west' });
+    expect(createRouter({ type: 'simulated', cluster })).toBeInstanceOf(SimulatedRouter);
+  });
+
+  it.each(['istio', 'gateway-api', ''])(
+    'refuses %j, naming TRAFFIC_ROUTER and the allowed values',
+    (type) => {
+      let error: unknown;
+      try {
+        createRouter({ type } as unknown as RouterConfig);
+      } catch (err) {
+        error = err;
+      }
+      expect(isRolloutError(error, 'invalid_config')).toBe(true);
+      expect(error).toMatchObject({ variable: 'TRAFFIC_ROUTER' });
+      expect((error as Error).message).toContain(
+        `TRAFFIC_ROUTER: unknown traffic router ${JSON.stringify(type)}`,
+      );
+      expect((error as Error).message).toContain('"simulated"');
+    },
+  );
+});

@@ -1,0 +1,118 @@
+import type { RouterOperation } from '../simulation/faults.js';
+import type { SimulatedCluster, SimulatedRoute } from '../simulation/simulated-cluster.js';
+import { RouterError } from './router-error.js';
+import type { AppliedMark, RouteState, RouteTarget, TrafficRouter } from './traffic-router.js';
+
+/**
+ * A `TrafficRouter` over a `SimulatedCluster`: the route is a record in the cluster (persisted
+ * when the cluster has a state file). A service without a route gets one on its first
+ * `setWeight` (a real router would answer `route_not_found`). Injected `routerFailure` faults
+ * reject with `RouterError('injected_fault')` and change nothing.
+ *
+ * After `promote` the new version is the stable one with all traffic (canary weight 0, no canary
+ * version); after `rollback` the target's stable version has all traffic and the canary version
+ * is cleared. Either way the route no longer shows a rollout in progress.
+ */
+export class SimulatedRouter implements TrafficRouter {
+  constructor(private readonly cluster: SimulatedCluster) {}
+
+  async setWeight(
+    target: RouteTarget,
+    canaryWeight: number,
+    mark: AppliedMark,
+  ): Promise<RouteState> {
+    if (!Number.isInteger(canaryWeight) || canaryWeight < 0 || canaryWeight > 100) {
+      throw new RouterError(
+        'conflict',
+        `canary weight for ${target.service} must be a whole percentage 0..100, got ${canaryWeight}`,
+      );
+    }
+    const current = this.cluster.route(target.service);
+    const stageIndex = nextStageIndex(current, mark);
+    this.failIfInjected('setWeight', target, stageIndex);
+    this.cluster.putRoute(target.service, {
+      stableVersion: target.stableVersion,
+      canaryVersion: target.canaryVersion,
+      canaryWeight,
+      strategy: target.strategy,
+      applied: { rolloutId: mark.rolloutId, seq: mark.seq },
+      stageIndex,
+    });
+    return this.readBack(target.service);
+  }
+
+  async promote(target: RouteTarget, mark: AppliedMark): Promise<RouteState> {
+    const current = this.cluster.route(target.service);
+    this.failIfInjected('promote', target, current?.stageIndex ?? -1);
+    this.cluster.putRoute(target.service, {
+      stableVersion: target.canaryVersion,
+      canaryWeight: 0,
+      strategy: target.strategy,
+      applied: { rolloutId: mark.rolloutId, seq: mark.seq },
+      stageIndex: current?.stageIndex ?? -1,
+    });
+    return this.readBack(target.service);
+  }
+
+  async rollback(target: RouteTarget, mark: AppliedMark): Promise<RouteState> {
+    const current = this.cluster.route(target.service);
+    this.failIfInjected('rollback', target, current?.stageIndex ?? -1);
+    this.cluster.putRoute(target.service, {
+      stableVersion: target.stableVersion,
+      canaryWeight: 0,
+      strategy: target.strategy,
+      applied: { rolloutId: mark.rolloutId, seq: mark.seq },
+      stageIndex: current?.stageIndex ?? -1,
+    });
+    return this.readBack(target.service);
+  }
+
+  async read(service: string): Promise<RouteState | undefined> {
+    const route = this.cluster.route(service);
+    if (route === undefined) return undefined;
+    return {
+      canaryWeight: route.canaryWeight,
+      stableVersion: route.stableVersion,
+      ...(route.canaryVersion !== undefined && { canaryVersion: route.canaryVersion }),
+      ...(route.applied !== undefined && { applied: { ...route.applied } }),
+    };
+  }
+
+  private failIfInjected(
+    operation: RouterOperation,
+    target: RouteTarget,
+    stageIndex: number,
+  ): void {
+    const fault = this.cluster.routerFailure(
+      { service: target.service, version: target.canaryVersion, stageIndex },
+      operation,
+    );
+    if (fault !== undefined) {
+      throw new RouterError(
+        'injected_fault',
+        `${operation} of ${target.service} ${target.canaryVersion} in simulated cluster ${this.cluster.name} failed: injected fault ${fault} (clear it to recover)`,
+      );
+    }
+  }
+
+  private async readBack(service: string): Promise<RouteState> {
+    const state = await this.read(service);
+    if (state === undefined) {
+      throw new RouterError(
+        'unconfirmed',
+        `route of ${service} vanished right after it was written`,
+      );
+    }
+    return state;
+  }
+}
+
+/**
+ * The simulation's own stage count (routers see no stage numbers): a rollout's first setWeight
+ * is -1 (the agent's `start`), each later one with a newer seq is the next stage, and a repeat
+ * of the same mark stays where it is.
+ */
+function nextStageIndex(current: SimulatedRoute | undefined, mark: AppliedMark): number {
+  if (current?.applied?.rolloutId !== mark.rolloutId) return -1;
+  return mark.seq > current.applied.seq ? current.stageIndex + 1 : current.stageIndex;
+}

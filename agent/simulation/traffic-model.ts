@@ -1,0 +1,101 @@
+import { z } from 'zod';
+import type { Measurement } from '../../shared/contracts/events.js';
+import type { MetricsEffect } from './faults.js';
+import { binomial, normal, poisson, type RandomSource } from './random.js';
+
+/** How a simulated service behaves when nothing is wrong. Every field has a default. */
+export const TrafficProfile = z.strictObject({
+  /** Requests per second reaching the service (both versions together). Default 200. */
+  requestsPerSecond: z.number().nonnegative(),
+  /** Fraction of requests that fail on a healthy version. Default 0.002 (0.2%). */
+  baseErrorRate: z.number().min(0).max(1),
+  /**
+   * Fraction of the service's request rate sent as test traffic to a blue-green preview (canary
+   * version at weight 0), so its gate has something to judge. Default 0.05.
+   */
+  previewShare: z.number().min(0).max(1),
+  /** Latency percentiles of a healthy version, in ms. Default 40 / 110 / 220. */
+  latencyMs: z
+    .strictObject({
+      p50: z.number().nonnegative(),
+      p95: z.number().nonnegative(),
+      p99: z.number().nonnegative(),
+    })
+    .refine((l) => l.p50 <= l.p95 && l.p95 <= l.p99, { message: 'expected p50 ≤ p95 ≤ p99' }),
+  /**
+   * Relative standard deviation of each percentile for a window of 100 requests; larger windows
+   * are steadier (the noise shrinks with the square root of the request count). Default 0.05.
+   */
+  latencyJitter: z.number().min(0).max(1),
+});
+export type TrafficProfile = z.infer<typeof TrafficProfile>;
+
+export const DEFAULT_TRAFFIC: TrafficProfile = {
+  requestsPerSecond: 200,
+  baseErrorRate: 0.002,
+  previewShare: 0.05,
+  latencyMs: { p50: 40, p95: 110, p99: 220 },
+  latencyJitter: 0.05,
+};
+
+/** The part of a route that decides who gets traffic. */
+export interface RouteSplit {
+  stableVersion: string;
+  canaryVersion?: string;
+  canaryWeight: number;
+  strategy: 'canary' | 'blue-green';
+}
+
+/**
+ * The share of the service's traffic that `version` receives on `route`: the canary weight for
+ * the canary version, the rest for the stable one, and the preview share for a blue-green
+ * preview at weight 0. A version the route does not serve gets 0.
+ */
+export function trafficShare(route: RouteSplit, version: string, previewShare: number): number {
+  let share = 0;
+  if (route.canaryVersion === version) {
+    const preview = route.strategy === 'blue-green' && route.canaryWeight === 0;
+    share += preview ? previewShare : route.canaryWeight / 100;
+  }
+  if (route.stableVersion === version) share += (100 - route.canaryWeight) / 100;
+  return share;
+}
+
+/**
+ * One window of traffic for one version: a Poisson request count around rate × window × share,
+ * binomial errors at base + injected rate, and noisy percentiles plus injected latency, kept in
+ * order (p50 ≤ p95 ≤ p99). No requests means zero latencies: there is nothing to measure, and a
+ * gate's minimum request count makes that inconclusive.
+ */
+export function simulateWindow(input: {
+  profile: TrafficProfile;
+  share: number;
+  windowMs: number;
+  effect: MetricsEffect;
+  random: RandomSource;
+}): Measurement {
+  const { profile, share, windowMs, effect, random } = input;
+  const expected = effect.noTraffic ? 0 : profile.requestsPerSecond * (windowMs / 1000) * share;
+  const requests = poisson(random, expected);
+  const errorRate = Math.min(1, profile.baseErrorRate + effect.errorRate);
+  const errors = binomial(random, requests, errorRate);
+  if (requests === 0)
+    return { status: 'ok', requests, errors, latencyMs: { p50: 0, p95: 0, p99: 0 } };
+
+  const sd = profile.latencyJitter * Math.min(1, Math.sqrt(100 / requests));
+  const noisy = (base: number) =>
+    Math.max(0.1, base * (1 + sd * normal(random))) + effect.addedLatencyMs;
+  const p50 = noisy(profile.latencyMs.p50);
+  const p95 = Math.max(p50, noisy(profile.latencyMs.p95));
+  const p99 = Math.max(p95, noisy(profile.latencyMs.p99));
+  return {
+    status: 'ok',
+    requests,
+    errors,
+    latencyMs: { p50: round(p50), p95: round(p95), p99: round(p99) },
+  };
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

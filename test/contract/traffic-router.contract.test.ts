@@ -1,0 +1,133 @@
+/**
+ * The TrafficRouter contract, run against every router adapter. An adapter joins by adding a
+ * fixture to `routers`: a router, a service whose route exists (running `stableVersion`), and a
+ * service with no route. The suites speak only through the port.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isRolloutError } from '../../shared/errors.js';
+import { SimulatedRouter } from '../../agent/routers/simulated-router.js';
+import type {
+  AppliedMark,
+  RouteTarget,
+  TrafficRouter,
+} from '../../agent/routers/traffic-router.js';
+import { SimulatedCluster } from '../../agent/simulation/simulated-cluster.js';
+
+interface RouterFixture {
+  router: TrafficRouter;
+  /** A service whose route exists and sends all traffic to `stableVersion`. */
+  service: string;
+  stableVersion: string;
+  /** A service that has no route in the cluster. */
+  missingService: string;
+  close(): Promise<void>;
+}
+
+const routers: { name: string; create(): Promise<RouterFixture> }[] = [
+  {
+    name: 'simulated',
+    async create() {
+      const cluster = new SimulatedCluster({
+        name: 'contract',
+        services: { checkout: { stableVersion: '2.4.0' } },
+      });
+      return {
+        router: new SimulatedRouter(cluster),
+        service: 'checkout',
+        stableVersion: '2.4.0',
+        missingService: 'no-such-service',
+        close: async () => {},
+      };
+    },
+  },
+];
+
+describe.each(routers)('TrafficRouter contract: $name', ({ create }) => {
+  let fx: RouterFixture;
+  let target: RouteTarget;
+  const mark = (seq: number, rolloutId = 'rollout-contract'): AppliedMark => ({ rolloutId, seq });
+
+  beforeEach(async () => {
+    fx = await create();
+    target = {
+      service: fx.service,
+      stableVersion: fx.stableVersion,
+      canaryVersion: `${fx.stableVersion}-next`,
+      strategy: 'canary',
+    };
+  });
+  afterEach(() => fx.close());
+
+  it('reads an existing route with no rollout as all traffic on the stable version', async () => {
+    const state = await fx.router.read(fx.service);
+    expect(state).toMatchObject({ canaryWeight: 0, stableVersion: fx.stableVersion });
+  });
+
+  it('reads undefined for a service that has no route', async () => {
+    expect(await fx.router.read(fx.missingService)).toBeUndefined();
+  });
+
+  it('setWeight resolves with the weight read back, and read() agrees', async () => {
+    for (const [i, weight] of [5, 25, 50, 100].entries()) {
+      const state = await fx.router.setWeight(target, weight, mark(i + 1));
+      expect(state).toMatchObject({
+        canaryWeight: weight,
+        stableVersion: fx.stableVersion,
+        canaryVersion: target.canaryVersion,
+      });
+      expect(await fx.router.read(fx.service)).toEqual(state);
+    }
+  });
+
+  it('stores the applied mark with the route', async () => {
+    await fx.router.setWeight(target, 5, mark(3));
+    expect((await fx.router.read(fx.service))?.applied).toEqual(mark(3));
+    await fx.router.setWeight(target, 25, mark(4));
+    expect((await fx.router.read(fx.service))?.applied).toEqual(mark(4));
+  });
+
+  it('is idempotent: the same weight twice leaves the same route', async () => {
+    const first = await fx.router.setWeight(target, 25, mark(2));
+    const second = await fx.router.setWeight(target, 25, mark(2));
+    expect(second).toEqual(first);
+    expect(await fx.router.read(fx.service)).toEqual(first);
+  });
+
+  it('holds a blue-green preview at weight 0 with the canary version in place', async () => {
+    const preview = await fx.router.setWeight({ ...target, strategy: 'blue-green' }, 0, mark(1));
+    expect(preview).toMatchObject({ canaryWeight: 0, stableVersion: fx.stableVersion });
+  });
+
+  it('rollback puts all traffic back on the stable version (canary weight 0)', async () => {
+    await fx.router.setWeight(target, 50, mark(1));
+    const state = await fx.router.rollback(target, mark(2));
+    expect(state).toMatchObject({
+      canaryWeight: 0,
+      stableVersion: fx.stableVersion,
+      applied: mark(2),
+    });
+    expect(await fx.router.read(fx.service)).toEqual(state);
+    expect(await fx.router.rollback(target, mark(2))).toEqual(state);
+  });
+
+  it('promote makes the canary version the stable one with all traffic (canary weight 0)', async () => {
+    await fx.router.setWeight(target, 100, mark(1));
+    const state = await fx.router.promote(target, mark(2));
+    expect(state).toMatchObject({
+      canaryWeight: 0,
+      stableVersion: target.canaryVersion,
+      applied: mark(2),
+    });
+    expect(await fx.router.read(fx.service)).toEqual(state);
+    expect(await fx.router.promote(target, mark(2))).toEqual(state);
+  });
+
+  it('rejects a weight outside 0..100 with a RouterError and leaves the route as it was', async () => {
+    const before = await fx.router.setWeight(target, 5, mark(1));
+    for (const weight of [101, -1, 12.5]) {
+      const err = await fx.router.setWeight(target, weight, mark(2)).catch((e: unknown) => e);
+      expect(isRolloutError(err)).toBe(true);
+      expect(await fx.router.read(fx.service)).toEqual(before);
+    }
+  });
+});
