@@ -1,0 +1,148 @@
+import type { Clock } from '../shared/clock.js';
+import { RolloutError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import type { CommandBus, EventBus } from '../shared/ports/buses.js';
+import type { Subscription } from '../shared/ports/topic-broker.js';
+import { ClusterName } from '../shared/rollout/plan.js';
+import { CommandApplier } from './command-applier.js';
+import { EventFactory } from './event-factory.js';
+import { HealthSampler } from './health-sampler.js';
+import { Heartbeat } from './heartbeat.js';
+import type { MetricsProvider } from './metrics/metrics-provider.js';
+import { runEvery, type Periodic } from './periodic.js';
+import { RolloutTable } from './rollout-table.js';
+import type { TrafficRouter } from './routers/traffic-router.js';
+
+export interface RolloutAgentOptions {
+  /** The cluster this agent shifts traffic in; it consumes only this cluster's commands. */
+  cluster: string;
+  /** Names this agent instance in heartbeats (replicas of one cluster differ here). */
+  agentId: string;
+  commands: CommandBus;
+  events: EventBus;
+  router: TrafficRouter;
+  metrics: MetricsProvider;
+  clock: Clock;
+  logger: Logger;
+  /** How often each active rollout is sampled, in ms. */
+  samplingIntervalMs: number;
+  /** How often a heartbeat is published, in ms (one is also published at start). */
+  heartbeatIntervalMs: number;
+  /** The window a health sample covers. Default: `samplingIntervalMs`, so windows tile. */
+  sampleWindowMs?: number;
+  /**
+   * Services whose routes are read at start, so rollouts in progress are known (heartbeats,
+   * dedupe) before any command arrives. Rollouts of other services are recognised from their
+   * route when their first command arrives. Default none.
+   */
+  services?: readonly string[];
+  /** Event ids. Default `crypto.randomUUID`. */
+  newId?: () => string;
+}
+
+/**
+ * One cluster's agent: applies that cluster's commands through the `TrafficRouter`, samples health
+ * through the `MetricsProvider` while a rollout is active, and sends heartbeats. It keeps nothing
+ * on disk: what it applied is the applied mark stored with each route (see `CommandApplier`).
+ */
+export class RolloutAgent {
+  private readonly table = new RolloutTable();
+  private readonly applier: CommandApplier;
+  private readonly sampler: HealthSampler;
+  private readonly heartbeat: Heartbeat;
+  private readonly logger: Logger;
+  private subscription: Subscription | undefined;
+  private loops: Periodic[] = [];
+  private state: 'new' | 'running' | 'stopped' = 'new';
+
+  constructor(private readonly options: RolloutAgentOptions) {
+    if (!ClusterName.safeParse(options.cluster).success) {
+      throw new RolloutError(
+        'invalid_config',
+        `RolloutAgent: cluster ${JSON.stringify(options.cluster)} is not a cluster name`,
+      );
+    }
+    for (const name of ['samplingIntervalMs', 'heartbeatIntervalMs', 'sampleWindowMs'] as const) {
+      const value = options[name];
+      if (value !== undefined && !(Number.isInteger(value) && value > 0)) {
+        throw new RolloutError(
+          'invalid_config',
+          `RolloutAgent: ${name} must be a positive whole number of ms, got ${value}`,
+        );
+      }
+    }
+    this.logger = options.logger.child({
+      component: 'rollout-agent',
+      cluster: options.cluster,
+      agentId: options.agentId,
+    });
+    const envelopes = new EventFactory(options.cluster, options.clock, options.newId);
+    const shared = { events: options.events, envelopes, table: this.table, logger: this.logger };
+    this.applier = new CommandApplier({
+      ...shared,
+      cluster: options.cluster,
+      router: options.router,
+    });
+    this.sampler = new HealthSampler({
+      ...shared,
+      metrics: options.metrics,
+      windowMs: options.sampleWindowMs ?? options.samplingIntervalMs,
+    });
+    this.heartbeat = new Heartbeat({ ...shared, agentId: options.agentId });
+  }
+
+  /** Recovers from the routes, subscribes to the cluster's commands, and starts the timers. */
+  async start(): Promise<void> {
+    if (this.state !== 'new')
+      throw new RolloutError('invalid_state', `RolloutAgent is ${this.state}; create a new one`);
+    this.state = 'running';
+    await this.applier.recover(this.options.services ?? []);
+    this.subscription = await this.options.commands.subscribe(this.options.cluster, (command) =>
+      this.applier.handle(command),
+    );
+    await this.heartbeat.beat();
+    this.loops = [
+      runEvery(
+        this.options.samplingIntervalMs,
+        () => this.sampler.sampleAll(),
+        this.logger,
+        'health-sample',
+      ),
+      runEvery(
+        this.options.heartbeatIntervalMs,
+        () => this.heartbeat.beat(),
+        this.logger,
+        'heartbeat',
+      ),
+    ];
+    this.logger.info({ active: this.activeRollouts() }, 'agent started');
+  }
+
+  /**
+   * Stops consuming (a command being handled finishes and is committed), stops the timers after
+   * their current run, and waits for everything in flight. Idempotent.
+   */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    await this.subscription?.stop();
+    await Promise.all(this.loops.map((loop) => loop.stop()));
+    await this.applier.drain();
+    this.logger.info('agent stopped');
+  }
+
+  /** Samples every active rollout now (what the timer does every interval). */
+  sampleNow(): Promise<void> {
+    return this.sampler.sampleAll();
+  }
+
+  /** Publishes a heartbeat now (what the timer does every interval). */
+  heartbeatNow(): Promise<void> {
+    return this.heartbeat.beat();
+  }
+
+  /** Ids of the rollouts in progress in this cluster, as the heartbeat lists them. */
+  activeRollouts(): string[] {
+    return this.table.active().map((r) => r.rolloutId);
+  }
+}

@@ -1,0 +1,357 @@
+import type { Command } from '../shared/contracts/commands.js';
+import type { RolloutEvent } from '../shared/contracts/events.js';
+import type { Logger } from '../shared/log.js';
+import type { EventBus } from '../shared/ports/buses.js';
+import { describeError } from './describe-error.js';
+import type { EventFactory } from './event-factory.js';
+import type { RolloutTable, TrackedRollout } from './rollout-table.js';
+import type {
+  AppliedMark,
+  RouteState,
+  RouteTarget,
+  TrafficRouter,
+} from './routers/traffic-router.js';
+
+export interface CommandApplierOptions {
+  cluster: string;
+  router: TrafficRouter;
+  events: EventBus;
+  envelopes: EventFactory;
+  table: RolloutTable;
+  logger: Logger;
+}
+
+type CommandOf<T extends Command['type']> = Extract<Command, { type: T }>;
+
+/**
+ * Applies one cluster's commands through the router and answers each with an event.
+ *
+ * Idempotency, without any file of the agent's own:
+ * - a command whose seq is not newer than the last one this process answered for the rollout is
+ *   ignored (duplicates and reordering are harmless);
+ * - otherwise, a command whose seq equals the applied mark stored with the route was applied
+ *   before its answer went out (a crash, or a failed publish): the answer is published again from
+ *   what the router reads back, and the router is not called ("no stage applied twice");
+ * - a seq below the route's mark is ignored: commands of a rollout are handled in order and the
+ *   next one is taken only once this one's answer is published, so it was answered already.
+ *
+ * A router failure is answered with `command_failed` and never thrown. The handler rejects only
+ * when publishing the answer fails, so the bus delivers the command again and the mark turns the
+ * retry into a re-publish.
+ */
+export class CommandApplier {
+  private readonly chains = new Map<string, Promise<void>>();
+
+  constructor(private readonly options: CommandApplierOptions) {}
+
+  handle(command: Command): Promise<void> {
+    const { cluster, logger } = this.options;
+    const rolloutId = command.rolloutId;
+    if (command.cluster !== cluster || rolloutId === null) {
+      logger.warn(
+        { id: command.id, cluster: command.cluster, rolloutId: command.rolloutId },
+        'ignoring a command that is not for a rollout in this cluster',
+      );
+      return Promise.resolve();
+    }
+    return this.serialized(rolloutId, () => this.apply(command, rolloutId));
+  }
+
+  /** Reads the routes of `services` so rollouts in progress are known before any command. */
+  async recover(services: readonly string[]): Promise<void> {
+    for (const service of services) {
+      let route: RouteState | undefined;
+      try {
+        route = await this.options.router.read(service);
+      } catch (err) {
+        this.options.logger.warn(
+          { service, err: describeError(err) },
+          'cannot read route to recover',
+        );
+        continue;
+      }
+      const mark = route?.applied;
+      if (route === undefined || mark === undefined || this.options.table.get(mark.rolloutId)) {
+        continue;
+      }
+      const rollout = fromRoute(mark.rolloutId, service, route);
+      this.options.table.set(rollout);
+      this.options.logger.info(
+        { rolloutId: rollout.rolloutId, service, mark, active: rollout.active },
+        'recovered rollout from route',
+      );
+    }
+  }
+
+  /** Resolves once every command being handled has finished. */
+  async drain(): Promise<void> {
+    await Promise.all([...this.chains.values()]);
+  }
+
+  /** One command at a time per rollout; different rollouts proceed independently. */
+  private serialized(rolloutId: string, work: () => Promise<void>): Promise<void> {
+    const previous = this.chains.get(rolloutId) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    const tail = next.catch(() => undefined);
+    this.chains.set(rolloutId, tail);
+    void tail.then(() => {
+      if (this.chains.get(rolloutId) === tail) this.chains.delete(rolloutId);
+    });
+    return next;
+  }
+
+  private async apply(command: Command, rolloutId: string): Promise<void> {
+    const log = this.options.logger.child({ rolloutId, seq: command.seq, command: command.type });
+    let rollout = this.options.table.get(rolloutId);
+    if (rollout === undefined) {
+      try {
+        rollout = await this.learn(rolloutId, command.payload.service);
+      } catch (err) {
+        log.warn({ err: describeError(err) }, 'cannot read the route to check what was applied');
+        await this.fail(
+          command,
+          `cannot read the route of ${command.payload.service}: ${describeError(err)}`,
+        );
+        return;
+      }
+    }
+    if (command.seq <= rollout.handledSeq) {
+      log.debug({ handledSeq: rollout.handledSeq }, 'ignoring a duplicate or older command');
+      return;
+    }
+    if (command.seq <= rollout.appliedSeq) {
+      if (command.seq === rollout.appliedSeq) {
+        log.info('already applied (route mark); confirming again without calling the router');
+        await this.confirmAgain(rollout, command);
+      } else {
+        log.info({ appliedSeq: rollout.appliedSeq }, 'older than the route mark; already answered');
+      }
+      rollout.handledSeq = command.seq;
+      return;
+    }
+    await this.execute(rollout, command, log);
+    rollout.handledSeq = command.seq;
+  }
+
+  /** First command of a rollout in this process: what does the route say was applied? */
+  private async learn(rolloutId: string, service: string): Promise<TrackedRollout> {
+    const route = await this.options.router.read(service);
+    const rollout =
+      route?.applied?.rolloutId === rolloutId
+        ? fromRoute(rolloutId, service, route)
+        : { rolloutId, service, active: false, paused: false, handledSeq: -1, appliedSeq: -1 };
+    this.options.table.set(rollout);
+    return rollout;
+  }
+
+  private async execute(rollout: TrackedRollout, command: Command, log: Logger): Promise<void> {
+    const mark: AppliedMark = { rolloutId: rollout.rolloutId, seq: command.seq };
+    const { router } = this.options;
+    try {
+      switch (command.type) {
+        case 'start': {
+          const { service, version, stableVersion, strategy, stages } = command.payload;
+          rollout.target = { service, stableVersion, canaryVersion: version, strategy };
+          rollout.stages = stages;
+          await router.setWeight(rollout.target, 0, mark);
+          rollout.appliedSeq = command.seq;
+          rollout.active = true;
+          rollout.paused = false;
+          rollout.stageIndex = 0;
+          log.info({ target: rollout.target }, 'rollout started at weight 0');
+          return;
+        }
+        case 'set_weight': {
+          const target = this.requireTarget(rollout, command);
+          const state = await router.setWeight(target, command.payload.weight, mark);
+          rollout.appliedSeq = command.seq;
+          rollout.active = true;
+          rollout.stageIndex = command.payload.stageIndex;
+          if (state.canaryWeight !== command.payload.weight) {
+            log.warn(
+              { asked: command.payload.weight, read: state.canaryWeight },
+              'weight read back differs',
+            );
+          }
+          await this.publish(this.stageApplied(command, state));
+          return;
+        }
+        case 'promote': {
+          const target = this.requireTarget(rollout, command);
+          await router.promote(target, mark);
+          rollout.appliedSeq = command.seq;
+          rollout.active = false;
+          await this.publish(this.promoted(command, target));
+          return;
+        }
+        case 'rollback': {
+          const target = rollout.target;
+          if (target !== undefined) {
+            await router.rollback(target, mark);
+            rollout.appliedSeq = command.seq;
+          } else {
+            // Nothing of this rollout reached this cluster's route: there is nothing to undo.
+            log.info('rollback of a rollout this cluster never started; nothing to undo');
+          }
+          rollout.active = false;
+          await this.publish(this.rolledBack(command));
+          return;
+        }
+        case 'pause':
+        case 'resume':
+          rollout.paused = command.type === 'pause';
+          log.info(`rollout ${command.type}d`);
+          return;
+        default: {
+          const unknown: never = command;
+          log.warn({ command: unknown }, 'ignoring a command type this agent does not know');
+          return;
+        }
+      }
+    } catch (err) {
+      if (err instanceof PublishError) throw err;
+      log.warn({ err: describeError(err) }, 'command failed');
+      await this.fail(command, describeError(err));
+    }
+  }
+
+  /** Publishes the answer a command applied earlier would have had, from the route as it is. */
+  private async confirmAgain(rollout: TrackedRollout, command: Command): Promise<void> {
+    switch (command.type) {
+      case 'start':
+        rollout.target = {
+          service: command.payload.service,
+          stableVersion: command.payload.stableVersion,
+          canaryVersion: command.payload.version,
+          strategy: command.payload.strategy,
+        };
+        rollout.stages = command.payload.stages;
+        rollout.active = true;
+        rollout.stageIndex = 0;
+        return;
+      case 'set_weight': {
+        const state = await this.readOrFail(command);
+        if (state === undefined) return;
+        rollout.active = true;
+        rollout.stageIndex = command.payload.stageIndex;
+        return this.publish(this.stageApplied(command, state));
+      }
+      case 'promote': {
+        rollout.active = false;
+        const state = await this.readOrFail(command);
+        if (state === undefined) return;
+        return this.publish(
+          this.options.envelopes.event(
+            'promoted',
+            { rolloutId: command.rolloutId, seq: command.seq },
+            { version: rollout.target?.canaryVersion ?? state.stableVersion },
+          ),
+        );
+      }
+      case 'rollback':
+        rollout.active = false;
+        return this.publish(this.rolledBack(command));
+      case 'pause':
+      case 'resume':
+        return; // never stored with the route, so never at its mark
+    }
+  }
+
+  private requireTarget(rollout: TrackedRollout, command: Command): RouteTarget {
+    if (rollout.target !== undefined) return rollout.target;
+    throw new Error(
+      `rollout ${rollout.rolloutId} is unknown in cluster ${this.options.cluster}: no start was received ` +
+        `and the route of ${rollout.service} shows no rollout of it in progress, so ${command.type} has nothing to act on`,
+    );
+  }
+
+  private async readOrFail(command: Command): Promise<RouteState | undefined> {
+    try {
+      const state = await this.options.router.read(command.payload.service);
+      if (state !== undefined) return state;
+      await this.fail(command, `the route of ${command.payload.service} is gone`);
+    } catch (err) {
+      await this.fail(
+        command,
+        `cannot read the route of ${command.payload.service}: ${describeError(err)}`,
+      );
+    }
+    return undefined;
+  }
+
+  private stageApplied(command: CommandOf<'set_weight'>, state: RouteState): RolloutEvent {
+    return this.options.envelopes.event(
+      'stage_applied',
+      { rolloutId: command.rolloutId, seq: command.seq },
+      { stageIndex: command.payload.stageIndex, weight: state.canaryWeight },
+    );
+  }
+
+  private promoted(command: CommandOf<'promote'>, target: RouteTarget): RolloutEvent {
+    return this.options.envelopes.event(
+      'promoted',
+      { rolloutId: command.rolloutId, seq: command.seq },
+      { version: target.canaryVersion },
+    );
+  }
+
+  private rolledBack(command: CommandOf<'rollback'>): RolloutEvent {
+    return this.options.envelopes.event(
+      'rolled_back',
+      { rolloutId: command.rolloutId, seq: command.seq },
+      { weight: 0, reason: command.payload.reason },
+    );
+  }
+
+  private fail(command: Command, reason: string): Promise<void> {
+    return this.publish(
+      this.options.envelopes.event(
+        'command_failed',
+        { rolloutId: command.rolloutId, seq: command.seq },
+        { commandId: command.id, commandType: command.type, reason: reason || 'unknown error' },
+      ),
+    );
+  }
+
+  /** Publishes an answer; a failure is a `PublishError`, never mistaken for a router failure. */
+  private async publish(event: RolloutEvent): Promise<void> {
+    try {
+      await this.options.events.publish(event);
+    } catch (err) {
+      this.options.logger.warn(
+        { type: event.type, rolloutId: event.rolloutId, err: describeError(err) },
+        'cannot publish event; the command will be delivered again',
+      );
+      throw new PublishError(err);
+    }
+  }
+}
+
+class PublishError extends Error {
+  constructor(override readonly cause: unknown) {
+    super(`publish failed: ${describeError(cause)}`);
+  }
+}
+
+/** A rollout as its route shows it: in progress while the route has a canary version. */
+function fromRoute(rolloutId: string, service: string, route: RouteState): TrackedRollout {
+  const inProgress = route.canaryVersion !== undefined;
+  return {
+    rolloutId,
+    service,
+    ...(inProgress && {
+      // Routes do not store the strategy; it only shapes a blue-green preview, which is over
+      // once the route is written again.
+      target: {
+        service,
+        stableVersion: route.stableVersion,
+        canaryVersion: route.canaryVersion!,
+        strategy: 'canary' as const,
+      },
+    }),
+    active: inProgress,
+    paused: false,
+    handledSeq: -1,
+    appliedSeq: route.applied?.seq ?? -1,
+  };
+}

@@ -1,0 +1,82 @@
+import type { Measurement } from '../shared/contracts/events.js';
+import type { Logger } from '../shared/log.js';
+import type { EventBus } from '../shared/ports/buses.js';
+import { describeError } from './describe-error.js';
+import type { EventFactory } from './event-factory.js';
+import type { MeasureQuery, MetricsProvider } from './metrics/metrics-provider.js';
+import type { RolloutTable, TrackedRollout } from './rollout-table.js';
+
+export interface HealthSamplerOptions {
+  metrics: MetricsProvider;
+  events: EventBus;
+  envelopes: EventFactory;
+  table: RolloutTable;
+  logger: Logger;
+  /** The window each sample covers, in ms. */
+  windowMs: number;
+}
+
+/**
+ * One `health_sample` per active rollout per call: canary and stable measured over the same
+ * window, tagged with the rollout's current stage. Rollouts whose stage is not known yet (found
+ * on a route after a restart, before any command) are skipped. A failed publish is logged and
+ * the next sample goes on: samples are periodic, a lost one is replaced by the next.
+ */
+export class HealthSampler {
+  constructor(private readonly options: HealthSamplerOptions) {}
+
+  async sampleAll(): Promise<void> {
+    const due = this.options.table
+      .active()
+      .filter((r) => r.target !== undefined && r.stageIndex !== undefined);
+    await Promise.all(due.map((rollout) => this.sample(rollout)));
+  }
+
+  private async sample(rollout: TrackedRollout): Promise<void> {
+    const { target, stageIndex } = rollout;
+    if (target === undefined || stageIndex === undefined) return;
+    const { windowMs } = this.options;
+    const [canary, stable] = await Promise.all([
+      this.measure({
+        service: target.service,
+        version: target.canaryVersion,
+        role: 'canary',
+        windowMs,
+      }),
+      this.measure({
+        service: target.service,
+        version: target.stableVersion,
+        role: 'stable',
+        windowMs,
+      }),
+    ]);
+    // The rollout may have ended (or moved on) while measuring: a sample must not follow its end.
+    if (!rollout.active || rollout.stageIndex !== stageIndex) return;
+    const { envelopes, events, logger } = this.options;
+    const event = envelopes.event(
+      'health_sample',
+      { rolloutId: rollout.rolloutId, seq: envelopes.nextOwnSeq() },
+      { stageIndex, windowMs, canary, stable },
+    );
+    try {
+      await events.publish(event);
+    } catch (err) {
+      logger.warn(
+        { rolloutId: rollout.rolloutId, err: describeError(err) },
+        'cannot publish health sample',
+      );
+    }
+  }
+
+  /** The port never rejects; a provider that does anyway is reported unavailable, not thrown. */
+  private async measure(query: MeasureQuery): Promise<Measurement> {
+    try {
+      return await this.options.metrics.measure(query);
+    } catch (err) {
+      return {
+        status: 'unavailable',
+        reason: `metrics provider failed: ${describeError(err) || 'unknown error'}`,
+      };
+    }
+  }
+}

@@ -1,0 +1,50 @@
+import type { Stage } from '../shared/rollout/plan.js';
+import type { RouteTarget } from './routers/traffic-router.js';
+
+/** What an agent knows about one rollout in its cluster. Memory only: rebuilt from routes. */
+export interface TrackedRollout {
+  rolloutId: string;
+  service: string;
+  /** Known from `start`, or rebuilt from the route after a restart; undefined when neither. */
+  target?: RouteTarget;
+  stages?: Stage[];
+  /**
+   * The stage the cluster is at, for health samples: 0 from `start`, then each `set_weight`'s.
+   * Undefined after a restart until a command says (routes do not store stage numbers).
+   */
+  stageIndex?: number;
+  /** From `start` (or a route showing a rollout in progress) until promote/rollback is confirmed. */
+  active: boolean;
+  paused: boolean;
+  /** Highest seq this process answered (applied or refused, and its event published); -1 before. */
+  handledSeq: number;
+  /** Seq of the route's applied mark for this rollout, as last read or written; -1 when none. */
+  appliedSeq: number;
+}
+
+/** The agent's rollouts by id; finished ones stay (bounded) so late duplicates are recognised. */
+export class RolloutTable {
+  private readonly rollouts = new Map<string, TrackedRollout>();
+
+  constructor(private readonly maxFinished = 1_000) {}
+
+  get(rolloutId: string): TrackedRollout | undefined {
+    return this.rollouts.get(rolloutId);
+  }
+
+  set(rollout: TrackedRollout): void {
+    this.rollouts.set(rollout.rolloutId, rollout);
+    this.evictFinished();
+  }
+
+  active(): TrackedRollout[] {
+    return [...this.rollouts.values()].filter((r) => r.active);
+  }
+
+  private evictFinished(): void {
+    const finished = [...this.rollouts.values()].filter((r) => !r.active);
+    for (const old of finished.slice(0, Math.max(0, finished.length - this.maxFinished))) {
+      this.rollouts.delete(old.rolloutId);
+    }
+  }
+}
