@@ -1,0 +1,390 @@
+import {
+  Kafka,
+  logLevel,
+  Partitioners,
+  type Consumer,
+  type EachMessagePayload,
+  type logCreator,
+  type Producer,
+} from 'kafkajs';
+import { z } from 'zod';
+import { RolloutError } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import type {
+  BrokerRecord,
+  RecordHandler,
+  Subscription,
+  TopicBroker,
+} from '../ports/topic-broker.js';
+import { HandlerRetryOptions, pause, retryDelayMs, runHandler } from './handler-retry.js';
+
+/**
+ * Options of the Kafka topic broker, field by field. Timings are in milliseconds; the defaults
+ * suit a production cluster, tests against the mock broker shorten them.
+ */
+export const KafkaTopicBrokerOptions = z
+  .object({
+    clientId: z.string().min(1),
+    /** Bootstrap servers, `host:port`. */
+    brokers: z.array(z.string().regex(/^[^\s:,]+:\d{1,5}$/, 'expected host:port')).min(1),
+    connectionTimeoutMs: z.number().int().positive().default(3_000),
+    requestTimeoutMs: z.number().int().positive().default(30_000),
+    /** kafkajs's own retries (sends, metadata, joins): `retries` tries from `initialRetryTimeMs`. */
+    retry: z
+      .object({
+        initialRetryTimeMs: z.number().int().positive().default(300),
+        maxRetryTimeMs: z.number().int().positive().default(30_000),
+        retries: z.number().int().nonnegative().default(5),
+      })
+      .default({ initialRetryTimeMs: 300, maxRetryTimeMs: 30_000, retries: 5 }),
+    consumer: z
+      .object({
+        sessionTimeoutMs: z.number().int().positive().default(30_000),
+        heartbeatIntervalMs: z.number().int().positive().default(3_000),
+        rebalanceTimeoutMs: z.number().int().positive().default(60_000),
+        /** Longest a fetch waits on the broker for new records. */
+        maxWaitTimeMs: z.number().int().positive().default(5_000),
+      })
+      .default({
+        sessionTimeoutMs: 30_000,
+        heartbeatIntervalMs: 3_000,
+        rebalanceTimeoutMs: 60_000,
+        maxWaitTimeMs: 5_000,
+      })
+      .refine((c) => c.heartbeatIntervalMs < c.sessionTimeoutMs, {
+        message: 'heartbeatIntervalMs must be shorter than sessionTimeoutMs',
+      }),
+    /** Backoff between tries of a rejecting handler (the same record, never skipped). */
+    handlerRetry: HandlerRetryOptions.default({ initialMs: 200, maxMs: 30_000 }),
+    /** How long `stop()`/`close()` wait for a running handler before leaving its record uncommitted. */
+    drainTimeoutMs: z.number().int().nonnegative().default(10_000),
+    /** Tries of an offset commit before giving up (the record may then be redelivered). */
+    commitAttempts: z.number().int().min(1).default(5),
+  })
+  .strict();
+export type KafkaTopicBrokerOptions = z.input<typeof KafkaTopicBrokerOptions> & { logger?: Logger };
+type Settings = z.infer<typeof KafkaTopicBrokerOptions>;
+
+/**
+ * The topic broker over Kafka (kafkajs 2.2.4). Producer: acks from all in-sync replicas, one
+ * request in flight per broker so retries cannot reorder, no idempotent mode (the librdkafka mock
+ * rejects it; consumers dedupe by envelope id). Consumers: one kafkajs consumer per subscription,
+ * manual commit of `offset + 1` after the handler resolved, rejecting handlers retried in
+ * process (an error reaching kafkajs would crash-loop the consumer on that record). Topics are
+ * auto-created by the broker: no admin client.
+ */
+export class KafkaTopicBroker implements TopicBroker {
+  private readonly settings: Settings;
+  private readonly logger: Logger;
+  private readonly kafka: Kafka;
+  private readonly producer: Producer;
+  private producerReady: Promise<void> | undefined;
+  private readonly subscriptions = new Set<KafkaSubscription>();
+  private closing: Promise<void> | undefined;
+
+  constructor(options: KafkaTopicBrokerOptions) {
+    const { logger, ...rest } = options;
+    const parsed = KafkaTopicBrokerOptions.safeParse(rest);
+    if (!parsed.success) {
+      throw new RolloutError(
+        'invalid_config',
+        `KafkaTopicBroker options: ${z.prettifyError(parsed.error)}`,
+      );
+    }
+    this.settings = parsed.data;
+    this.logger = (logger ?? silentLogger).child({ component: 'kafka-topic-broker' });
+    this.kafka = new Kafka({
+      clientId: this.settings.clientId,
+      brokers: this.settings.brokers,
+      connectionTimeout: this.settings.connectionTimeoutMs,
+      requestTimeout: this.settings.requestTimeoutMs,
+      retry: {
+        initialRetryTime: this.settings.retry.initialRetryTimeMs,
+        maxRetryTime: this.settings.retry.maxRetryTimeMs,
+        retries: this.settings.retry.retries,
+      },
+      logLevel: this.logger.isLevelEnabled('debug') ? logLevel.DEBUG : logLevel.INFO,
+      logCreator: pinoLogCreator(this.logger),
+    });
+    this.producer = this.kafka.producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: true,
+    });
+  }
+
+  async produce(topic: string, key: string | null, value: Buffer | string): Promise<void> {
+    this.assertOpen();
+    this.producerReady ??= this.producer.connect().catch((err: unknown) => {
+      this.producerReady = undefined;
+      throw err;
+    });
+    await this.producerReady;
+    await this.producer.send({ topic, acks: -1, messages: [{ key, value }] });
+  }
+
+  async subscribe(
+    options: { topics: string[]; group: string },
+    handler: RecordHandler,
+  ): Promise<Subscription> {
+    this.assertOpen();
+    if (options.topics.length === 0)
+      throw new RolloutError('invalid_argument', 'no topics to subscribe to');
+    const subscription = new KafkaSubscription(
+      this.kafka,
+      this.settings,
+      [...new Set(options.topics)],
+      options.group,
+      handler,
+      this.logger.child({ group: options.group }),
+      () => this.subscriptions.delete(subscription),
+    );
+    this.subscriptions.add(subscription);
+    try {
+      await subscription.start();
+    } catch (err) {
+      await subscription.stop();
+      throw err;
+    }
+    return subscription;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await Promise.all([...this.subscriptions].map((s) => s.stop()));
+      if (this.producerReady) {
+        await this.producerReady.catch(() => undefined);
+        await this.producer.disconnect().catch((err: unknown) => {
+          this.logger.warn({ err }, 'could not disconnect the Kafka producer cleanly');
+        });
+      }
+    })();
+    return this.closing;
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new RolloutError('broker_closed', 'the Kafka topic broker is closed');
+  }
+}
+
+/** Errors that mean this member no longer owns its partitions: only a rejoin helps. */
+const MEMBERSHIP_ERRORS = new Set([
+  'REBALANCE_IN_PROGRESS',
+  'ILLEGAL_GENERATION',
+  'UNKNOWN_MEMBER_ID',
+]);
+
+function errorType(err: unknown): string | undefined {
+  const type = (err as { type?: unknown } | null)?.type;
+  return typeof type === 'string' ? type : undefined;
+}
+
+/**
+ * One subscription: a kafkajs consumer in `group`, replaced by a new one if it crashes for good
+ * (kafkajs reports `restart: false` and would otherwise stop consuming silently).
+ */
+class KafkaSubscription implements Subscription {
+  private consumer: Consumer | undefined;
+  private readonly stopping = new AbortController();
+  private recreating: Promise<void> | undefined;
+  private stopped: Promise<void> | undefined;
+  private joined = false;
+  private markJoined: () => void = () => {};
+  private readonly firstJoin = new Promise<void>((resolve) => (this.markJoined = resolve));
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly settings: Settings,
+    private readonly topics: string[],
+    private readonly group: string,
+    private readonly handler: RecordHandler,
+    private readonly logger: Logger,
+    private readonly onStopped: () => void,
+  ) {}
+
+  /** Resolves once a consumer of this subscription joined the group and got its partitions. */
+  async start(): Promise<void> {
+    await this.startConsumer();
+    if (this.joined) return;
+    // run() returns early when the first join failed; kafkajs (or `recreate`) tries again.
+    const { rebalanceTimeoutMs, sessionTimeoutMs } = this.settings.consumer;
+    await Promise.race([
+      this.firstJoin,
+      pause(rebalanceTimeoutMs + sessionTimeoutMs, this.stopping.signal),
+    ]);
+    if (!this.joined)
+      this.logger.warn({ topics: this.topics }, 'consumer has not joined its group yet');
+  }
+
+  private async startConsumer(): Promise<void> {
+    const { sessionTimeoutMs, heartbeatIntervalMs, rebalanceTimeoutMs, maxWaitTimeMs } =
+      this.settings.consumer;
+    const consumer = this.kafka.consumer({
+      groupId: this.group,
+      sessionTimeout: sessionTimeoutMs,
+      heartbeatInterval: heartbeatIntervalMs,
+      rebalanceTimeout: rebalanceTimeoutMs,
+      maxWaitTimeInMs: maxWaitTimeMs,
+      allowAutoTopicCreation: true,
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      this.joined = true;
+      this.markJoined();
+    });
+    consumer.on(consumer.events.CRASH, (event) => {
+      this.onCrash(consumer, event.payload.error, event.payload.restart);
+    });
+    await consumer.connect();
+    // A topic that does not exist yet is auto-created by the metadata request subscribe sends.
+    await consumer.subscribe({ topics: this.topics, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: (payload) => this.eachMessage(consumer, payload),
+    });
+  }
+
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.stopping.abort();
+      await this.recreating;
+      await this.consumer?.disconnect().catch((err: unknown) => {
+        this.logger.warn({ err }, 'could not disconnect the Kafka consumer cleanly');
+      });
+      this.onStopped();
+    })();
+    return this.stopped;
+  }
+
+  private onCrash(consumer: Consumer, error: Error, restart: boolean): void {
+    this.logger.error({ err: error, restart, topics: this.topics }, 'Kafka consumer crashed');
+    if (restart || this.stopping.signal.aborted || consumer !== this.consumer) return;
+    this.recreating ??= this.recreate(consumer).finally(() => (this.recreating = undefined));
+  }
+
+  /** Replaces a consumer that kafkajs gave up on, until one starts or the subscription stops. */
+  private async recreate(crashed: Consumer): Promise<void> {
+    await crashed.disconnect().catch(() => undefined);
+    for (let attempt = 1; !this.stopping.signal.aborted; attempt++) {
+      try {
+        await this.startConsumer();
+        this.logger.info({ attempt }, 'replaced the crashed Kafka consumer');
+        return;
+      } catch (err) {
+        const delayMs = retryDelayMs(attempt, this.settings.handlerRetry);
+        this.logger.error({ err, attempt, delayMs }, 'could not restart the Kafka consumer');
+        await this.consumer?.disconnect().catch(() => undefined);
+        await pause(delayMs, this.stopping.signal);
+      }
+    }
+  }
+
+  /**
+   * Never throws: kafkajs would retry and then crash-loop on the record. A rejecting handler is
+   * tried again here; if this member must let go of the record first (stopping, rebalance), it
+   * seeks back so the record is read again rather than skipped.
+   */
+  private async eachMessage(consumer: Consumer, payload: EachMessagePayload): Promise<void> {
+    const { topic, partition, message, heartbeat } = payload;
+    const record: BrokerRecord = {
+      topic,
+      partition,
+      offset: message.offset,
+      key: message.key === null ? null : message.key.toString('utf8'),
+      value: message.value,
+    };
+    for (let attempt = 1; ; attempt++) {
+      if (this.stopping.signal.aborted) return this.rewind(consumer, record);
+      const outcome = await runHandler(
+        this.handler,
+        record,
+        this.stopping.signal,
+        this.settings.drainTimeoutMs,
+      );
+      if (outcome === 'done') break;
+      if (outcome === 'abandoned') return this.rewind(consumer, record);
+      const delayMs = retryDelayMs(attempt, this.settings.handlerRetry);
+      this.logger.warn(
+        { topic, partition, offset: record.offset, attempt, delayMs, err: outcome.error },
+        'record handler failed; retrying the same record',
+      );
+      if (!(await this.waitBeforeRetry(delayMs, heartbeat))) return this.rewind(consumer, record);
+    }
+    await this.commit(consumer, record);
+  }
+
+  /** Waits `delayMs`, heartbeating so the group keeps us. False if we should let go instead. */
+  private async waitBeforeRetry(delayMs: number, heartbeat: () => Promise<void>): Promise<boolean> {
+    const until = Date.now() + delayMs;
+    for (;;) {
+      if (this.stopping.signal.aborted) return false;
+      try {
+        await heartbeat();
+      } catch (err) {
+        this.logger.info({ err }, 'heartbeat failed while retrying a record; letting go of it');
+        return false;
+      }
+      const left = until - Date.now();
+      if (left <= 0) return true;
+      await pause(Math.min(left, this.settings.consumer.heartbeatIntervalMs), this.stopping.signal);
+    }
+  }
+
+  /** Commits `offset + 1`. A commit that keeps failing is logged: the record may come again. */
+  private async commit(consumer: Consumer, record: BrokerRecord): Promise<void> {
+    const { topic, partition } = record;
+    const offset = (BigInt(record.offset) + 1n).toString();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await consumer.commitOffsets([{ topic, partition, offset }]);
+        return;
+      } catch (err) {
+        const membershipLost = MEMBERSHIP_ERRORS.has(errorType(err) ?? '');
+        if (
+          membershipLost ||
+          attempt >= this.settings.commitAttempts ||
+          this.stopping.signal.aborted
+        ) {
+          this.logger.warn(
+            { err, topic, partition, offset: record.offset, attempt },
+            'could not commit a handled record; it may be delivered again',
+          );
+          return;
+        }
+        await pause(retryDelayMs(attempt, this.settings.handlerRetry), this.stopping.signal);
+      }
+    }
+  }
+
+  /** Makes the consumer read `record` again instead of moving past it. */
+  private rewind(consumer: Consumer, record: BrokerRecord): void {
+    try {
+      consumer.seek({ topic: record.topic, partition: record.partition, offset: record.offset });
+    } catch (err) {
+      // Only possible when the consumer is no longer running; its next owner reads from the commit.
+      this.logger.debug({ err }, 'could not seek back to an unfinished record');
+    }
+  }
+}
+
+/** Sends kafkajs's log lines to our pino logger, one child per kafkajs namespace. */
+function pinoLogCreator(logger: Logger): logCreator {
+  const kafkaLogger = logger.child({ lib: 'kafkajs' });
+  return () =>
+    ({ namespace, level, log }) => {
+      const { message, timestamp: _timestamp, logger: _name, ...extra } = log;
+      const fields = { namespace, ...extra };
+      switch (level) {
+        case logLevel.ERROR:
+          return kafkaLogger.error(fields, message);
+        case logLevel.WARN:
+          return kafkaLogger.warn(fields, message);
+        case logLevel.INFO:
+          return kafkaLogger.info(fields, message);
+        case logLevel.DEBUG:
+          return kafkaLogger.debug(fields, message);
+        default:
+          return undefined;
+      }
+    };
+}

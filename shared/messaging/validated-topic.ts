@@ -1,0 +1,130 @@
+import { z } from 'zod';
+import { systemClock, type Clock } from '../clock.js';
+import { decodeMessage, DeadLetter } from '../contracts/decode.js';
+import { DLQ_TOPIC } from '../contracts/topics.js';
+import { RolloutError } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import type { MessageHandler } from '../ports/buses.js';
+import type { BrokerRecord, Subscription, TopicBroker } from '../ports/topic-broker.js';
+
+/**
+ * What both buses share: validate before producing, validate after consuming, and send whatever
+ * cannot be handled to `rollout.dlq` so one bad record never stalls its partition.
+ */
+
+export interface BusOptions {
+  logger?: Logger;
+  clock?: Clock;
+  /**
+   * Tries a handler gets on one valid message before the message is dead-lettered with the last
+   * error. Default 10. Between tries the broker backs off (see `HandlerRetryOptions`).
+   */
+  maxAttempts?: number;
+}
+
+export interface BusSettings {
+  logger: Logger;
+  clock: Clock;
+  maxAttempts: number;
+}
+
+export function busSettings(options: BusOptions, component: string): BusSettings {
+  const maxAttempts = options.maxAttempts ?? 10;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+    throw new RolloutError(
+      'invalid_config',
+      `${component}: maxAttempts must be a positive integer, got ${maxAttempts}`,
+    );
+  }
+  return {
+    logger: (options.logger ?? silentLogger).child({ component }),
+    clock: options.clock ?? systemClock,
+    maxAttempts,
+  };
+}
+
+/** A message that does not match its contract was about to be published. Nothing was sent. */
+export class InvalidMessageError extends RolloutError {
+  constructor(
+    readonly kind: 'command' | 'event',
+    detail: string,
+  ) {
+    super('invalid_message', `refusing to publish an invalid ${kind}: ${detail}`);
+  }
+}
+
+/** Validates `message` against `schema` and produces its JSON to `topic` under `key`. */
+export async function publishValidated<S extends z.ZodType>(
+  broker: TopicBroker,
+  kind: 'command' | 'event',
+  schema: S,
+  message: unknown,
+  route: (valid: z.infer<S>) => { topic: string; key: string },
+): Promise<void> {
+  const parsed = schema.safeParse(message);
+  if (!parsed.success) throw new InvalidMessageError(kind, z.prettifyError(parsed.error));
+  const { topic, key } = route(parsed.data);
+  await broker.produce(topic, key, JSON.stringify(parsed.data));
+}
+
+/**
+ * Consumes `topics` in `group`, hands each valid message to `handler` and dead-letters the rest:
+ * undecodable records at once (with `decodeMessage`'s reason), records `refuse` objects to (its
+ * reason), and valid messages whose handler rejected `maxAttempts` times. A dead letter is
+ * produced before the record is committed, so a crash in between repeats it rather than loses it.
+ */
+export function subscribeValidated<S extends z.ZodDiscriminatedUnion>(
+  broker: TopicBroker,
+  settings: BusSettings,
+  subscription: { topics: string[]; group: string },
+  schema: S,
+  handler: MessageHandler<z.infer<S>>,
+  refuse: (message: z.infer<S>) => string | undefined = () => undefined,
+): Promise<Subscription> {
+  const { logger, clock, maxAttempts } = settings;
+  /** Failed tries per record still being retried; bounded so abandoned records cannot pile up. */
+  const attempts = new Map<string, number>();
+
+  const deadLetter = async (record: BrokerRecord, reason: string): Promise<void> => {
+    const letter: DeadLetter = {
+      reason,
+      origin: {
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset,
+        key: record.key,
+      },
+      value: record.value === null ? null : record.value.toString('utf8'),
+      at: new Date(clock.now()).toISOString(),
+    };
+    logger.warn({ origin: letter.origin, reason }, 'dead-lettering a message');
+    await broker.produce(DLQ_TOPIC, record.key, JSON.stringify(DeadLetter.parse(letter)));
+  };
+
+  return broker.subscribe(subscription, async (record) => {
+    const decoded = decodeMessage(schema, record.value);
+    if (!decoded.ok) return deadLetter(record, decoded.reason);
+    const refusal = refuse(decoded.message);
+    if (refusal !== undefined) return deadLetter(record, refusal);
+
+    const id = `${record.topic}/${record.partition}/${record.offset}`;
+    try {
+      await handler(decoded.message);
+      attempts.delete(id);
+    } catch (err) {
+      const failed = (attempts.get(id) ?? 0) + 1;
+      attempts.delete(id);
+      if (failed >= maxAttempts) {
+        return deadLetter(record, `handler failed after ${failed} attempts: ${describe(err)}`);
+      }
+      attempts.set(id, failed);
+      if (attempts.size > 1_000) attempts.delete(attempts.keys().next().value as string);
+      throw err; // the broker retries the same record after a backoff
+    }
+  });
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  return String(err);
+}

@@ -1,0 +1,377 @@
+/**
+ * The CommandBus and EventBus contracts (TopicCommandBus, TopicEventBus) over every topic broker:
+ * validated envelopes in, validated envelopes out, in order per rollout; anything that cannot be
+ * handled goes to `rollout.dlq` with the reason and its origin, and the consumer moves on.
+ */
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import type { Command } from '../../shared/contracts/commands.js';
+import type { RolloutEvent } from '../../shared/contracts/events.js';
+import { commandTopic, DLQ_TOPIC, EVENTS_TOPIC } from '../../shared/contracts/topics.js';
+import { TopicCommandBus } from '../../shared/messaging/topic-command-bus.js';
+import { TopicEventBus } from '../../shared/messaging/topic-event-bus.js';
+import type { TopicBroker } from '../../shared/ports/topic-broker.js';
+import { aCommand, anEvent } from '../support/envelopes.js';
+import { brokerKinds, testLogger, type BrokerFixture } from '../support/topic-brokers.js';
+import { deadLetters, watchTopic } from '../support/topic-watch.js';
+import { uniqueName, waitFor } from '../support/wait-for.js';
+
+const MAX_ATTEMPTS = 3;
+const busOptions = { logger: testLogger, maxAttempts: MAX_ATTEMPTS };
+
+/** A command bus and an agent subscribed to one fresh cluster, recording what it handled. */
+async function agentOn(
+  broker: TopicBroker,
+  handle: (c: Command) => Promise<void> = async () => {},
+  cluster = uniqueName('c'),
+) {
+  const bus = new TopicCommandBus(broker, busOptions);
+  const handled: Command[] = [];
+  const subscription = await bus.subscribe(cluster, async (command) => {
+    await handle(command);
+    handled.push(command);
+  });
+  return { cluster, bus, handled, subscription, topic: commandTopic(cluster) };
+}
+
+describe.each(brokerKinds)('buses contract: $name', (kind) => {
+  let fixture: BrokerFixture;
+  beforeAll(async () => {
+    fixture = await kind.start();
+  });
+  afterAll(async () => {
+    await fixture?.close();
+  });
+
+  describe.concurrent('TopicCommandBus', () => {
+    it('delivers each command to its cluster, keyed by rollout id, in order per rollout', async ({
+      expect,
+    }) => {
+      const broker = fixture.client();
+      const cluster = uniqueName('c');
+      const [agent, raw] = await Promise.all([
+        agentOn(broker, undefined, cluster),
+        watchTopic(broker, commandTopic(cluster)),
+      ]);
+      const rollouts = [uniqueName('r'), uniqueName('r')];
+      const sent: Command[] = [];
+      for (let seq = 1; seq <= 4; seq++) {
+        for (const rolloutId of rollouts) {
+          const command = aCommand()
+            .onCluster(agent.cluster)
+            .forRollout(rolloutId)
+            .withSeq(seq)
+            .setWeight(seq - 1, seq * 20)
+            .build();
+          sent.push(command);
+          await agent.bus.publish(command);
+        }
+      }
+      await waitFor(() => agent.handled.length >= 8 && raw.records.length >= 8, {
+        what: '8 commands',
+      });
+      await Promise.all([agent.subscription.stop(), raw.stop()]);
+
+      expect([...agent.handled].sort(byId)).toEqual([...sent].sort(byId));
+      for (const rolloutId of rollouts) {
+        expect(agent.handled.filter((c) => c.rolloutId === rolloutId).map((c) => c.seq)).toEqual([
+          1, 2, 3, 4,
+        ]);
+      }
+      for (const record of raw.records) {
+        const command = JSON.parse(record.value!.toString('utf8')) as Command;
+        expect(record.key).toBe(command.rolloutId);
+      }
+    });
+
+    it('refuses to publish an invalid command, and publishes nothing', async ({ expect }) => {
+      const broker = fixture.client();
+      const cluster = uniqueName('c');
+      const bus = new TopicCommandBus(broker, busOptions);
+      const raw = await watchTopic(broker, commandTopic(cluster));
+      const invalid = { ...aCommand().onCluster(cluster).build(), seq: -1 };
+      await expect(bus.publish(invalid as Command)).rejects.toMatchObject({
+        code: 'invalid_message',
+      });
+
+      // Same rollout, so same partition: had the invalid one been produced, it would come first.
+      const valid = aCommand().onCluster(cluster).build();
+      await bus.publish(valid);
+      await waitFor(() => raw.records.length >= 1, { what: 'the valid command' });
+      await raw.stop();
+      expect(JSON.parse(raw.records[0]!.value!.toString('utf8'))).toMatchObject({ id: valid.id });
+    });
+
+    it('Done when: a malformed message and one of unknown type land in rollout.dlq with the reason; the next valid command is delivered and committed', async ({
+      expect,
+    }) => {
+      const broker = fixture.client();
+      const [agent, dlq] = await Promise.all([agentOn(broker), watchTopic(broker, DLQ_TOPIC)]);
+      const key = uniqueName('r');
+      const unknownType = JSON.stringify({
+        ...aCommand().onCluster(agent.cluster).forRollout(key).build(),
+        type: 'self_destruct',
+      });
+      await broker.produce(agent.topic, key, '{"type": "set_weight", oops');
+      await broker.produce(agent.topic, key, unknownType);
+      const valid = aCommand().onCluster(agent.cluster).forRollout(key).withSeq(2).build();
+      await agent.bus.publish(valid);
+
+      await waitFor(() => agent.handled.length >= 1, { what: 'the valid command' });
+      const letters = await waitFor(
+        () => {
+          const mine = deadLetters(dlq, (l) => l.origin.topic === agent.topic);
+          return mine.length >= 2 && mine;
+        },
+        { what: '2 dead letters' },
+      );
+      await agent.subscription.stop();
+
+      expect(agent.handled).toEqual([valid]);
+      expect(letters.map((l) => l.reason)).toEqual([
+        expect.stringMatching(/^not JSON: /),
+        expect.stringMatching(
+          /^unknown message type "self_destruct" \(expected one of start, set_weight/,
+        ),
+      ]);
+      expect(letters.map((l) => l.value)).toEqual(['{"type": "set_weight", oops', unknownType]);
+      expect(letters.map((l) => l.origin)).toEqual([
+        { topic: agent.topic, partition: expect.any(Number), offset: '0', key },
+        { topic: agent.topic, partition: expect.any(Number), offset: '1', key },
+      ]);
+
+      // Committed: the next member of the group starts after the valid command.
+      const afterRestart: Command[] = [];
+      const rejoined = await new TopicCommandBus(fixture.client(), busOptions).subscribe(
+        agent.cluster,
+        async (c) => {
+          afterRestart.push(c);
+        },
+      );
+      const later = aCommand().onCluster(agent.cluster).forRollout(key).withSeq(3).build();
+      await agent.bus.publish(later);
+      await waitFor(() => afterRestart.length >= 1, { what: 'the command after the restart' });
+      await Promise.all([rejoined.stop(), dlq.stop()]);
+      expect(afterRestart).toEqual([later]);
+      expect(deadLetters(dlq, (l) => l.origin.topic === agent.topic)).toHaveLength(2);
+    });
+
+    it('Done when: an envelope with an unsupported v goes to the DLQ with the reason naming the version', async ({
+      expect,
+    }) => {
+      const broker = fixture.client();
+      const [agent, dlq] = await Promise.all([agentOn(broker), watchTopic(broker, DLQ_TOPIC)]);
+      const future = JSON.stringify({ ...aCommand().onCluster(agent.cluster).build(), v: 2 });
+      await broker.produce(agent.topic, 'rollout-1', future);
+      const valid = aCommand().onCluster(agent.cluster).build();
+      await agent.bus.publish(valid);
+
+      const [letter] = await waitFor(
+        () =>
+          deadLetters(dlq, (l) => l.origin.topic === agent.topic).length >= 1 &&
+          deadLetters(dlq, (l) => l.origin.topic === agent.topic),
+        { what: 'the dead letter' },
+      );
+      await waitFor(() => agent.handled.length >= 1, { what: 'the valid command' });
+      await Promise.all([agent.subscription.stop(), dlq.stop()]);
+
+      expect(letter!.reason).toBe('unsupported schema version v=2 (this build reads 1)');
+      expect(letter!.value).toBe(future);
+      expect(agent.handled).toEqual([valid]);
+    });
+
+    it('dead-letters bad fields and a command addressed to another cluster, and moves on', async ({
+      expect,
+    }) => {
+      const broker = fixture.client();
+      const [agent, dlq] = await Promise.all([agentOn(broker), watchTopic(broker, DLQ_TOPIC)]);
+      const tooHeavy = JSON.stringify({
+        ...aCommand().onCluster(agent.cluster).build(),
+        payload: { service: 'checkout', stageIndex: 0, weight: 150 },
+      });
+      await broker.produce(agent.topic, 'rollout-1', tooHeavy);
+      await broker.produce(
+        agent.topic,
+        'rollout-1',
+        JSON.stringify(aCommand().onCluster('elsewhere').build()),
+      );
+      const valid = aCommand().onCluster(agent.cluster).build();
+      await agent.bus.publish(valid);
+
+      const letters = await waitFor(
+        () => {
+          const mine = deadLetters(dlq, (l) => l.origin.topic === agent.topic);
+          return mine.length >= 2 && mine;
+        },
+        { what: '2 dead letters' },
+      );
+      await waitFor(() => agent.handled.length >= 1, { what: 'the valid command' });
+      await Promise.all([agent.subscription.stop(), dlq.stop()]);
+
+      expect(letters[0]!.reason).toMatch(/^invalid set_weight message: .*payload\.weight/s);
+      expect(letters[1]!.reason).toBe(`command for cluster "elsewhere" arrived on ${agent.topic}`);
+      expect(agent.handled).toEqual([valid]);
+    });
+
+    it(`dead-letters a valid command whose handler keeps failing after ${MAX_ATTEMPTS} attempts, then moves on`, async ({
+      expect,
+    }) => {
+      const broker = fixture.client();
+      const poison = aCommand().forRollout('rollout-1').withSeq(1);
+      const attempts: string[] = [];
+      const [agent, dlq] = await Promise.all([
+        agentOn(broker, async (command) => {
+          attempts.push(command.id);
+          if (command.seq === 1) throw new Error('traffic router refused: weight out of sync');
+        }),
+        watchTopic(broker, DLQ_TOPIC),
+      ]);
+      const first = poison.onCluster(agent.cluster).build();
+      const second = aCommand().onCluster(agent.cluster).forRollout('rollout-1').withSeq(2).build();
+      await agent.bus.publish(first);
+      await agent.bus.publish(second);
+
+      await waitFor(() => agent.handled.length >= 1, { what: 'the second command' });
+      const [letter] = await waitFor(
+        () => {
+          const mine = deadLetters(dlq, (l) => l.origin.topic === agent.topic);
+          return mine.length >= 1 && mine;
+        },
+        { what: 'the dead letter' },
+      );
+      await Promise.all([agent.subscription.stop(), dlq.stop()]);
+
+      expect(attempts).toEqual([first.id, first.id, first.id, second.id]);
+      expect(agent.handled).toEqual([second]);
+      expect(letter!.reason).toBe(
+        `handler failed after ${MAX_ATTEMPTS} attempts: traffic router refused: weight out of sync`,
+      );
+      expect(JSON.parse(letter!.value!)).toEqual(first);
+    });
+
+    it('redelivers a command whose handler had not finished to the next member, with the same id', async ({
+      expect,
+    }) => {
+      const cluster = uniqueName('c');
+      const publisher = new TopicCommandBus(fixture.client(), busOptions);
+      const first = aCommand().onCluster(cluster).withSeq(1).build();
+      const second = aCommand().onCluster(cluster).withSeq(2).build();
+      await publisher.publish(first);
+      await publisher.publish(second);
+
+      const crashedSaw: Command[] = [];
+      const crashed = await new TopicCommandBus(fixture.client(), busOptions).subscribe(
+        cluster,
+        async (command) => {
+          crashedSaw.push(command);
+          if (command.seq === 2) await new Promise<never>(() => {}); // dies mid-command
+        },
+      );
+      await waitFor(() => crashedSaw.length >= 2, {
+        what: 'the second command to reach the first agent',
+      });
+      await crashed.stop();
+
+      const restartedSaw: Command[] = [];
+      const restarted = await new TopicCommandBus(fixture.client(), busOptions).subscribe(
+        cluster,
+        async (command) => {
+          restartedSaw.push(command);
+        },
+      );
+      await waitFor(() => restartedSaw.length >= 1, { what: 'the redelivery' });
+      await restarted.stop();
+
+      expect(crashedSaw.map((c) => c.id)).toEqual([first.id, second.id]);
+      expect(restartedSaw.map((c) => c.id)).toEqual([second.id]);
+    });
+  });
+
+  describe.concurrent('TopicEventBus', () => {
+    it('delivers events in order per rollout, keyed by rollout id, heartbeats keyed by cluster', async ({
+      expect,
+    }) => {
+      const broker = fixture.client();
+      const bus = new TopicEventBus(broker, busOptions);
+      const rolloutId = uniqueName('r');
+      const cluster = uniqueName('c');
+      const received: RolloutEvent[] = [];
+      const [subscription, raw] = await Promise.all([
+        bus.subscribe(async (event) => {
+          received.push(event);
+        }, uniqueName('bot')),
+        watchTopic(broker, EVENTS_TOPIC),
+      ]);
+      const sent = [
+        anEvent().forRollout(rolloutId).onCluster(cluster).withSeq(1).stageApplied(0, 5).build(),
+        anEvent().onCluster(cluster).heartbeat('agent-7', [rolloutId]).build(),
+        anEvent().forRollout(rolloutId).onCluster(cluster).withSeq(2).stageApplied(1, 25).build(),
+        anEvent().forRollout(rolloutId).onCluster(cluster).withSeq(3).promoted('2.4.1').build(),
+      ];
+      for (const event of sent) await bus.publish(event);
+      const ids = new Set(sent.map((e) => e.id));
+      const mine = () => received.filter((e) => ids.has(e.id));
+      const rawMine = () =>
+        raw.records.filter((r) =>
+          ids.has((JSON.parse(r.value!.toString('utf8')) as RolloutEvent).id),
+        );
+      await waitFor(() => mine().length >= 4 && rawMine().length >= 4, { what: '4 events' });
+      await Promise.all([subscription.stop(), raw.stop()]);
+
+      expect(mine().filter((e) => e.rolloutId === rolloutId)).toEqual([sent[0], sent[2], sent[3]]);
+      expect(mine().find((e) => e.type === 'agent_heartbeat')).toEqual(sent[1]);
+      expect(
+        rawMine()
+          .map((r) => r.key)
+          .sort(),
+      ).toEqual([cluster, rolloutId, rolloutId, rolloutId].sort());
+    });
+
+    it('dead-letters an event that does not match its contract and moves on', async ({
+      expect,
+    }) => {
+      const broker = fixture.client();
+      const bus = new TopicEventBus(broker, busOptions);
+      const key = uniqueName('r');
+      const received: RolloutEvent[] = [];
+      const [subscription, dlq] = await Promise.all([
+        bus.subscribe(async (event) => {
+          if (event.rolloutId === key) received.push(event);
+        }, uniqueName('bot')),
+        watchTopic(broker, DLQ_TOPIC),
+      ]);
+      const negative = JSON.stringify({ ...anEvent().forRollout(key).build(), seq: -4 });
+      await broker.produce(EVENTS_TOPIC, key, negative);
+      const valid = anEvent().forRollout(key).withSeq(2).build();
+      await bus.publish(valid);
+
+      const [letter] = await waitFor(
+        () => {
+          const mine = deadLetters(
+            dlq,
+            (l) => l.origin.topic === EVENTS_TOPIC && l.origin.key === key,
+          );
+          return mine.length >= 1 && mine;
+        },
+        { what: 'the dead letter' },
+      );
+      await waitFor(() => received.length >= 1, { what: 'the valid event' });
+      await Promise.all([subscription.stop(), dlq.stop()]);
+
+      expect(letter!.reason).toMatch(/^invalid stage_applied message: .*seq/s);
+      expect(letter!.value).toBe(negative);
+      expect(received).toEqual([valid]);
+    });
+
+    it('refuses to publish an invalid event', async ({ expect }) => {
+      const bus = new TopicEventBus(fixture.client(), busOptions);
+      const invalid = { ...anEvent().build(), type: 'exploded' };
+      await expect(bus.publish(invalid as unknown as RolloutEvent)).rejects.toMatchObject({
+        code: 'invalid_message',
+      });
+    });
+  });
+});
+
+function byId(a: { id: string }, b: { id: string }): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
