@@ -1,0 +1,378 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryTopicBroker } from '../shared/adapters/memory-topic-broker.js';
+import { RolloutEvent } from '../shared/contracts/events.js';
+import { silentLogger } from '../shared/log.js';
+import {
+  RolloutScript,
+  startAgent,
+  type AgentHarness,
+  type AgentHarnessOptions,
+} from '../test/support/agent-harness.js';
+import { waitFor } from '../test/support/wait-for.js';
+import { RolloutAgent } from './agent.js';
+import type { TrafficRouter } from './routers/traffic-router.js';
+
+const running: AgentHarness[] = [];
+const brokers: MemoryTopicBroker[] = [];
+const dirs: string[] = [];
+
+async function agentWith(options: AgentHarnessOptions = {}): Promise<AgentHarness> {
+  const harness = await startAgent(options);
+  running.push(harness);
+  return harness;
+}
+
+function sharedBroker(): MemoryTopicBroker {
+  const broker = new MemoryTopicBroker({
+    handlerRetry: { initialMs: 10, maxMs: 50 },
+    drainTimeoutMs: 1_000,
+  });
+  brokers.push(broker);
+  return broker;
+}
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((h) => h.stop()));
+  await Promise.all(brokers.splice(0).map((b) => b.close()));
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('RolloutAgent: commands', () => {
+  it('starts at weight 0 and answers set_weight with the weight read back from the router', async () => {
+    // A router that can only shift traffic in steps of 10: the agent must report what it did.
+    const coarse = (inner: TrafficRouter): TrafficRouter => ({
+      read: (service) => inner.read(service),
+      promote: (t, m) => inner.promote(t, m),
+      rollback: (t, m) => inner.rollback(t, m),
+      setWeight: (t, w, m) => inner.setWeight(t, Math.round(w / 10) * 10, m),
+    });
+    const h = await agentWith({ wrapRouter: coarse });
+    const script = new RolloutScript();
+    const start = script.start();
+    const setWeight = script.setWeight(0, 5);
+    await h.send(start, setWeight);
+
+    const applied = await h.events.waitFor('stage_applied');
+    expect(applied.payload).toEqual({ stageIndex: 0, weight: 10 });
+    expect(await h.router.read('checkout')).toMatchObject({
+      canaryWeight: 10,
+      canaryVersion: '2.4.1',
+      applied: { rolloutId: 'rollout-1', seq: setWeight.seq },
+    });
+  });
+
+  it('fills in every envelope: fresh id, v 1, cluster, the command’s seq, clock time, actor', async () => {
+    const h = await agentWith();
+    const script = new RolloutScript();
+    const commands = [script.start(), script.setWeight(0, 5), script.setWeight(1, 25)];
+    await h.send(...commands);
+    await h.events.waitFor('stage_applied', (e) => e.payload.stageIndex === 1);
+
+    const answers = h.events.of('stage_applied');
+    expect(answers.map((e) => e.seq)).toEqual([commands[1]!.seq, commands[2]!.seq]);
+    for (const event of h.events.published) {
+      expect(RolloutEvent.safeParse(event).success).toBe(true);
+      expect(event).toMatchObject({
+        v: 1,
+        cluster: 'eu-west',
+        actor: 'agent:eu-west',
+        at: new Date(h.clock.now()).toISOString(),
+      });
+    }
+    const ids = h.events.published.map((e) => e.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).not.toContain(commands[1]!.id);
+  });
+
+  it('ignores a duplicate and an older seq: no second router call, no second answer', async () => {
+    const h = await agentWith();
+    const script = new RolloutScript();
+    const start = script.start();
+    const stage0 = script.setWeight(0, 5);
+    const stage1 = script.setWeight(1, 25);
+    const stage2 = script.setWeight(2, 100);
+    await h.send(start, stage0, stage1, stage0, stage1, start, stage2);
+    // Commands of a rollout are handled in order: once stage 2 is answered, all before were seen.
+    await h.events.waitFor('stage_applied', (e) => e.payload.stageIndex === 2);
+
+    expect(h.router.calls.setWeight).toBe(4); // start + three stages
+    expect(h.events.of('stage_applied').map((e) => e.payload)).toEqual([
+      { stageIndex: 0, weight: 5 },
+      { stageIndex: 1, weight: 25 },
+      { stageIndex: 2, weight: 100 },
+    ]);
+    expect((await h.router.read('checkout'))?.canaryWeight).toBe(100);
+  });
+
+  it('answers a router failure with command_failed and the router’s message, and goes on', async () => {
+    const h = await agentWith();
+    const script = new RolloutScript();
+    await h.send(script.start(), script.setWeight(0, 5));
+    await h.events.waitFor('stage_applied');
+
+    const faultId = h.simulation.injectFault({ routerFailure: ['setWeight'] });
+    const failing = script.setWeight(1, 25);
+    await h.send(failing);
+    const failed = await h.events.waitFor('command_failed');
+    expect(failed.seq).toBe(failing.seq);
+    expect(failed.payload).toEqual({
+      commandId: failing.id,
+      commandType: 'set_weight',
+      reason: expect.stringContaining(`injected fault ${faultId}`),
+    });
+
+    h.simulation.clearFaults(faultId);
+    await h.send(script.rollback('set_weight failed'));
+    const rolledBack = await h.events.waitFor('rolled_back');
+    expect(rolledBack.payload).toEqual({ weight: 0, reason: 'set_weight failed' });
+    expect(await h.router.read('checkout')).toMatchObject({
+      canaryWeight: 0,
+      stableVersion: '2.4.0',
+    });
+  });
+
+  it('refuses a command for a rollout it never saw start, with a reason', async () => {
+    const h = await agentWith();
+    const orphan = new RolloutScript('rollout-orphan').atSeq(4).setWeight(1, 25);
+    await h.send(orphan);
+    const failed = await h.events.waitFor('command_failed');
+    expect(failed.payload.reason).toMatch(/rollout rollout-orphan is unknown in cluster eu-west/);
+    expect(h.router.writes).toBe(0);
+  });
+
+  it('promotes: promoted carries the new version, and the rollout is no longer active', async () => {
+    const h = await agentWith();
+    const script = new RolloutScript();
+    await h.send(
+      script.start(),
+      script.setWeight(0, 5),
+      script.setWeight(1, 100),
+      script.promote(),
+    );
+    const promoted = await h.events.waitFor('promoted');
+    expect(promoted.payload).toEqual({ version: '2.4.1' });
+    expect(await h.router.read('checkout')).toMatchObject({
+      canaryWeight: 0,
+      stableVersion: '2.4.1',
+    });
+    expect(h.agent.activeRollouts()).toEqual([]);
+  });
+
+  it('records pause and resume without touching the router or answering', async () => {
+    const h = await agentWith();
+    const script = new RolloutScript();
+    await h.send(script.start(), script.pause(), script.resume(), script.setWeight(0, 5));
+    await h.events.waitFor('stage_applied');
+    expect(h.router.writes).toBe(2);
+    expect(h.events.published.map((e) => e.type).filter((t) => t !== 'agent_heartbeat')).toEqual([
+      'stage_applied',
+    ]);
+  });
+
+  it('when publishing an answer fails, the redelivered command is answered without a second router call', async () => {
+    const h = await agentWith();
+    const script = new RolloutScript();
+    await h.send(script.start());
+    await waitFor(() => h.router.calls.setWeight === 1, { what: 'start applied' });
+
+    h.events.failNext(2);
+    const stage0 = script.setWeight(0, 5);
+    await h.send(stage0);
+    const applied = await h.events.waitFor('stage_applied');
+    expect(applied).toMatchObject({ seq: stage0.seq, payload: { stageIndex: 0, weight: 5 } });
+    expect(h.router.calls.setWeight).toBe(2);
+  });
+});
+
+describe('RolloutAgent: health samples and heartbeats', () => {
+  it('samples canary and stable while a rollout is active, and stops after rollback', async () => {
+    const h = await agentWith({ samplingIntervalMs: 10, heartbeatIntervalMs: 10 });
+    const script = new RolloutScript();
+    await h.send(script.start(), script.setWeight(0, 50));
+    await waitFor(
+      () => h.events.of('health_sample').filter((e) => e.payload.stageIndex === 0).length >= 2,
+      { what: 'two samples at stage 0' },
+    );
+    const sample = h.events.of('health_sample', 'rollout-1').at(-1)!;
+    expect(sample.payload.windowMs).toBe(10);
+    expect(sample.payload.canary).toMatchObject({ status: 'ok' });
+    expect(sample.payload.stable).toMatchObject({ status: 'ok' });
+    await waitFor(
+      () =>
+        h.events.of('agent_heartbeat').some((e) => e.payload.activeRollouts.includes('rollout-1')),
+      { what: 'a heartbeat listing the rollout' },
+    );
+
+    await h.send(script.rollback());
+    const rolledBack = await h.events.waitFor('rolled_back');
+    const beatsAtRollback = h.events.of('agent_heartbeat').length;
+    await h.agent.sampleNow();
+    await waitFor(() => h.events.of('agent_heartbeat').length >= beatsAtRollback + 3, {
+      what: 'three more heartbeats',
+    });
+    const after = h.events.published.slice(h.events.published.indexOf(rolledBack) + 1);
+    expect(after.filter((e) => e.type === 'health_sample')).toEqual([]);
+    expect(h.events.of('agent_heartbeat').at(-1)!.payload.activeRollouts).toEqual([]);
+  });
+
+  it('reports an injected error rate in the canary’s samples', async () => {
+    const h = await agentWith({ faults: [{ version: '2.4.1', errorRate: 0.1 }] });
+    const script = new RolloutScript();
+    await h.send(script.start(), script.setWeight(0, 50));
+    await h.events.waitFor('stage_applied');
+    await h.agent.sampleNow();
+    const { canary, stable } = h.events.of('health_sample')[0]!.payload;
+    if (canary.status !== 'ok' || stable.status !== 'ok') throw new Error('expected measurements');
+    // The sample window is one hour here: plenty of requests, so the rate is close to 10.2%.
+    expect(canary.errors / canary.requests).toBeGreaterThan(0.09);
+    expect(canary.errors / canary.requests).toBeLessThan(0.115);
+    expect(stable.errors / stable.requests).toBeLessThan(0.01);
+  });
+
+  it('sends a heartbeat at start and every interval, about the cluster, with increasing seqs', async () => {
+    const h = await agentWith({ heartbeatIntervalMs: 10, agentId: 'agent-eu-west-7' });
+    await waitFor(() => h.events.of('agent_heartbeat').length >= 3, { what: 'three heartbeats' });
+    const beats = h.events.of('agent_heartbeat');
+    for (const beat of beats) {
+      expect(beat).toMatchObject({
+        rolloutId: null,
+        cluster: 'eu-west',
+        actor: 'agent:eu-west',
+        payload: { agentId: 'agent-eu-west-7', activeRollouts: [] },
+      });
+    }
+    const seqs = beats.map((b) => b.seq);
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+    expect(new Set(seqs).size).toBe(seqs.length);
+  });
+
+  it('stops cleanly: no more events after stop(), and stop() twice is fine', async () => {
+    const h = await agentWith({ samplingIntervalMs: 5, heartbeatIntervalMs: 5 });
+    const script = new RolloutScript();
+    await h.send(script.start(), script.setWeight(0, 5));
+    await h.events.waitFor('health_sample');
+    await h.agent.stop();
+    const count = h.events.published.length;
+    await h.agent.stop();
+    // A negative check needs time to pass: six intervals in which the timers would have fired.
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(h.events.published.length).toBe(count);
+  });
+});
+
+describe('RolloutAgent: recovery after a restart', () => {
+  function stateFile(): string {
+    const dir = mkdtempSync(join(tmpdir(), 'agent-restart-'));
+    dirs.push(dir);
+    return join(dir, 'eu-west.json');
+  }
+
+  it('a new agent on the same cluster file confirms a redelivered set_weight without calling the router', async () => {
+    const broker = sharedBroker();
+    const file = stateFile();
+    const script = new RolloutScript();
+    const first = await agentWith({ broker, stateFile: file });
+    await first.send(script.start());
+    await waitFor(() => first.router.calls.setWeight === 1, { what: 'start applied' });
+
+    // The first agent applies stage 0 but cannot publish its answer, then dies: the command
+    // stays uncommitted while the route already carries its mark.
+    first.events.failNext(Number.MAX_SAFE_INTEGER);
+    const stage0 = script.setWeight(0, 25);
+    await first.send(stage0);
+    await waitFor(() => first.router.calls.setWeight === 2, { what: 'stage 0 applied' });
+    await first.stop();
+    running.splice(running.indexOf(first), 1);
+    expect(first.events.of('stage_applied')).toEqual([]);
+
+    const second = await agentWith({ broker, stateFile: file, services: ['checkout'] });
+    const applied = await second.events.waitFor('stage_applied');
+    expect(applied).toMatchObject({ seq: stage0.seq, payload: { stageIndex: 0, weight: 25 } });
+    expect(second.router.writes).toBe(0);
+    expect(second.agent.activeRollouts()).toEqual(['rollout-1']);
+
+    // The next stage is new work: applied once.
+    await second.send(script.setWeight(1, 50));
+    await second.events.waitFor('stage_applied', (e) => e.payload.stageIndex === 1);
+    expect(second.router.calls.setWeight).toBe(1);
+    expect((await second.router.read('checkout'))?.canaryWeight).toBe(50);
+  });
+
+  it('after a restart, redelivered commands at or below the route’s mark never reach the router', async () => {
+    const file = stateFile();
+    const script = new RolloutScript();
+    const start = script.start();
+    const stage0 = script.setWeight(0, 5);
+    const stage1 = script.setWeight(1, 25);
+    const first = await agentWith({ stateFile: file });
+    await first.send(start, stage0, stage1);
+    await first.events.waitFor('stage_applied', (e) => e.payload.stageIndex === 1);
+    await first.stop();
+    running.splice(running.indexOf(first), 1);
+
+    // A fresh process and a fresh broker that delivers everything again.
+    const second = await agentWith({ stateFile: file, services: ['checkout'] });
+    expect(second.agent.activeRollouts()).toEqual(['rollout-1']);
+    await second.send(start, stage0, stage1);
+    const again = await second.events.waitFor('stage_applied');
+    expect(again).toMatchObject({ seq: stage1.seq, payload: { stageIndex: 1, weight: 25 } });
+    await second.send(script.rollback());
+    await second.events.waitFor('rolled_back');
+    expect(second.router.calls.setWeight).toBe(0);
+    expect(second.router.calls.rollback).toBe(1);
+    expect(second.events.of('stage_applied')).toHaveLength(1);
+  });
+
+  it('resumes sampling a recovered rollout once a command tells it the stage', async () => {
+    const file = stateFile();
+    const script = new RolloutScript();
+    const start = script.start();
+    const stage0 = script.setWeight(0, 5);
+    const first = await agentWith({ stateFile: file });
+    await first.send(start, stage0);
+    await first.events.waitFor('stage_applied');
+    await first.stop();
+    running.splice(running.indexOf(first), 1);
+
+    const second = await agentWith({ stateFile: file, services: ['checkout'] });
+    await second.agent.sampleNow();
+    expect(second.events.of('health_sample')).toEqual([]); // the stage is not known yet
+    await second.send(stage0);
+    await second.events.waitFor('stage_applied');
+    await second.agent.sampleNow();
+    expect(second.events.of('health_sample')[0]?.payload.stageIndex).toBe(0);
+  });
+});
+
+describe('RolloutAgent: configuration', () => {
+  const noRouter = {} as TrafficRouter;
+  const base = {
+    cluster: 'eu-west',
+    agentId: 'a',
+    commands: { publish: async () => {}, subscribe: async () => ({ stop: async () => {} }) },
+    events: { publish: async () => {}, subscribe: async () => ({ stop: async () => {} }) },
+    router: noRouter,
+    metrics: { measure: async () => ({ status: 'unavailable' as const, reason: 'none' }) },
+    clock: { now: () => 0 },
+    logger: silentLogger,
+    samplingIntervalMs: 1_000,
+    heartbeatIntervalMs: 1_000,
+  };
+
+  it('refuses a bad cluster name or interval, naming it', () => {
+    expect(() => new RolloutAgent({ ...base, cluster: 'EU West' })).toThrow(/cluster "EU West"/);
+    expect(() => new RolloutAgent({ ...base, samplingIntervalMs: 0 })).toThrow(
+      /samplingIntervalMs/,
+    );
+  });
+
+  it('cannot be started twice', async () => {
+    const agent = new RolloutAgent(base);
+    await agent.start();
+    await expect(agent.start()).rejects.toThrow(/create a new one/);
+    await agent.stop();
+  });
+});
