@@ -1,0 +1,183 @@
+/**
+ * The agent process in distributed mode: one deployment per cluster, consuming that cluster's
+ * command topic on Kafka. This file only wires: environment → adapters → `RolloutAgent`.
+ * (In local mode `npm start` runs simulated agents inside the bot process instead.)
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { z } from 'zod';
+import { KafkaTopicBroker } from '../shared/adapters/kafka-topic-broker.js';
+import { systemClock } from '../shared/clock.js';
+import { AgentEnv, parseEnv } from '../shared/config/env.js';
+import { parsePolicy } from '../shared/config/policy-loader.js';
+import type { Policy } from '../shared/config/policy.js';
+import { ConfigError, RolloutError } from '../shared/errors.js';
+import { createLogger } from '../shared/log.js';
+import { TopicCommandBus } from '../shared/messaging/topic-command-bus.js';
+import { TopicEventBus } from '../shared/messaging/topic-event-bus.js';
+import { RolloutAgent } from './agent.js';
+import { createMetricsProvider, type MetricsConfig } from './metrics/factory.js';
+import { createRouter, type RouterConfig } from './routers/factory.js';
+import { SimulatedCluster, SimulationSettings } from './simulation/simulated-cluster.js';
+
+export const AgentMainEnv = AgentEnv.extend({
+  /**
+   * The simulated cluster's state file: routes survive a restart of the agent process (as a
+   * real cluster's would). Memory only when unset.
+   */
+  SIMULATION_STATE_FILE: z.string().min(1).optional(),
+});
+export type AgentMainEnv = z.infer<typeof AgentMainEnv>;
+
+const SAMPLING_INTERVAL_MS = 5_000;
+const HEARTBEAT_INTERVAL_MS = 10_000;
+const SHUTDOWN_TIMEOUT_MS = 30_000;
+
+export async function main(): Promise<void> {
+  const env = parseEnv(AgentMainEnv, process.env);
+  const cluster = env.AGENT_CLUSTER;
+  // The agent and the adapters add their own bindings (cluster, component).
+  const logger = createLogger('agent', env.LOG_LEVEL);
+  if (env.KAFKA_BROKERS === undefined) {
+    throw new ConfigError(
+      'KAFKA_BROKERS',
+      'is not set: an agent process needs Kafka (host:port,…); `npm start` runs simulated agents in-process without it',
+    );
+  }
+  const policy = parsePolicy(readFileSync(env.ROLLOUT_CONFIG, 'utf8'), env.ROLLOUT_CONFIG);
+  if (!(cluster in policy.clusters)) {
+    throw new ConfigError(
+      'AGENT_CLUSTER',
+      `"${cluster}" is not a cluster of ${env.ROLLOUT_CONFIG} (declared: ${Object.keys(policy.clusters).join(', ')})`,
+    );
+  }
+  const services = servicesIn(policy, cluster);
+
+  // Created on first use: only when a simulated router or provider is configured.
+  let cached: SimulatedCluster | undefined;
+  const simulation = (): SimulatedCluster =>
+    (cached ??= new SimulatedCluster({
+      name: cluster,
+      services,
+      ...simulationSettings(policy),
+      ...(env.SIMULATION_STATE_FILE !== undefined && { stateFile: env.SIMULATION_STATE_FILE }),
+    }));
+
+  const agentId = `${hostname()}:${process.pid}`;
+  const broker = new KafkaTopicBroker({
+    clientId: `rollout-agent-${cluster}`,
+    brokers: env.KAFKA_BROKERS,
+    logger,
+  });
+  const busOptions = { logger, clock: systemClock };
+  const agent = new RolloutAgent({
+    cluster,
+    agentId,
+    commands: new TopicCommandBus(broker, busOptions),
+    events: new TopicEventBus(broker, busOptions),
+    router: createRouter(routerConfig(env.TRAFFIC_ROUTER, simulation)),
+    metrics: createMetricsProvider(metricsConfig(env.METRICS_PROVIDER, simulation)),
+    clock: systemClock,
+    logger,
+    samplingIntervalMs: SAMPLING_INTERVAL_MS,
+    heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+    services: Object.keys(services),
+  });
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    stopping ??= (async () => {
+      logger.info({ signal, cluster }, 'shutting down');
+      const deadline = setTimeout(() => {
+        logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown took too long; exiting');
+        process.exit(1);
+      }, SHUTDOWN_TIMEOUT_MS);
+      deadline.unref();
+      try {
+        await agent.stop();
+        await broker.close();
+        process.exit(0);
+      } catch (err) {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      }
+    })();
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+
+  await agent.start();
+  logger.info(
+    {
+      cluster,
+      agentId,
+      router: env.TRAFFIC_ROUTER,
+      metrics: env.METRICS_PROVIDER,
+      services: Object.keys(services),
+    },
+    'agent running',
+  );
+}
+
+function routerConfig(
+  type: AgentMainEnv['TRAFFIC_ROUTER'],
+  simulation: () => SimulatedCluster,
+): RouterConfig {
+  switch (type) {
+    case 'simulated':
+      return { type, cluster: simulation() };
+    case 'gateway-api':
+      throw new ConfigError(
+        'TRAFFIC_ROUTER',
+        '"gateway-api" is not in this build yet; use "simulated"',
+      );
+  }
+}
+
+function metricsConfig(
+  type: AgentMainEnv['METRICS_PROVIDER'],
+  simulation: () => SimulatedCluster,
+): MetricsConfig {
+  switch (type) {
+    case 'simulated':
+      return { type, cluster: simulation() };
+    case 'prometheus':
+      throw new ConfigError(
+        'METRICS_PROVIDER',
+        '"prometheus" is not in this build yet; use "simulated"',
+      );
+  }
+}
+
+/** The services the policy rolls out in `cluster`, with the version each runs now. */
+function servicesIn(policy: Policy, cluster: string): Record<string, { stableVersion: string }> {
+  return Object.fromEntries(
+    Object.entries(policy.services)
+      .filter(([, service]) => service.clusters.includes(cluster))
+      .map(([name, service]) => [name, { stableVersion: service.stableVersion }]),
+  );
+}
+
+/** The policy's `simulation` section (traffic, faults, seed), validated; none when absent. */
+function simulationSettings(policy: Policy): SimulationSettings {
+  // The policy schema does not type this section yet; read it defensively until it does.
+  const section = (policy as { simulation?: unknown }).simulation;
+  if (section === undefined) return {};
+  const parsed = SimulationSettings.safeParse(section);
+  if (!parsed.success) {
+    throw new RolloutError(
+      'invalid_policy',
+      `policy simulation section: ${z.prettifyError(parsed.error)}`,
+    );
+  }
+  return parsed.data;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`agent: ${message}\n`);
+    process.exit(err instanceof ConfigError ? 2 : 1);
+  });
+}
