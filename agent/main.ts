@@ -12,14 +12,14 @@ import { systemClock } from '../shared/clock.js';
 import { AgentEnv, parseEnv } from '../shared/config/env.js';
 import { parsePolicy } from '../shared/config/policy-loader.js';
 import type { Policy } from '../shared/config/policy.js';
-import { ConfigError, RolloutError } from '../shared/errors.js';
+import { ConfigError } from '../shared/errors.js';
 import { createLogger } from '../shared/log.js';
 import { TopicCommandBus } from '../shared/messaging/topic-command-bus.js';
 import { TopicEventBus } from '../shared/messaging/topic-event-bus.js';
 import { RolloutAgent } from './agent.js';
 import { createMetricsProvider, type MetricsConfig } from './metrics/factory.js';
 import { createRouter, type RouterConfig } from './routers/factory.js';
-import { SimulatedCluster, SimulationSettings } from './simulation/simulated-cluster.js';
+import { SimulatedCluster } from './simulation/simulated-cluster.js';
 
 export const AgentMainEnv = AgentEnv.extend({
   /**
@@ -60,7 +60,7 @@ export async function main(): Promise<void> {
     (cached ??= new SimulatedCluster({
       name: cluster,
       services,
-      ...simulationSettings(policy),
+      ...(policy.simulation ?? {}),
       ...(env.SIMULATION_STATE_FILE !== undefined && { stateFile: env.SIMULATION_STATE_FILE }),
     }));
 
@@ -157,21 +157,6 @@ function servicesIn(policy: Policy, cluster: string): Record<string, { stableVer
       .filter(([, service]) => service.clusters.includes(cluster))
       .map(([name, service]) => [name, { stableVersion: service.stableVersion }]),
   );
-}
-
-/** The policy's `simulation` section (traffic, faults, seed), validated; none when absent. */
-function simulationSettings(policy: Policy): SimulationSettings {
-  // The policy schema does not type this section yet; read it defensively until it does.
-  const section = (policy as { simulation?: unknown }).simulation;
-  if (section === undefined) return {};
-  const parsed = SimulationSettings.safeParse(section);
-  if (!parsed.success) {
-    throw new RolloutError(
-      'invalid_policy',
-      `policy simulation section: ${z.prettifyError(parsed.error)}`,
-    );
-  }
-  return parsed.data;
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -1,61 +1,11 @@
-import { z } from 'zod';
-
 /**
  * The simulated cluster's fault model. A fault says where it applies (cluster, service, version
  * or role, from which stage on) and what goes wrong there. Faults come from configuration (the
  * policy file, validated with `Fault`) and can be injected or cleared at runtime.
  */
 
-export const RouterOperation = z.enum(['setWeight', 'promote', 'rollback']);
-export type RouterOperation = z.infer<typeof RouterOperation>;
-
-export const Fault = z
-  .strictObject({
-    /** Only in this cluster; every cluster when absent (one fault list can serve many agents). */
-    cluster: z.string().min(1).optional(),
-    /** Only for this service; every service when absent. */
-    service: z.string().min(1).optional(),
-    /**
-     * Only for this version. For router failures the version is the one being rolled out (the
-     * target's canary version).
-     */
-    version: z.string().min(1).optional(),
-    /** Only for this side of the split (metrics faults; router failures ignore it). */
-    role: z.enum(['canary', 'stable']).optional(),
-    /**
-     * Only once the route has reached this stage index. The simulation counts stages itself (its
-     * router sees no stage numbers): a rollout's first setWeight (the agent's `start`) is stage
-     * -1, and each later setWeight with a newer seq is the next stage. A router failure from
-     * stage i lets stages before i apply and rejects the call that would reach stage i.
-     */
-    fromStage: z.number().int().nonnegative().optional(),
-    /** Extra error fraction (0..1) added to the base error rate. */
-    errorRate: z.number().min(0).max(1).optional(),
-    /** Milliseconds added to every latency percentile. */
-    addedLatencyMs: z.number().nonnegative().optional(),
-    /**
-     * Router calls reject with `RouterError('injected_fault')`: every mutating call when true, or
-     * only the listed operations.
-     */
-    routerFailure: z.union([z.boolean(), z.array(RouterOperation).min(1)]).optional(),
-    /** The version receives no requests at all. */
-    noTraffic: z.boolean().optional(),
-    /** The metrics backend cannot answer: `measure` resolves `unavailable`. */
-    metricsUnavailable: z.boolean().optional(),
-  })
-  .refine(
-    (f) =>
-      f.errorRate !== undefined ||
-      f.addedLatencyMs !== undefined ||
-      f.routerFailure !== undefined ||
-      f.noTraffic !== undefined ||
-      f.metricsUnavailable !== undefined,
-    {
-      message:
-        'a fault needs at least one of errorRate, addedLatencyMs, routerFailure, noTraffic, metricsUnavailable',
-    },
-  );
-export type Fault = z.infer<typeof Fault>;
+export { Fault, RouterOperation } from '../../shared/config/simulation.js';
+import { Fault, type RouterOperation } from '../../shared/config/simulation.js';
 
 /** Where a measurement or a router call happens, to match faults against. */
 export interface FaultScope {

@@ -3,13 +3,8 @@ import { dirname } from 'node:path';
 import { z } from 'zod';
 import { RolloutError } from '../../shared/errors.js';
 import { Strategy } from '../../shared/rollout/plan.js';
-import {
-  Fault,
-  FaultSet,
-  type FaultScope,
-  type MetricsEffect,
-  type RouterOperation,
-} from './faults.js';
+import type { Fault } from './faults.js';
+import { FaultSet, type FaultScope, type MetricsEffect, type RouterOperation } from './faults.js';
 import { seededRandom, type RandomSource } from './random.js';
 import { DEFAULT_TRAFFIC, TrafficProfile } from './traffic-model.js';
 
@@ -48,16 +43,7 @@ export class SimulationStateError extends RolloutError {
   }
 }
 
-/**
- * The part of a simulated cluster that configuration sets (the policy file's simulation
- * section): traffic, faults and seed. Validate it with this schema before passing it on.
- */
-export const SimulationSettings = z.strictObject({
-  seed: z.number().int().optional(),
-  traffic: TrafficProfile.partial().optional(),
-  faults: z.array(Fault).optional(),
-});
-export type SimulationSettings = z.infer<typeof SimulationSettings>;
+export { SimulationSettings } from '../../shared/config/simulation.js';
 
 export interface SimulatedClusterOptions {
   /** The cluster's name. Faults that name a cluster apply only in that one. */

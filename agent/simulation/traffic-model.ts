@@ -1,34 +1,9 @@
-import { z } from 'zod';
 import type { Measurement } from '../../shared/contracts/events.js';
 import type { MetricsEffect } from './faults.js';
 import { binomial, normal, poisson, type RandomSource } from './random.js';
 
-/** How a simulated service behaves when nothing is wrong. Every field has a default. */
-export const TrafficProfile = z.strictObject({
-  /** Requests per second reaching the service (both versions together). Default 200. */
-  requestsPerSecond: z.number().nonnegative(),
-  /** Fraction of requests that fail on a healthy version. Default 0.002 (0.2%). */
-  baseErrorRate: z.number().min(0).max(1),
-  /**
-   * Fraction of the service's request rate sent as test traffic to a blue-green preview (canary
-   * version at weight 0), so its gate has something to judge. Default 0.05.
-   */
-  previewShare: z.number().min(0).max(1),
-  /** Latency percentiles of a healthy version, in ms. Default 40 / 110 / 220. */
-  latencyMs: z
-    .strictObject({
-      p50: z.number().nonnegative(),
-      p95: z.number().nonnegative(),
-      p99: z.number().nonnegative(),
-    })
-    .refine((l) => l.p50 <= l.p95 && l.p95 <= l.p99, { message: 'expected p50 ≤ p95 ≤ p99' }),
-  /**
-   * Relative standard deviation of each percentile for a window of 100 requests; larger windows
-   * are steadier (the noise shrinks with the square root of the request count). Default 0.05.
-   */
-  latencyJitter: z.number().min(0).max(1),
-});
-export type TrafficProfile = z.infer<typeof TrafficProfile>;
+export { TrafficProfile } from '../../shared/config/simulation.js';
+import type { TrafficProfile } from '../../shared/config/simulation.js';
 
 export const DEFAULT_TRAFFIC: TrafficProfile = {
   requestsPerSecond: 200,

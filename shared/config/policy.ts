@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Duration } from './duration.js';
+import { SimulationSettings } from './simulation.js';
 import { ClusterName, GateCheck, planProblems, ServiceName, Strategy } from '../rollout/plan.js';
 
 /**
@@ -68,6 +69,8 @@ export const Policy = z
     clusters: z.record(ClusterName, ClusterPolicy.default({})),
     defaults: ServiceDefaults.default(ServiceDefaults.parse({})),
     services: z.record(ServiceName, ServicePolicy),
+    /** How simulated clusters behave (local mode, demos, tests); ignored by real drivers. */
+    simulation: SimulationSettings.optional(),
   })
   .superRefine((policy, ctx) => {
     for (const [name, service] of Object.entries(policy.services)) {
