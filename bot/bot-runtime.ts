@@ -1,0 +1,113 @@
+import type { Clock } from '../shared/clock.js';
+import type { Policy } from '../shared/config/policy.js';
+import type { Logger } from '../shared/log.js';
+import type { AgentRegistry } from '../shared/ports/agent-registry.js';
+import type { CommandBus, EventBus } from '../shared/ports/buses.js';
+import type { GateScheduler } from '../shared/ports/gate-scheduler.js';
+import type { HealthSampleStore } from '../shared/ports/health-samples.js';
+import type { Notifier } from '../shared/ports/notifier.js';
+import type { OnceClaims } from '../shared/ports/once-claims.js';
+import type { RolloutStore } from '../shared/ports/rollout-store.js';
+import type { ServiceLocks } from '../shared/ports/service-locks.js';
+import type { Subscription } from '../shared/ports/topic-broker.js';
+import { EffectRunner } from './effect-runner.js';
+import { createEventIngest } from './event-ingest.js';
+import { createGateRunner } from './gate-runner.js';
+import { RolloutService } from './rollout-service.js';
+import { DEFAULT_SWEEP_OPTIONS, Sweeps, type SweepOptions } from './sweeps.js';
+
+/** The adapters a bot runs on: memory ones in local mode, Kafka/Redis/BullMQ when distributed. */
+export interface BotAdapters {
+  store: RolloutStore;
+  locks: ServiceLocks;
+  samples: HealthSampleStore;
+  agents: AgentRegistry;
+  claims: OnceClaims;
+  scheduler: GateScheduler;
+  commands: CommandBus;
+  events: EventBus;
+  notifier: Notifier;
+}
+
+export interface BotRuntimeOptions {
+  adapters: BotAdapters;
+  policy: () => Policy;
+  clock: Clock;
+  logger: Logger;
+  sweeps?: Partial<SweepOptions>;
+  /** Run the periodic sweeps on a timer (tests call `sweeps.tick()` themselves). Default true. */
+  sweepTimer?: boolean;
+  newRolloutId?: (service: string) => string;
+}
+
+/**
+ * The bot's application, wired from its adapters: the rollout service, the effect runner over
+ * the outbox, the events consumer, the gate runner and the sweeps. `main.ts` picks the adapters.
+ */
+export class BotRuntime {
+  readonly service: RolloutService;
+  readonly effects: EffectRunner;
+  readonly sweeps: Sweeps;
+  private subscription: Subscription | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: BotRuntimeOptions) {
+    const { adapters, clock, logger } = options;
+    this.effects = new EffectRunner({
+      ...adapters,
+      clock,
+      logger: logger.child({ component: 'effects' }),
+    });
+    this.service = new RolloutService({
+      store: adapters.store,
+      locks: adapters.locks,
+      policy: options.policy,
+      clock,
+      logger: logger.child({ component: 'rollouts' }),
+      onCommitted: () => void this.effects.drain(),
+      ...(options.newRolloutId ? { newRolloutId: options.newRolloutId } : {}),
+    });
+    this.sweeps = new Sweeps(
+      {
+        service: this.service,
+        agents: adapters.agents,
+        notifier: adapters.notifier,
+        claims: adapters.claims,
+        clock,
+        logger: logger.child({ component: 'sweeps' }),
+        clusters: () => Object.keys(options.policy().clusters),
+      },
+      { ...DEFAULT_SWEEP_OPTIONS, ...options.sweeps },
+    );
+  }
+
+  /** Replays the outbox, then starts consuming events, running gate jobs and sweeping. */
+  async start(): Promise<void> {
+    const { adapters, logger, clock } = this.options;
+    await this.effects.drain();
+    this.subscription = await adapters.events.subscribe(
+      createEventIngest({
+        service: this.service,
+        samples: adapters.samples,
+        agents: adapters.agents,
+        clock,
+        logger,
+      }),
+    );
+    await adapters.scheduler.start(
+      createGateRunner({ service: this.service, samples: adapters.samples, logger }),
+    );
+    if (this.options.sweepTimer !== false) this.sweeps.start();
+    // An effect that failed (a broker briefly down) stays in the outbox: retry it periodically.
+    this.drainTimer = setInterval(() => void this.effects.drain(), 5_000);
+    this.drainTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.sweeps.stop();
+    if (this.drainTimer) clearInterval(this.drainTimer);
+    await this.subscription?.stop();
+    await this.options.adapters.scheduler.close();
+    await this.effects.drain().catch(() => undefined);
+  }
+}

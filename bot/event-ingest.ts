@@ -1,0 +1,73 @@
+import type { RolloutEvent } from '../shared/contracts/events.js';
+import { isRolloutError } from '../shared/errors.js';
+import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/log.js';
+import type { AgentRegistry } from '../shared/ports/agent-registry.js';
+import type { HealthSampleStore } from '../shared/ports/health-samples.js';
+import type { RolloutInput } from '../shared/rollout/state.js';
+import type { RolloutService } from './rollout-service.js';
+
+export interface EventIngestDeps {
+  service: RolloutService;
+  samples: HealthSampleStore;
+  agents: AgentRegistry;
+  clock: Clock;
+  logger: Logger;
+}
+
+/**
+ * Turns agent events into state transitions, health samples and heartbeats. A refused event
+ * (a duplicate, a stale stage, an unknown rollout) is logged and consumed: redelivery cannot
+ * make it valid. Anything else that fails (Redis down) rejects, and the bus retries it.
+ */
+export function createEventIngest(deps: EventIngestDeps): (event: RolloutEvent) => Promise<void> {
+  return async (event) => {
+    // Our own clock, not the agent's: gate windows compare it with when the bake began.
+    const at = deps.clock.now();
+    switch (event.type) {
+      case 'health_sample':
+        if (event.rolloutId) {
+          await deps.samples.record(event.rolloutId, {
+            cluster: event.cluster,
+            receivedAt: at,
+            sample: event.payload,
+          });
+        }
+        return;
+      case 'agent_heartbeat':
+        await deps.agents.beat(event.cluster, event.payload.agentId, at);
+        return;
+      default:
+        break;
+    }
+    const input = inputOf(event);
+    if (!input || !event.rolloutId) return;
+    try {
+      await deps.service.apply(event.rolloutId, input, event.actor);
+    } catch (err) {
+      if (isRolloutError(err) && err.code !== 'version_conflict') {
+        deps.logger.info(
+          { rolloutId: event.rolloutId, event: event.type, id: event.id, reason: err.message },
+          'event not applied',
+        );
+        return;
+      }
+      throw err;
+    }
+  };
+}
+
+function inputOf(event: RolloutEvent): RolloutInput | undefined {
+  switch (event.type) {
+    case 'stage_applied':
+      return { type: 'stage_applied', cluster: event.cluster, ...event.payload };
+    case 'promoted':
+      return { type: 'promoted', cluster: event.cluster };
+    case 'rolled_back':
+      return { type: 'rolled_back', cluster: event.cluster };
+    case 'command_failed':
+      return { type: 'command_failed', cluster: event.cluster, ...event.payload };
+    default:
+      return undefined;
+  }
+}

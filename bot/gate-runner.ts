@@ -1,0 +1,60 @@
+import { evaluateGate } from '../shared/gate/evaluate.js';
+import { isRolloutError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import type { GateJob } from '../shared/ports/gate-scheduler.js';
+import type { HealthSampleStore } from '../shared/ports/health-samples.js';
+import type { RolloutService } from './rollout-service.js';
+
+export interface GateRunnerDeps {
+  service: RolloutService;
+  samples: HealthSampleStore;
+  logger: Logger;
+}
+
+/**
+ * Evaluates one gate tick: reads each target cluster's latest sample for the stage (only those
+ * taken since the bake began), judges them, and feeds the verdict to the state machine.
+ * Idempotent: a job for a tick the rollout has moved past is a no-op, so a re-run after a crash
+ * or a duplicate delivery changes nothing.
+ */
+export function createGateRunner(deps: GateRunnerDeps): (job: GateJob) => Promise<void> {
+  return async (job) => {
+    const state = await deps.service.get(job.rolloutId);
+    if (
+      !state ||
+      state.status !== 'baking' ||
+      state.stageIndex !== job.stageIndex ||
+      state.gate.tick !== job.tick
+    ) {
+      return;
+    }
+    const stage = state.plan.stages[state.stageIndex]!;
+    const since = state.bakeStartedAt ?? 0;
+    const samples = (await deps.samples.latest(state.id, state.stageIndex))
+      .filter((s) => s.receivedAt >= since)
+      .map((s) => ({ cluster: s.cluster, canary: s.sample.canary, stable: s.sample.stable }));
+    const verdict = evaluateGate(
+      stage.gate,
+      samples,
+      state.gate.consecutiveFailures,
+      state.plan.clusters,
+    );
+    try {
+      await deps.service.apply(
+        state.id,
+        { type: 'gate_result', stageIndex: job.stageIndex, tick: job.tick, verdict },
+        'system:gate',
+      );
+    } catch (err) {
+      // The rollout moved on between our read and our write (paused, aborted): nothing to do.
+      if (isRolloutError(err) && err.code !== 'version_conflict') {
+        deps.logger.info(
+          { rolloutId: state.id, job, reason: err.message },
+          'gate result not applied',
+        );
+        return;
+      }
+      throw err;
+    }
+  };
+}

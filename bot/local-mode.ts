@@ -1,0 +1,113 @@
+import { RolloutAgent } from '../agent/agent.js';
+import { createMetricsProvider } from '../agent/metrics/factory.js';
+import { createRouter } from '../agent/routers/factory.js';
+import { SimulatedCluster } from '../agent/simulation/simulated-cluster.js';
+import type { Clock } from '../shared/clock.js';
+import type { Policy } from '../shared/config/policy.js';
+import { MemoryTopicBroker } from '../shared/adapters/memory-topic-broker.js';
+import type { Logger } from '../shared/log.js';
+import { TopicCommandBus } from '../shared/messaging/topic-command-bus.js';
+import { TopicEventBus } from '../shared/messaging/topic-event-bus.js';
+import type { Notifier } from '../shared/ports/notifier.js';
+import { MemoryAgentRegistry } from './adapters/memory-agent-registry.js';
+import { MemoryGateScheduler } from './adapters/memory-gate-scheduler.js';
+import { MemoryHealthSampleStore } from './adapters/memory-health-samples.js';
+import { MemoryOnceClaims } from './adapters/memory-once-claims.js';
+import { MemoryRolloutStore } from './adapters/memory-rollout-store.js';
+import { MemoryServiceLocks } from './adapters/memory-service-locks.js';
+import { BotRuntime, type BotRuntimeOptions } from './bot-runtime.js';
+
+export interface LocalModeOptions {
+  policy: Policy;
+  notifier: Notifier;
+  clock: Clock;
+  logger: Logger;
+  /** Agent sampling and heartbeat intervals; short in tests. */
+  samplingIntervalMs?: number;
+  heartbeatIntervalMs?: number;
+  sweeps?: BotRuntimeOptions['sweeps'];
+  sweepTimer?: boolean;
+}
+
+export interface LocalMode {
+  bot: BotRuntime;
+  clusters: Map<string, SimulatedCluster>;
+  agents: Map<string, RolloutAgent>;
+  broker: MemoryTopicBroker;
+  stop(): Promise<void>;
+}
+
+/**
+ * Bot, scheduler and one simulated agent per configured cluster in one process, on the memory
+ * adapters of the same ports the distributed mode uses: `npm start` with no services.
+ */
+export async function startLocalMode(options: LocalModeOptions): Promise<LocalMode> {
+  const { policy, clock, logger } = options;
+  const broker = new MemoryTopicBroker({ logger: logger.child({ component: 'broker' }) });
+  const busOptions = { logger, clock };
+  const bot = new BotRuntime({
+    adapters: {
+      store: new MemoryRolloutStore(),
+      locks: new MemoryServiceLocks(),
+      samples: new MemoryHealthSampleStore(),
+      agents: new MemoryAgentRegistry(),
+      claims: new MemoryOnceClaims(clock),
+      scheduler: new MemoryGateScheduler({ logger }),
+      commands: new TopicCommandBus(broker, busOptions),
+      events: new TopicEventBus(broker, busOptions),
+      notifier: options.notifier,
+    },
+    policy: () => policy,
+    clock,
+    logger,
+    ...(options.sweeps ? { sweeps: options.sweeps } : {}),
+    ...(options.sweepTimer !== undefined ? { sweepTimer: options.sweepTimer } : {}),
+  });
+  const clusters = new Map<string, SimulatedCluster>();
+  const agents = new Map<string, RolloutAgent>();
+  for (const name of Object.keys(policy.clusters)) {
+    const cluster = new SimulatedCluster({
+      name,
+      services: servicesIn(policy, name),
+      ...(policy.simulation ?? {}),
+    });
+    clusters.set(name, cluster);
+    agents.set(
+      name,
+      new RolloutAgent({
+        cluster: name,
+        agentId: `local-${name}`,
+        commands: new TopicCommandBus(broker, busOptions),
+        events: new TopicEventBus(broker, busOptions),
+        router: createRouter({ type: 'simulated', cluster }),
+        metrics: createMetricsProvider({ type: 'simulated', cluster }),
+        clock,
+        logger: logger.child({ component: 'agent', cluster: name }),
+        samplingIntervalMs: options.samplingIntervalMs ?? 5_000,
+        heartbeatIntervalMs: options.heartbeatIntervalMs ?? 10_000,
+        services: Object.keys(servicesIn(policy, name)),
+      }),
+    );
+  }
+  for (const agent of agents.values()) await agent.start();
+  await bot.start();
+  return {
+    bot,
+    clusters,
+    agents,
+    broker,
+    async stop() {
+      await bot.stop();
+      for (const agent of agents.values()) await agent.stop();
+      await broker.close();
+    },
+  };
+}
+
+function servicesIn(policy: Policy, cluster: string): Record<string, { stableVersion: string }> {
+  return Object.fromEntries(
+    Object.entries(policy.services)
+      .filter(([, s]) => s.clusters.includes(cluster))
+      .map(([name, s]) => [name, { stableVersion: s.stableVersion }]),
+  );
+}

@@ -1,0 +1,135 @@
+import cron, { type ScheduledTask } from 'node-cron';
+import type { Clock } from '../shared/clock.js';
+import { formatDuration } from '../shared/config/duration.js';
+import type { Logger } from '../shared/log.js';
+import type { AgentRegistry } from '../shared/ports/agent-registry.js';
+import type { Notifier } from '../shared/ports/notifier.js';
+import type { OnceClaims } from '../shared/ports/once-claims.js';
+import type { RolloutState } from '../shared/rollout/state.js';
+import type { RolloutService } from './rollout-service.js';
+
+export interface SweepOptions {
+  /** How often the sweep runs. */
+  intervalMs: number;
+  /** An agent silent this long is reported. */
+  agentSilenceMs: number;
+  /** A rollout waiting on machines (clusters, the gate) this long past its last change is reported. */
+  stuckAfterMs: number;
+}
+
+export const DEFAULT_SWEEP_OPTIONS: SweepOptions = {
+  intervalMs: 15_000,
+  agentSilenceMs: 60_000,
+  stuckAfterMs: 5 * 60_000,
+};
+
+export interface SweepDeps {
+  service: RolloutService;
+  agents: AgentRegistry;
+  notifier: Notifier;
+  claims: OnceClaims;
+  clock: Clock;
+  logger: Logger;
+  /** Clusters an agent is expected in (from the policy). */
+  clusters: () => string[];
+}
+
+const EPISODE_TTL_MS = 7 * 24 * 3_600_000;
+
+/**
+ * Periodic checks for what no event will announce: an agent that stopped sending heartbeats and
+ * a rollout stuck waiting. Every replica runs the timer; a claim per tick makes one of them sweep,
+ * and a claim per episode (the cluster's last heartbeat, the rollout's version) alerts once.
+ */
+export class Sweeps {
+  private task: ScheduledTask | undefined;
+
+  constructor(
+    private readonly deps: SweepDeps,
+    private readonly options: SweepOptions = DEFAULT_SWEEP_OPTIONS,
+  ) {}
+
+  start(): void {
+    const seconds = Math.max(1, Math.round(this.options.intervalMs / 1000));
+    this.task = cron.schedule(`*/${Math.min(seconds, 59)} * * * * *`, () => {
+      this.tick().catch((err) =>
+        this.deps.logger.warn({ err }, 'sweep failed; the next tick tries again'),
+      );
+    });
+  }
+
+  stop(): void {
+    void this.task?.stop();
+    this.task = undefined;
+  }
+
+  /** One sweep, if this replica wins the tick. Returns the alerts it raised (for tests). */
+  async tick(): Promise<string[]> {
+    const now = this.deps.clock.now();
+    const slot = Math.floor(now / this.options.intervalMs);
+    if (!(await this.deps.claims.claim(`sweep:${slot}`, this.options.intervalMs))) return [];
+    return [...(await this.silentAgents(now)), ...(await this.stuckRollouts(now))];
+  }
+
+  private async silentAgents(now: number): Promise<string[]> {
+    const expected = new Set(this.deps.clusters());
+    const raised: string[] = [];
+    for (const { cluster, agentId, at } of await this.deps.agents.lastSeen()) {
+      if (!expected.has(cluster) || now - at < this.options.agentSilenceMs) continue;
+      if (!(await this.deps.claims.claim(`silent:${cluster}:${at}`, EPISODE_TTL_MS))) continue;
+      const message =
+        `The rollout agent in ${cluster} (${agentId}) has sent no heartbeat for ${formatDuration(now - at)}. ` +
+        `Rollouts there cannot progress or roll back until it is back: check its pod and its Kafka connection.`;
+      await this.deps.notifier.clusterAlert(cluster, message);
+      raised.push(message);
+    }
+    return raised;
+  }
+
+  private async stuckRollouts(now: number): Promise<string[]> {
+    const raised: string[] = [];
+    for (const state of await this.deps.service.list()) {
+      const limit = this.stuckLimit(state);
+      if (limit === undefined || now - state.updatedAt < limit) continue;
+      if (!(await this.deps.claims.claim(`stuck:${state.id}:${state.version}`, EPISODE_TTL_MS)))
+        continue;
+      const message = describeStuck(state, now);
+      await this.deps.notifier.alert(state, 'rollout_stuck', message);
+      raised.push(message);
+    }
+    return raised;
+  }
+
+  /** Only states that wait on machines can be stuck; people may take their time. */
+  private stuckLimit(state: RolloutState): number | undefined {
+    switch (state.status) {
+      case 'pending':
+      case 'progressing':
+      case 'promoting':
+      case 'rolling_back':
+        return this.options.stuckAfterMs;
+      case 'baking': {
+        const stage = state.plan.stages[state.stageIndex];
+        // The gate should report every interval; several missed reports mean the scheduler is not running.
+        return stage
+          ? Math.max(this.options.stuckAfterMs, stage.bakeMs + 3 * stage.gate.intervalMs)
+          : undefined;
+      }
+      default:
+        return undefined;
+    }
+  }
+}
+
+function describeStuck(state: RolloutState, now: number): string {
+  const waiting = Object.entries(state.clusters)
+    .filter(([, c]) => !['applied', 'promoted', 'rolled_back'].includes(c.status))
+    .map(([name, c]) => `${name} (${c.status})`);
+  const since = formatDuration(Math.round((now - state.updatedAt) / 1000) * 1000);
+  return (
+    `Rollout ${state.id} (${state.plan.service} ${state.plan.version}) has been ${state.status.replace('_', ' ')} ` +
+    `for ${since} with no progress` +
+    (waiting.length > 0 ? `; waiting on ${waiting.join(', ')}` : '') +
+    '. Check the agents of those clusters; abort if it cannot finish.'
+  );
+}
