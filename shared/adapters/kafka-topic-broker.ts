@@ -4,7 +4,6 @@ import {
   Partitioners,
   type Consumer,
   type EachMessagePayload,
-  type logCreator,
   type Producer,
 } from 'kafkajs';
 import { z } from 'zod';
@@ -17,6 +16,7 @@ import type {
   TopicBroker,
 } from '../ports/topic-broker.js';
 import { HandlerRetryOptions, pause, retryDelayMs, runHandler } from './handler-retry.js';
+import { pinoLogCreator } from './kafkajs-log.js';
 
 /**
  * Options of the Kafka topic broker, field by field. Timings are in milliseconds; the defaults
@@ -44,12 +44,18 @@ export const KafkaTopicBrokerOptions = z
         rebalanceTimeoutMs: z.number().int().positive().default(60_000),
         /** Longest a fetch waits on the broker for new records. */
         maxWaitTimeMs: z.number().int().positive().default(5_000),
+        /**
+         * Partitions handled at once by one consumer (order within a partition is kept), so a
+         * slow or retrying record holds up fewer other rollouts. Default 4.
+         */
+        partitionsConsumedConcurrently: z.number().int().min(1).max(64).default(4),
       })
       .default({
         sessionTimeoutMs: 30_000,
         heartbeatIntervalMs: 3_000,
         rebalanceTimeoutMs: 60_000,
         maxWaitTimeMs: 5_000,
+        partitionsConsumedConcurrently: 4,
       })
       .refine((c) => c.heartbeatIntervalMs < c.sessionTimeoutMs, {
         message: 'heartbeatIntervalMs must be shorter than sessionTimeoutMs',
@@ -240,6 +246,7 @@ class KafkaSubscription implements Subscription {
     await consumer.subscribe({ topics: this.topics, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
+      partitionsConsumedConcurrently: this.settings.consumer.partitionsConsumedConcurrently,
       eachMessage: (payload) => this.eachMessage(consumer, payload),
     });
   }
@@ -290,7 +297,7 @@ class KafkaSubscription implements Subscription {
       topic,
       partition,
       offset: message.offset,
-      key: message.key === null ? null : message.key.toString('utf8'),
+      key: message.key == null ? null : message.key.toString('utf8'),
       value: message.value,
     };
     for (let attempt = 1; ; attempt++) {
@@ -365,26 +372,4 @@ class KafkaSubscription implements Subscription {
       this.logger.debug({ err }, 'could not seek back to an unfinished record');
     }
   }
-}
-
-/** Sends kafkajs's log lines to our pino logger, one child per kafkajs namespace. */
-function pinoLogCreator(logger: Logger): logCreator {
-  const kafkaLogger = logger.child({ lib: 'kafkajs' });
-  return () =>
-    ({ namespace, level, log }) => {
-      const { message, timestamp: _timestamp, logger: _name, ...extra } = log;
-      const fields = { namespace, ...extra };
-      switch (level) {
-        case logLevel.ERROR:
-          return kafkaLogger.error(fields, message);
-        case logLevel.WARN:
-          return kafkaLogger.warn(fields, message);
-        case logLevel.INFO:
-          return kafkaLogger.info(fields, message);
-        case logLevel.DEBUG:
-          return kafkaLogger.debug(fields, message);
-        default:
-          return undefined;
-      }
-    };
 }

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaTopicBroker } from '../../shared/adapters/kafka-topic-broker.js';
 import { kafkaPartition } from '../../shared/adapters/memory-topic-broker.js';
 import type { Command } from '../../shared/contracts/commands.js';
-import { commandTopic } from '../../shared/contracts/topics.js';
+import { agentGroup, commandTopic } from '../../shared/contracts/topics.js';
 import { TopicCommandBus } from '../../shared/messaging/topic-command-bus.js';
 import type { TopicBroker } from '../../shared/ports/topic-broker.js';
 import { aCommand } from '../support/envelopes.js';
@@ -62,6 +62,8 @@ describe('Kafka faults', () => {
     const victim = leaderOf(rollouts[0]!);
     const onVictim = rollouts.filter((r) => leaderOf(r) === victim);
     expect(onVictim.length).toBeLessThan(rollouts.length); // some rollouts keep a live leader
+    // The agents' group coordinator goes down too: heartbeats and commits fail, the group rejoins.
+    await kafka.setCoordinator(agentGroup(cluster), victim);
 
     const received: Command[] = [];
     const agent = new TopicCommandBus(client('agent'), { logger: testLogger });
@@ -81,7 +83,7 @@ describe('Kafka faults', () => {
     clients.push(botBroker);
     const bot = new TopicCommandBus(botBroker);
     const sent = new Map<string, Command[]>(rollouts.map((r) => [r, []]));
-    let rejectedPublishes = 0;
+    const refusals = new Map<string, number>(rollouts.map((r) => [r, 0]));
     const published = new Set<string>();
     const publishAll = async (rolloutId: string, fromSeq: number, toSeq: number) => {
       for (let seq = fromSeq; seq <= toSeq; seq++) {
@@ -97,7 +99,7 @@ describe('Kafka faults', () => {
             await bot.publish(command);
             break;
           } catch {
-            rejectedPublishes++;
+            refusals.set(rolloutId, refusals.get(rolloutId)! + 1);
           }
         }
       }
@@ -108,14 +110,13 @@ describe('Kafka faults', () => {
     published.clear();
     await kafka.down(victim);
     const publishing = Promise.all(rollouts.map((r) => publishAll(r, 6, 20)));
-    // Keep the leader down until the others finished and the stuck publishers were refused a few
-    // times (each refusal is a full kafkajs retry cycle against the dead leader).
+    // Keep the leader down until the others finished and each stuck publisher was refused ten
+    // times (each refusal is a full kafkajs retry cycle against the dead leader): long enough for
+    // the agent to lose its group session (2.5 s in tests) and have to rejoin.
     await waitFor(
       () =>
-        rollouts.every((r) => onVictim.includes(r) || published.has(r)) && rejectedPublishes >= 3,
-      {
-        what: 'publishers on live leaders to finish and the others to be refused',
-      },
+        rollouts.every((r) => (onVictim.includes(r) ? refusals.get(r)! >= 10 : published.has(r))),
+      { what: 'publishers on live leaders to finish and the others to be refused' },
     );
     await kafka.up(victim);
     await publishing;
@@ -127,7 +128,7 @@ describe('Kafka faults', () => {
     });
     await subscription.stop();
 
-    expect(rejectedPublishes).toBeGreaterThan(0);
+    for (const rolloutId of onVictim) expect(refusals.get(rolloutId)).toBeGreaterThanOrEqual(10);
     const byId = new Map(allSent.map((c) => [c.id, c]));
     // A duplicate is the same envelope again: same id, same content.
     for (const command of received) expect(command).toEqual(byId.get(command.id));
@@ -141,7 +142,7 @@ describe('Kafka faults', () => {
     }
     const duplicates = received.length - new Set(received.map((c) => c.id)).size;
     console.log(
-      `leader ${victim} down: ${rejectedPublishes} publishes refused, ${duplicates} duplicate deliveries`,
+      `broker ${victim} down: ${[...refusals.values()].reduce((a, b) => a + b)} publishes refused, ${duplicates} duplicate deliveries`,
     );
   });
 

@@ -12,6 +12,7 @@
  *   clear [apiKey]                      drop injected errors (of one API, or of every API)
  *   topic <name> <partitions> <replication>   create a topic
  *   leader <topic> <partition> <brokerId>      move a partition's leadership (-1: no leader)
+ *   coordinator <group> <brokerId>      make the broker the group's coordinator
  *   delay <brokerId> <apiKey> <ms> <count>     the broker answers its next <count> requests of
  *                                       that API <ms> late (the request itself is carried out)
  *   quit                                exit (EOF on stdin does the same)
@@ -127,6 +128,14 @@ static int handle(rd_kafka_mock_cluster_t *mcluster, int brokers, char *line) {
     reply(rd_kafka_mock_partition_set_leader(mcluster, args[1], (int32_t)a, (int32_t)b));
     return 1;
   }
+  if (strcmp(cmd, "coordinator") == 0) {
+    if (argc != 3 || !parse_long(args[2], 1, brokers, &a)) {
+      printf("ERR usage: coordinator <group> <brokerId 1..%d>\n", brokers);
+      return 1;
+    }
+    reply(rd_kafka_mock_coordinator_set(mcluster, "group", args[1], (int32_t)a));
+    return 1;
+  }
   if (strcmp(cmd, "delay") == 0) {
     long count;
     if (argc != 5 || !parse_long(args[1], 1, brokers, &a) ||
@@ -143,7 +152,7 @@ static int handle(rd_kafka_mock_cluster_t *mcluster, int brokers, char *line) {
     reply(err);
     return 1;
   }
-  printf("ERR unknown command '%s' (down, up, errors, clear, topic, leader, delay, quit)\n", cmd);
+  printf("ERR unknown command '%s' (down, up, errors, clear, topic, leader, coordinator, delay, quit)\n", cmd);
   return 1;
 }
 

@@ -52,6 +52,8 @@ export interface KafkaTestBroker {
   createTopic(name: string, partitions: number, replication?: number): Promise<void>;
   /** Moves a partition's leadership to `brokerId` (-1: leaderless). */
   setLeader(topic: string, partition: number, brokerId: number): Promise<void>;
+  /** Makes `brokerId` the coordinator of consumer group `group` (before anyone joins it). */
+  setCoordinator(group: string, brokerId: number): Promise<void>;
   /**
    * Broker `brokerId` answers its next `count` requests of API `apiKey` `ms` late; the request
    * itself is carried out at once (a produce is written), so a client that times out and retries
@@ -147,6 +149,7 @@ export async function startKafkaBroker(
     createTopic: (name, partitions, replication = Math.min(3, brokers)) =>
       command(`topic ${name} ${partitions} ${replication}`),
     setLeader: (topic, partition, brokerId) => command(`leader ${topic} ${partition} ${brokerId}`),
+    setCoordinator: (group, brokerId) => command(`coordinator ${group} ${brokerId}`),
     delayResponses: (brokerId, apiKey, ms, count = 1) =>
       command(`delay ${brokerId} ${apiKey} ${ms} ${count}`),
     stop,
