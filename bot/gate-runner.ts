@@ -1,3 +1,4 @@
+import { applicableGate } from '../shared/gate/applicable.js';
 import { evaluateGate } from '../shared/gate/evaluate.js';
 import { isRolloutError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
@@ -34,7 +35,7 @@ export function createGateRunner(deps: GateRunnerDeps): (job: GateJob) => Promis
       .filter((s) => s.receivedAt >= since)
       .map((s) => ({ cluster: s.cluster, canary: s.sample.canary, stable: s.sample.stable }));
     const verdict = evaluateGate(
-      stage.gate,
+      applicableGate(stage),
       samples,
       state.gate.consecutiveFailures,
       state.plan.clusters,

@@ -57,6 +57,9 @@ function mention(id: string): string {
   return id.startsWith('S') ? `<!subteam^${id}>` : `<@${id}>`;
 }
 
+export type UserAction =
+  { type: 'approve' } | { type: 'pause' } | { type: 'resume' } | { type: 'abort'; reason: string };
+
 export interface Actor {
   /** `user:U123`, `system:gate`, `agent:eu-west`. */
   id: string;
@@ -116,16 +119,19 @@ export class RolloutService {
   }
 
   /** A person's action on a rollout. Refusals are written to its history and thrown. */
-  async act(
-    rolloutId: string,
-    input: Extract<RolloutInput, { type: 'approve' | 'pause' | 'resume' | 'abort' }>,
-    actor: Actor,
-  ): Promise<RolloutState> {
+  async act(rolloutId: string, action: UserAction, actor: Actor): Promise<RolloutState> {
     const state = await this.require(rolloutId);
+    // The state machine knows people by their Slack id, as the policy's approver lists do.
+    const person = actor.id.startsWith('user:') ? actor.id.slice('user:'.length) : actor.id;
+    const input: RolloutInput =
+      action.type === 'abort'
+        ? { type: 'abort', actor: person, reason: action.reason }
+        : action.type === 'approve'
+          ? { type: 'approve', actor: person, groups: actor.groups ?? [] }
+          : { type: action.type, actor: person };
     try {
-      if (input.type === 'abort') this.authorize('abort', state.plan.service, actor);
-      if (input.type === 'pause' || input.type === 'resume')
-        this.authorize('abort', state.plan.service, actor);
+      // Pause and resume stop and restart production traffic shifts: the same people as abort.
+      if (action.type !== 'approve') this.authorize('abort', state.plan.service, actor);
       return await this.apply(rolloutId, input, actor.id);
     } catch (err) {
       if (isRolloutError(err)) {
@@ -135,7 +141,7 @@ export class RolloutService {
           actor: actor.id,
           input: 'denied',
           status: state.status,
-          detail: `${input.type} refused: ${err.message}`,
+          detail: `${action.type} refused: ${err.message}`,
         });
       }
       throw err;

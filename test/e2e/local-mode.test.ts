@@ -1,0 +1,27 @@
+import { RecordingNotifier } from '../../bot/adapters/recording-notifier.js';
+import { startLocalMode } from '../../bot/local-mode.js';
+import { systemClock } from '../../shared/clock.js';
+import { parsePolicy } from '../../shared/config/policy-loader.js';
+import { silentLogger } from '../../shared/log.js';
+import { e2ePolicyYaml } from '../support/e2e-policy.js';
+import { describeRolloutScenarios } from './rollout-scenarios.js';
+
+describeRolloutScenarios('local mode', async ({ faults }) => {
+  const notifier = new RecordingNotifier();
+  const local = await startLocalMode({
+    policy: parsePolicy(e2ePolicyYaml(faults), 'e2e-policy.yaml'),
+    notifier,
+    clock: systemClock,
+    logger: silentLogger,
+    samplingIntervalMs: 50,
+    heartbeatIntervalMs: 200,
+    sweepTimer: false,
+  });
+  return {
+    service: local.bot.service,
+    notifier,
+    routerWeight: async (cluster, service) =>
+      local.clusters.get(cluster)?.route(service)?.canaryWeight,
+    stop: () => local.stop(),
+  };
+});
