@@ -64,7 +64,10 @@ export interface KafkaTestBroker {
   stop(): Promise<void>;
 }
 
-/** Starts a fresh mock cluster (default 3 brokers). Build it first with `buildKafkaBroker()`. */
+/**
+ * Starts a fresh mock cluster (default 3 brokers), building the program first if it is stale.
+ * The process also exits when this one does (its stdin closes).
+ */
 export async function startKafkaBroker(
   options: { brokers?: number } = {},
 ): Promise<KafkaTestBroker> {
@@ -82,6 +85,8 @@ export async function startKafkaBroker(
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => resolve(code)),
   );
+  // Writing to a broker that died fails with EPIPE; the exit handler below says why instead.
+  child.stdin.on('error', () => {});
 
   const lines = createInterface({ input: child.stdout });
   const waiting: { resolve: (line: string) => void; reject: (err: Error) => void }[] = [];
