@@ -20,7 +20,10 @@ const REDACT = [
   'headers["x-slack-signature"]',
 ];
 
-export function createLogger(name: string, level: string = process.env.LOG_LEVEL ?? 'info'): Logger {
+export function createLogger(
+  name: string,
+  level: string = process.env.LOG_LEVEL ?? 'info',
+): Logger {
   return pino({ name, level, redact: { paths: REDACT, censor: '[redacted]' } });
 }
 
