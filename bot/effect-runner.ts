@@ -5,6 +5,7 @@ import type { Logger } from '../shared/log.js';
 import type { CommandBus } from '../shared/ports/buses.js';
 import type { GateScheduler } from '../shared/ports/gate-scheduler.js';
 import type { Notifier, TransitionCause } from '../shared/ports/notifier.js';
+import type { OnceClaims } from '../shared/ports/once-claims.js';
 import type { PendingEffect, RolloutStore } from '../shared/ports/rollout-store.js';
 import type { ServiceLocks } from '../shared/ports/service-locks.js';
 
@@ -14,11 +15,15 @@ export interface EffectRunnerDeps {
   scheduler: GateScheduler;
   notifier: Notifier;
   locks: ServiceLocks;
+  /** Keeps two bot replicas from carrying out the same effect at once (a doubled alert). */
+  claims: OnceClaims;
   clock: Clock;
   logger: Logger;
 }
 
 const BATCH = 100;
+/** A replica that claimed an effect and died: another may take it over after this long. */
+const CLAIM_TTL_MS = 15_000;
 
 /**
  * Carries out stored effects, oldest first, and marks each done. Anything left pending by a
@@ -55,6 +60,11 @@ export class EffectRunner {
         const blocked = new Set<string>();
         for (const item of pending) {
           if (blocked.has(item.rolloutId)) continue;
+          if (!(await this.deps.claims.claim(`effect:${item.id}`, CLAIM_TTL_MS))) {
+            // Another replica is on it; keep this rollout's later effects behind it.
+            blocked.add(item.rolloutId);
+            continue;
+          }
           try {
             await this.execute(item);
             await this.deps.store.markEffectDone(item.id);
