@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { parsePolicy } from '../shared/config/policy-loader.js';
+import { silentLogger } from '../shared/log.js';
+import { e2ePolicyYaml, STARTER } from '../test/support/e2e-policy.js';
+import { MemoryAgentRegistry } from './adapters/memory-agent-registry.js';
+import { MemoryOnceClaims } from './adapters/memory-once-claims.js';
+import { MemoryRolloutStore } from './adapters/memory-rollout-store.js';
+import { MemoryServiceLocks } from './adapters/memory-service-locks.js';
+import { RecordingNotifier } from './adapters/recording-notifier.js';
+import { RolloutService } from './rollout-service.js';
+import { Sweeps } from './sweeps.js';
+
+const policy = parsePolicy(e2ePolicyYaml(), 'e2e-policy.yaml');
+const options = { intervalMs: 1_000, agentSilenceMs: 30_000, stuckAfterMs: 60_000 };
+
+/** Two bot replicas sharing their stores, and a clock the test moves. */
+function twoReplicas() {
+  let now = Date.parse('2026-11-22T03:00:00Z');
+  const clock = { now: () => now };
+  const store = new MemoryRolloutStore();
+  const locks = new MemoryServiceLocks();
+  const agents = new MemoryAgentRegistry();
+  const claims = new MemoryOnceClaims(clock);
+  const notifier = new RecordingNotifier();
+  const service = new RolloutService({
+    store,
+    locks,
+    policy: () => policy,
+    clock,
+    logger: silentLogger,
+    onCommitted: () => {},
+  });
+  const replica = () =>
+    new Sweeps(
+      {
+        service,
+        agents,
+        notifier,
+        claims,
+        clock,
+        logger: silentLogger,
+        clusters: () => Object.keys(policy.clusters),
+      },
+      options,
+    );
+  return {
+    replicas: [replica(), replica()],
+    service,
+    agents,
+    notifier,
+    advance: (ms: number) => (now += ms),
+    clock,
+  };
+}
+
+describe('Sweeps', () => {
+  it('reports an agent that stopped sending heartbeats once, from one of two replicas', async () => {
+    const { replicas, agents, notifier, advance, clock } = twoReplicas();
+    await agents.beat('eu-west', 'agent-eu-1', clock.now());
+    await agents.beat('us-east', 'agent-us-1', clock.now());
+    advance(20_000);
+    await agents.beat('us-east', 'agent-us-1', clock.now());
+    advance(15_000); // eu-west silent for 35 s, us-east for 15 s
+
+    await Promise.all(replicas.map((r) => r.tick()));
+    advance(1_000);
+    await Promise.all(replicas.map((r) => r.tick()));
+
+    const alerts = notifier.notices.filter((n) => n.type === 'cluster_alert');
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]).toMatchObject({ cluster: 'eu-west' });
+    expect(alerts[0]?.type === 'cluster_alert' && alerts[0].message).toContain('agent-eu-1');
+  });
+
+  it('reports a rollout stuck waiting on its clusters once, naming the clusters it waits on', async () => {
+    const { replicas, service, notifier, advance } = twoReplicas();
+    const rollout = await service.start({
+      service: 'checkout',
+      version: '2.5.0',
+      startedBy: STARTER,
+    });
+    advance(61_000);
+
+    await Promise.all(replicas.map((r) => r.tick()));
+    advance(1_000);
+    await Promise.all(replicas.map((r) => r.tick()));
+
+    const stuck = notifier.alerts(rollout.id).filter((a) => a.kind === 'rollout_stuck');
+    expect(stuck).toHaveLength(1);
+    expect(stuck[0]?.message).toContain('has been progressing for 61s with no progress');
+    expect(stuck[0]?.message).toContain('waiting on eu-west (applying), us-east (applying)');
+  });
+
+  it('leaves alone a rollout waiting on a person', async () => {
+    const { replicas, service, notifier, advance } = twoReplicas();
+    const rollout = await service.start({
+      service: 'checkout',
+      version: '2.5.0',
+      startedBy: STARTER,
+    });
+    await service.act(rollout.id, { type: 'pause' }, { id: `user:${STARTER}` });
+    advance(3_600_000);
+    await replicas[0]!.tick();
+    expect(notifier.alerts(rollout.id)).toEqual([]);
+  });
+});
