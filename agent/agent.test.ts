@@ -326,24 +326,44 @@ describe('RolloutAgent: recovery after a restart', () => {
     expect(second.events.of('stage_applied')).toHaveLength(1);
   });
 
-  it('resumes sampling a recovered rollout once a command tells it the stage', async () => {
+  it('resumes sampling a recovered rollout at once, at the stage stored with the route: a bake brings no command', async () => {
     const file = stateFile();
     const script = new RolloutScript();
-    const start = script.start();
-    const stage0 = script.setWeight(0, 5);
     const first = await agentWith({ stateFile: file });
-    await first.send(start, stage0);
+    await first.send(script.start(), script.setWeight(0, 5), script.setWeight(1, 25));
+    await first.events.waitFor('stage_applied', (e) => e.payload.stageIndex === 1);
+    await first.stop();
+    running.splice(running.indexOf(first), 1);
+
+    // A new process, and no command for it: the rollout is baking stage 1.
+    const second = await agentWith({ stateFile: file, services: ['checkout'] });
+    await second.agent.sampleNow();
+    const samples = second.events.of('health_sample');
+    expect(samples).toHaveLength(1);
+    expect(samples[0]).toMatchObject({
+      rolloutId: 'rollout-1',
+      payload: { stageIndex: 1, canary: { status: 'ok' }, stable: { status: 'ok' } },
+    });
+    expect(second.router.writes).toBe(0);
+  });
+
+  it('keeps a recovered rollout’s strategy: the next write after a restart leaves a blue-green route blue-green', async () => {
+    const file = stateFile();
+    const script = new RolloutScript();
+    const first = await agentWith({ stateFile: file });
+    await first.send(script.start('blue-green', [0, 100]), script.setWeight(0, 0));
     await first.events.waitFor('stage_applied');
     await first.stop();
     running.splice(running.indexOf(first), 1);
 
     const second = await agentWith({ stateFile: file, services: ['checkout'] });
-    await second.agent.sampleNow();
-    expect(second.events.of('health_sample')).toEqual([]); // the stage is not known yet
-    await second.send(stage0);
-    await second.events.waitFor('stage_applied');
-    await second.agent.sampleNow();
-    expect(second.events.of('health_sample')[0]?.payload.stageIndex).toBe(0);
+    await second.send(script.setWeight(1, 100));
+    await second.events.waitFor('stage_applied', (e) => e.payload.stageIndex === 1);
+    expect(second.simulation.route('checkout')).toMatchObject({
+      canaryWeight: 100,
+      strategy: 'blue-green',
+      applied: { stageIndex: 1, strategy: 'blue-green' },
+    });
   });
 });
 

@@ -145,7 +145,6 @@ export class CommandApplier {
   }
 
   private async execute(rollout: TrackedRollout, command: Command, log: Logger): Promise<void> {
-    const mark: AppliedMark = { rolloutId: rollout.rolloutId, seq: command.seq };
     const { router } = this.options;
     try {
       switch (command.type) {
@@ -153,7 +152,7 @@ export class CommandApplier {
           const { service, version, stableVersion, strategy, stages } = command.payload;
           rollout.target = { service, stableVersion, canaryVersion: version, strategy };
           rollout.stages = stages;
-          await router.setWeight(rollout.target, 0, mark);
+          await router.setWeight(rollout.target, 0, markOf(rollout, command, 0));
           rollout.appliedSeq = command.seq;
           rollout.active = true;
           rollout.paused = false;
@@ -163,7 +162,12 @@ export class CommandApplier {
         }
         case 'set_weight': {
           const target = this.requireTarget(rollout, command);
-          const state = await router.setWeight(target, command.payload.weight, mark);
+          const { stageIndex, weight } = command.payload;
+          const state = await router.setWeight(
+            target,
+            weight,
+            markOf(rollout, command, stageIndex),
+          );
           rollout.appliedSeq = command.seq;
           rollout.active = true;
           rollout.stageIndex = command.payload.stageIndex;
@@ -178,7 +182,7 @@ export class CommandApplier {
         }
         case 'promote': {
           const target = this.requireTarget(rollout, command);
-          await router.promote(target, mark);
+          await router.promote(target, markOf(rollout, command, rollout.stageIndex ?? 0));
           rollout.appliedSeq = command.seq;
           rollout.active = false;
           await this.publish(this.promoted(command, target));
@@ -187,7 +191,7 @@ export class CommandApplier {
         case 'rollback': {
           const target = rollout.target;
           if (target !== undefined) {
-            await router.rollback(target, mark);
+            await router.rollback(target, markOf(rollout, command, rollout.stageIndex ?? 0));
             rollout.appliedSeq = command.seq;
           } else {
             // Nothing of this rollout reached this cluster's route: there is nothing to undo.
@@ -333,21 +337,39 @@ class PublishError extends Error {
   }
 }
 
-/** A rollout as its route shows it: in progress while the route has a canary version. */
+/** The mark stored with the route by a command's write (see `AppliedMark`). */
+function markOf(rollout: TrackedRollout, command: Command, stageIndex: number): AppliedMark {
+  return {
+    rolloutId: rollout.rolloutId,
+    seq: command.seq,
+    stageIndex,
+    // Every caller has set or checked the target first.
+    strategy: rollout.target?.strategy ?? 'canary',
+  };
+}
+
+/**
+ * A rollout as its route shows it: in progress while the route has a canary version. The mark
+ * gives the stage and strategy, so sampling resumes at once: during a bake no command comes
+ * that would say them.
+ */
 function fromRoute(rolloutId: string, service: string, route: RouteState): TrackedRollout {
   const inProgress = route.canaryVersion !== undefined;
+  const mark = route.applied;
+  // A mark stored by an agent from before marks carried the stage has neither field: the rollout
+  // is then sampled once a command says its stage, and taken for a canary.
+  const stageIndex = typeof mark?.stageIndex === 'number' ? mark.stageIndex : undefined;
   return {
     rolloutId,
     service,
     ...(inProgress && {
-      // Routes do not store the strategy; it only shapes a blue-green preview, which is over
-      // once the route is written again.
       target: {
         service,
         stableVersion: route.stableVersion,
         canaryVersion: route.canaryVersion!,
-        strategy: 'canary' as const,
+        strategy: mark?.strategy ?? 'canary',
       },
+      ...(stageIndex !== undefined && { stageIndex }),
     }),
     active: inProgress,
     paused: false,

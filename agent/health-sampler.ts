@@ -18,8 +18,8 @@ export interface HealthSamplerOptions {
 
 /**
  * One `health_sample` per active rollout per call: canary and stable measured over the same
- * window, tagged with the rollout's current stage. Rollouts whose stage is not known yet (found
- * on a route after a restart, before any command) are skipped. A failed publish is logged and
+ * window, tagged with the rollout's current stage. Rollouts whose stage is not known (found on a
+ * route whose mark has no stage, before any command) are skipped. A failed publish is logged and
  * the next sample goes on: samples are periodic, a lost one is replaced by the next.
  */
 export class HealthSampler {

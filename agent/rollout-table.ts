@@ -9,8 +9,9 @@ export interface TrackedRollout {
   target?: RouteTarget;
   stages?: Stage[];
   /**
-   * The stage the cluster is at, for health samples: 0 from `start`, then each `set_weight`'s.
-   * Undefined after a restart until a command says (routes do not store stage numbers).
+   * The stage the cluster is at, for health samples: 0 from `start`, then each `set_weight`'s;
+   * after a restart, the stage stored in the route's applied mark. Undefined only when the mark
+   * predates marks with stages, until a command says.
    */
   stageIndex?: number;
   /** From `start` (or a route showing a rollout in progress) until promote/rollback is confirmed. */

@@ -30,40 +30,52 @@ export class SimulatedRouter implements TrafficRouter {
     const current = this.cluster.route(target.service);
     const stageIndex = nextStageIndex(current, mark);
     this.failIfInjected('setWeight', target, stageIndex);
-    this.cluster.putRoute(target.service, {
-      stableVersion: target.stableVersion,
-      canaryVersion: target.canaryVersion,
-      canaryWeight,
-      strategy: target.strategy,
-      applied: { rolloutId: mark.rolloutId, seq: mark.seq },
-      stageIndex,
-    });
+    this.cluster.putRoute(
+      target.service,
+      {
+        stableVersion: target.stableVersion,
+        canaryVersion: target.canaryVersion,
+        canaryWeight,
+        strategy: target.strategy,
+        applied: copyOf(mark),
+        stageIndex,
+      },
+      'setWeight',
+    );
     return this.readBack(target.service);
   }
 
   async promote(target: RouteTarget, mark: AppliedMark): Promise<RouteState> {
     const current = this.cluster.route(target.service);
     this.failIfInjected('promote', target, current?.stageIndex ?? -1);
-    this.cluster.putRoute(target.service, {
-      stableVersion: target.canaryVersion,
-      canaryWeight: 0,
-      strategy: target.strategy,
-      applied: { rolloutId: mark.rolloutId, seq: mark.seq },
-      stageIndex: current?.stageIndex ?? -1,
-    });
+    this.cluster.putRoute(
+      target.service,
+      {
+        stableVersion: target.canaryVersion,
+        canaryWeight: 0,
+        strategy: target.strategy,
+        applied: copyOf(mark),
+        stageIndex: current?.stageIndex ?? -1,
+      },
+      'promote',
+    );
     return this.readBack(target.service);
   }
 
   async rollback(target: RouteTarget, mark: AppliedMark): Promise<RouteState> {
     const current = this.cluster.route(target.service);
     this.failIfInjected('rollback', target, current?.stageIndex ?? -1);
-    this.cluster.putRoute(target.service, {
-      stableVersion: target.stableVersion,
-      canaryWeight: 0,
-      strategy: target.strategy,
-      applied: { rolloutId: mark.rolloutId, seq: mark.seq },
-      stageIndex: current?.stageIndex ?? -1,
-    });
+    this.cluster.putRoute(
+      target.service,
+      {
+        stableVersion: target.stableVersion,
+        canaryWeight: 0,
+        strategy: target.strategy,
+        applied: copyOf(mark),
+        stageIndex: current?.stageIndex ?? -1,
+      },
+      'rollback',
+    );
     return this.readBack(target.service);
   }
 
@@ -107,8 +119,15 @@ export class SimulatedRouter implements TrafficRouter {
   }
 }
 
+/** Only the mark's own fields: a caller's extra properties are not stored with the route. */
+function copyOf(mark: AppliedMark): AppliedMark {
+  const { rolloutId, seq, stageIndex, strategy } = mark;
+  return { rolloutId, seq, stageIndex, strategy };
+}
+
 /**
- * The simulation's own stage count (routers see no stage numbers): a rollout's first setWeight
+ * The simulation's own stage count, which fault `fromStage` refers to (kept apart from the mark's
+ * `stageIndex`, the agent's, so faults mean the same whoever writes the route): a rollout's first setWeight
  * is -1 (the agent's `start`), each later one with a newer seq is the next stage, and a repeat
  * of the same mark stays where it is.
  */

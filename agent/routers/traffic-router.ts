@@ -22,9 +22,19 @@ export interface RouteState {
   applied?: AppliedMark;
 }
 
+/**
+ * What the agent stores with a route each time it writes it: enough to carry on after a restart
+ * without any command (a stage's bake brings none) — which rollout and command it was, the stage
+ * the rollout is at (what health samples are tagged with), and the strategy (the route's versions
+ * say the rest). Routers store it verbatim and return it from `read`.
+ */
 export interface AppliedMark {
   rolloutId: string;
+  /** Seq of the command whose write this is. */
   seq: number;
+  /** The rollout's stage after this command: 0 after `start`, the command's stage after `set_weight`. */
+  stageIndex: number;
+  strategy: Strategy;
 }
 
 /**

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isRolloutError } from '../../shared/errors.js';
 import { SimulatedMetrics } from '../metrics/simulated-metrics.js';
 import { SimulatedRouter } from '../routers/simulated-router.js';
-import type { RouteTarget } from '../routers/traffic-router.js';
+import type { AppliedMark, RouteTarget } from '../routers/traffic-router.js';
 import { Fault } from './faults.js';
 import {
   SimulatedCluster,
@@ -19,7 +19,12 @@ const target: RouteTarget = {
   canaryVersion: '2.4.1',
   strategy: 'canary',
 };
-const mark = (seq: number) => ({ rolloutId: 'r-1', seq });
+const mark = (seq: number): AppliedMark => ({
+  rolloutId: 'r-1',
+  seq,
+  stageIndex: Math.max(0, seq - 2),
+  strategy: 'canary',
+});
 const WINDOW = 60_000; // 200 rps × 60 s = 12,000 requests: enough that noise stays small
 
 function simulated(options: Partial<SimulatedClusterOptions> = {}) {
@@ -236,6 +241,48 @@ describe('simulated cluster state file', () => {
       canaryVersion: '2.4.1',
       applied: mark(3),
     });
+  });
+
+  it('logs every router write with its time and mark, across a restart (what tests count applies by)', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sim-cluster-'));
+    const stateFile = join(dir, 'eu-west.json');
+    let now = 1_000;
+    const first = simulated({ stateFile, now: () => now });
+    await first.router.setWeight(target, 0, mark(1));
+    now = 2_000;
+    await first.router.setWeight(target, 5, mark(2));
+    await first.router.read('checkout'); // reads are not writes
+    const again = simulated({ stateFile, now: () => 3_000 });
+    await again.router.rollback(target, mark(3));
+    expect(again.cluster.routeWrites()).toEqual([
+      {
+        at: 1_000,
+        service: 'checkout',
+        operation: 'setWeight',
+        rolloutId: 'r-1',
+        seq: 1,
+        canaryWeight: 0,
+        stageIndex: -1,
+      },
+      {
+        at: 2_000,
+        service: 'checkout',
+        operation: 'setWeight',
+        rolloutId: 'r-1',
+        seq: 2,
+        canaryWeight: 5,
+        stageIndex: 0,
+      },
+      {
+        at: 3_000,
+        service: 'checkout',
+        operation: 'rollback',
+        rolloutId: 'r-1',
+        seq: 3,
+        canaryWeight: 0,
+        stageIndex: 0,
+      },
+    ]);
   });
 
   it('refuses a corrupt file or another cluster’s file, naming the file', async () => {

@@ -2,9 +2,10 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { RolloutError } from '../../shared/errors.js';
+import { RouterOperation } from '../../shared/config/simulation.js';
 import { Strategy } from '../../shared/rollout/plan.js';
 import type { Fault } from './faults.js';
-import { FaultSet, type FaultScope, type MetricsEffect, type RouterOperation } from './faults.js';
+import { FaultSet, type FaultScope, type MetricsEffect } from './faults.js';
 import { seededRandom, type RandomSource } from './random.js';
 import { DEFAULT_TRAFFIC, TrafficProfile } from './traffic-model.js';
 
@@ -15,19 +16,46 @@ export const SimulatedRoute = z.object({
   canaryVersion: z.string().min(1).optional(),
   canaryWeight: z.number().int().min(0).max(100),
   strategy: Strategy,
-  /** The last command applied, stored with the route like an annotation. */
+  /** The last command applied (the agent's `AppliedMark`), stored with the route like an annotation. */
   applied: z
-    .object({ rolloutId: z.string().min(1), seq: z.number().int().nonnegative() })
+    .object({
+      rolloutId: z.string().min(1),
+      seq: z.number().int().nonnegative(),
+      stageIndex: z.number().int().min(0),
+      strategy: Strategy,
+    })
     .optional(),
   /** The stage the simulation counts for fault `fromStage` (see `Fault.fromStage`); -1 before any. */
   stageIndex: z.number().int().min(-1),
 });
 export type SimulatedRoute = z.infer<typeof SimulatedRoute>;
 
+/**
+ * One write of a route by the router, as a real API server's audit log would show it: how tests
+ * and the bench see from the cluster's side what was applied, how often and when.
+ */
+export const RouteWrite = z.object({
+  /** Epoch ms of the write (the cluster's clock). */
+  at: z.number(),
+  service: z.string().min(1),
+  operation: RouterOperation,
+  rolloutId: z.string().min(1),
+  seq: z.number().int().nonnegative(),
+  canaryWeight: z.number().int().min(0).max(100),
+  /** The simulation's stage count after the write (see `SimulatedRoute.stageIndex`). */
+  stageIndex: z.number().int().min(-1),
+});
+export type RouteWrite = z.infer<typeof RouteWrite>;
+
+/** Route writes kept in the log (and the state file): the most recent ones. */
+const MAX_ROUTE_WRITES = 1_000;
+
 const StateFile = z.object({
   v: z.literal(1),
   cluster: z.string().min(1),
   routes: z.record(z.string(), SimulatedRoute),
+  /** Absent in files written before the log existed. */
+  writes: z.array(RouteWrite).default([]),
 });
 
 /** The simulated cluster's state file could not be used; the message says which file and why. */
@@ -67,6 +95,8 @@ export interface SimulatedClusterOptions {
   seed?: number;
   /** Overrides `seed` with a random source of your own. */
   random?: RandomSource;
+  /** Time of route writes in the log, epoch ms. Default `Date.now`. */
+  now?: () => number;
 }
 
 /**
@@ -82,8 +112,11 @@ export class SimulatedCluster {
   private readonly traffic: TrafficProfile;
   private readonly rates = new Map<string, number>();
   private readonly stateFile: string | undefined;
+  private readonly writes: RouteWrite[] = [];
+  private readonly now: () => number;
 
   constructor(options: SimulatedClusterOptions) {
+    this.now = options.now ?? Date.now;
     this.name = options.name;
     this.random = options.random ?? seededRandom(options.seed ?? 1);
     this.faults = new FaultSet(options.faults);
@@ -97,9 +130,11 @@ export class SimulatedCluster {
     this.traffic = traffic.data;
     this.stateFile = options.stateFile;
     if (this.stateFile !== undefined) {
-      for (const [service, route] of Object.entries(this.load(this.stateFile))) {
+      const saved = this.load(this.stateFile);
+      for (const [service, route] of Object.entries(saved.routes)) {
         this.routes.set(service, route);
       }
+      this.writes.push(...saved.writes);
     }
     for (const [service, spec] of Object.entries(options.services ?? {})) {
       if (spec.requestsPerSecond !== undefined) this.rates.set(service, spec.requestsPerSecond);
@@ -120,10 +155,31 @@ export class SimulatedCluster {
     return route === undefined ? undefined : structuredClone(route);
   }
 
-  /** Stores the route (and writes the state file) before returning. */
-  putRoute(service: string, route: SimulatedRoute): void {
-    this.routes.set(service, SimulatedRoute.parse(route));
+  /**
+   * Stores the route (and writes the state file) before returning. With `operation` (the router's
+   * writes) the write is also added to the log `routeWrites()` returns, in the same file write.
+   */
+  putRoute(service: string, route: SimulatedRoute, operation?: RouterOperation): void {
+    const parsed = SimulatedRoute.parse(route);
+    this.routes.set(service, parsed);
+    if (operation !== undefined && parsed.applied !== undefined) {
+      this.writes.push({
+        at: this.now(),
+        service,
+        operation,
+        rolloutId: parsed.applied.rolloutId,
+        seq: parsed.applied.seq,
+        canaryWeight: parsed.canaryWeight,
+        stageIndex: parsed.stageIndex,
+      });
+      this.writes.splice(0, Math.max(0, this.writes.length - MAX_ROUTE_WRITES));
+    }
     this.persist();
+  }
+
+  /** The router's writes, oldest first (the last 1,000; kept in the state file). Copies. */
+  routeWrites(): RouteWrite[] {
+    return this.writes.map((w) => ({ ...w }));
   }
 
   /** The traffic profile of one service (its own request rate, if it has one). */
@@ -167,12 +223,12 @@ export class SimulatedCluster {
     return this.faults.routerFailure({ ...scope, cluster: this.name }, operation);
   }
 
-  private load(file: string): Record<string, SimulatedRoute> {
+  private load(file: string): { routes: Record<string, SimulatedRoute>; writes: RouteWrite[] } {
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { routes: {}, writes: [] };
       throw new SimulationStateError(file, `cannot read: ${(err as Error).message}`);
     }
     let json: unknown;
@@ -189,7 +245,7 @@ export class SimulatedCluster {
         `holds cluster "${parsed.data.cluster}", not "${this.name}" (one file per cluster)`,
       );
     }
-    return parsed.data.routes;
+    return parsed.data;
   }
 
   private persist(): void {
@@ -198,6 +254,7 @@ export class SimulatedCluster {
       v: 1,
       cluster: this.name,
       routes: Object.fromEntries(this.routes),
+      writes: this.writes,
     };
     mkdirSync(dirname(this.stateFile), { recursive: true });
     const temp = `${this.stateFile}.${process.pid}.tmp`;

@@ -33,7 +33,7 @@ const providers: { name: string; create(): Promise<MetricsFixture> }[] = [
       await new SimulatedRouter(cluster).setWeight(
         { service: 'checkout', stableVersion: '2.4.0', canaryVersion: '2.4.1', strategy: 'canary' },
         25,
-        { rolloutId: 'rollout-contract', seq: 1 },
+        { rolloutId: 'rollout-contract', seq: 1, stageIndex: 0, strategy: 'canary' },
       );
       const down = new SimulatedCluster({
         name: 'contract-down',

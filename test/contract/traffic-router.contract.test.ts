@@ -45,7 +45,13 @@ const routers: { name: string; create(): Promise<RouterFixture> }[] = [
 describe.each(routers)('TrafficRouter contract: $name', ({ create }) => {
   let fx: RouterFixture;
   let target: RouteTarget;
-  const mark = (seq: number, rolloutId = 'rollout-contract'): AppliedMark => ({ rolloutId, seq });
+  /** The mark of command `seq` of a rollout that started at seq 1 and moves a stage per command. */
+  const mark = (seq: number, rolloutId = 'rollout-contract'): AppliedMark => ({
+    rolloutId,
+    seq,
+    stageIndex: Math.max(0, seq - 2),
+    strategy: 'canary',
+  });
 
   beforeEach(async () => {
     fx = await create();
@@ -91,6 +97,19 @@ describe.each(routers)('TrafficRouter contract: $name', ({ create }) => {
     const second = await fx.router.setWeight(target, 25, mark(2));
     expect(second).toEqual(first);
     expect(await fx.router.read(fx.service)).toEqual(first);
+  });
+
+  it('stores the applied mark with the route and reads it back whole: stage and strategy too', async () => {
+    const written: AppliedMark = {
+      rolloutId: 'rollout-contract',
+      seq: 7,
+      stageIndex: 3,
+      strategy: 'blue-green',
+    };
+    await fx.router.setWeight({ ...target, strategy: 'blue-green' }, 0, written);
+    expect((await fx.router.read(fx.service))?.applied).toEqual(written);
+    await fx.router.setWeight(target, 25, mark(8));
+    expect((await fx.router.read(fx.service))?.applied).toEqual(mark(8));
   });
 
   it('holds a blue-green preview at weight 0 with the canary version in place', async () => {
