@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { KafkaTopicBroker } from '../shared/adapters/kafka-topic-broker.js';
 import { systemClock } from '../shared/clock.js';
-import { AgentEnv, parseEnv } from '../shared/config/env.js';
+import { AgentEnv, kafkaConsumerTimings, parseEnv } from '../shared/config/env.js';
 import { parsePolicy } from '../shared/config/policy-loader.js';
 import type { Policy } from '../shared/config/policy.js';
 import { ConfigError } from '../shared/errors.js';
@@ -30,8 +30,6 @@ export const AgentMainEnv = AgentEnv.extend({
 });
 export type AgentMainEnv = z.infer<typeof AgentMainEnv>;
 
-const SAMPLING_INTERVAL_MS = 5_000;
-const HEARTBEAT_INTERVAL_MS = 10_000;
 const SHUTDOWN_TIMEOUT_MS = 30_000;
 
 export async function main(): Promise<void> {
@@ -53,6 +51,7 @@ export async function main(): Promise<void> {
     );
   }
   const services = servicesIn(policy, cluster);
+  const consumer = kafkaConsumerTimings(env);
 
   // Created on first use: only when a simulated router or provider is configured.
   let cached: SimulatedCluster | undefined;
@@ -68,6 +67,7 @@ export async function main(): Promise<void> {
   const broker = new KafkaTopicBroker({
     clientId: `rollout-agent-${cluster}`,
     brokers: env.KAFKA_BROKERS,
+    consumer,
     logger,
   });
   const busOptions = { logger, clock: systemClock };
@@ -80,8 +80,8 @@ export async function main(): Promise<void> {
     metrics: createMetricsProvider(metricsConfig(env.METRICS_PROVIDER, simulation)),
     clock: systemClock,
     logger,
-    samplingIntervalMs: SAMPLING_INTERVAL_MS,
-    heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+    samplingIntervalMs: env.AGENT_SAMPLING_INTERVAL,
+    heartbeatIntervalMs: env.AGENT_HEARTBEAT_INTERVAL,
     services: Object.keys(services),
   });
 
@@ -115,6 +115,9 @@ export async function main(): Promise<void> {
       router: env.TRAFFIC_ROUTER,
       metrics: env.METRICS_PROVIDER,
       services: Object.keys(services),
+      kafka: env.KAFKA_BROKERS,
+      samplingIntervalMs: env.AGENT_SAMPLING_INTERVAL,
+      heartbeatIntervalMs: env.AGENT_HEARTBEAT_INTERVAL,
     },
     'agent running',
   );

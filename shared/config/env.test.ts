@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isRolloutError } from '../errors.js';
-import { AgentEnv, BotEnv, parseEnv, runMode } from './env.js';
+import { AgentEnv, BotEnv, kafkaConsumerTimings, parseEnv, runMode } from './env.js';
 
 function configErrorOf(fn: () => unknown): Error & { variable?: string } {
   try {
@@ -58,5 +58,51 @@ describe('environment configuration', () => {
     );
     expect(err.variable).toBe('TRAFFIC_ROUTER');
     expect(err.message).toContain('"simulated"');
+  });
+
+  it('reads the agent’s sampling and heartbeat intervals as durations, and refuses zero or nonsense', () => {
+    const defaults = parseEnv(AgentEnv, { AGENT_CLUSTER: 'eu-west' });
+    expect(defaults.AGENT_SAMPLING_INTERVAL).toBe(5_000);
+    expect(defaults.AGENT_HEARTBEAT_INTERVAL).toBe(10_000);
+    const fast = parseEnv(AgentEnv, {
+      AGENT_CLUSTER: 'eu-west',
+      AGENT_SAMPLING_INTERVAL: '50ms',
+      AGENT_HEARTBEAT_INTERVAL: '1s',
+    });
+    expect([fast.AGENT_SAMPLING_INTERVAL, fast.AGENT_HEARTBEAT_INTERVAL]).toEqual([50, 1_000]);
+    const zero = configErrorOf(() =>
+      parseEnv(AgentEnv, { AGENT_CLUSTER: 'eu-west', AGENT_SAMPLING_INTERVAL: '0s' }),
+    );
+    expect(zero.message).toBe('AGENT_SAMPLING_INTERVAL: is "0s": expected a duration above zero');
+    const nonsense = configErrorOf(() =>
+      parseEnv(AgentEnv, { AGENT_CLUSTER: 'eu-west', AGENT_HEARTBEAT_INTERVAL: 'often' }),
+    );
+    expect(nonsense.variable).toBe('AGENT_HEARTBEAT_INTERVAL');
+    expect(nonsense.message).toContain('write e.g. 30s');
+  });
+
+  it('passes on only the Kafka timings that are set, and refuses a heartbeat not shorter than the session', () => {
+    expect(kafkaConsumerTimings(parseEnv(BotEnv, {}))).toEqual({});
+    const env = parseEnv(BotEnv, {
+      KAFKA_SESSION_TIMEOUT: '3s',
+      KAFKA_HEARTBEAT_INTERVAL: '300ms',
+      KAFKA_MAX_WAIT: '100ms',
+    });
+    expect(kafkaConsumerTimings(env)).toEqual({
+      sessionTimeoutMs: 3_000,
+      heartbeatIntervalMs: 300,
+      maxWaitTimeMs: 100,
+    });
+    const slow = configErrorOf(() =>
+      kafkaConsumerTimings(parseEnv(BotEnv, { KAFKA_HEARTBEAT_INTERVAL: '30s' })),
+    );
+    expect(slow.variable).toBe('KAFKA_HEARTBEAT_INTERVAL');
+    // Only the session is set: the adapter's 3 s heartbeat default does not fit in it.
+    const short = configErrorOf(() =>
+      kafkaConsumerTimings(
+        parseEnv(AgentEnv, { AGENT_CLUSTER: 'eu-west', KAFKA_SESSION_TIMEOUT: '2s' }),
+      ),
+    );
+    expect(short.variable).toBe('KAFKA_SESSION_TIMEOUT');
   });
 });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { ClusterName } from '../rollout/plan.js';
+import { Duration } from './duration.js';
 
 /**
  * Environment variables, validated at start. A bad value stops the process with a
@@ -29,6 +30,9 @@ const RedisUrl = z
 
 const HttpUrl = z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' });
 
+/** A duration in the policy file's notation (`500ms`, `30s`, `5m`), above zero, as milliseconds. */
+const PositiveDuration = Duration.pipe(z.number().int().positive('a duration above zero'));
+
 const LogLevel = z
   .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   .default('info');
@@ -38,6 +42,15 @@ const Common = {
   REDIS_URL: RedisUrl.optional(),
   ROLLOUT_CONFIG: z.string().min(1).default('config/policy.yaml'),
   LOG_LEVEL: LogLevel,
+  /**
+   * Kafka consumer group timings. Unset, the Kafka adapter's defaults (for a production cluster)
+   * apply; tests and the bench shorten them against the mock broker, where a dead member is only
+   * noticed after its session times out and an idle fetch waits out its whole max wait.
+   */
+  KAFKA_SESSION_TIMEOUT: PositiveDuration.optional(),
+  KAFKA_HEARTBEAT_INTERVAL: PositiveDuration.optional(),
+  KAFKA_REBALANCE_TIMEOUT: PositiveDuration.optional(),
+  KAFKA_MAX_WAIT: PositiveDuration.optional(),
 };
 
 export const BotEnv = z.object({
@@ -69,6 +82,10 @@ export const AgentEnv = z.object({
   PROMETHEUS_URL: HttpUrl.optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(3001),
   HOST: z.string().min(1).default('127.0.0.1'),
+  /** How often the agent samples health of each active rollout (also each sample's window). */
+  AGENT_SAMPLING_INTERVAL: PositiveDuration.default(5_000),
+  /** How often the agent publishes a heartbeat. */
+  AGENT_HEARTBEAT_INTERVAL: PositiveDuration.default(10_000),
 });
 export type AgentEnv = z.infer<typeof AgentEnv>;
 
@@ -83,6 +100,50 @@ export function runMode(env: { KAFKA_BROKERS?: string[]; REDIS_URL?: string }): 
     missing,
     'distributed mode needs both KAFKA_BROKERS and REDIS_URL; unset both to run locally in one process',
   );
+}
+
+/** The consumer timings the environment sets, as the Kafka topic broker's `consumer` options. */
+export interface KafkaConsumerTimings {
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  rebalanceTimeoutMs?: number;
+  maxWaitTimeMs?: number;
+}
+
+/**
+ * The `KAFKA_*` timings that are set, checked against each other (and against the adapter's
+ * defaults of 30 s session and 3 s heartbeat for the ones that are not): a heartbeat must come
+ * well within the session timeout.
+ */
+export function kafkaConsumerTimings(env: {
+  KAFKA_SESSION_TIMEOUT?: number | undefined;
+  KAFKA_HEARTBEAT_INTERVAL?: number | undefined;
+  KAFKA_REBALANCE_TIMEOUT?: number | undefined;
+  KAFKA_MAX_WAIT?: number | undefined;
+}): KafkaConsumerTimings {
+  const session = env.KAFKA_SESSION_TIMEOUT ?? 30_000;
+  const heartbeat = env.KAFKA_HEARTBEAT_INTERVAL ?? 3_000;
+  if (heartbeat >= session) {
+    const variable =
+      env.KAFKA_HEARTBEAT_INTERVAL !== undefined
+        ? 'KAFKA_HEARTBEAT_INTERVAL'
+        : 'KAFKA_SESSION_TIMEOUT';
+    throw new ConfigError(
+      variable,
+      `the heartbeat interval (${heartbeat} ms) must be shorter than the session timeout (${session} ms); ` +
+        'a third of it or less is usual',
+    );
+  }
+  return {
+    ...(env.KAFKA_SESSION_TIMEOUT !== undefined && { sessionTimeoutMs: env.KAFKA_SESSION_TIMEOUT }),
+    ...(env.KAFKA_HEARTBEAT_INTERVAL !== undefined && {
+      heartbeatIntervalMs: env.KAFKA_HEARTBEAT_INTERVAL,
+    }),
+    ...(env.KAFKA_REBALANCE_TIMEOUT !== undefined && {
+      rebalanceTimeoutMs: env.KAFKA_REBALANCE_TIMEOUT,
+    }),
+    ...(env.KAFKA_MAX_WAIT !== undefined && { maxWaitTimeMs: env.KAFKA_MAX_WAIT }),
+  };
 }
 
 /** Parses `source` with `schema`; the first problem becomes a ConfigError naming its variable. */
