@@ -5,6 +5,8 @@ export class RouterError extends RolloutError {
   constructor(
     code:
       | 'route_not_found'
+      | 'backend_not_found'
+      | 'invalid_route'
       | 'forbidden'
       | 'conflict'
       | 'unconfirmed'

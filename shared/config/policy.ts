@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { Duration } from './duration.js';
+import { PrometheusSettings, ServicePromQueries } from './prometheus-queries.js';
+import { ServiceRouting } from './routing.js';
 import { SimulationSettings } from './simulation.js';
 import { ClusterName, GateCheck, planProblems, ServiceName, Strategy } from '../rollout/plan.js';
 
@@ -57,6 +59,10 @@ export const ServicePolicy = z.strictObject({
   gate: GatePolicy.partial().optional(),
   approveAt: z.array(z.number().int().min(0).max(100)).optional(),
   permissions: Permissions.default(Permissions.parse({})),
+  /** Where the `gateway-api` router finds the service's HTTPRoute (required with that router). */
+  routing: ServiceRouting.optional(),
+  /** PromQL templates for this service, overriding `prometheus.queries` field by field. */
+  prometheus: ServicePromQueries.optional(),
 });
 export type ServicePolicy = z.infer<typeof ServicePolicy>;
 
@@ -71,6 +77,8 @@ export const Policy = z
     services: z.record(ServiceName, ServicePolicy),
     /** How simulated clusters behave (local mode, demos, tests); ignored by real drivers. */
     simulation: SimulationSettings.optional(),
+    /** The `prometheus` metrics provider's queries and limits; ignored by other providers. */
+    prometheus: PrometheusSettings.optional(),
   })
   .superRefine((policy, ctx) => {
     for (const [name, service] of Object.entries(policy.services)) {

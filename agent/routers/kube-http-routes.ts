@@ -1,0 +1,150 @@
+import {
+  ApiException,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+import type { HttpRoute } from './http-route.js';
+
+/**
+ * HTTPRoute access over the Kubernetes API, the only two verbs the agent's Role grants: `get`
+ * and `patch` on `httproutes.gateway.networking.k8s.io`. Failures reject with `KubeApiError`.
+ */
+export interface HttpRouteApi {
+  /** The API server, for messages (`https://10.0.0.1:443`). */
+  readonly server: string;
+  get(namespace: string, name: string): Promise<HttpRoute>;
+  /** An RFC 7386 JSON merge patch; one carrying `metadata.resourceVersion` fails with 409 if the route changed since. */
+  mergePatch(namespace: string, name: string, patch: object): Promise<HttpRoute>;
+}
+
+/** A Kubernetes API call failed: `status` is the HTTP status, undefined when no answer came. */
+export class KubeApiError extends Error {
+  constructor(
+    readonly verb: 'get' | 'patch',
+    readonly status: number | undefined,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'KubeApiError';
+  }
+}
+
+export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
+export const GATEWAY_VERSION = 'v1';
+export const HTTP_ROUTES = 'httproutes';
+
+export interface KubeConfigSource {
+  /** A kubeconfig file (`KUBECONFIG`); its current context is used. */
+  kubeconfig?: string;
+  /** In a pod: the service account token and CA Kubernetes mounts, and `KUBERNETES_SERVICE_HOST`. */
+  inCluster?: boolean;
+}
+
+/** A `KubeConfig` from a kubeconfig file or from inside the cluster; nothing implicit beyond those. */
+export function loadKubeConfig(source: KubeConfigSource): KubeConfig {
+  const config = new KubeConfig();
+  if (source.kubeconfig !== undefined) config.loadFromFile(source.kubeconfig);
+  else if (source.inCluster) config.loadFromCluster();
+  else throw new Error('no kubeconfig file and not in a cluster');
+  if (config.getCurrentCluster() === null) {
+    throw new Error('the kubeconfig has no current context with a cluster');
+  }
+  return config;
+}
+
+export class KubeHttpRouteApi implements HttpRouteApi {
+  readonly server: string;
+  private readonly api: CustomObjectsApi;
+
+  /** `timeoutMs` bounds each call: an API server that accepts but never answers is unreachable too. */
+  constructor(
+    config: KubeConfig,
+    private readonly timeoutMs = 10_000,
+  ) {
+    this.server = config.getCurrentCluster()?.server ?? '(no cluster)';
+    this.api = config.makeApiClient(CustomObjectsApi);
+  }
+
+  async get(namespace: string, name: string): Promise<HttpRoute> {
+    return this.call('get', () =>
+      this.api.getNamespacedCustomObject({
+        group: GATEWAY_GROUP,
+        version: GATEWAY_VERSION,
+        namespace,
+        plural: HTTP_ROUTES,
+        name,
+      }),
+    );
+  }
+
+  async mergePatch(namespace: string, name: string, patch: object): Promise<HttpRoute> {
+    return this.call('patch', () =>
+      this.api.patchNamespacedCustomObject(
+        {
+          group: GATEWAY_GROUP,
+          version: GATEWAY_VERSION,
+          namespace,
+          plural: HTTP_ROUTES,
+          name,
+          body: patch,
+          fieldManager: 'rollout-chatops-agent',
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      ),
+    );
+  }
+
+  private async call(verb: 'get' | 'patch', request: () => Promise<unknown>): Promise<HttpRoute> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new KubeApiError(
+              verb,
+              undefined,
+              `no answer from ${this.server} in ${this.timeoutMs} ms`,
+            ),
+          ),
+        this.timeoutMs,
+      );
+    });
+    try {
+      return (await Promise.race([request(), timeout])) as HttpRoute;
+    } catch (err) {
+      throw toKubeApiError(verb, err, this.server);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function toKubeApiError(verb: 'get' | 'patch', err: unknown, server: string): KubeApiError {
+  if (err instanceof KubeApiError) return err;
+  if (err instanceof ApiException) {
+    const status = statusMessage(err.body);
+    return new KubeApiError(verb, err.code, status ?? `HTTP ${err.code}`);
+  }
+  const cause = err as { code?: string; message?: string };
+  return new KubeApiError(
+    verb,
+    undefined,
+    `cannot reach ${server}: ${cause.code ?? cause.message ?? String(err)}`,
+  );
+}
+
+/** The `message` of a Kubernetes `Status` body (it says which user lacks which verb on what). */
+function statusMessage(body: unknown): string | undefined {
+  let value = body;
+  if (typeof body === 'string') {
+    try {
+      value = JSON.parse(body);
+    } catch {
+      return body.slice(0, 300) || undefined;
+    }
+  }
+  const message = (value as { message?: unknown } | undefined)?.message;
+  return typeof message === 'string' ? message : undefined;
+}
