@@ -1,0 +1,151 @@
+import { Redis } from 'ioredis';
+import {
+  KafkaTopicBroker,
+  type KafkaTopicBrokerOptions,
+} from '../shared/adapters/kafka-topic-broker.js';
+import type { Clock } from '../shared/clock.js';
+import type { Policy } from '../shared/config/policy.js';
+import type { Logger } from '../shared/log.js';
+import { TopicCommandBus } from '../shared/messaging/topic-command-bus.js';
+import { TopicEventBus } from '../shared/messaging/topic-event-bus.js';
+import type { Notifier } from '../shared/ports/notifier.js';
+import { BullGateScheduler } from './adapters/bull-gate-scheduler.js';
+import { RedisAgentRegistry } from './adapters/redis-agent-registry.js';
+import { RedisHealthSampleStore } from './adapters/redis-health-samples.js';
+import { RedisOnceClaims } from './adapters/redis-once-claims.js';
+import { RedisRolloutStore } from './adapters/redis-rollout-store.js';
+import { RedisServiceLocks } from './adapters/redis-service-locks.js';
+import { BotRuntime, type BotAdapters, type BotRuntimeOptions } from './bot-runtime.js';
+
+export interface DistributedConnections {
+  /** Kafka: bootstrap brokers and, optionally, timings other than the adapter's defaults. */
+  kafka: Omit<KafkaTopicBrokerOptions, 'clientId' | 'logger'> & { clientId?: string };
+  /** `redis://…`: rollouts, the outbox, locks, samples, heartbeats, claims and BullMQ. */
+  redisUrl: string;
+  logger: Logger;
+  clock: Clock;
+}
+
+/** The bot's adapters on Kafka, Redis and BullMQ, with the connections behind them. */
+export interface DistributedAdapters {
+  adapters: Omit<BotAdapters, 'notifier'>;
+  broker: KafkaTopicBroker;
+  redis: Redis;
+  /** Closes the Kafka clients and the Redis connection (stop the runtime first). Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the connections and builds every adapter but the notifier. Resolves once Redis answers,
+ * so a wrong `REDIS_URL` fails at start rather than at the first rollout. Tests and the bench
+ * use this to wrap an adapter before handing it to a `BotRuntime`.
+ */
+export async function connectDistributedAdapters(
+  options: DistributedConnections,
+): Promise<DistributedAdapters> {
+  const { logger, clock } = options;
+  const redis = new Redis(options.redisUrl);
+  redis.on('error', (err) => logger.warn({ err }, 'redis connection error'));
+  try {
+    await redis.ping();
+  } catch (err) {
+    redis.disconnect();
+    throw err;
+  }
+  const broker = new KafkaTopicBroker({
+    clientId: 'rollout-bot',
+    ...options.kafka,
+    logger,
+  });
+  const busOptions = { logger, clock };
+  let closing: Promise<void> | undefined;
+  return {
+    adapters: {
+      store: new RedisRolloutStore(redis),
+      locks: new RedisServiceLocks(redis),
+      samples: new RedisHealthSampleStore(redis),
+      agents: new RedisAgentRegistry(redis),
+      claims: new RedisOnceClaims(redis),
+      scheduler: new BullGateScheduler({
+        url: options.redisUrl,
+        logger: logger.child({ component: 'gate-scheduler' }),
+      }),
+      commands: new TopicCommandBus(broker, busOptions),
+      events: new TopicEventBus(broker, busOptions),
+    },
+    broker,
+    redis,
+    close() {
+      closing ??= (async () => {
+        await broker.close();
+        await redis.quit().catch(() => redis.disconnect());
+      })();
+      return closing;
+    },
+  };
+}
+
+export interface DistributedModeOptions extends DistributedConnections {
+  policy: Policy;
+  notifier: Notifier;
+  sweeps?: BotRuntimeOptions['sweeps'];
+  sweepTimer?: boolean;
+}
+
+export interface DistributedMode {
+  bot: BotRuntime;
+  broker: KafkaTopicBroker;
+  redis: Redis;
+  /** Stops the runtime (consumer, gate worker, sweeps), then closes Kafka and Redis. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The bot on Kafka, Redis and BullMQ: `npm run bot` with `KAFKA_BROKERS` and `REDIS_URL` set.
+ * Agents run as their own processes (`npm run agent`), one deployment per cluster; any number
+ * of bot replicas may run against the same Kafka and Redis.
+ */
+export async function startDistributedMode(
+  options: DistributedModeOptions,
+): Promise<DistributedMode> {
+  const { policy, clock, logger } = options;
+  const connected = await connectDistributedAdapters(options);
+  const bot = new BotRuntime({
+    adapters: { ...connected.adapters, notifier: options.notifier },
+    policy: () => policy,
+    clock,
+    logger,
+    ...(options.sweeps ? { sweeps: options.sweeps } : {}),
+    ...(options.sweepTimer !== undefined ? { sweepTimer: options.sweepTimer } : {}),
+  });
+  try {
+    await bot.start();
+  } catch (err) {
+    await bot.stop().catch(() => undefined);
+    await connected.close();
+    throw err;
+  }
+  let stopping: Promise<void> | undefined;
+  return {
+    bot,
+    broker: connected.broker,
+    redis: connected.redis,
+    stop() {
+      stopping ??= (async () => {
+        await bot.stop();
+        await connected.close();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** A Redis URL without its credentials, for logs: `redis://host:port/db`. */
+export function describeRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+  } catch {
+    return '(unparseable REDIS_URL)';
+  }
+}

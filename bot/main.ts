@@ -1,0 +1,155 @@
+/**
+ * The bot process: `npm start` (local mode, everything in one process on memory adapters) and
+ * `npm run bot` (distributed mode, with KAFKA_BROKERS and REDIS_URL). This file only wires:
+ * environment → policy → notifier → the mode's adapters → `BotRuntime`.
+ */
+import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { systemClock, type Clock } from '../shared/clock.js';
+import {
+  BotEnv,
+  kafkaConsumerTimings,
+  parseEnv,
+  runMode,
+  type RunMode,
+} from '../shared/config/env.js';
+import { parsePolicy } from '../shared/config/policy-loader.js';
+import type { Policy } from '../shared/config/policy.js';
+import { ConfigError, isRolloutError } from '../shared/errors.js';
+import { createLogger, type Logger } from '../shared/log.js';
+import type { Notifier } from '../shared/ports/notifier.js';
+import { LogNotifier } from './adapters/log-notifier.js';
+import type { BotRuntime } from './bot-runtime.js';
+import { describeRedisUrl, startDistributedMode } from './distributed-mode.js';
+import { LOCAL_CONSOLE_HELP, startLocalConsole } from './local-console.js';
+import { startLocalMode } from './local-mode.js';
+
+const SHUTDOWN_TIMEOUT_MS = 30_000;
+
+/** Reads and validates the policy file; a `ConfigError` or `PolicyError` says what is wrong. */
+export function loadPolicy(file: string): Policy {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      'ROLLOUT_CONFIG',
+      `cannot read the policy file ${file}: ${(err as Error).message} (config/policy.yaml is a commented example)`,
+    );
+  }
+  return parsePolicy(text, file);
+}
+
+/**
+ * ─── Where the notifier is chosen ───────────────────────────────────────────────────────────
+ * The one place that decides how people are told. For now every mode logs what Slack would show.
+ * The Slack surface (bot/slack/) plugs in here: when SLACK_BOT_TOKEN is set, return its
+ * SlackNotifier instead (the Bolt app owns the HTTP server; start it beside `startBot`).
+ */
+export function chooseNotifier(_env: BotEnv, logger: Logger): Notifier {
+  return new LogNotifier(logger.child({ component: 'notifier' }));
+}
+
+export interface RunningBot {
+  mode: RunMode;
+  runtime: BotRuntime;
+  /** One line for the log: the mode and what it runs on or connected to, no secrets. */
+  description: string;
+  /** Stops the runtime and closes every connection. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Starts the bot in the mode the environment asks for, with the given notifier. */
+export async function startBot(options: {
+  env: BotEnv;
+  policy: Policy;
+  notifier: Notifier;
+  logger: Logger;
+  clock?: Clock;
+}): Promise<RunningBot> {
+  const { env, policy, notifier, logger } = options;
+  const clock = options.clock ?? systemClock;
+  const mode = runMode(env);
+  if (mode === 'local') {
+    const local = await startLocalMode({ policy, notifier, clock, logger });
+    const clusters = [...local.clusters.keys()].join(', ');
+    return {
+      mode,
+      runtime: local.bot,
+      description: `local mode: bot, gate scheduler and simulated agents for ${clusters} in this process, on memory adapters (no Kafka, Redis or Slack)`,
+      stop: () => local.stop(),
+    };
+  }
+  // runMode said distributed: both are set.
+  const brokers = env.KAFKA_BROKERS!;
+  const redisUrl = env.REDIS_URL!;
+  const distributed = await startDistributedMode({
+    policy,
+    notifier,
+    clock,
+    logger,
+    kafka: { brokers, consumer: kafkaConsumerTimings(env) },
+    redisUrl,
+  });
+  return {
+    mode,
+    runtime: distributed.bot,
+    description: `distributed mode: Kafka ${brokers.join(',')}, Redis ${describeRedisUrl(redisUrl)}`,
+    stop: () => distributed.stop(),
+  };
+}
+
+export async function main(): Promise<void> {
+  const env = parseEnv(BotEnv, process.env);
+  runMode(env); // half a distributed configuration stops here, before anything starts
+  const logger = createLogger('bot', env.LOG_LEVEL);
+  const policy = loadPolicy(env.ROLLOUT_CONFIG);
+  const notifier = chooseNotifier(env, logger);
+  const bot = await startBot({ env, policy, notifier, logger });
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    stopping ??= (async () => {
+      logger.info({ signal }, 'shutting down');
+      const deadline = setTimeout(() => {
+        logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown took too long; exiting');
+        process.exit(1);
+      }, SHUTDOWN_TIMEOUT_MS);
+      deadline.unref();
+      try {
+        await bot.stop();
+        process.exit(0);
+      } catch (err) {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      }
+    })();
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+
+  logger.info(
+    { mode: bot.mode, policy: env.ROLLOUT_CONFIG, services: Object.keys(policy.services) },
+    `bot running in ${bot.description}`,
+  );
+  if (bot.mode === 'local') {
+    // Until the Slack and console surfaces arrive, stdin is the way to drive local mode.
+    process.stdout.write(`\n${LOCAL_CONSOLE_HELP}\n\n`);
+    startLocalConsole(bot.runtime.service, process.stdin, (text) => {
+      if (text) process.stdout.write(`${text}\n`);
+    });
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err: unknown) => {
+    // Our own errors (a bad variable or policy file) say what to fix: the message is enough.
+    const text = isRolloutError(err)
+      ? err.message
+      : err instanceof Error
+        ? (err.stack ?? err.message)
+        : String(err);
+    process.stderr.write(`bot: ${text}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,29 @@
+import { RecordingNotifier } from '../../bot/adapters/recording-notifier.js';
+import { e2ePolicyYaml } from '../support/e2e-policy.js';
+import { startStack } from '../support/distributed-stack.js';
+import { describeRolloutScenarios } from './rollout-scenarios.js';
+
+/**
+ * The scenarios of issue 3 in distributed mode: the Kafka test broker, a private Redis, the bot
+ * (in this process, wired as `npm run bot` wires it) and two agent processes, one per cluster.
+ */
+describeRolloutScenarios('distributed mode', async ({ faults }) => {
+  const stack = await startStack({ policyYaml: e2ePolicyYaml(faults) });
+  try {
+    const notifier = new RecordingNotifier();
+    const [bot] = await Promise.all([
+      stack.startBot(notifier),
+      stack.startAgent('eu-west'),
+      stack.startAgent('us-east'),
+    ]);
+    return {
+      service: bot.bot.service,
+      notifier,
+      routerWeight: async (cluster, service) => stack.routerWeight(cluster, service),
+      stop: () => stack.stop(),
+    };
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
+});
