@@ -17,6 +17,12 @@ import { createLogger } from '../shared/log.js';
 import { TopicCommandBus } from '../shared/messaging/topic-command-bus.js';
 import { TopicEventBus } from '../shared/messaging/topic-event-bus.js';
 import { RolloutAgent } from './agent.js';
+import {
+  gatewayServices,
+  httpRouteApi,
+  prometheusOptions,
+  verifyDrivers,
+} from './driver-config.js';
 import { createMetricsProvider, type MetricsConfig } from './metrics/factory.js';
 import { createRouter, type RouterConfig } from './routers/factory.js';
 import { SimulatedCluster } from './simulation/simulated-cluster.js';
@@ -27,6 +33,8 @@ export const AgentMainEnv = AgentEnv.extend({
    * real cluster's would). Memory only when unset.
    */
   SIMULATION_STATE_FILE: z.string().min(1).optional(),
+  /** Set by Kubernetes in every pod; the `gateway-api` router then uses the pod's service account. */
+  KUBERNETES_SERVICE_HOST: z.string().min(1).optional(),
 });
 export type AgentMainEnv = z.infer<typeof AgentMainEnv>;
 
@@ -63,6 +71,11 @@ export async function main(): Promise<void> {
       ...(env.SIMULATION_STATE_FILE !== undefined && { stateFile: env.SIMULATION_STATE_FILE }),
     }));
 
+  const router = createRouter(routerConfig(env, policy, simulation));
+  const metrics = createMetricsProvider(metricsConfig(env, policy, simulation));
+  // Refuses a missing route, an unparsable template or an unreachable API before consuming.
+  await verifyDrivers({ router, metrics, services, env });
+
   const agentId = `${hostname()}:${process.pid}`;
   const broker = new KafkaTopicBroker({
     clientId: `rollout-agent-${cluster}`,
@@ -76,8 +89,8 @@ export async function main(): Promise<void> {
     agentId,
     commands: new TopicCommandBus(broker, busOptions),
     events: new TopicEventBus(broker, busOptions),
-    router: createRouter(routerConfig(env.TRAFFIC_ROUTER, simulation)),
-    metrics: createMetricsProvider(metricsConfig(env.METRICS_PROVIDER, simulation)),
+    router,
+    metrics,
     clock: systemClock,
     logger,
     samplingIntervalMs: env.AGENT_SAMPLING_INTERVAL,
@@ -124,32 +137,35 @@ export async function main(): Promise<void> {
 }
 
 function routerConfig(
-  type: AgentMainEnv['TRAFFIC_ROUTER'],
+  env: AgentMainEnv,
+  policy: Policy,
   simulation: () => SimulatedCluster,
 ): RouterConfig {
+  const type = env.TRAFFIC_ROUTER;
   switch (type) {
     case 'simulated':
       return { type, cluster: simulation() };
     case 'gateway-api':
-      throw new ConfigError(
-        'TRAFFIC_ROUTER',
-        '"gateway-api" is not in this build yet; use "simulated"',
-      );
+      return {
+        type,
+        cluster: env.AGENT_CLUSTER,
+        services: gatewayServices(policy, env.AGENT_CLUSTER),
+        api: httpRouteApi(env),
+      };
   }
 }
 
 function metricsConfig(
-  type: AgentMainEnv['METRICS_PROVIDER'],
+  env: AgentMainEnv,
+  policy: Policy,
   simulation: () => SimulatedCluster,
 ): MetricsConfig {
+  const type = env.METRICS_PROVIDER;
   switch (type) {
     case 'simulated':
       return { type, cluster: simulation() };
     case 'prometheus':
-      throw new ConfigError(
-        'METRICS_PROVIDER',
-        '"prometheus" is not in this build yet; use "simulated"',
-      );
+      return { type, ...prometheusOptions(env.PROMETHEUS_URL, policy) };
   }
 }
 

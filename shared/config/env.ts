@@ -80,6 +80,8 @@ export const AgentEnv = z.object({
   TRAFFIC_ROUTER: z.enum(['simulated', 'gateway-api']).default('simulated'),
   METRICS_PROVIDER: z.enum(['simulated', 'prometheus']).default('simulated'),
   PROMETHEUS_URL: HttpUrl.optional(),
+  /** A kubeconfig file for the `gateway-api` router; in a pod it uses its service account instead. */
+  KUBECONFIG: z.string().min(1).optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(3001),
   HOST: z.string().min(1).default('127.0.0.1'),
   /** How often the agent samples health of each active rollout (also each sample's window). */

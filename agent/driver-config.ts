@@ -1,0 +1,126 @@
+import type { Policy } from '../shared/config/policy.js';
+import { ConfigError, isRolloutError } from '../shared/errors.js';
+import type { MetricsProvider } from './metrics/metrics-provider.js';
+import { PrometheusMetrics, type PrometheusMetricsOptions } from './metrics/prometheus-metrics.js';
+import { GatewayApiRouter, type GatewayRoutedService } from './routers/gateway-api-router.js';
+import { KubeHttpRouteApi, loadKubeConfig, type HttpRouteApi } from './routers/kube-http-routes.js';
+import type { TrafficRouter } from './routers/traffic-router.js';
+
+/**
+ * Configuration of the real drivers from the environment and the policy, and their checks at
+ * start: the agent refuses to run on a route that does not exist, a template Prometheus cannot
+ * parse or a Kubernetes API it cannot reach, with a `ConfigError` naming the field to fix.
+ */
+
+export interface KubeEnv {
+  KUBECONFIG?: string | undefined;
+  /** Set by Kubernetes in every pod: the agent then uses its service account. */
+  KUBERNETES_SERVICE_HOST?: string | undefined;
+}
+
+/** Where the Kubernetes API is configured, for messages: the variable to look at. */
+export function kubeSource(env: KubeEnv): string {
+  return env.KUBECONFIG !== undefined ? 'KUBECONFIG' : 'KUBERNETES_SERVICE_HOST';
+}
+
+/** The Kubernetes API from `KUBECONFIG`, or in a pod from its service account token and CA. */
+export function httpRouteApi(env: KubeEnv): HttpRouteApi {
+  if (env.KUBECONFIG === undefined && env.KUBERNETES_SERVICE_HOST === undefined) {
+    throw new ConfigError(
+      'KUBECONFIG',
+      'is not set and the agent is not in a pod (no KUBERNETES_SERVICE_HOST): TRAFFIC_ROUTER=gateway-api needs a kubeconfig file or the in-cluster service account',
+    );
+  }
+  try {
+    return new KubeHttpRouteApi(
+      loadKubeConfig(
+        env.KUBECONFIG !== undefined ? { kubeconfig: env.KUBECONFIG } : { inCluster: true },
+      ),
+    );
+  } catch (err) {
+    throw new ConfigError(
+      kubeSource(env),
+      `cannot load the Kubernetes configuration: ${(err as Error).message}`,
+    );
+  }
+}
+
+/** The `gateway-api` router's services: every service of `cluster`, each with its `routing`. */
+export function gatewayServices(
+  policy: Policy,
+  cluster: string,
+): Record<string, GatewayRoutedService> {
+  const services: Record<string, GatewayRoutedService> = {};
+  for (const [name, service] of Object.entries(policy.services)) {
+    if (!service.clusters.includes(cluster)) continue;
+    if (service.routing === undefined) {
+      throw new ConfigError(
+        `services.${name}.routing`,
+        `is not set: with TRAFFIC_ROUTER=gateway-api every service of cluster ${cluster} needs { namespace, httpRoute, stableService, canaryService }`,
+      );
+    }
+    services[name] = { routing: service.routing, stableVersion: service.stableVersion };
+  }
+  return services;
+}
+
+/** The `prometheus` provider's options: `PROMETHEUS_URL` and the policy's templates. */
+export function prometheusOptions(
+  url: string | undefined,
+  policy: Policy,
+): PrometheusMetricsOptions {
+  if (url === undefined) {
+    throw new ConfigError(
+      'PROMETHEUS_URL',
+      'is not set: METRICS_PROVIDER=prometheus needs Prometheus’ base URL, e.g. http://prometheus.monitoring:9090',
+    );
+  }
+  return {
+    url,
+    ...(policy.prometheus && {
+      queries: policy.prometheus.queries,
+      minWindowMs: policy.prometheus.minWindow,
+      timeoutMs: policy.prometheus.timeout,
+    }),
+    services: Object.fromEntries(
+      Object.entries(policy.services).map(([name, service]) => [name, service.prometheus]),
+    ),
+  };
+}
+
+/**
+ * Checks the configured drivers against the real systems once, before the agent consumes any
+ * command. Simulated drivers need no check.
+ */
+export async function verifyDrivers(options: {
+  router: TrafficRouter;
+  metrics: MetricsProvider;
+  services: Record<string, { stableVersion: string }>;
+  env: KubeEnv;
+}): Promise<void> {
+  const { router, metrics, services, env } = options;
+  if (router instanceof GatewayApiRouter) {
+    for (const service of Object.keys(services)) {
+      try {
+        await router.verify(service);
+      } catch (err) {
+        if (!isRolloutError(err)) throw err;
+        const field =
+          err.code === 'router_unavailable'
+            ? kubeSource(env)
+            : err.code === 'route_not_found'
+              ? `services.${service}.routing.httpRoute`
+              : `services.${service}.routing`;
+        throw new ConfigError(field, err.message);
+      }
+    }
+  }
+  if (metrics instanceof PrometheusMetrics) {
+    await metrics.verify(
+      Object.entries(services).map(([service, { stableVersion }]) => ({
+        service,
+        version: stableVersion,
+      })),
+    );
+  }
+}
