@@ -3,12 +3,20 @@
  * to `providers`: a provider over a backend where `live` versions receive traffic, a query for a
  * service nobody knows, and a provider whose backend cannot answer.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Measurement } from '../../shared/contracts/events.js';
 import type { MeasureQuery, MetricsProvider } from '../../agent/metrics/metrics-provider.js';
+import { PrometheusMetrics } from '../../agent/metrics/prometheus-metrics.js';
 import { SimulatedMetrics } from '../../agent/metrics/simulated-metrics.js';
 import { SimulatedRouter } from '../../agent/routers/simulated-router.js';
 import { SimulatedCluster } from '../../agent/simulation/simulated-cluster.js';
+import {
+  HEALTHY,
+  startMetricsExporter,
+  type MetricsExporter,
+} from '../support/metrics-exporter.js';
+import { startPrometheus, type PrometheusServer } from '../support/prometheus-server.js';
+import { waitFor } from '../support/wait-for.js';
 
 interface MetricsFixture {
   provider: MetricsProvider;
@@ -54,6 +62,54 @@ const providers: { name: string; create(): Promise<MetricsFixture> }[] = [
     },
   },
 ];
+
+/**
+ * One real Prometheus (Debian's package) scraping one test exporter, shared by the prometheus
+ * fixture's tests: started on first use, stopped after the suite.
+ */
+let prometheusStack:
+  Promise<{ prometheus: PrometheusServer; exporter: MetricsExporter }> | undefined;
+function sharedPrometheus() {
+  return (prometheusStack ??= (async () => {
+    const exporter = await startMetricsExporter();
+    exporter.set('checkout', '2.4.0', HEALTHY);
+    exporter.set('checkout', '2.4.1', { ...HEALTHY, rps: 5, errorRatio: 0.05 });
+    const prometheus = await startPrometheus({ targets: [exporter.target], scrapeIntervalMs: 500 });
+    return { prometheus, exporter };
+  })());
+}
+afterAll(async () => {
+  if (prometheusStack === undefined) return;
+  const { prometheus, exporter } = await prometheusStack;
+  await prometheus.stop();
+  await exporter.close();
+});
+
+providers.push({
+  name: 'prometheus',
+  async create() {
+    const { prometheus } = await sharedPrometheus();
+    const windowMs = 5_000;
+    const provider = new PrometheusMetrics({ url: prometheus.url, minWindowMs: 0 });
+    const live: MeasureQuery[] = [
+      { service: 'checkout', version: '2.4.1', role: 'canary', windowMs },
+      { service: 'checkout', version: '2.4.0', role: 'stable', windowMs },
+    ];
+    // Until Prometheus has scraped enough for rate() over the window.
+    await waitFor(
+      async () =>
+        (await Promise.all(live.map((q) => provider.measure(q)))).every((m) => m.status === 'ok'),
+      { what: 'Prometheus to have data for both versions', timeoutMs: 30_000, intervalMs: 200 },
+    );
+    return {
+      provider,
+      live,
+      unknown: { service: 'no-such-service', version: '1.0.0', role: 'canary', windowMs },
+      unavailable: new PrometheusMetrics({ url: 'http://127.0.0.1:1', minWindowMs: 0 }),
+      close: async () => {},
+    };
+  },
+});
 
 describe.each(providers)('MetricsProvider contract: $name', ({ create }) => {
   let fx: MetricsFixture;

@@ -3,8 +3,13 @@
  * fixture to `routers`: a router, a service whose route exists (running `stableVersion`), and a
  * service with no route. The suites speak only through the port.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isRolloutError } from '../../shared/errors.js';
+import { GatewayApiRouter } from '../../agent/routers/gateway-api-router.js';
+import { KubeHttpRouteApi, loadKubeConfig } from '../../agent/routers/kube-http-routes.js';
 import { SimulatedRouter } from '../../agent/routers/simulated-router.js';
 import type {
   AppliedMark,
@@ -12,6 +17,7 @@ import type {
   TrafficRouter,
 } from '../../agent/routers/traffic-router.js';
 import { SimulatedCluster } from '../../agent/simulation/simulated-cluster.js';
+import { anHttpRoute, startKubeApiDouble } from '../support/kube-api-double.js';
 
 interface RouterFixture {
   router: TrafficRouter;
@@ -37,6 +43,49 @@ const routers: { name: string; create(): Promise<RouterFixture> }[] = [
         stableVersion: '2.4.0',
         missingService: 'no-such-service',
         close: async () => {},
+      };
+    },
+  },
+  {
+    // Over HTTP, through @kubernetes/client-node loaded from a kubeconfig, against the API double.
+    name: 'gateway-api',
+    async create() {
+      const api = await startKubeApiDouble();
+      const dir = await mkdtemp(join(tmpdir(), 'rollout-contract-kube-'));
+      await api.writeKubeconfig(join(dir, 'kubeconfig'));
+      api.addService('shop', 'checkout-stable');
+      api.addService('shop', 'checkout-canary');
+      api.putRoute(
+        anHttpRoute({
+          namespace: 'shop',
+          name: 'checkout',
+          stable: 'checkout-stable',
+          canary: 'checkout-canary',
+        }),
+      );
+      const routing = (httpRoute: string) => ({
+        namespace: 'shop',
+        httpRoute,
+        stableService: 'checkout-stable',
+        canaryService: 'checkout-canary',
+      });
+      return {
+        router: new GatewayApiRouter({
+          cluster: 'contract',
+          api: new KubeHttpRouteApi(loadKubeConfig({ kubeconfig: join(dir, 'kubeconfig') })),
+          services: {
+            checkout: { routing: routing('checkout'), stableVersion: '2.4.0' },
+            // Configured, but its HTTPRoute does not exist in the cluster.
+            search: { routing: routing('search'), stableVersion: '7.1.0' },
+          },
+        }),
+        service: 'checkout',
+        stableVersion: '2.4.0',
+        missingService: 'search',
+        close: async () => {
+          await api.close();
+          await rm(dir, { recursive: true, force: true });
+        },
       };
     },
   },

@@ -116,6 +116,9 @@ current-context: gone
   it('no kubeconfig and not in a pod', async () => {
     const { exit, output } = await startAgent('no-kubeconfig', policy(routing('checkout')), {
       TRAFFIC_ROUTER: 'gateway-api',
+      // Empty means unset: whatever the machine running the tests has.
+      KUBECONFIG: '',
+      KUBERNETES_SERVICE_HOST: '',
     });
     expect(exit.code).toBe(2);
     expect(output).toContain('agent: KUBECONFIG: is not set and the agent is not in a pod');
