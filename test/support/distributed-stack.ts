@@ -14,10 +14,12 @@ import { systemClock } from '../../shared/clock.js';
 import { parsePolicy } from '../../shared/config/policy-loader.js';
 import type { Policy } from '../../shared/config/policy.js';
 import type { Notifier } from '../../shared/ports/notifier.js';
+import type { RolloutState } from '../../shared/rollout/state.js';
 import { spawnEntry, type EntryProcess } from './entry-process.js';
 import { startKafkaBroker, type KafkaTestBroker } from './kafka-broker.js';
 import { startRedis, type RedisServer } from './redis-server.js';
 import { TEST_DRAIN_TIMEOUT_MS, TEST_HANDLER_RETRY, testLogger } from './topic-brokers.js';
+import { waitFor } from './wait-for.js';
 
 /**
  * Consumer timings for the mock broker, in every process: a member that died is out of its group
@@ -174,3 +176,26 @@ const CLIENT_TIMINGS = {
   handlerRetry: TEST_HANDLER_RETRY,
   drainTimeoutMs: TEST_DRAIN_TIMEOUT_MS,
 };
+
+/** Polls the rollout until it is in one of `statuses`, and returns it. */
+export function waitForRollout(
+  rollouts: { get(id: string): Promise<RolloutState | undefined> },
+  rolloutId: string,
+  statuses: readonly RolloutState['status'][],
+  timeoutMs = 60_000,
+): Promise<RolloutState> {
+  return waitFor(
+    async () => {
+      const state = await rollouts.get(rolloutId);
+      return state && statuses.includes(state.status) ? state : undefined;
+    },
+    { what: `rollout ${rolloutId} to reach ${statuses.join(' or ')}`, timeoutMs, intervalMs: 20 },
+  );
+}
+
+export const FINISHED: readonly RolloutState['status'][] = [
+  'succeeded',
+  'rolled_back',
+  'failed',
+  'aborted',
+];
