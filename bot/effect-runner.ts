@@ -136,6 +136,8 @@ export class EffectRunner {
     return {
       actor: entry.actor,
       input: entry.input,
+      version: entry.version,
+      status: entry.status,
       ...(entry.detail ? { detail: entry.detail } : {}),
     };
   }

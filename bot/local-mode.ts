@@ -15,7 +15,7 @@ import { MemoryHealthSampleStore } from './adapters/memory-health-samples.js';
 import { MemoryOnceClaims } from './adapters/memory-once-claims.js';
 import { MemoryRolloutStore } from './adapters/memory-rollout-store.js';
 import { MemoryServiceLocks } from './adapters/memory-service-locks.js';
-import { BotRuntime, type BotRuntimeOptions } from './bot-runtime.js';
+import { BotRuntime, type BotAdapters, type BotRuntimeOptions } from './bot-runtime.js';
 
 export interface LocalModeOptions {
   policy: Policy;
@@ -27,6 +27,11 @@ export interface LocalModeOptions {
   heartbeatIntervalMs?: number;
   sweeps?: BotRuntimeOptions['sweeps'];
   sweepTimer?: boolean;
+  /**
+   * Adapters to use instead of the in-memory ones this mode creates: lets the Slack surface read
+   * the same rollouts and health samples, and tests share stores between runs.
+   */
+  adapters?: Partial<Pick<BotAdapters, 'store' | 'locks' | 'samples' | 'agents' | 'claims'>>;
 }
 
 export interface LocalMode {
@@ -56,6 +61,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       commands: new TopicCommandBus(broker, busOptions),
       events: new TopicEventBus(broker, busOptions),
       notifier: options.notifier,
+      ...options.adapters,
     },
     policy: () => policy,
     clock,

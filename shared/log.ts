@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
@@ -20,11 +20,14 @@ const REDACT = [
   'headers["x-slack-signature"]',
 ];
 
+/** `destination` defaults to stdout; tests pass a stream to read what would be logged. */
 export function createLogger(
   name: string,
   level: string = process.env.LOG_LEVEL ?? 'info',
+  destination?: DestinationStream,
 ): Logger {
-  return pino({ name, level, redact: { paths: REDACT, censor: '[redacted]' } });
+  const options = { name, level, redact: { paths: REDACT, censor: '[redacted]' } };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** For tests and libraries that must not print. */

@@ -1,10 +1,17 @@
-import type { AlertKind, RolloutInput, RolloutState } from '../rollout/state.js';
+import type { AlertKind, RolloutInput, RolloutState, RolloutStatus } from '../rollout/state.js';
 
 /** What caused a transition: shown in the card's thread as the audit trail people read. */
 export interface TransitionCause {
   actor: string;
   input: RolloutInput['type'] | 'create';
   detail?: string;
+  /**
+   * The rollout version this transition produced and the status it left. The state handed to
+   * `rolloutChanged` is the latest one, which may be newer when effects are replayed; these say
+   * which transition this call is about (absent when the history has no entry for it).
+   */
+  version?: number;
+  status?: RolloutStatus;
 }
 
 /**
