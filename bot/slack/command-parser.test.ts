@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest';
+import { parseCommand, type SlashCommand } from './command-parser.js';
+
+function parsed(text: string): SlashCommand {
+  const result = parseCommand(text);
+  if (!result.ok) throw new Error(`expected "${text}" to parse, got: ${result.error}`);
+  return result.command;
+}
+
+function error(text: string): string {
+  const result = parseCommand(text);
+  if (result.ok) throw new Error(`expected "${text}" to be refused, got ${JSON.stringify(result)}`);
+  return result.error;
+}
+
+describe('parseCommand: start', () => {
+  it('takes a service and a version, with everything else from the policy', () => {
+    expect(parsed('start checkout 2.4.1')).toEqual({
+      type: 'start',
+      request: { service: 'checkout', version: '2.4.1' },
+      dryRun: false,
+    });
+  });
+
+  it('reads every flag, with a value after a space or an equals sign, and the rest as the reason', () => {
+    expect(
+      parsed(
+        'start checkout v2.5.0-rc.1 --clusters eu-west,us-east --strategy=canary --stages 5,25,50,100 ' +
+          '--bake 5m --approve-at 50 --dry-run fixes the login bug',
+      ),
+    ).toEqual({
+      type: 'start',
+      request: {
+        service: 'checkout',
+        version: 'v2.5.0-rc.1',
+        clusters: ['eu-west', 'us-east'],
+        strategy: 'canary',
+        stages: [5, 25, 50, 100],
+        bakeMs: 300_000,
+        approveAt: [50],
+        reason: 'fixes the login bug',
+      },
+      dryRun: true,
+    });
+  });
+
+  it('reads flags after the reason too, and a dash that Slack turned into an em dash', () => {
+    expect(parsed('start checkout 2.4.1 hotfix for INC-42 —dry-run')).toMatchObject({
+      request: { reason: 'hotfix for INC-42' },
+      dryRun: true,
+    });
+  });
+
+  it('accepts a blue-green plan and percent signs', () => {
+    expect(parsed('start search 7.2.0 --strategy blue-green --stages 0%,100%')).toMatchObject({
+      request: { strategy: 'blue-green', stages: [0, 100] },
+    });
+  });
+
+  it('names an unknown flag and the nearest one', () => {
+    const message = error('start checkout 2.4.1 --stage 5,100');
+    expect(message).toContain('unknown flag --stage');
+    expect(message).toContain('did you mean --stages?');
+    expect(message).toContain('--approve-at');
+  });
+
+  it('says what a flag without a value needs', () => {
+    expect(error('start checkout 2.4.1 --bake')).toContain('--bake needs a value, e.g. --bake 5m');
+    expect(error('start checkout 2.4.1 --stages --dry-run')).toContain('--stages needs a value');
+  });
+
+  it('refuses malformed flag values with an example of a good one', () => {
+    expect(error('start checkout 2.4.1 --stages 5,x,100')).toContain('e.g. 5,25,50,100');
+    expect(error('start checkout 2.4.1 --stages 5,250')).toContain('whole percentages');
+    expect(error('start checkout 2.4.1 --bake soon')).toContain('30s, 5m or 1h');
+    expect(error('start checkout 2.4.1 --strategy linear')).toContain('canary or blue-green');
+    expect(error('start checkout 2.4.1 --approve-at half')).toContain('e.g. 50');
+    expect(error('start checkout 2.4.1 --dry-run=yes')).toContain('takes no value');
+    expect(error('start checkout 2.4.1 --bake 1m --bake 2m')).toContain('given twice');
+  });
+
+  it('leaves stage order and the final 100 to the plan check, which knows the strategy', () => {
+    expect(parsed('start checkout 2.4.1 --stages 50,25,100')).toMatchObject({
+      request: { stages: [50, 25, 100] },
+    });
+  });
+
+  it('needs a service and a version', () => {
+    expect(error('start')).toContain('start needs a service and a version. Usage: /rollout start');
+    expect(error('start checkout')).toContain('e.g. /rollout start checkout 2.4.1');
+    expect(error('start checkout --dry-run')).toContain('needs a version');
+  });
+});
+
+describe('parseCommand: the other subcommands', () => {
+  it('reads status with and without a target', () => {
+    expect(parsed('status')).toEqual({ type: 'status' });
+    expect(parsed('status checkout-3f9a1c')).toEqual({ type: 'status', target: 'checkout-3f9a1c' });
+    expect(error('status a b')).toContain('Usage: /rollout status');
+  });
+
+  it('reads list, history and help', () => {
+    expect(parsed('list')).toEqual({ type: 'list' });
+    expect(parsed('LIST')).toEqual({ type: 'list' });
+    expect(parsed('history checkout')).toEqual({ type: 'history', service: 'checkout' });
+    expect(parsed('help')).toEqual({ type: 'help' });
+    expect(parsed('   ')).toEqual({ type: 'help' });
+    expect(error('list everything')).toContain('list does not take "everything"');
+    expect(error('history')).toContain('history needs a service name');
+  });
+
+  it('reads the actions on a rollout, with an optional reason', () => {
+    expect(parsed('approve checkout-3f9a1c')).toEqual({
+      type: 'act',
+      action: 'approve',
+      rolloutId: 'checkout-3f9a1c',
+    });
+    expect(parsed('abort checkout-3f9a1c error budget burning')).toEqual({
+      type: 'act',
+      action: 'abort',
+      rolloutId: 'checkout-3f9a1c',
+      reason: 'error budget burning',
+    });
+    for (const action of ['pause', 'resume']) {
+      expect(parsed(`${action} r1`)).toMatchObject({ type: 'act', action, rolloutId: 'r1' });
+    }
+    expect(error('abort')).toContain(
+      'abort needs a rollout id. Usage: /rollout abort <rollout id>',
+    );
+  });
+
+  it('names an unknown subcommand and the nearest one', () => {
+    const message = error('strat checkout 2.4.1');
+    expect(message).toContain('unknown subcommand "strat"; did you mean `start`');
+    expect(message).toContain('/rollout help');
+    expect(error('deploy checkout')).toContain('Subcommands: start, status, list');
+  });
+});

@@ -1,0 +1,250 @@
+import { parseDuration } from '../../shared/config/duration.js';
+import { nearestNames, type RolloutRequest } from '../../shared/config/plan-from-policy.js';
+import type { Strategy } from '../../shared/rollout/plan.js';
+
+/**
+ * `/rollout …` text → a command, or an error that says what was wrong and what would be right.
+ * Pure: no policy, no I/O. What needs the policy (is the service known, is the version well
+ * formed, do the stages increase and end at 100) is checked by `planFromPolicy`, once, for both
+ * a real start and a dry run.
+ */
+
+export const ROLLOUT_ACTIONS = ['approve', 'pause', 'resume', 'abort'] as const;
+export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number];
+
+/** A start request as typed; `startedBy` is added by the handler from who sent it. */
+export type StartRequest = Omit<RolloutRequest, 'startedBy'>;
+
+export type SlashCommand =
+  | { type: 'start'; request: StartRequest; dryRun: boolean }
+  /** No target: the channel's service, else every active rollout. */
+  | { type: 'status'; target?: string }
+  | { type: 'list' }
+  | { type: 'act'; action: RolloutAction; rolloutId: string; reason?: string }
+  | { type: 'history'; service: string }
+  | { type: 'help' };
+
+export type ParseResult = { ok: true; command: SlashCommand } | { ok: false; error: string };
+
+export const SUBCOMMANDS = ['start', 'status', 'list', ...ROLLOUT_ACTIONS, 'history', 'help'];
+
+export const USAGE: Record<string, string> = {
+  start:
+    '/rollout start <service> <version> [--clusters a,b] [--strategy canary|blue-green] ' +
+    '[--stages 5,25,50,100] [--bake 5m] [--approve-at 50] [--dry-run] [reason…]',
+  status: '/rollout status [rollout id | service]',
+  list: '/rollout list',
+  approve: '/rollout approve <rollout id> [reason…]',
+  pause: '/rollout pause <rollout id> [reason…]',
+  resume: '/rollout resume <rollout id> [reason…]',
+  abort: '/rollout abort <rollout id> [reason…]',
+  history: '/rollout history <service>',
+  help: '/rollout help',
+};
+
+const START_FLAGS = ['clusters', 'strategy', 'stages', 'bake', 'approve-at', 'dry-run'] as const;
+type StartFlag = (typeof START_FLAGS)[number];
+const STRATEGIES: readonly Strategy[] = ['canary', 'blue-green'];
+
+export function parseCommand(text: string): ParseResult {
+  const tokens = tokenize(text);
+  const [head, ...rest] = tokens;
+  if (head === undefined) return { ok: true, command: { type: 'help' } };
+  const sub = head.toLowerCase();
+  switch (sub) {
+    case 'start':
+      return parseStart(rest);
+    case 'status':
+      if (rest.length > 1) return tooMany('status', rest.slice(1));
+      return ok(rest[0] ? { type: 'status', target: rest[0].toLowerCase() } : { type: 'status' });
+    case 'list':
+      return rest.length > 0 ? tooMany('list', rest) : ok({ type: 'list' });
+    case 'history': {
+      const [service, ...extra] = rest;
+      if (!service) return missing('history', 'a service name');
+      if (extra.length > 0) return tooMany('history', extra);
+      return ok({ type: 'history', service: service.toLowerCase() });
+    }
+    case 'help':
+      return ok({ type: 'help' });
+    case 'approve':
+    case 'pause':
+    case 'resume':
+    case 'abort': {
+      const [rolloutId, ...reason] = rest;
+      if (!rolloutId || isFlag(rolloutId)) return missing(sub, 'a rollout id');
+      return ok({
+        type: 'act',
+        action: sub,
+        rolloutId: rolloutId.toLowerCase(),
+        ...(reason.length > 0 ? { reason: reason.join(' ') } : {}),
+      });
+    }
+    default: {
+      const near = nearestNames(sub, SUBCOMMANDS);
+      return fail(
+        `unknown subcommand "${head}"` +
+          (near.length > 0 ? `; did you mean ${near.map((n) => `\`${n}\``).join(' or ')}?` : '.') +
+          ` Subcommands: ${SUBCOMMANDS.join(', ')}. \`/rollout help\` shows how to use each.`,
+      );
+    }
+  }
+}
+
+function parseStart(tokens: string[]): ParseResult {
+  const positional: string[] = [];
+  const flags = new Map<StartFlag, string | true>();
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!;
+    if (!isFlag(token)) {
+      positional.push(token);
+      continue;
+    }
+    const [rawName, inlineValue] = splitFlag(token);
+    const name = START_FLAGS.find((f) => f === rawName.toLowerCase());
+    if (name === undefined) return unknownFlag(token, rawName);
+    if (flags.has(name))
+      return fail(`--${name} is given twice; give it once. Usage: ${USAGE.start}`);
+    if (name === 'dry-run') {
+      if (inlineValue !== undefined)
+        return fail(`--dry-run takes no value (got "${inlineValue}"); write just --dry-run`);
+      flags.set(name, true);
+      continue;
+    }
+    const value = inlineValue ?? tokens[i + 1];
+    if (value === undefined || value === '' || (inlineValue === undefined && isFlag(value))) {
+      return fail(`--${name} needs a value, e.g. ${FLAG_EXAMPLES[name]}. Usage: ${USAGE.start}`);
+    }
+    if (inlineValue === undefined) i++;
+    flags.set(name, value);
+  }
+  const [service, version, ...reason] = positional;
+  if (!service) return missing('start', 'a service and a version');
+  if (!version)
+    return missing('start', `a version after the service, e.g. /rollout start ${service} 2.4.1`);
+
+  const request: StartRequest = { service: service.toLowerCase(), version };
+  if (reason.length > 0) request.reason = reason.join(' ');
+  for (const [name, value] of flags) {
+    if (value === true) continue;
+    const problem = applyFlag(request, name, value);
+    if (problem) return fail(problem);
+  }
+  return ok({ type: 'start', request, dryRun: flags.has('dry-run') });
+}
+
+const FLAG_EXAMPLES: Record<StartFlag, string> = {
+  clusters: '--clusters eu-west,us-east',
+  strategy: '--strategy canary',
+  stages: '--stages 5,25,50,100',
+  bake: '--bake 5m',
+  'approve-at': '--approve-at 50',
+  'dry-run': '--dry-run',
+};
+
+/** Sets one flag on the request; returns what is wrong with its value, if anything. */
+function applyFlag(request: StartRequest, name: StartFlag, value: string): string | undefined {
+  switch (name) {
+    case 'clusters': {
+      const clusters = list(value);
+      if (clusters.length === 0)
+        return `--clusters needs cluster names, e.g. ${FLAG_EXAMPLES.clusters}`;
+      request.clusters = clusters.map((c) => c.toLowerCase());
+      return undefined;
+    }
+    case 'strategy': {
+      const strategy = STRATEGIES.find((s) => s === value.toLowerCase());
+      if (!strategy) return `--strategy is canary or blue-green, got "${value}"`;
+      request.strategy = strategy;
+      return undefined;
+    }
+    case 'stages': {
+      const weights = percentages(value);
+      if (!weights)
+        return `--stages takes whole percentages separated by commas, e.g. 5,25,50,100; got "${value}"`;
+      request.stages = weights;
+      return undefined;
+    }
+    case 'approve-at': {
+      const weights = percentages(value);
+      if (!weights)
+        return `--approve-at takes stage percentages separated by commas, e.g. 50 or 25,50; got "${value}"`;
+      request.approveAt = weights;
+      return undefined;
+    }
+    case 'bake': {
+      const ms = parseDuration(value);
+      if (ms === undefined) return `--bake takes a duration like 30s, 5m or 1h; got "${value}"`;
+      request.bakeMs = ms;
+      return undefined;
+    }
+    case 'dry-run':
+      return undefined;
+    default: {
+      const never: never = name;
+      return `unknown flag ${String(never)}`;
+    }
+  }
+}
+
+/**
+ * Splits on whitespace. Slack clients turn `--` into an em or en dash as people type, so a
+ * leading dash of either kind reads as `--`.
+ */
+function tokenize(text: string): string[] {
+  return text
+    .replace(/\u00a0/g, ' ')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((t) => t.replace(/^[\u2014\u2013]/, '--'));
+}
+
+function isFlag(token: string): boolean {
+  return /^--[a-z]/i.test(token);
+}
+
+function splitFlag(token: string): [string, string | undefined] {
+  const body = token.slice(2);
+  const eq = body.indexOf('=');
+  return eq === -1 ? [body, undefined] : [body.slice(0, eq), body.slice(eq + 1)];
+}
+
+function list(value: string): string[] {
+  return value
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
+}
+
+function percentages(value: string): number[] | undefined {
+  const parts = value.split(',').map((v) => v.trim().replace(/%$/, ''));
+  if (parts.length === 0 || parts.some((p) => !/^\d{1,3}$/.test(p))) return undefined;
+  const weights = parts.map(Number);
+  return weights.every((w) => w <= 100) ? weights : undefined;
+}
+
+function unknownFlag(token: string, name: string): ParseResult {
+  const near = nearestNames(name.toLowerCase(), [...START_FLAGS]);
+  return fail(
+    `unknown flag ${token}` +
+      (near.length > 0 ? `; did you mean ${near.map((n) => `--${n}`).join(' or ')}?` : '.') +
+      ` start takes ${START_FLAGS.map((f) => `--${f}`).join(', ')}. Usage: ${USAGE.start}`,
+  );
+}
+
+function missing(sub: string, what: string): ParseResult {
+  return fail(`${sub} needs ${what}. Usage: ${USAGE[sub]}`);
+}
+
+function tooMany(sub: string, extra: string[]): ParseResult {
+  return fail(`${sub} does not take "${extra.join(' ')}". Usage: ${USAGE[sub]}`);
+}
+
+function ok(command: SlashCommand): ParseResult {
+  return { ok: true, command };
+}
+
+function fail(error: string): ParseResult {
+  return { ok: false, error };
+}

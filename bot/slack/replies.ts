@@ -1,0 +1,107 @@
+import { formatDuration } from '../../shared/config/duration.js';
+import type { ServicePolicy } from '../../shared/config/policy.js';
+import { isRolloutError } from '../../shared/errors.js';
+import type { RolloutPlan } from '../../shared/rollout/plan.js';
+import type { RolloutState } from '../../shared/rollout/state.js';
+import { cardText, describeStatus, gateTerms } from './card.js';
+import { USAGE } from './command-parser.js';
+import { escapeText, mention, slackify, slackTime } from './slack-text.js';
+
+/** The text of the ephemeral replies to `/rollout`. Pure. */
+
+export function helpText(): string {
+  return [
+    '*/rollout* — staged rollouts from Slack',
+    `• \`${USAGE.start}\``,
+    '    plan a rollout from the service’s policy and start it; `--dry-run` shows the plan and starts nothing',
+    `• \`${USAGE.status}\` — one rollout, or the channel’s service, or all active ones`,
+    `• \`${USAGE.list}\` — active rollouts`,
+    `• \`/rollout approve|pause|resume|abort <rollout id> [reason…]\` — act on a rollout (its card has buttons too)`,
+    `• \`${USAGE.history}\` — the service’s last rollouts`,
+    'Example: `/rollout start checkout 2.4.1 --stages 5,25,100 --bake 10m fixes INC-42`',
+  ].join('\n');
+}
+
+/** What `--dry-run` shows: the plan as it would start, and whether this person may start it. */
+export function planText(
+  plan: RolloutPlan,
+  service: ServicePolicy,
+  requester: { userId: string; mayStart: boolean },
+): string {
+  const lines = [
+    ':memo: *Dry run: nothing was started.*',
+    `*${escapeText(plan.service)}* \`${escapeText(plan.version)}\` (from \`${escapeText(plan.stableVersion)}\`) · ${plan.strategy} · clusters ${plan.clusters.join(', ')}`,
+    '*Stages*',
+  ];
+  plan.stages.forEach((stage, i) => {
+    const approval = stage.gate.approval;
+    const approvers =
+      approval && approval.approvers.length > 0
+        ? approval.approvers.map(mention).join(', ')
+        : 'anyone';
+    const then = approval
+      ? ` · then ${approval.required} approval(s) from ${approvers}${approval.allowSelfApproval ? '' : ' (not the starter: four-eyes)'}`
+      : '';
+    lines.push(
+      `${i + 1}. *${stage.weight}%* · bake ${formatDuration(stage.bakeMs)} · gate: ${gateTerms(stage)}, ` +
+        `roll back after ${stage.gate.failureLimit} failed evaluation(s) in a row${then}`,
+    );
+  });
+  const starters = service.permissions.start;
+  lines.push(
+    `*Who may start it*: ${starters.length > 0 ? starters.map(mention).join(', ') : 'anyone'}` +
+      (requester.mayStart ? ' (you may)' : ` (you, ${mention(requester.userId)}, may not)`),
+  );
+  if (plan.reason) lines.push(`*Reason*: ${slackify(plan.reason)}`);
+  lines.push('To start it, send the same command without `--dry-run`.');
+  return lines.join('\n');
+}
+
+export function startedText(state: RolloutState, channel: string | undefined): string {
+  return (
+    `:rocket: Started \`${state.id}\`: ${escapeText(cardText(state))}.` +
+    (channel ? ` Its card is in <#${channel}>.` : '')
+  );
+}
+
+export function listText(states: readonly RolloutState[]): string {
+  if (states.length === 0)
+    return 'No rollout is active. `/rollout history <service>` shows past ones.';
+  return [
+    `*Active rollouts* (${states.length})`,
+    ...states.map(
+      (s) =>
+        `• \`${s.id}\` · *${escapeText(s.plan.service)}* \`${escapeText(s.plan.version)}\` · ${describeStatus(s)} · started by ${mention(s.plan.startedBy)}`,
+    ),
+  ].join('\n');
+}
+
+export function historyText(service: string, states: readonly RolloutState[]): string {
+  if (states.length === 0) return `*${escapeText(service)}* has no rollouts yet.`;
+  return [
+    `*Last rollouts of ${escapeText(service)}*`,
+    ...states.map((s) => {
+      const outcome = s.outcome ? ` · ${slackify(s.outcome)}` : '';
+      return `• ${slackTime(s.createdAt)} \`${s.id}\` · \`${escapeText(s.plan.version)}\` · ${s.status.replace('_', ' ')} · by ${mention(s.plan.startedBy)}${outcome}`;
+    }),
+  ].join('\n');
+}
+
+export function actedText(action: string, state: RolloutState): string {
+  const done: Record<string, string> = {
+    approve: 'Approved',
+    pause: 'Paused',
+    resume: 'Resumed',
+    abort: 'Aborted',
+  };
+  return `${done[action] ?? action} \`${state.id}\`: ${escapeText(cardText(state))}.`;
+}
+
+/** A refusal as the person reads it: what was wrong and what would be right (the error says both). */
+export function refusalText(err: unknown): string {
+  if (isRolloutError(err)) return `:warning: ${slackify(err.message)}`;
+  return (
+    ':boom: Something went wrong on our side, so this may not have gone through. ' +
+    '`/rollout list` shows where things stand; tell the platform team if it persists.'
+  );
+}

@@ -1,0 +1,87 @@
+import type { TransitionCause } from '../../shared/ports/notifier.js';
+import { isTerminal, type RolloutState, type RolloutStatus } from '../../shared/rollout/state.js';
+import { actorLabel, escapeText, slackify } from './slack-text.js';
+
+/**
+ * The reply in a card's thread for one transition: who or what caused it and what it did. The
+ * thread is the audit trail people read, so routine gate ticks that changed nothing (a pass
+ * mid-bake, an inconclusive tick) get no line; the card shows the latest verdict instead.
+ * Returns `undefined` for those, and for `create` (the card itself says that).
+ */
+export function threadLine(state: RolloutState, cause: TransitionCause): string | undefined {
+  const status = cause.status ?? state.status;
+  const who = actorLabel(cause.actor);
+  const detail = cause.detail ? slackify(cause.detail) : '';
+  let line: string | undefined;
+  switch (cause.input) {
+    case 'create':
+      return undefined;
+    case 'start':
+      line = `:arrow_forward: ${who} started the rollout: ${state.plan.stages.map((s) => `${s.weight}%`).join(' → ')} in ${state.plan.clusters.join(', ')}`;
+      break;
+    case 'approve':
+      line = `:white_check_mark: ${who} approved${status === 'awaiting_approval' ? '; more approvals are needed' : '; going on'}`;
+      break;
+    case 'pause':
+      line = `:double_vertical_bar: ${who} paused the rollout`;
+      break;
+    case 'resume':
+      line = `:arrow_forward: ${who} resumed the rollout`;
+      break;
+    case 'abort':
+      line = `:no_entry: ${who} aborted the rollout${detail ? `: ${detail}` : ''}; rolling back`;
+      break;
+    case 'stage_applied':
+      line = `:arrows_counterclockwise: ${detail || who}${status === 'baking' ? ' · every cluster is there, baking' : ''}`;
+      break;
+    case 'promoted':
+      line = `:rocket: ${escapeText(cause.detail ?? '')} runs \`${escapeText(state.plan.version)}\` as stable`;
+      break;
+    case 'rolled_back':
+      line = `:rewind: ${escapeText(cause.detail ?? '')} is back on \`${escapeText(state.plan.stableVersion)}\``;
+      break;
+    case 'command_failed':
+      line = `:warning: ${detail}`;
+      break;
+    case 'gate_result':
+      line = gateLine(status, cause.detail ?? '');
+      break;
+    default: {
+      const never: never = cause.input;
+      line = `${who}: ${String(never)}`;
+    }
+  }
+  if (line === undefined) return undefined;
+  return isTerminal(status) ? `${line}\n${ENDING[status as Terminal]}` : line;
+}
+
+type Terminal = Extract<RolloutStatus, 'succeeded' | 'rolled_back' | 'aborted' | 'failed'>;
+const ENDING: Record<Terminal, string> = {
+  succeeded: ':white_check_mark: *The rollout succeeded.*',
+  rolled_back: ':leftwards_arrow_with_hook: *The rollout was rolled back.*',
+  aborted: ':no_entry: *The rollout was aborted.*',
+  failed: ':x: *The rollout failed: a person must restore traffic.*',
+};
+
+function gateLine(status: RolloutStatus, detail: string): string | undefined {
+  const [outcome = ''] = detail.split(':', 1);
+  const summary = slackify(detail.slice(outcome.length + 1).trim());
+  switch (outcome) {
+    case 'pass':
+      if (status === 'baking') return undefined;
+      return `:white_check_mark: The gate passed (${summary}); ${NEXT[status] ?? status.replace('_', ' ')}`;
+    case 'failing':
+      return `:warning: The gate failed an evaluation: ${summary}`;
+    case 'fail':
+      return `:rotating_light: The gate is breached: ${summary}; rolling back`;
+    default:
+      // Inconclusive ticks repeat every interval; the card and the held-alert say enough.
+      return status === 'baking' ? undefined : `The gate said ${escapeText(detail)}`;
+  }
+}
+
+const NEXT: Partial<Record<RolloutStatus, string>> = {
+  progressing: 'moving to the next stage',
+  awaiting_approval: 'waiting for approval',
+  promoting: 'promoting',
+};
