@@ -1,0 +1,192 @@
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../shared/log.js';
+import { MemoryCardStore } from '../adapters/memory-card-store.js';
+import { MemoryOnceClaims } from '../adapters/memory-once-claims.js';
+import { CardLanes } from './card-lanes.js';
+import {
+  SlackCallError,
+  SlackRateLimitedError,
+  type OutgoingMessage,
+  type SlackCalls,
+} from './slack-calls.js';
+
+/** Virtual time: sleeping moves the clock, so waits are exact and tests never depend on speed. */
+class VirtualClock {
+  t = 1_000_000;
+  now = () => this.t;
+  sleep = async (ms: number) => {
+    this.t += Math.max(0, ms);
+    await new Promise((resolve) => setImmediate(resolve));
+  };
+}
+
+type Sent =
+  | { kind: 'post'; at: number; message: OutgoingMessage; ts: string }
+  | { kind: 'update'; at: number; channel: string; ts: string; text: string };
+
+/** A Slack that records what arrived and answers 429 (or an error) when told to. */
+class FakeSlack implements Pick<SlackCalls, 'postMessage' | 'update'> {
+  sent: Sent[] = [];
+  refusals: (Error | undefined)[] = [];
+  private n = 0;
+
+  constructor(private readonly clock: VirtualClock) {}
+
+  async postMessage(message: OutgoingMessage) {
+    await this.maybeRefuse();
+    const ts = `1.${++this.n}`;
+    this.sent.push({ kind: 'post', at: this.clock.t, message, ts });
+    return { channel: message.channel, ts };
+  }
+
+  async update(channel: string, ts: string, view: { text: string }) {
+    await this.maybeRefuse();
+    this.sent.push({ kind: 'update', at: this.clock.t, channel, ts, text: view.text });
+  }
+
+  posts() {
+    return this.sent.filter((s): s is Extract<Sent, { kind: 'post' }> => s.kind === 'post');
+  }
+
+  updates() {
+    return this.sent.filter((s): s is Extract<Sent, { kind: 'update' }> => s.kind === 'update');
+  }
+
+  private async maybeRefuse() {
+    const refusal = this.refusals.shift();
+    if (refusal) throw refusal;
+  }
+}
+
+function setup(options: { replicas?: number } = {}) {
+  const clock = new VirtualClock();
+  const slack = new FakeSlack(clock);
+  const cards = new MemoryCardStore();
+  const claims = new MemoryOnceClaims({ now: clock.now });
+  const rollout = { version: 1, ended: false };
+  const lanes = Array.from(
+    { length: options.replicas ?? 1 },
+    () =>
+      new CardLanes({
+        calls: slack,
+        cards,
+        claims,
+        render: async () => ({
+          channel: 'C1',
+          view: { text: `v${rollout.version}`, blocks: [] },
+          ended: rollout.ended,
+        }),
+        logger: silentLogger,
+        updateIntervalMs: 1000,
+        now: clock.now,
+        sleep: clock.sleep,
+      }),
+  );
+  return { clock, slack, cards, lanes, rollout };
+}
+
+describe('CardLanes', () => {
+  it('posts a card once, then coalesces updates to one per second showing the latest state', async () => {
+    const { slack, lanes, rollout } = setup();
+    const [lane] = lanes;
+    lane!.refresh('r1');
+    await lane!.idle();
+    for (let v = 2; v <= 6; v++) {
+      rollout.version = v;
+      lane!.refresh('r1');
+    }
+    await lane!.idle();
+    rollout.version = 7;
+    lane!.refresh('r1');
+    await lane!.idle();
+
+    expect(slack.posts().map((p) => p.message.text)).toEqual(['v1']);
+    const updates = slack.updates();
+    expect(updates.map((u) => u.text)).toEqual(['v6', 'v7']);
+    expect(updates.every((u) => u.ts === slack.posts()[0]!.ts)).toBe(true);
+    const times = [slack.posts()[0]!.at, ...updates.map((u) => u.at)];
+    for (let i = 1; i < times.length; i++)
+      expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('after a 429 waits Retry-After and sends the state as it is then', async () => {
+    const { clock, slack, lanes, rollout } = setup();
+    const [lane] = lanes;
+    lane!.refresh('r1');
+    await lane!.idle();
+    slack.refusals.push(new SlackRateLimitedError('chat.update', 30_000));
+    rollout.version = 2;
+    lane!.refresh('r1');
+    // While the lane waits out the 429, the rollout moves on twice.
+    await new Promise((resolve) => setImmediate(resolve));
+    rollout.version = 3;
+    lane!.refresh('r1');
+    await lane!.idle();
+    expect(slack.updates().map((u) => u.text)).toEqual(['v3']);
+    expect(slack.updates()[0]!.at - slack.posts()[0]!.at).toBeGreaterThanOrEqual(30_000);
+    expect(clock.t).toBeGreaterThan(0);
+  });
+
+  it('posts thread replies after the card, in order, once each, also through 429s', async () => {
+    const { slack, lanes } = setup();
+    const [lane] = lanes;
+    slack.refusals.push(
+      new SlackRateLimitedError('chat.postMessage', 5_000),
+      undefined,
+      new SlackRateLimitedError('chat.postMessage', 5_000),
+    );
+    lane!.reply('r1', { text: 'started', claimKey: 'thread:r1:1' });
+    lane!.reply('r1', { text: 'stage 1', claimKey: 'thread:r1:2' });
+    lane!.reply('r1', { text: 'started', claimKey: 'thread:r1:1' }); // a replayed effect
+    lane!.refresh('r1');
+    await lane!.idle();
+    const posts = slack.posts();
+    expect(posts.map((p) => p.message.text)).toEqual(['v1', 'started', 'stage 1']);
+    expect(posts.slice(1).every((p) => p.message.threadTs === posts[0]!.ts)).toBe(true);
+  });
+
+  it('lets two replicas share one card and post each reply once', async () => {
+    const { slack, lanes, cards } = setup({ replicas: 2 });
+    const [a, b] = lanes;
+    a!.refresh('r1');
+    b!.refresh('r1');
+    a!.reply('r1', { text: 'started', claimKey: 'thread:r1:1' });
+    b!.reply('r1', { text: 'started', claimKey: 'thread:r1:1' });
+    await Promise.all([a!.idle(), b!.idle()]);
+    const posts = slack.posts();
+    expect(posts.map((p) => p.message.text)).toEqual(['v1', 'started']);
+    expect(await cards.get('r1')).toEqual({ channel: 'C1', ts: posts[0]!.ts });
+  });
+
+  it('gives up a call Slack refuses for good, and goes on with the next', async () => {
+    const { slack, lanes } = setup();
+    const [lane] = lanes;
+    lane!.refresh('r1');
+    await lane!.idle();
+    slack.refusals.push(new SlackCallError('chat.postMessage', 'msg_too_long', 'msg_too_long'));
+    lane!.reply('r1', { text: 'too long', claimKey: 'a' });
+    lane!.reply('r1', { text: 'fine', claimKey: 'b' });
+    await lane!.idle();
+    expect(slack.posts().map((p) => p.message.text)).toEqual(['v1', 'fine']);
+  });
+
+  it('retries a call that failed for a passing reason', async () => {
+    const { slack, lanes } = setup();
+    const [lane] = lanes;
+    slack.refusals.push(new SlackCallError('chat.postMessage', undefined, 'ECONNRESET'));
+    lane!.refresh('r1');
+    await lane!.idle();
+    expect(slack.posts()).toHaveLength(1);
+  });
+
+  it('posts channel messages (cluster alerts) outside any card', async () => {
+    const { slack, lanes } = setup();
+    const [lane] = lanes;
+    lane!.post('C9', { text: 'agent silent', claimKey: 'cluster:x' });
+    lane!.post('C9', { text: 'agent silent', claimKey: 'cluster:x' });
+    await lane!.idle();
+    expect(
+      slack.posts().map((p) => [p.message.channel, p.message.text, p.message.threadTs]),
+    ).toEqual([['C9', 'agent silent', undefined]]);
+  });
+});

@@ -1,0 +1,326 @@
+import { setTimeout as sleepFor } from 'node:timers/promises';
+import type { Logger } from '../../shared/log.js';
+import type { CardRef, CardStore } from '../../shared/ports/card-store.js';
+import type { OnceClaims } from '../../shared/ports/once-claims.js';
+import type { CardView } from './card.js';
+import {
+  SlackCallError,
+  SlackRateLimitedError,
+  type OutgoingMessage,
+  type SlackCalls,
+} from './slack-calls.js';
+
+/** A message for a lane: a reply in the card's thread, or a channel message for a channel lane. */
+export interface LaneMessage extends Omit<OutgoingMessage, 'threadTs' | 'channel'> {
+  /** Posted at most once across replicas and replays: whoever claims this key posts it. */
+  claimKey: string;
+  /** Channel lanes only: where to post. */
+  channel?: string;
+}
+
+export interface RenderedCard {
+  /** Where a card not posted yet goes (the service's channel); unknown if the policy lost the service. */
+  channel: string | undefined;
+  view: CardView;
+  /** The rollout has ended: its lane is dropped once everything is sent. */
+  ended: boolean;
+}
+
+export interface CardLanesOptions {
+  calls: Pick<SlackCalls, 'postMessage' | 'update'>;
+  cards: CardStore;
+  claims: OnceClaims;
+  /** The card for the rollout's latest state, read when it is sent; `undefined` if there is none. */
+  render: (rolloutId: string) => Promise<RenderedCard | undefined>;
+  logger: Logger;
+  /** At most one `chat.update` per card in this many ms. Default 1000 (Slack's per-message limit). */
+  updateIntervalMs?: number;
+  /** Attempts at a call that failed for a reason other than a 429 before it is given up. Default 5. */
+  maxAttempts?: number;
+  /** Wait after the first such failure, doubled after each. Default 500 ms. */
+  retryDelayMs?: number;
+  /** Time and waiting, for tests that run lanes on a virtual clock. Default: real ones. */
+  now?: () => number;
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+/** How long a replica holds the right to post a card while it posts it. */
+const POST_CLAIM_MS = 30_000;
+/** Replies and alerts are claimed for a week: longer than any replay of their effect. */
+const MESSAGE_CLAIM_MS = 7 * 24 * 3_600_000;
+/** How often a replica that lost the post claim looks for the winner's card. */
+const CARD_POLL_MS = 200;
+
+interface Lane {
+  key: string;
+  rolloutId?: string;
+  card?: CardRef;
+  /** The card must show the latest state. */
+  dirty: boolean;
+  lastUpdateAt: number;
+  messages: (LaneMessage & { claimed?: boolean })[];
+  running?: Promise<void>;
+  postClaimUntil: number;
+  failures: number;
+  ended: boolean;
+}
+
+type Step = 'post' | 'message' | 'update';
+
+/**
+ * Sends what people see in Slack, one lane per rollout card (and per channel, for cluster
+ * alerts), each lane in order and independent of the others:
+ *
+ * - the card is posted once (a claim across replicas, its `(channel, ts)` saved in the
+ *   CardStore), then only updated: updates are coalesced to one per `updateIntervalMs`, and each
+ *   renders the rollout's state as it is when sent, so the last state always wins;
+ * - thread replies and alerts go out in the order given, each at most once (a claim per message);
+ * - a 429 waits for its `Retry-After` and sends again (for the card: the latest state); other
+ *   failures are retried with backoff, then given up and logged.
+ *
+ * Callers never wait for Slack: `refresh` and `send` return at once, so a slow or rate-limited
+ * Slack never holds up the effect runner. What is not sent when the process dies is lost, except
+ * the card, which the next update (or `refresh` at start) brings up to date.
+ */
+export class CardLanes {
+  private readonly lanes = new Map<string, Lane>();
+  private readonly abort = new AbortController();
+  private readonly updateIntervalMs: number;
+  private readonly maxAttempts: number;
+  private readonly retryDelayMs: number;
+  private readonly now: () => number;
+
+  constructor(private readonly options: CardLanesOptions) {
+    this.updateIntervalMs = options.updateIntervalMs ?? 1000;
+    this.maxAttempts = options.maxAttempts ?? 5;
+    this.retryDelayMs = options.retryDelayMs ?? 500;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The card of `rolloutId` should show the latest state: post it if it never was, else update it. */
+  refresh(rolloutId: string): void {
+    const lane = this.laneOf(`rollout:${rolloutId}`, rolloutId);
+    lane.dirty = true;
+    this.kick(lane);
+  }
+
+  /** A reply in the card's thread (after the card is posted), in order after earlier ones. */
+  reply(rolloutId: string, message: LaneMessage): void {
+    const lane = this.laneOf(`rollout:${rolloutId}`, rolloutId);
+    lane.messages.push({ ...message });
+    this.kick(lane);
+  }
+
+  /** A message in a channel, not tied to a card (a cluster alert). */
+  post(channel: string, message: LaneMessage): void {
+    const lane = this.laneOf(`channel:${channel}`);
+    lane.messages.push({ ...message, channel });
+    this.kick(lane);
+  }
+
+  /** Resolves once every lane has sent everything (or given it up). */
+  async idle(): Promise<void> {
+    for (;;) {
+      const running = [...this.lanes.values()].flatMap((l) => (l.running ? [l.running] : []));
+      if (running.length === 0) return;
+      await Promise.all(running);
+    }
+  }
+
+  /** Lets lanes finish for up to `graceMs`, then stops them; anything unsent is dropped. */
+  async stop(graceMs = 5_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.idle(),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+    ]);
+    clearTimeout(timer);
+    this.abort.abort();
+    await Promise.allSettled([...this.lanes.values()].map((l) => l.running));
+    this.lanes.clear();
+  }
+
+  private laneOf(key: string, rolloutId?: string): Lane {
+    let lane = this.lanes.get(key);
+    if (!lane) {
+      lane = {
+        key,
+        ...(rolloutId ? { rolloutId } : {}),
+        dirty: false,
+        lastUpdateAt: Number.NEGATIVE_INFINITY,
+        messages: [],
+        postClaimUntil: 0,
+        failures: 0,
+        ended: false,
+      };
+      this.lanes.set(key, lane);
+    }
+    return lane;
+  }
+
+  private kick(lane: Lane): void {
+    if (lane.running || this.abort.signal.aborted) return;
+    lane.running = this.run(lane).finally(() => {
+      lane.running = undefined;
+      if (lane.messages.length > 0 || lane.dirty) {
+        if (!this.abort.signal.aborted) this.kick(lane);
+      } else if (lane.ended || !lane.rolloutId) {
+        this.lanes.delete(lane.key);
+      }
+    });
+  }
+
+  private async run(lane: Lane): Promise<void> {
+    while (!this.abort.signal.aborted) {
+      let step: Step = 'message';
+      try {
+        if (lane.rolloutId && !lane.card) {
+          step = 'post';
+          const outcome = await this.ensureCard(lane, lane.rolloutId);
+          if (outcome === 'gone') return;
+          if (outcome === 'wait') await this.sleep(CARD_POLL_MS);
+          continue;
+        }
+        const message = lane.messages[0];
+        if (message) {
+          step = 'message';
+          await this.send(lane, message);
+          lane.messages.shift();
+          lane.failures = 0;
+          continue;
+        }
+        if (lane.dirty && lane.card && lane.rolloutId) {
+          step = 'update';
+          const wait = lane.lastUpdateAt + this.updateIntervalMs - this.now();
+          if (wait > 0) {
+            await this.sleep(wait);
+            continue;
+          }
+          lane.dirty = false;
+          lane.lastUpdateAt = this.now();
+          const rendered = await this.options.render(lane.rolloutId);
+          if (rendered) {
+            lane.ended = rendered.ended;
+            await this.options.calls.update(lane.card.channel, lane.card.ts, rendered.view);
+          }
+          lane.failures = 0;
+          continue;
+        }
+        return;
+      } catch (err) {
+        await this.failed(lane, step, err);
+      }
+    }
+  }
+
+  /** Posts the card unless it exists; `wait` while another replica posts it, `gone` without a rollout. */
+  private async ensureCard(lane: Lane, rolloutId: string): Promise<'ready' | 'wait' | 'gone'> {
+    const stored = await this.options.cards.get(rolloutId);
+    if (stored) {
+      lane.card = stored;
+      return 'ready';
+    }
+    if (this.now() >= lane.postClaimUntil) {
+      if (!(await this.options.claims.claim(`card-post:${rolloutId}`, POST_CLAIM_MS)))
+        return 'wait';
+      lane.postClaimUntil = this.now() + POST_CLAIM_MS;
+    }
+    const rendered = await this.options.render(rolloutId);
+    if (!rendered?.channel) {
+      this.options.logger.warn(
+        { rolloutId },
+        'no card posted: the rollout or its service channel is unknown',
+      );
+      lane.dirty = false;
+      lane.messages = [];
+      return 'gone';
+    }
+    lane.dirty = false;
+    const posted = await this.options.calls.postMessage({
+      channel: rendered.channel,
+      text: rendered.view.text,
+      blocks: rendered.view.blocks,
+    });
+    lane.lastUpdateAt = this.now();
+    lane.ended = rendered.ended;
+    lane.card = await this.options.cards.save(rolloutId, posted);
+    if (lane.card.ts !== posted.ts) {
+      this.options.logger.warn(
+        { rolloutId, kept: lane.card, extra: posted },
+        'another replica saved a card first; this one is a duplicate',
+      );
+    }
+    return 'ready';
+  }
+
+  private async send(lane: Lane, message: LaneMessage & { claimed?: boolean }): Promise<void> {
+    if (!message.claimed) {
+      if (!(await this.options.claims.claim(message.claimKey, MESSAGE_CLAIM_MS))) return;
+      message.claimed = true;
+    }
+    const channel = lane.card?.channel ?? message.channel;
+    if (!channel) throw new Error(`lane ${lane.key}: a message without a channel`);
+    await this.options.calls.postMessage({
+      channel,
+      text: message.text,
+      ...(message.blocks ? { blocks: message.blocks } : {}),
+      ...(lane.card ? { threadTs: lane.card.ts } : {}),
+      ...(message.broadcast ? { broadcast: true } : {}),
+    });
+  }
+
+  private async failed(lane: Lane, step: Step, err: unknown): Promise<void> {
+    if (step === 'update') lane.dirty = true;
+    if (err instanceof SlackRateLimitedError) {
+      this.options.logger.info(
+        { lane: lane.key, method: err.method, retryAfterMs: err.retryAfterMs },
+        'Slack rate limit: waiting, then sending the latest',
+      );
+      await this.sleep(err.retryAfterMs);
+      return;
+    }
+    lane.failures += 1;
+    const permanent =
+      err instanceof SlackCallError &&
+      err.slackError !== undefined &&
+      !TRANSIENT.has(err.slackError);
+    if (permanent || lane.failures >= this.maxAttempts) {
+      this.options.logger.error(
+        { err, lane: lane.key, step, attempts: lane.failures },
+        `giving up a Slack ${step}`,
+      );
+      lane.failures = 0;
+      if (step === 'message') lane.messages.shift();
+      if (step === 'update') lane.dirty = false;
+      // The lane stays (with its post claim): the next refresh tries to post the card again.
+      if (step === 'post') {
+        lane.messages = [];
+        lane.dirty = false;
+      }
+      return;
+    }
+    this.options.logger.warn(
+      { err, lane: lane.key, step, attempt: lane.failures },
+      'Slack call failed; retrying',
+    );
+    await this.sleep(this.retryDelayMs * 2 ** (lane.failures - 1));
+  }
+
+  private async sleep(ms: number): Promise<void> {
+    try {
+      if (this.options.sleep) await this.options.sleep(ms, this.abort.signal);
+      else await sleepFor(ms, undefined, { signal: this.abort.signal });
+    } catch {
+      // Aborted by stop(): the loop sees the signal and ends.
+    }
+  }
+}
+
+/** Slack errors worth trying again; anything else Slack answered will not change on its own. */
+const TRANSIENT = new Set([
+  'internal_error',
+  'fatal_error',
+  'service_unavailable',
+  'request_timeout',
+  'ratelimited',
+]);

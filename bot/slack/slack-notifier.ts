@@ -1,0 +1,115 @@
+import { createHash } from 'node:crypto';
+import type { Policy } from '../../shared/config/policy.js';
+import type { Logger } from '../../shared/log.js';
+import type { HealthSampleStore } from '../../shared/ports/health-samples.js';
+import type { Notifier, TransitionCause } from '../../shared/ports/notifier.js';
+import type { OnceClaims } from '../../shared/ports/once-claims.js';
+import type { RolloutStore } from '../../shared/ports/rollout-store.js';
+import { isTerminal, type AlertKind, type RolloutState } from '../../shared/rollout/state.js';
+import { alertView, clusterAlertText } from './alert-messages.js';
+import { renderCard } from './card.js';
+import type { CardLanes, RenderedCard } from './card-lanes.js';
+import type { SurfaceMetrics } from './metrics.js';
+import { threadLine } from './thread-lines.js';
+
+export interface SlackNotifierOptions {
+  lanes: CardLanes;
+  claims: OnceClaims;
+  policy: () => Policy;
+  metrics: SurfaceMetrics;
+  logger: Logger;
+}
+
+const ENDED_CLAIM_MS = 7 * 24 * 3_600_000;
+
+/**
+ * The Notifier on Slack: the rollout card (posted once, then updated in place), a thread reply
+ * per transition people care about, and alerts that page the service's on-call group. Every call
+ * returns at once; `CardLanes` does the sending (coalescing, 429s, once-only posts).
+ */
+export class SlackNotifier implements Notifier {
+  constructor(private readonly options: SlackNotifierOptions) {}
+
+  async rolloutChanged(state: RolloutState, cause: TransitionCause): Promise<void> {
+    const { lanes } = this.options;
+    lanes.refresh(state.id);
+    const line = threadLine(state, cause);
+    if (line) {
+      lanes.reply(state.id, {
+        text: line,
+        claimKey: `thread:${state.id}:${cause.version ?? `${state.version}:${digest(JSON.stringify(cause))}`}`,
+      });
+    }
+    if (cause.status && isTerminal(cause.status)) await this.countEnded(state, cause.status);
+  }
+
+  async alert(state: RolloutState, kind: AlertKind, message: string): Promise<void> {
+    const oncall = this.options.policy().services[state.plan.service]?.oncall;
+    const view = alertView(state, kind, message, oncall);
+    this.options.lanes.reply(state.id, {
+      text: view.text,
+      blocks: view.blocks,
+      broadcast: view.broadcast,
+      claimKey: `alert:${state.id}:${kind}:${digest(message)}`,
+    });
+  }
+
+  /** To the channel of every service that runs in `cluster`, paging each one's on-call group. */
+  async clusterAlert(cluster: string, message: string): Promise<void> {
+    const byChannel = new Map<string, string[]>();
+    for (const service of Object.values(this.options.policy().services)) {
+      if (!service.clusters.includes(cluster)) continue;
+      const oncall = byChannel.get(service.channel) ?? [];
+      if (service.oncall && !oncall.includes(service.oncall)) oncall.push(service.oncall);
+      byChannel.set(service.channel, oncall);
+    }
+    if (byChannel.size === 0) {
+      this.options.logger.warn({ cluster, message }, 'cluster alert: no service runs there');
+    }
+    for (const [channel, oncall] of byChannel) {
+      this.options.lanes.post(channel, {
+        text: clusterAlertText(cluster, message, oncall),
+        claimKey: `cluster-alert:${cluster}:${channel}:${digest(message)}`,
+      });
+    }
+  }
+
+  /** Counted once across replicas and replays, by whoever first sees the end. */
+  private async countEnded(state: RolloutState, outcome: string): Promise<void> {
+    try {
+      if (await this.options.claims.claim(`ended:${state.id}`, ENDED_CLAIM_MS)) {
+        this.options.metrics.rolloutsEnded.inc({ service: state.plan.service, outcome });
+      }
+    } catch (err) {
+      this.options.logger.warn({ err, rolloutId: state.id }, 'could not count the ended rollout');
+    }
+  }
+}
+
+export interface CardRendererDeps {
+  store: Pick<RolloutStore, 'get'>;
+  samples: HealthSampleStore;
+  policy: () => Policy;
+  logger: Logger;
+}
+
+/** The card as the rollout stands now: what `CardLanes` sends, read at the moment it sends. */
+export function cardRenderer(deps: CardRendererDeps) {
+  return async (rolloutId: string): Promise<RenderedCard | undefined> => {
+    const state = await deps.store.get(rolloutId);
+    if (!state) return undefined;
+    const samples = await deps.samples.latest(rolloutId, state.stageIndex).catch((err) => {
+      deps.logger.warn({ err, rolloutId }, 'card without health: samples unavailable');
+      return [];
+    });
+    return {
+      channel: deps.policy().services[state.plan.service]?.channel,
+      view: renderCard(state, { samples, buttons: true }),
+      ended: isTerminal(state.status),
+    };
+  };
+}
+
+function digest(text: string): string {
+  return createHash('sha1').update(text).digest('hex').slice(0, 16);
+}
