@@ -1,0 +1,94 @@
+import { performance } from 'node:perf_hooks';
+import type { App, BlockAction, ButtonAction, RespondFn } from '@slack/bolt';
+import type { Logger } from '../../shared/log.js';
+import { CARD_ACTIONS, type CardAction } from './card.js';
+import { parseCommand } from './command-parser.js';
+import type { SurfaceMetrics } from './metrics.js';
+import { refusalText } from './replies.js';
+import type { Reply, RolloutCommands } from './rollout-commands.js';
+
+export const SLASH_COMMAND = '/rollout';
+
+/** Set by the request guard on each HTTP request: when it arrived (`performance.now()`). */
+export const RECEIVED_AT = 'rolloutReceivedAt';
+
+export interface HandlerDeps {
+  commands: RolloutCommands;
+  metrics: SurfaceMetrics;
+  logger: Logger;
+}
+
+/**
+ * `/rollout` and the card's buttons. Every handler acks first (Slack allows 3 seconds) and does
+ * the work after, answering by `respond()` (the request's response_url), always ephemeral. Input
+ * that is wrong on its face (a parse error, `help`) is answered in the ack itself.
+ */
+export function registerHandlers(app: App, deps: HandlerDeps): void {
+  const { commands, metrics, logger } = deps;
+
+  app.command(SLASH_COMMAND, async ({ command, ack, respond, context }) => {
+    const started = receivedAt(context);
+    const parsed = parseCommand(command.text ?? '');
+    if (!parsed.ok) {
+      await ack({ response_type: 'ephemeral', text: `:warning: ${parsed.error}` });
+      observeAck(metrics, 'command', started);
+      metrics.commands.inc({ subcommand: 'parse', result: 'refused' });
+      return;
+    }
+    if (parsed.command.type === 'help') {
+      const reply = await commands.execute(parsed.command, requester(command));
+      await ack({ response_type: 'ephemeral', text: reply.text });
+      observeAck(metrics, 'command', started);
+      return;
+    }
+    await ack();
+    observeAck(metrics, 'command', started);
+    const reply = await commands.execute(parsed.command, requester(command));
+    await answer(respond, reply, logger);
+  });
+
+  const actionIds = new RegExp(`^(${Object.values(CARD_ACTIONS).join('|')})$`);
+  app.action<BlockAction<ButtonAction>>(
+    { type: 'block_actions', action_id: actionIds },
+    async ({ ack, body, action, respond, context }) => {
+      const started = receivedAt(context);
+      await ack();
+      observeAck(metrics, 'action', started);
+      const kind = (Object.entries(CARD_ACTIONS).find(([, id]) => id === action.action_id)?.[0] ??
+        'abort') as CardAction;
+      const rolloutId = action.value ?? '';
+      const who = { userId: body.user.id, channelId: body.channel?.id ?? '' };
+      const reply = rolloutId
+        ? await commands.act(kind, rolloutId, who, kind === 'abort' ? 'from the card' : undefined)
+        : { text: refusalText(new Error('button without a rollout id')), refused: true };
+      // A click that worked shows on the card and in its thread; only refusals need an answer.
+      if (reply.refused) await answer(respond, reply, logger);
+    },
+  );
+}
+
+function requester(command: { user_id: string; channel_id: string }) {
+  return { userId: command.user_id, channelId: command.channel_id };
+}
+
+async function answer(respond: RespondFn, reply: Reply, logger: Logger): Promise<void> {
+  try {
+    await respond({
+      response_type: 'ephemeral',
+      replace_original: false,
+      text: reply.text,
+      ...(reply.blocks ? { blocks: reply.blocks } : {}),
+    });
+  } catch (err) {
+    logger.warn({ err }, 'could not answer through response_url');
+  }
+}
+
+function receivedAt(context: Record<string, unknown>): number {
+  const at = context[RECEIVED_AT];
+  return typeof at === 'number' ? at : performance.now();
+}
+
+function observeAck(metrics: SurfaceMetrics, kind: 'command' | 'action', started: number): void {
+  metrics.ackSeconds.observe({ kind }, (performance.now() - started) / 1000);
+}

@@ -1,0 +1,209 @@
+import type { types } from '@slack/bolt';
+import { nearestNames, planFromPolicy } from '../../shared/config/plan-from-policy.js';
+import type { Policy } from '../../shared/config/policy.js';
+import { isRolloutError, RolloutError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
+import type { HealthSampleStore } from '../../shared/ports/health-samples.js';
+import { PermissionDeniedError, type RolloutService } from '../rollout-service.js';
+import { renderCard } from './card.js';
+import type { RolloutAction, SlashCommand } from './command-parser.js';
+import type { SurfaceMetrics } from './metrics.js';
+import {
+  actedText,
+  helpText,
+  historyText,
+  listText,
+  planText,
+  refusalText,
+  startedText,
+} from './replies.js';
+import { escapeText } from './slack-text.js';
+import type { UserGroups } from './user-groups.js';
+
+export interface Reply {
+  text: string;
+  blocks?: types.KnownBlock[];
+  /** The request was refused (bad input, denied, not possible now) or failed. */
+  refused?: boolean;
+}
+
+/** Who asked, as Slack says. */
+export interface Requester {
+  userId: string;
+  channelId: string;
+}
+
+export interface RolloutCommandsDeps {
+  service: RolloutService;
+  policy: () => Policy;
+  groups: Pick<UserGroups, 'groupsOf'>;
+  samples: HealthSampleStore;
+  metrics: SurfaceMetrics;
+  logger: Logger;
+}
+
+/**
+ * What `/rollout` and the card's buttons do, once Slack has been acknowledged. Every outcome is a
+ * reply for the person who asked; refusals say what was wrong and what would be right. Denials
+ * are logged as audit lines (`audit: "denied"`); the rollout service also writes those on a
+ * rollout into its history.
+ */
+export class RolloutCommands {
+  constructor(private readonly deps: RolloutCommandsDeps) {}
+
+  async execute(command: SlashCommand, who: Requester): Promise<Reply> {
+    const subcommand = command.type === 'act' ? command.action : command.type;
+    try {
+      const reply = await this.run(command, who);
+      this.deps.metrics.commands.inc({ subcommand, result: 'ok' });
+      return reply;
+    } catch (err) {
+      return this.refused(subcommand, err, who);
+    }
+  }
+
+  /** A button on the card, or `/rollout approve|pause|resume|abort`. */
+  async act(
+    action: RolloutAction,
+    rolloutId: string,
+    who: Requester,
+    reason?: string,
+  ): Promise<Reply> {
+    return this.execute({ type: 'act', action, rolloutId, ...(reason ? { reason } : {}) }, who);
+  }
+
+  private async run(command: SlashCommand, who: Requester): Promise<Reply> {
+    const { service } = this.deps;
+    switch (command.type) {
+      case 'help':
+        return { text: helpText() };
+      case 'start':
+        return this.start(command, who);
+      case 'status':
+        return this.status(command.target, who);
+      case 'list':
+        return { text: listText(await service.list()) };
+      case 'history': {
+        this.requireService(command.service);
+        return { text: historyText(command.service, await service.history(command.service)) };
+      }
+      case 'act': {
+        const state = await service.get(command.rolloutId);
+        if (!state) throw await this.notFound(command.rolloutId);
+        const groups = await this.deps.groups.groupsOf(who.userId, state.plan.service);
+        const action =
+          command.action === 'abort'
+            ? {
+                type: 'abort' as const,
+                reason: command.reason ?? `from Slack by <@${who.userId}>`,
+              }
+            : { type: command.action };
+        const after = await service.act(command.rolloutId, action, {
+          id: `user:${who.userId}`,
+          groups,
+        });
+        return { text: actedText(command.action, after) };
+      }
+      default: {
+        const never: never = command;
+        throw new Error(`unknown command ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private async start(
+    command: Extract<SlashCommand, { type: 'start' }>,
+    who: Requester,
+  ): Promise<Reply> {
+    const policy = this.deps.policy();
+    const request = { ...command.request, startedBy: who.userId };
+    const groups = await this.deps.groups.groupsOf(who.userId, request.service);
+    if (command.dryRun) {
+      const plan = planFromPolicy(policy, request);
+      const servicePolicy = policy.services[plan.service]!;
+      const allowed = servicePolicy.permissions.start;
+      const mayStart =
+        allowed.length === 0 ||
+        allowed.includes(who.userId) ||
+        groups.some((g) => allowed.includes(g));
+      return { text: planText(plan, servicePolicy, { userId: who.userId, mayStart }) };
+    }
+    const state = await this.deps.service.start(request, { id: `user:${who.userId}`, groups });
+    this.deps.metrics.rolloutsStarted.inc({ service: state.plan.service });
+    this.deps.logger.info(
+      { audit: 'started', rolloutId: state.id, user: who.userId, service: state.plan.service },
+      'rollout started from Slack',
+    );
+    return { text: startedText(state, policy.services[state.plan.service]?.channel) };
+  }
+
+  private async status(target: string | undefined, who: Requester): Promise<Reply> {
+    const policy = this.deps.policy();
+    const channelService = Object.entries(policy.services).find(
+      ([, s]) => s.channel === who.channelId,
+    )?.[0];
+    const wanted = target ?? channelService;
+    if (wanted === undefined) return { text: listText(await this.deps.service.list()) };
+    const state = await this.deps.service.status(wanted);
+    if (!state) {
+      if (policy.services[wanted]) {
+        return { text: `*${escapeText(wanted)}* has no rollouts yet.` };
+      }
+      throw await this.notFound(wanted, true);
+    }
+    const samples = await this.deps.samples.latest(state.id, state.stageIndex).catch(() => []);
+    const card = renderCard(state, { samples, buttons: false });
+    return { text: card.text, blocks: card.blocks };
+  }
+
+  private requireService(name: string): void {
+    const known = Object.keys(this.deps.policy().services);
+    if (known.includes(name)) return;
+    const near = nearestNames(name, known);
+    throw new UnknownTargetError(
+      `unknown service "${name}"` +
+        (near.length > 0 ? `; did you mean ${near.map((n) => `"${n}"`).join(' or ')}?` : '') +
+        ` Known services: ${known.join(', ') || 'none'}.`,
+    );
+  }
+
+  /** An unknown rollout id, with the nearest active ids (and services, for `status`). */
+  private async notFound(name: string, orService = false): Promise<UnknownTargetError> {
+    const active = (await this.deps.service.list()).map((s) => s.id);
+    const services = orService ? Object.keys(this.deps.policy().services) : [];
+    const near = nearestNames(name, [...active, ...services]);
+    return new UnknownTargetError(
+      (orService ? `no rollout or service is called "${name}"` : `no rollout has id "${name}"`) +
+        (near.length > 0 ? `; did you mean ${near.map((n) => `\`${n}\``).join(' or ')}?` : '.') +
+        ' `/rollout list` shows the active rollouts' +
+        (orService ? `; the services are ${services.join(', ') || 'none'}.` : '.'),
+    );
+  }
+
+  private refused(subcommand: string, err: unknown, who: Requester): Reply {
+    const denied =
+      err instanceof PermissionDeniedError ||
+      isRolloutError(err, 'not_permitted') ||
+      isRolloutError(err, 'four_eyes');
+    if (denied) {
+      this.deps.logger.warn(
+        { audit: 'denied', subcommand, user: who.userId, reason: (err as Error).message },
+        `${subcommand} denied`,
+      );
+    } else if (!isRolloutError(err)) {
+      this.deps.logger.error({ err, subcommand, user: who.userId }, 'slash command failed');
+    }
+    this.deps.metrics.commands.inc({
+      subcommand,
+      result: denied ? 'denied' : isRolloutError(err) ? 'refused' : 'error',
+    });
+    return { text: refusalText(err), refused: true };
+  }
+}
+
+/** A name that is neither a rollout nor a service; the message suggests the nearest. */
+export class UnknownTargetError extends RolloutError {
+  constructor(message: string) {
+    super('unknown_rollout', message);
+  }
+}
