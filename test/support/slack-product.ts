@@ -1,0 +1,153 @@
+import { MemoryCardStore } from '../../bot/adapters/memory-card-store.js';
+import { MemoryHealthSampleStore } from '../../bot/adapters/memory-health-samples.js';
+import { MemoryOnceClaims } from '../../bot/adapters/memory-once-claims.js';
+import { MemoryRolloutStore } from '../../bot/adapters/memory-rollout-store.js';
+import { startLocalMode, type LocalMode } from '../../bot/local-mode.js';
+import {
+  createSlackSurface,
+  EVENTS_PATH,
+  type SlackSurface,
+  type SlackSurfaceTuning,
+} from '../../bot/slack/surface.js';
+import type { ReadinessCheck } from '../../bot/slack/readiness.js';
+import { systemClock } from '../../shared/clock.js';
+import { parsePolicy } from '../../shared/config/policy-loader.js';
+import type { Fault } from '../../shared/config/simulation.js';
+import { createLogger } from '../../shared/log.js';
+import type { CardStore } from '../../shared/ports/card-store.js';
+import type { Notifier, TransitionCause } from '../../shared/ports/notifier.js';
+import type { OnceClaims } from '../../shared/ports/once-claims.js';
+import type { AlertKind, RolloutState } from '../../shared/rollout/state.js';
+import { SlackApiDouble } from './slack-api-double.js';
+import { SLACK_GROUPS, slackPolicyYaml } from './slack-policy.js';
+import { SlackRequests } from './slack-requests.js';
+
+export const BOT_TOKEN = 'xoxb-1111-2222-testbottokenvalue';
+export const SIGNING_SECRET = 'test-signing-secret-5f1d2c9a';
+
+export interface SlackProductOptions {
+  faults?: Fault[];
+  /** Bake per stage (`300ms` by default). */
+  bake?: string;
+  /** Default: in memory. The restart test passes Redis ones. */
+  cards?: CardStore;
+  claims?: OnceClaims;
+  tuning?: SlackSurfaceTuning;
+  logLevel?: string;
+  /** Extra `/readyz` checks (what main.ts adds for Kafka and Redis). */
+  readiness?: ReadinessCheck[];
+}
+
+/**
+ * The product in local mode with its Slack surface in HTTP mode, talking to a Slack Web API
+ * double: what the Slack end-to-end suites drive, only through the HTTP endpoint with signed
+ * requests (`slack`) and by reading what the double received (`api`).
+ */
+export interface SlackProduct {
+  api: SlackApiDouble;
+  /** Signed requests to the surface's `/slack/events` (follows a surface restart). */
+  readonly slack: SlackRequests;
+  /** `http://127.0.0.1:<port>` of the surface (follows a surface restart). */
+  readonly baseUrl: string;
+  readonly surface: SlackSurface;
+  local: LocalMode;
+  /** Every log line (JSON) the product wrote. */
+  logs: string[];
+  /** Stops the Slack surface (letting it send what it queued) and starts a new one on the same stores. */
+  restartSurface(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startSlackProduct(options: SlackProductOptions = {}): Promise<SlackProduct> {
+  const logs: string[] = [];
+  const logger = createLogger('rollout-test', options.logLevel ?? 'info', {
+    write: (line: string) => void logs.push(line),
+  });
+  const api = await SlackApiDouble.start({ token: BOT_TOKEN, userGroups: SLACK_GROUPS });
+  const policy = parsePolicy(slackPolicyYaml(options.faults, options.bake), 'slack-policy.yaml');
+  const store = new MemoryRolloutStore();
+  const samples = new MemoryHealthSampleStore();
+  const cards = options.cards ?? new MemoryCardStore();
+  const claims = options.claims ?? new MemoryOnceClaims(systemClock);
+  const build = () =>
+    createSlackSurface({
+      env: {
+        SLACK_BOT_TOKEN: BOT_TOKEN,
+        SLACK_SIGNING_SECRET: SIGNING_SECRET,
+        SLACK_API_URL: api.apiUrl,
+        PORT: 0,
+        HOST: '127.0.0.1',
+      },
+      policy: () => policy,
+      store,
+      samples,
+      cards,
+      claims,
+      logger,
+      ...(options.readiness ? { readiness: options.readiness } : {}),
+      tuning: { apiRetries: 0, processMetrics: false, ...options.tuning },
+    });
+  let surface = build();
+  const notifier = new SwitchableNotifier(surface.notifier);
+  const local = await startLocalMode({
+    policy,
+    notifier,
+    clock: systemClock,
+    logger,
+    samplingIntervalMs: 50,
+    heartbeatIntervalMs: 200,
+    sweepTimer: false,
+    adapters: { store, samples },
+  });
+  let port = (await surface.start(local.bot.service)).port;
+  const requests = () =>
+    new SlackRequests({
+      eventsUrl: `http://127.0.0.1:${port}${EVENTS_PATH}`,
+      signingSecret: SIGNING_SECRET,
+      api,
+    });
+  let slack = requests();
+  return {
+    api,
+    get slack() {
+      return slack;
+    },
+    get baseUrl() {
+      return `http://127.0.0.1:${port}`;
+    },
+    get surface() {
+      return surface;
+    },
+    local,
+    logs,
+    async restartSurface() {
+      await surface.stop();
+      surface = build();
+      notifier.target = surface.notifier;
+      port = (await surface.start(local.bot.service)).port;
+      slack = requests();
+    },
+    async stop() {
+      await local.stop();
+      await surface.stop(1_000);
+      await api.close();
+    },
+  };
+}
+
+/** The runtime keeps one notifier; a restarted surface brings a new one. */
+class SwitchableNotifier implements Notifier {
+  constructor(public target: Notifier) {}
+
+  rolloutChanged(state: RolloutState, cause: TransitionCause): Promise<void> {
+    return this.target.rolloutChanged(state, cause);
+  }
+
+  alert(state: RolloutState, kind: AlertKind, message: string): Promise<void> {
+    return this.target.alert(state, kind, message);
+  }
+
+  clusterAlert(cluster: string, message: string): Promise<void> {
+    return this.target.clusterAlert(cluster, message);
+  }
+}
