@@ -17,6 +17,7 @@ import { createLogger } from '../shared/log.js';
 import { TopicCommandBus } from '../shared/messaging/topic-command-bus.js';
 import { TopicEventBus } from '../shared/messaging/topic-event-bus.js';
 import { RolloutAgent } from './agent.js';
+import { AgentEndpoints } from './http-endpoints.js';
 import {
   gatewayServices,
   httpRouteApi,
@@ -109,6 +110,7 @@ export async function main(): Promise<void> {
       deadline.unref();
       try {
         await agent.stop();
+        await endpoints.close();
         await broker.close();
         process.exit(0);
       } catch (err) {
@@ -120,7 +122,21 @@ export async function main(): Promise<void> {
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
 
+  // Probes and /metrics. A port already taken is logged, not fatal: shifting traffic matters more.
+  let running = false;
+  const endpoints = new AgentEndpoints({
+    cluster,
+    activeRollouts: () => agent.activeRollouts(),
+    ready: () => running,
+  });
+  await endpoints.listen(env.PORT, env.HOST).then(
+    (port) => logger.info({ port, host: env.HOST }, 'serving /healthz, /readyz and /metrics'),
+    (err: unknown) =>
+      logger.error({ err, port: env.PORT }, 'cannot serve /healthz, /readyz and /metrics'),
+  );
+
   await agent.start();
+  running = true;
   logger.info(
     {
       cluster,

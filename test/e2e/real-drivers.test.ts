@@ -108,6 +108,7 @@ describe('end to end on the real drivers (gateway-api + prometheus, distributed 
         PROMETHEUS_URL: prometheus.url,
         AGENT_SAMPLING_INTERVAL: '300ms',
         AGENT_HEARTBEAT_INTERVAL: '500ms',
+        PORT: '0',
       }),
       readyLine: /"msg":"agent running"/,
     });

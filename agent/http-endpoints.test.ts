@@ -1,0 +1,44 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { AgentEndpoints } from './http-endpoints.js';
+
+describe('AgentEndpoints', () => {
+  let endpoints: AgentEndpoints | undefined;
+  afterEach(() => endpoints?.close());
+
+  it('answers /healthz, /readyz (503 until ready) and /metrics with the active rollouts', async () => {
+    let ready = false;
+    endpoints = new AgentEndpoints({
+      cluster: 'eu-west',
+      activeRollouts: () => ['checkout-1', 'search-2'],
+      ready: () => ready,
+    });
+    const port = await endpoints.listen(0, '127.0.0.1');
+    const get = (path: string) => fetch(`http://127.0.0.1:${port}${path}`);
+
+    expect((await get('/healthz')).status).toBe(200);
+    expect((await get('/readyz')).status).toBe(503);
+    ready = true;
+    expect((await get('/readyz')).status).toBe(200);
+    const metrics = await get('/metrics');
+    expect(metrics.status).toBe(200);
+    const text = await metrics.text();
+    expect(text).toContain('rollout_agent_active_rollouts{cluster="eu-west"} 2');
+    expect(text).toContain('process_cpu_seconds_total');
+    expect((await get('/nothing')).status).toBe(404);
+  });
+
+  it('rejects listen() on a port already taken, so the caller can decide', async () => {
+    endpoints = new AgentEndpoints({
+      cluster: 'eu-west',
+      activeRollouts: () => [],
+      ready: () => true,
+    });
+    const port = await endpoints.listen(0, '127.0.0.1');
+    const second = new AgentEndpoints({
+      cluster: 'eu-west',
+      activeRollouts: () => [],
+      ready: () => true,
+    });
+    await expect(second.listen(port, '127.0.0.1')).rejects.toThrow(/EADDRINUSE/);
+  });
+});

@@ -1,0 +1,70 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+
+export interface AgentEndpointsOptions {
+  cluster: string;
+  /** The rollouts in progress in this cluster (the agent's `activeRollouts`). */
+  activeRollouts: () => readonly string[];
+  /** True once the agent consumes its commands. */
+  ready: () => boolean;
+}
+
+/**
+ * The agent's HTTP endpoints, for probes and Prometheus only (no rollout data, no control):
+ * `/healthz` (the process is up), `/readyz` (the agent consumes its commands: 200, else 503) and
+ * `/metrics` (Prometheus text: process metrics and the active rollouts gauge).
+ */
+export class AgentEndpoints {
+  private readonly registry = new Registry();
+  private readonly server: Server;
+
+  constructor(options: AgentEndpointsOptions) {
+    this.registry.setDefaultLabels({ cluster: options.cluster });
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'rollout_agent_active_rollouts',
+      help: 'Rollouts in progress in this agent’s cluster.',
+      registers: [this.registry],
+      collect() {
+        this.set(options.activeRollouts().length);
+      },
+    });
+    this.server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (req.method !== 'GET') {
+        res.writeHead(405).end();
+      } else if (path === '/healthz') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+      } else if (path === '/readyz') {
+        const ready = options.ready();
+        res
+          .writeHead(ready ? 200 : 503, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ ready }));
+      } else if (path === '/metrics') {
+        this.registry.metrics().then(
+          (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
+          () => res.writeHead(500).end(),
+        );
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+  }
+
+  /** Listens on `host:port` (0: any free port) and resolves with the port. */
+  listen(port: number, host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve((this.server.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
