@@ -49,7 +49,8 @@ export function alertView(
   }
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `\`${state.id}\`` }] });
   return {
-    text: `${page}${TITLE[kind].replace(/^:[a-z_]+: /, '')}: ${state.plan.service} ${state.plan.version}: ${body}`,
+    // The message names the rollout itself (`checkout 2.5.0 (checkout-3f9a1c): …`).
+    text: `${page}${TITLE[kind].replace(/^:[a-z_]+: /, '')}: ${body}`,
     blocks,
     broadcast: kind !== 'approval_needed',
   };
@@ -69,9 +70,12 @@ function factsOf(state: RolloutState, kind: AlertKind): [string, string][] {
     `${state.stageIndex + 1} of ${state.plan.stages.length}${stage ? ` (${stage.weight}%)` : ''}`,
   ]);
   facts.push([
-    'Clusters',
+    'Clusters (now)',
     state.plan.clusters
-      .map((c) => `${c}: ${state.clusters[c]?.weight ?? 0}%, ${state.clusters[c]?.status ?? '?'}`)
+      .map((c) => {
+        const cluster = state.clusters[c];
+        return `${c}: ${cluster?.weight ?? 0}%, ${(cluster?.status ?? 'unknown').replace('_', ' ')}`;
+      })
       .join('\n'),
   ]);
   facts.push(['Back to', `\`${escapeText(state.plan.stableVersion)}\``]);
