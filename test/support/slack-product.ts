@@ -10,6 +10,7 @@ import {
   type SlackSurfaceTuning,
 } from '../../bot/slack/surface.js';
 import type { ReadinessCheck } from '../../bot/slack/readiness.js';
+import type { SweepOptions } from '../../bot/sweeps.js';
 import { systemClock } from '../../shared/clock.js';
 import { parsePolicy } from '../../shared/config/policy-loader.js';
 import type { Fault } from '../../shared/config/simulation.js';
@@ -36,6 +37,8 @@ export interface SlackProductOptions {
   logLevel?: string;
   /** Extra `/readyz` checks (what main.ts adds for Kafka and Redis). */
   readiness?: ReadinessCheck[];
+  /** Sweep thresholds (silent agents, stuck rollouts); tests call `local.bot.sweeps.tick()`. */
+  sweeps?: Partial<SweepOptions>;
 }
 
 /**
@@ -97,6 +100,7 @@ export async function startSlackProduct(options: SlackProductOptions = {}): Prom
     samplingIntervalMs: 50,
     heartbeatIntervalMs: 200,
     sweepTimer: false,
+    ...(options.sweeps ? { sweeps: options.sweeps } : {}),
     adapters: { store, samples },
   });
   let port = (await surface.start(local.bot.service)).port;
