@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ServiceBusyError } from '../../bot/rollout-service.js';
 import { isRolloutError } from '../../shared/errors.js';
 import { LEAD, OUTSIDER, STARTER } from '../support/e2e-policy.js';
+import { waitFor } from '../support/wait-for.js';
 import { waitForStatus, type HarnessFactory, type RolloutHarness } from './rollout-harness.js';
 
 const user = (id: string) => ({ id: `user:${id}` });
@@ -43,7 +44,12 @@ export function describeRolloutScenarios(mode: string, start: HarnessFactory): v
       expect(
         trail.filter((h) => h.input === 'gate_result' && h.detail?.startsWith('pass')).length,
       ).toBeGreaterThanOrEqual(4);
-      expect(await harness.service.activeRolloutOf('checkout')).toBeUndefined();
+      // The lock is released by an effect of the final commit: in distributed mode it follows
+      // the state by a Redis round trip or two.
+      const h = harness;
+      await waitFor(async () => (await h.service.activeRolloutOf('checkout')) === undefined, {
+        what: 'the lock of checkout to be released',
+      });
     });
 
     it('switches a blue-green rollout only after the preview’s gate passes', async () => {
@@ -93,10 +99,17 @@ export function describeRolloutScenarios(mode: string, start: HarnessFactory): v
       expect(Object.values(done.clusters).map((c) => c.weight)).toEqual([0, 0]);
       expect(await harness.routerWeight('eu-west', 'checkout')).toBe(0);
       expect(await harness.routerWeight('us-east', 'checkout')).toBe(0);
-      const breach = harness.notifier.alerts(started.id).find((a) => a.kind === 'gate_breached');
+      // Alerts are effects of the commit that raised them: they follow the state shortly.
+      const notifier = harness.notifier;
+      const breach = await waitFor(
+        () => notifier.alerts(started.id).find((a) => a.kind === 'gate_breached'),
+        { what: 'the gate_breached alert' },
+      );
       expect(breach?.message).toMatch(/error_rate \d+(\.\d+)?% > 5(\.0)?%/);
       expect(breach?.message).toContain('us-east');
-      expect(harness.notifier.alerts(started.id).map((a) => a.kind)).toContain('rolled_back');
+      await waitFor(() => notifier.alerts(started.id).some((a) => a.kind === 'rolled_back'), {
+        what: 'the rolled_back alert',
+      });
     });
 
     it('waits for approval; refuses the starter (four-eyes) and an outsider; a lead’s approval advances it', async () => {
@@ -108,7 +121,9 @@ export function describeRolloutScenarios(mode: string, start: HarnessFactory): v
         startedBy: STARTER,
       });
       await waitForStatus(h, started.id, ['awaiting_approval']);
-      expect(h.notifier.alerts(started.id).map((a) => a.kind)).toContain('approval_needed');
+      await waitFor(() => h.notifier.alerts(started.id).some((a) => a.kind === 'approval_needed'), {
+        what: 'the approval_needed alert',
+      });
 
       await expect(
         h.service.act(started.id, { type: 'approve' }, user(STARTER)),
