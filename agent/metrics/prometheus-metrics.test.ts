@@ -206,6 +206,19 @@ describe('PrometheusMetrics on a real Prometheus', () => {
       expect((err as Error).message).toMatch(/^prometheus\.queries\.selector: /);
     });
 
+    it('refuses a template returning several series, naming its field', async () => {
+      const broken = new PrometheusMetrics({
+        url: prometheus.url,
+        services: { checkout: { requests: 'http_requests_total{$selector}' } },
+      });
+      const err = await broken
+        .verify([{ service: 'checkout', version: '2.4.0' }])
+        .catch((e: unknown) => e);
+      expect((err as Error).message).toMatch(
+        /^services\.checkout\.prometheus\.requests: .*returned 2 series/,
+      );
+    });
+
     it('refuses an unreachable Prometheus, naming PROMETHEUS_URL', async () => {
       const down = new PrometheusMetrics({ url: 'http://127.0.0.1:1' });
       const err = await down

@@ -24,8 +24,11 @@ export interface PrometheusMetricsOptions {
 
 type TemplateField = 'selector' | 'requests' | 'errors' | 'latency';
 
-/** One query's answer: a number, or why there is none. */
-type Answer = { value: number } | { problem: string; parseError?: boolean };
+/**
+ * One query's answer: a number, or why there is none, and whose fault that is: Prometheus
+ * itself (unreachable, not Prometheus at that URL) or the query (refused, wrong shape).
+ */
+type Answer = { value: number } | { problem: string; cause: 'prometheus' | 'query' };
 
 /**
  * A `MetricsProvider` over Prometheus' HTTP API (`POST /api/v1/query`): requests, errors and the
@@ -149,7 +152,7 @@ export class PrometheusMetrics implements MetricsProvider {
       for (const [field, promql] of checks) {
         const answer = await this.instant(promql, time, { emptyIsFine: true });
         if (!('problem' in answer)) continue;
-        if (answer.parseError) {
+        if (answer.cause === 'query') {
           throw new ConfigError(
             this.fieldOf(service, field),
             `Prometheus cannot run this template for ${service}: ${answer.problem}`,
@@ -194,7 +197,10 @@ export class PrometheusMetrics implements MetricsProvider {
         (err as Error).name === 'TimeoutError'
           ? `no answer in ${this.timeoutMs} ms`
           : (cause?.code ?? cause?.message ?? (err as Error).message);
-      return { problem: `cannot reach Prometheus at ${this.base.href}: ${why}` };
+      return {
+        problem: `cannot reach Prometheus at ${this.base.href}: ${why}`,
+        cause: 'prometheus',
+      };
     }
     let body: PromResponse;
     try {
@@ -202,28 +208,33 @@ export class PrometheusMetrics implements MetricsProvider {
     } catch {
       return {
         problem: `Prometheus at ${this.base.href} answered ${response.status} without JSON (is PROMETHEUS_URL Prometheus' base URL?)`,
+        cause: 'prometheus',
       };
     }
     if (body.status !== 'success' || body.data === undefined) {
       return {
         problem: `Prometheus refused the query (${body.errorType ?? response.status}: ${body.error ?? 'no reason given'}): ${promql}`,
-        parseError: body.errorType === 'bad_data',
+        cause: 'query',
       };
     }
     const { resultType, result } = body.data;
     if (resultType === 'scalar') return { value: Number((result as [number, string])[1]) };
     if (resultType !== 'vector') {
-      return { problem: `the query returns a ${resultType}, not a number: ${promql}` };
+      return {
+        problem: `the query returns a ${resultType}, not a number: ${promql}`,
+        cause: 'query',
+      };
     }
     const series = result as { value: [number, string] }[];
     if (series.length === 0) {
       return options.emptyIsFine
         ? { value: Number.NaN }
-        : { problem: `no data (the query returned no series): ${promql}` };
+        : { problem: `no data (the query returned no series): ${promql}`, cause: 'query' };
     }
     if (series.length > 1) {
       return {
         problem: `the query returned ${series.length} series, not one: aggregate it (e.g. sum(...)): ${promql}`,
+        cause: 'query',
       };
     }
     return { value: Number(series[0]!.value[1]) };
