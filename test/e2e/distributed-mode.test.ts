@@ -1,3 +1,4 @@
+import { vi } from 'vitest';
 import { RecordingNotifier } from '../../bot/adapters/recording-notifier.js';
 import { e2ePolicyYaml } from '../support/e2e-policy.js';
 import { startStack } from '../support/distributed-stack.js';
@@ -7,6 +8,10 @@ import { describeRolloutScenarios } from './rollout-scenarios.js';
  * The scenarios of issue 3 in distributed mode: the Kafka test broker, a private Redis, the bot
  * (in this process, wired as `npm run bot` wires it) and two agent processes, one per cluster.
  */
+// Processes start and join their consumer groups for each scenario: slower than local mode,
+// more so on a busy machine.
+vi.setConfig({ testTimeout: 60_000 });
+
 describeRolloutScenarios('distributed mode', async ({ faults }) => {
   const stack = await startStack({ policyYaml: e2ePolicyYaml(faults) });
   try {
