@@ -3,7 +3,7 @@ import { ConfigError, isRolloutError } from '../shared/errors.js';
 import type { MetricsProvider } from './metrics/metrics-provider.js';
 import { PrometheusMetrics, type PrometheusMetricsOptions } from './metrics/prometheus-metrics.js';
 import { GatewayApiRouter, type GatewayRoutedService } from './routers/gateway-api-router.js';
-import { KubeHttpRouteApi, loadKubeConfig, type HttpRouteApi } from './routers/kube-http-routes.js';
+import type { HttpRouteApi } from './routers/kube-api.js';
 import type { TrafficRouter } from './routers/traffic-router.js';
 
 /**
@@ -23,14 +23,18 @@ export function kubeSource(env: KubeEnv): string {
   return env.KUBECONFIG !== undefined ? 'KUBECONFIG' : 'KUBERNETES_SERVICE_HOST';
 }
 
-/** The Kubernetes API from `KUBECONFIG`, or in a pod from its service account token and CA. */
-export function httpRouteApi(env: KubeEnv): HttpRouteApi {
+/**
+ * The Kubernetes API from `KUBECONFIG`, or in a pod from its service account token and CA. The
+ * client library is loaded here, only for the gateway-api router.
+ */
+export async function httpRouteApi(env: KubeEnv): Promise<HttpRouteApi> {
   if (env.KUBECONFIG === undefined && env.KUBERNETES_SERVICE_HOST === undefined) {
     throw new ConfigError(
       'KUBECONFIG',
       'is not set and the agent is not in a pod (no KUBERNETES_SERVICE_HOST): TRAFFIC_ROUTER=gateway-api needs a kubeconfig file or the in-cluster service account',
     );
   }
+  const { KubeHttpRouteApi, loadKubeConfig } = await import('./routers/kube-http-routes.js');
   try {
     return new KubeHttpRouteApi(
       loadKubeConfig(

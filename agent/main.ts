@@ -72,7 +72,7 @@ export async function main(): Promise<void> {
       ...(env.SIMULATION_STATE_FILE !== undefined && { stateFile: env.SIMULATION_STATE_FILE }),
     }));
 
-  const router = createRouter(routerConfig(env, policy, simulation));
+  const router = createRouter(await routerConfig(env, policy, simulation));
   const metrics = createMetricsProvider(metricsConfig(env, policy, simulation));
   // Refuses a missing route, an unparsable template or an unreachable API before consuming.
   await verifyDrivers({ router, metrics, services, env });
@@ -152,11 +152,11 @@ export async function main(): Promise<void> {
   );
 }
 
-function routerConfig(
+async function routerConfig(
   env: AgentMainEnv,
   policy: Policy,
   simulation: () => SimulatedCluster,
-): RouterConfig {
+): Promise<RouterConfig> {
   const type = env.TRAFFIC_ROUTER;
   switch (type) {
     case 'simulated':
@@ -166,7 +166,7 @@ function routerConfig(
         type,
         cluster: env.AGENT_CLUSTER,
         services: gatewayServices(policy, env.AGENT_CLUSTER),
-        api: httpRouteApi(env),
+        api: await httpRouteApi(env),
       };
   }
 }

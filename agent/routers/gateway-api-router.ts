@@ -13,7 +13,7 @@ import {
   type RolloutRecord,
   type RouteView,
 } from './http-route.js';
-import { KubeApiError, type HttpRouteApi } from './kube-http-routes.js';
+import { KubeApiError, type HttpRouteApi } from './kube-api.js';
 import { RouterError } from './router-error.js';
 import type { AppliedMark, RouteState, RouteTarget, TrafficRouter } from './traffic-router.js';
 

@@ -6,30 +6,9 @@ import {
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import type { HttpRoute } from './http-route.js';
+import { KubeApiError, type HttpRouteApi } from './kube-api.js';
 
-/**
- * HTTPRoute access over the Kubernetes API, the only two verbs the agent's Role grants: `get`
- * and `patch` on `httproutes.gateway.networking.k8s.io`. Failures reject with `KubeApiError`.
- */
-export interface HttpRouteApi {
-  /** The API server, for messages (`https://10.0.0.1:443`). */
-  readonly server: string;
-  get(namespace: string, name: string): Promise<HttpRoute>;
-  /** An RFC 7386 JSON merge patch; one carrying `metadata.resourceVersion` fails with 409 if the route changed since. */
-  mergePatch(namespace: string, name: string, patch: object): Promise<HttpRoute>;
-}
-
-/** A Kubernetes API call failed: `status` is the HTTP status, undefined when no answer came. */
-export class KubeApiError extends Error {
-  constructor(
-    readonly verb: 'get' | 'patch',
-    readonly status: number | undefined,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'KubeApiError';
-  }
-}
+export { KubeApiError, type HttpRouteApi } from './kube-api.js';
 
 export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 export const GATEWAY_VERSION = 'v1';
