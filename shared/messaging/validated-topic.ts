@@ -4,7 +4,7 @@ import { decodeMessage, DeadLetter } from '../contracts/decode.js';
 import { DLQ_TOPIC } from '../contracts/topics.js';
 import { RolloutError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import type { MessageHandler } from '../ports/buses.js';
+import { UnprocessableMessageError, type MessageHandler } from '../ports/buses.js';
 import type { BrokerRecord, Subscription, TopicBroker } from '../ports/topic-broker.js';
 
 /**
@@ -16,8 +16,14 @@ export interface BusOptions {
   logger?: Logger;
   clock?: Clock;
   /**
-   * Tries a handler gets on one valid message before the message is dead-lettered with the last
-   * error. Default 10. Between tries the broker backs off (see `HandlerRetryOptions`).
+   * Opt-in: tries a handler gets on one valid message before the message is dead-lettered with
+   * the last error. Default: no limit. A handler rejects only when something it depends on is
+   * down (it cannot publish its answer, Redis is unreachable), and dead-lettering a valid
+   * `rollback` or `rolled_back` would strand a rollout, so by default the message is retried
+   * until the handler succeeds; between tries the broker backs off, capped, and keeps the
+   * consumer's group membership alive (see `HandlerRetryOptions`). A handler marks a message it
+   * can never process by rejecting with `UnprocessableMessageError`: that one is dead-lettered at
+   * once whatever this says.
    */
   maxAttempts?: number;
 }
@@ -25,12 +31,13 @@ export interface BusOptions {
 export interface BusSettings {
   logger: Logger;
   clock: Clock;
+  /** `Infinity` unless the bus was given `maxAttempts`. */
   maxAttempts: number;
 }
 
 export function busSettings(options: BusOptions, component: string): BusSettings {
-  const maxAttempts = options.maxAttempts ?? 10;
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+  const maxAttempts = options.maxAttempts ?? Infinity;
+  if (maxAttempts !== Infinity && (!Number.isInteger(maxAttempts) || maxAttempts < 1)) {
     throw new RolloutError(
       'invalid_config',
       `${component}: maxAttempts must be a positive integer, got ${maxAttempts}`,
@@ -70,8 +77,11 @@ export async function publishValidated<S extends z.ZodType>(
 /**
  * Consumes `topics` in `group`, hands each valid message to `handler` and dead-letters the rest:
  * undecodable records at once (with `decodeMessage`'s reason), records `refuse` objects to (its
- * reason), and valid messages whose handler rejected `maxAttempts` times. A dead letter is
- * produced before the record is committed, so a crash in between repeats it rather than loses it.
+ * reason), valid messages whose handler rejected with `UnprocessableMessageError` (its reason),
+ * and, only when `maxAttempts` was set, valid messages whose handler rejected that many times.
+ * Any other rejection is rethrown, so the broker retries the same record after a backoff. A dead
+ * letter is produced before the record is committed, so a crash in between repeats it rather
+ * than loses it.
  */
 export function subscribeValidated<S extends z.ZodDiscriminatedUnion>(
   broker: TopicBroker,
@@ -112,6 +122,11 @@ export function subscribeValidated<S extends z.ZodDiscriminatedUnion>(
       await handler(decoded.message);
       attempts.delete(id);
     } catch (err) {
+      if (err instanceof UnprocessableMessageError) {
+        attempts.delete(id);
+        return deadLetter(record, `unprocessable: ${err.message}`);
+      }
+      if (maxAttempts === Infinity) throw err; // the broker retries the same record, for as long as it takes
       const failed = (attempts.get(id) ?? 0) + 1;
       attempts.delete(id);
       if (failed >= maxAttempts) {

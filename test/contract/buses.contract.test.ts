@@ -9,22 +9,28 @@ import type { RolloutEvent } from '../../shared/contracts/events.js';
 import { commandTopic, DLQ_TOPIC, EVENTS_TOPIC } from '../../shared/contracts/topics.js';
 import { TopicCommandBus } from '../../shared/messaging/topic-command-bus.js';
 import { TopicEventBus } from '../../shared/messaging/topic-event-bus.js';
+import { UnprocessableMessageError } from '../../shared/ports/buses.js';
 import type { TopicBroker } from '../../shared/ports/topic-broker.js';
 import { aCommand, anEvent } from '../support/envelopes.js';
 import { brokerKinds, testLogger, type BrokerFixture } from '../support/topic-brokers.js';
 import { deadLetters, watchTopic } from '../support/topic-watch.js';
 import { uniqueName, waitFor } from '../support/wait-for.js';
 
+/** The buses' defaults: a handler that rejects is retried for as long as it takes. */
+const busOptions = { logger: testLogger };
+/** The opt-in limit, for the one test about it. */
 const MAX_ATTEMPTS = 3;
-const busOptions = { logger: testLogger, maxAttempts: MAX_ATTEMPTS };
+/** More failures than the old default limit of 10 attempts, which dead-lettered valid messages. */
+const MANY_FAILURES = 12;
 
 /** A command bus and an agent subscribed to one fresh cluster, recording what it handled. */
 async function agentOn(
   broker: TopicBroker,
   handle: (c: Command) => Promise<void> = async () => {},
   cluster = uniqueName('c'),
+  options: { maxAttempts?: number } = {},
 ) {
-  const bus = new TopicCommandBus(broker, busOptions);
+  const bus = new TopicCommandBus(broker, { ...busOptions, ...options });
   const handled: Command[] = [];
   const subscription = await bus.subscribe(cluster, async (command) => {
     await handle(command);
@@ -212,17 +218,85 @@ describe.each(brokerKinds)('buses contract: $name', (kind) => {
       expect(agent.handled).toEqual([valid]);
     });
 
-    it(`dead-letters a valid command whose handler keeps failing after ${MAX_ATTEMPTS} attempts, then moves on`, async ({
+    it(`retries a valid command whose handler keeps failing (${MANY_FAILURES} times) until it succeeds: nothing is dead-lettered, nothing overtakes it`, async ({
+      expect,
+    }) => {
+      const broker = fixture.client();
+      const attempts: string[] = [];
+      const [agent, dlq] = await Promise.all([
+        agentOn(broker, async (command) => {
+          attempts.push(command.id);
+          const failures = attempts.filter((id) => id === command.id).length;
+          if (command.seq === 1 && failures <= MANY_FAILURES) {
+            throw new Error('cannot publish stage_applied: broker unavailable');
+          }
+        }),
+        watchTopic(broker, DLQ_TOPIC),
+      ]);
+      const rollback = aCommand().onCluster(agent.cluster).forRollout('rollout-1').withSeq(1);
+      const first = rollback.rollback().build();
+      const second = aCommand().onCluster(agent.cluster).forRollout('rollout-1').withSeq(2).build();
+      await agent.bus.publish(first);
+      await agent.bus.publish(second);
+
+      await waitFor(() => agent.handled.length >= 2, { what: 'both commands' });
+      await Promise.all([agent.subscription.stop(), dlq.stop()]);
+
+      expect(attempts).toEqual([...Array(MANY_FAILURES + 1).fill(first.id), second.id]);
+      expect(agent.handled).toEqual([first, second]);
+      expect(deadLetters(dlq, (l) => l.origin.topic === agent.topic)).toEqual([]);
+    });
+
+    it('dead-letters at once a valid command its handler marks unprocessable, with the reason, and moves on', async ({
+      expect,
+    }) => {
+      const broker = fixture.client();
+      const attempts: string[] = [];
+      const [agent, dlq] = await Promise.all([
+        agentOn(broker, async (command) => {
+          attempts.push(command.id);
+          if (command.seq === 1)
+            throw new UnprocessableMessageError('service checkout has no route here');
+        }),
+        watchTopic(broker, DLQ_TOPIC),
+      ]);
+      const first = aCommand().onCluster(agent.cluster).forRollout('rollout-1').withSeq(1).build();
+      const second = aCommand().onCluster(agent.cluster).forRollout('rollout-1').withSeq(2).build();
+      await agent.bus.publish(first);
+      await agent.bus.publish(second);
+
+      await waitFor(() => agent.handled.length >= 1, { what: 'the second command' });
+      const [letter] = await waitFor(
+        () => {
+          const mine = deadLetters(dlq, (l) => l.origin.topic === agent.topic);
+          return mine.length >= 1 && mine;
+        },
+        { what: 'the dead letter' },
+      );
+      await Promise.all([agent.subscription.stop(), dlq.stop()]);
+
+      expect(attempts).toEqual([first.id, second.id]);
+      expect(agent.handled).toEqual([second]);
+      expect(letter!.reason).toBe('unprocessable: service checkout has no route here');
+      expect(JSON.parse(letter!.value!)).toEqual(first);
+    });
+
+    it(`with maxAttempts set (opt-in), dead-letters a valid command whose handler failed ${MAX_ATTEMPTS} times, then moves on`, async ({
       expect,
     }) => {
       const broker = fixture.client();
       const poison = aCommand().forRollout('rollout-1').withSeq(1);
       const attempts: string[] = [];
       const [agent, dlq] = await Promise.all([
-        agentOn(broker, async (command) => {
-          attempts.push(command.id);
-          if (command.seq === 1) throw new Error('traffic router refused: weight out of sync');
-        }),
+        agentOn(
+          broker,
+          async (command) => {
+            attempts.push(command.id);
+            if (command.seq === 1) throw new Error('traffic router refused: weight out of sync');
+          },
+          uniqueName('c'),
+          { maxAttempts: MAX_ATTEMPTS },
+        ),
         watchTopic(broker, DLQ_TOPIC),
       ]);
       const first = poison.onCluster(agent.cluster).build();
@@ -360,6 +434,36 @@ describe.each(brokerKinds)('buses contract: $name', (kind) => {
       expect(letter!.reason).toMatch(/^invalid stage_applied message: .*seq/s);
       expect(letter!.value).toBe(negative);
       expect(received).toEqual([valid]);
+    });
+
+    it(`retries a valid event whose handler keeps failing (${MANY_FAILURES} times, Redis down) instead of dead-lettering it`, async ({
+      expect,
+    }) => {
+      const broker = fixture.client();
+      const bus = new TopicEventBus(broker, busOptions);
+      const key = uniqueName('r');
+      let failures = 0;
+      const received: RolloutEvent[] = [];
+      const [subscription, dlq] = await Promise.all([
+        bus.subscribe(async (event) => {
+          if (event.rolloutId !== key) return;
+          if (failures < MANY_FAILURES) {
+            failures++;
+            throw new Error('connect ECONNREFUSED 127.0.0.1:6379');
+          }
+          received.push(event);
+        }, uniqueName('bot')),
+        watchTopic(broker, DLQ_TOPIC),
+      ]);
+      const promoted = anEvent().forRollout(key).withSeq(3).promoted('2.4.1').build();
+      await bus.publish(promoted);
+
+      await waitFor(() => received.length >= 1, { what: 'the event, once the handler recovers' });
+      await Promise.all([subscription.stop(), dlq.stop()]);
+
+      expect(failures).toBe(MANY_FAILURES);
+      expect(received).toEqual([promoted]);
+      expect(deadLetters(dlq, (l) => l.origin.key === key)).toEqual([]);
     });
 
     it('refuses to publish an invalid event', async ({ expect }) => {
