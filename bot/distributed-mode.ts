@@ -62,7 +62,7 @@ export async function connectDistributedAdapters(
   return {
     adapters: {
       store: new RedisRolloutStore(redis),
-      locks: new RedisServiceLocks(redis),
+      locks: new RedisServiceLocks(redis, undefined, clock),
       samples: new RedisHealthSampleStore(redis),
       agents: new RedisAgentRegistry(redis),
       claims: new RedisOnceClaims(redis),

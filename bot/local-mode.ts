@@ -53,7 +53,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   const bot = new BotRuntime({
     adapters: {
       store: new MemoryRolloutStore(),
-      locks: new MemoryServiceLocks(),
+      locks: new MemoryServiceLocks(clock),
       samples: new MemoryHealthSampleStore(),
       agents: new MemoryAgentRegistry(),
       claims: new MemoryOnceClaims(clock),

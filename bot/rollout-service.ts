@@ -6,10 +6,11 @@ import { isRolloutError, RolloutError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { HistoryEntry, RolloutStore } from '../shared/ports/rollout-store.js';
 import { RolloutNotFoundError } from '../shared/ports/rollout-store.js';
-import type { ServiceLocks } from '../shared/ports/service-locks.js';
+import type { HeldLock, ServiceLocks } from '../shared/ports/service-locks.js';
 import { createRollout, transition } from '../shared/rollout/transition.js';
 import {
   ACTIVE_STATUSES,
+  isTerminal,
   type Effect,
   type RejectionCode,
   type RolloutInput,
@@ -87,35 +88,106 @@ const MAX_CONFLICT_RETRIES = 8;
 export class RolloutService {
   constructor(private readonly deps: RolloutServiceDeps) {}
 
+  /**
+   * Plans, takes the service's lock and stores the new rollout with its first effects. The plan's
+   * stable version is that of the service's last succeeded rollout (the policy file's only before
+   * the first): the version that rollout promoted is what runs now, and what a rollback returns to.
+   */
   async start(
     request: RolloutRequest,
     actor: Actor = { id: `user:${request.startedBy}` },
   ): Promise<RolloutState> {
     const policy = this.deps.policy();
-    const plan = planFromPolicy(policy, request);
+    const stableVersion = Object.hasOwn(policy.services, request.service)
+      ? await this.lastSucceededVersion(request.service)
+      : undefined;
+    const plan = planFromPolicy(policy, request, stableVersion ? { stableVersion } : {});
     this.authorize('start', plan.service, actor);
     const id = (this.deps.newRolloutId ?? defaultRolloutId)(plan.service);
+    const now = this.deps.clock.now();
+    const result = transition(
+      createRollout(id, plan, now),
+      { type: 'start', actor: actor.id },
+      now,
+    );
+    if (!result.ok) throw new TransitionRefusedError(result.code, result.reason);
     const holder = await this.deps.locks.acquire(plan.service, id);
     if (holder !== id) throw new ServiceBusyError(plan.service, holder);
     try {
-      const now = this.deps.clock.now();
-      const result = transition(
-        createRollout(id, plan, now),
-        { type: 'start', actor: actor.id },
-        now,
-      );
-      if (!result.ok) throw new TransitionRefusedError(result.code, result.reason);
       await this.deps.store.create({
         state: result.state,
         effects: withIds(result.effects),
         history: entry(result.state, actor.id, 'start', plan.reason),
       });
-      this.deps.onCommitted(id);
-      return result.state;
     } catch (err) {
-      await this.deps.locks.release(plan.service, id);
-      throw err;
+      if (!(await this.settleFailedCreate(result.state, err))) throw err;
     }
+    this.deps.onCommitted(id);
+    return result.state;
+  }
+
+  /**
+   * After `create` rejected: a rejection does not prove nothing was written (a reply lost on the
+   * way back, a command resent after a reconnect that then found its own rollout). True when our
+   * rollout is stored after all: the start succeeded. The lock is freed only when the rollout is
+   * confirmed absent (or the id turned out to belong to an ended rollout); when that cannot be
+   * told (the store is down) the lock stays, and the sweep frees it if the rollout never appears
+   * (`releaseOrphanedLocks`). Never frees the lock of a live rollout.
+   */
+  private async settleFailedCreate(mine: RolloutState, err: unknown): Promise<boolean> {
+    const { id, plan } = mine;
+    let stored: RolloutState | undefined;
+    try {
+      stored = await this.deps.store.get(id);
+    } catch (readErr) {
+      this.deps.logger.warn(
+        { rolloutId: id, err, readErr },
+        'storing a new rollout failed and it cannot be told whether it was stored; its lock stays until the sweep checks',
+      );
+      return false;
+    }
+    if (stored && isSameStart(stored, mine)) {
+      this.deps.logger.warn(
+        { rolloutId: id, err },
+        'storing a new rollout reported a failure, but the rollout is stored: carrying on',
+      );
+      return true;
+    }
+    if (stored === undefined || isTerminal(stored.status)) {
+      await this.deps.locks.release(plan.service, id);
+    }
+    return false;
+  }
+
+  /**
+   * Frees service locks no live rollout holds: the holder ended (its `release_lock` effect has
+   * not run yet, or never will) or it does not exist `graceMs` after the lock was taken (a crash
+   * between taking the lock and storing the rollout). The grace covers a start still in flight.
+   * Safe on every replica at once: a release only frees a lock still held by that same id.
+   * Returns what it freed.
+   */
+  async releaseOrphanedLocks(graceMs: number): Promise<HeldLock[]> {
+    const freed: HeldLock[] = [];
+    for (const lock of await this.deps.locks.holders()) {
+      const state = await this.deps.store.get(lock.rolloutId);
+      const orphaned = state
+        ? isTerminal(state.status)
+        : this.deps.clock.now() - lock.acquiredAt >= graceMs;
+      if (!orphaned) continue;
+      await this.deps.locks.release(lock.service, lock.rolloutId);
+      this.deps.logger.warn(
+        { ...lock, holder: state ? state.status : 'missing' },
+        'freed a service lock no live rollout holds',
+      );
+      freed.push(lock);
+    }
+    return freed;
+  }
+
+  /** The version of the service's most recently created rollout that succeeded, if any. */
+  private async lastSucceededVersion(service: string): Promise<string | undefined> {
+    const [last] = await this.deps.store.list({ service, statuses: ['succeeded'], limit: 1 });
+    return last?.plan.version;
   }
 
   /** A person's action on a rollout. Refusals are written to its history and thrown. */
@@ -216,6 +288,15 @@ export class RolloutService {
     if (allowed.includes(user) || (actor.groups ?? []).some((g) => allowed.includes(g))) return;
     throw new PermissionDeniedError(action, allowed, service);
   }
+}
+
+/** The stored rollout is the one this start tried to write (not an older one with the same id). */
+function isSameStart(stored: RolloutState, mine: RolloutState): boolean {
+  return (
+    stored.createdAt === mine.createdAt &&
+    stored.plan.version === mine.plan.version &&
+    stored.plan.startedBy === mine.plan.startedBy
+  );
 }
 
 function withIds(effects: Effect[]): { id: string; effect: Effect }[] {

@@ -18,7 +18,7 @@ function twoReplicas() {
   let now = Date.parse('2026-11-22T03:00:00Z');
   const clock = { now: () => now };
   const store = new MemoryRolloutStore();
-  const locks = new MemoryServiceLocks();
+  const locks = new MemoryServiceLocks(clock);
   const agents = new MemoryAgentRegistry();
   const claims = new MemoryOnceClaims(clock);
   const notifier = new RecordingNotifier();
@@ -46,6 +46,7 @@ function twoReplicas() {
   return {
     replicas: [replica(), replica()],
     service,
+    locks,
     agents,
     notifier,
     advance: (ms: number) => (now += ms),
@@ -102,5 +103,19 @@ describe('Sweeps', () => {
     advance(3_600_000);
     await replicas[0]!.tick();
     expect(notifier.alerts(rollout.id)).toEqual([]);
+  });
+
+  it('frees a service lock whose rollout was never stored, after the grace period', async () => {
+    const { replicas, service, locks, advance } = twoReplicas();
+    await locks.acquire('checkout', 'checkout-0dead0'); // a bot crashed before storing it
+    advance(4 * 60_000);
+    await replicas[0]!.tick();
+    expect(await locks.holder('checkout')).toBe('checkout-0dead0');
+
+    advance(60_000);
+    await replicas[1]!.tick();
+    expect(await locks.holder('checkout')).toBeUndefined();
+    const next = await service.start({ service: 'checkout', version: '2.5.0', startedBy: STARTER });
+    expect(await locks.holder('checkout')).toBe(next.id);
   });
 });

@@ -15,12 +15,19 @@ export interface SweepOptions {
   agentSilenceMs: number;
   /** A rollout waiting on machines (clusters, the gate) this long past its last change is reported. */
   stuckAfterMs: number;
+  /**
+   * A service lock whose holder does not exist this long after it was taken is freed (a bot that
+   * crashed between taking the lock and storing the rollout). Long enough for a start whose write
+   * is still retried by the Redis client to land first. Default 5 minutes.
+   */
+  orphanLockGraceMs?: number;
 }
 
 export const DEFAULT_SWEEP_OPTIONS: SweepOptions = {
   intervalMs: 15_000,
   agentSilenceMs: 60_000,
   stuckAfterMs: 5 * 60_000,
+  orphanLockGraceMs: 5 * 60_000,
 };
 
 export interface SweepDeps {
@@ -37,8 +44,9 @@ export interface SweepDeps {
 const EPISODE_TTL_MS = 7 * 24 * 3_600_000;
 
 /**
- * Periodic checks for what no event will announce: an agent that stopped sending heartbeats and
- * a rollout stuck waiting. Every replica runs the timer; a claim per tick makes one of them sweep,
+ * Periodic checks for what no event will announce: an agent that stopped sending heartbeats, a
+ * rollout stuck waiting, and a service lock no live rollout holds (freed, so the service can be
+ * rolled out again). Every replica runs the timer; a claim per tick makes one of them sweep,
  * and a claim per episode (the cluster's last heartbeat, the rollout's version) alerts once.
  */
 export class Sweeps {
@@ -68,6 +76,13 @@ export class Sweeps {
     const now = this.deps.clock.now();
     const slot = Math.floor(now / this.options.intervalMs);
     if (!(await this.deps.claims.claim(`sweep:${slot}`, this.options.intervalMs))) return [];
+    await this.deps.service
+      .releaseOrphanedLocks(
+        this.options.orphanLockGraceMs ?? (DEFAULT_SWEEP_OPTIONS.orphanLockGraceMs as number),
+      )
+      .catch((err: unknown) =>
+        this.deps.logger.warn({ err }, 'checking service locks failed; the next sweep tries again'),
+      );
     return [...(await this.silentAgents(now)), ...(await this.stuckRollouts(now))];
   }
 

@@ -1,20 +1,27 @@
-import type { ServiceLocks } from '../../shared/ports/service-locks.js';
+import { systemClock, type Clock } from '../../shared/clock.js';
+import type { HeldLock, ServiceLocks } from '../../shared/ports/service-locks.js';
 
 export class MemoryServiceLocks implements ServiceLocks {
-  private readonly holders = new Map<string, string>();
+  private readonly held = new Map<string, { rolloutId: string; acquiredAt: number }>();
+
+  constructor(private readonly clock: Clock = systemClock) {}
 
   async acquire(service: string, rolloutId: string): Promise<string> {
-    const holder = this.holders.get(service);
-    if (holder !== undefined) return holder;
-    this.holders.set(service, rolloutId);
+    const lock = this.held.get(service);
+    if (lock !== undefined) return lock.rolloutId;
+    this.held.set(service, { rolloutId, acquiredAt: this.clock.now() });
     return rolloutId;
   }
 
   async release(service: string, rolloutId: string): Promise<void> {
-    if (this.holders.get(service) === rolloutId) this.holders.delete(service);
+    if (this.held.get(service)?.rolloutId === rolloutId) this.held.delete(service);
   }
 
   async holder(service: string): Promise<string | undefined> {
-    return this.holders.get(service);
+    return this.held.get(service)?.rolloutId;
+  }
+
+  async holders(): Promise<HeldLock[]> {
+    return [...this.held].map(([service, lock]) => ({ service, ...lock }));
   }
 }

@@ -1,37 +1,97 @@
 import type { Redis } from 'ioredis';
-import type { ServiceLocks } from '../../shared/ports/service-locks.js';
+import { systemClock, type Clock } from '../../shared/clock.js';
+import type { HeldLock, ServiceLocks } from '../../shared/ports/service-locks.js';
+
+/**
+ * KEYS: lock, acquired-at. ARGV: rollout id, now. Takes a free lock (and notes when) or answers
+ * its holder, in one step, so a lock is never seen without the time it was taken.
+ */
+const ACQUIRE = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+  redis.call('SET', KEYS[2], ARGV[2])
+  return ARGV[1]
+end
+return redis.call('GET', KEYS[1])
+`;
 
 // Compare-and-delete, so a late release from a finished rollout never frees a newer one's lock.
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[2])
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`;
 
-/** One key per service; no expiry, since a rollout may legitimately bake for hours. */
+/**
+ * One key per service (`p lock:<service>`, the holder's id) and when it was taken
+ * (`p lock-at:<service>`); no expiry, since a rollout may legitimately bake for hours. Locks whose
+ * holder never came to exist are freed by the bot's sweep, which lists them with `holders()`.
+ */
 export class RedisServiceLocks implements ServiceLocks {
   constructor(
     private readonly redis: Redis,
     private readonly prefix = 'rollout:',
+    private readonly clock: Clock = systemClock,
   ) {}
 
   async acquire(service: string, rolloutId: string): Promise<string> {
-    const key = this.key(service);
-    const claimed = await this.redis.set(key, rolloutId, 'NX');
-    if (claimed === 'OK') return rolloutId;
-    // Held: by whom? If it was released in between, try once more rather than report a ghost.
-    const holder = await this.redis.get(key);
-    if (holder !== null) return holder;
-    return (await this.redis.set(key, rolloutId, 'NX')) === 'OK'
-      ? rolloutId
-      : ((await this.redis.get(key)) ?? rolloutId);
+    const holder = await this.redis.eval(
+      ACQUIRE,
+      2,
+      this.key(service),
+      this.atKey(service),
+      rolloutId,
+      String(this.clock.now()),
+    );
+    return String(holder);
   }
 
   async release(service: string, rolloutId: string): Promise<void> {
-    await this.redis.eval(RELEASE, 1, this.key(service), rolloutId);
+    await this.redis.eval(RELEASE, 2, this.key(service), this.atKey(service), rolloutId);
   }
 
   async holder(service: string): Promise<string | undefined> {
     return (await this.redis.get(this.key(service))) ?? undefined;
   }
 
+  async holders(): Promise<HeldLock[]> {
+    const lockPrefix = `${this.prefix}lock:`;
+    const keys = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, batch] = await this.redis.scan(
+        cursor,
+        'MATCH',
+        `${globEscape(lockPrefix)}*`,
+        'COUNT',
+        500,
+      );
+      for (const key of batch) keys.add(key);
+      cursor = next;
+    } while (cursor !== '0');
+    const held: HeldLock[] = [];
+    for (const key of keys) {
+      const service = key.slice(lockPrefix.length);
+      const [rolloutId, at] = await this.redis.mget(key, this.atKey(service));
+      // Released between the scan and the read: not held any more.
+      if (rolloutId === null || rolloutId === undefined) continue;
+      const acquiredAt = Number(at);
+      held.push({ service, rolloutId, acquiredAt: Number.isFinite(acquiredAt) ? acquiredAt : 0 });
+    }
+    return held;
+  }
+
   private key(service: string): string {
     return `${this.prefix}lock:${service}`;
   }
+
+  private atKey(service: string): string {
+    return `${this.prefix}lock-at:${service}`;
+  }
+}
+
+/** Escapes Redis glob metacharacters, so a prefix matches only itself in `SCAN MATCH`. */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
 }

@@ -51,6 +51,13 @@ describe('planFromPolicy', () => {
     expect(plan.stages[1]?.gate.approval).toBeUndefined();
   });
 
+  it('takes the stable version the bot knows over the policy’s, when given one', () => {
+    expect(planFromPolicy(policy, request(), { stableVersion: '2.4.1' }).stableVersion).toBe(
+      '2.4.1',
+    );
+    expect(planFromPolicy(policy, request(), {}).stableVersion).toBe('2.4.0');
+  });
+
   it('applies the request’s overrides', () => {
     const plan = planFromPolicy(
       policy,

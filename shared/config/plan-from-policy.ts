@@ -33,11 +33,24 @@ export class PlanError extends RolloutError {
 
 const VERSION = /^v?\d+(\.\d+){0,2}([-+][0-9A-Za-z.-]+)?$/;
 
+/** Facts about the service that the policy file cannot know. */
+export interface PlanContext {
+  /**
+   * The version the service runs now, as the bot knows it: the version of its last succeeded
+   * rollout. Absent before the first one; the policy's `stableVersion` applies then.
+   */
+  stableVersion?: string;
+}
+
 /**
  * Turns a request into a complete plan from the policy, or explains what is wrong and what
  * would be right (the nearest service names for a typo, the allowed clusters, the stage rules).
  */
-export function planFromPolicy(policy: Policy, request: RolloutRequest): RolloutPlan {
+export function planFromPolicy(
+  policy: Policy,
+  request: RolloutRequest,
+  context: PlanContext = {},
+): RolloutPlan {
   const service = policy.services[request.service];
   if (!service) {
     const known = Object.keys(policy.services);
@@ -106,7 +119,7 @@ export function planFromPolicy(policy: Policy, request: RolloutRequest): Rollout
   return RolloutPlan.parse({
     service: request.service,
     version: request.version,
-    stableVersion: service.stableVersion,
+    stableVersion: context.stableVersion ?? service.stableVersion,
     strategy,
     clusters,
     stages,

@@ -51,7 +51,11 @@ export const ServicePolicy = z.strictObject({
   /** The user group mentioned on alerts, e.g. S0123ONCALL. */
   oncall: SlackId.optional(),
   clusters: z.array(ClusterName).min(1),
-  /** The version running now; what a rollout returns to. Updated by the bot after a promotion. */
+  /**
+   * The version running before the bot's first rollout of the service: what that rollout returns
+   * to. The file is never written back; once a rollout of the service has succeeded, the next one
+   * plans with that rollout's version as stable instead (`RolloutService.start`).
+   */
   stableVersion: z.string().min(1).default('unknown'),
   strategy: Strategy.optional(),
   stages: StageWeights.optional(),

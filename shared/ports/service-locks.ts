@@ -1,6 +1,7 @@
 /**
  * One active rollout per service. A lock is held by a rollout id from its start until it reaches
- * a terminal state; `release_lock` effects free it.
+ * a terminal state; `release_lock` effects free it, and the bot's sweep frees a lock whose holder
+ * never came to exist (a crash between taking the lock and storing the rollout) or has ended.
  */
 export interface ServiceLocks {
   /**
@@ -12,4 +13,15 @@ export interface ServiceLocks {
   release(service: string, rolloutId: string): Promise<void>;
   /** The rollout holding `service`, or `undefined` when it is free. */
   holder(service: string): Promise<string | undefined>;
+  /**
+   * Every lock held now, in no particular order. `acquiredAt` is when the holder claimed it (ms
+   * since epoch, by the adapter's clock); 0 when unknown (a lock written before this was kept).
+   */
+  holders(): Promise<HeldLock[]>;
+}
+
+export interface HeldLock {
+  service: string;
+  rolloutId: string;
+  acquiredAt: number;
 }

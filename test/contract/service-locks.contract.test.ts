@@ -8,9 +8,13 @@ const redis = privateRedis();
 beforeAll(() => redis.start());
 afterAll(() => redis.stop());
 
+/** A clock the tests set, shared by every lock adapter they make. */
+let now = 1_800_000_000_000;
+const clock = { now: () => now };
+
 describe.each([
-  ['memory', (): ServiceLocks => new MemoryServiceLocks()],
-  ['redis', (): ServiceLocks => new RedisServiceLocks(redis.client(), redis.prefix())],
+  ['memory', (): ServiceLocks => new MemoryServiceLocks(clock)],
+  ['redis', (): ServiceLocks => new RedisServiceLocks(redis.client(), redis.prefix(), clock)],
 ])('ServiceLocks contract: %s', (_name, create) => {
   it('gives a free service to the first rollout and names it to the second', async () => {
     const locks = create();
@@ -43,5 +47,47 @@ describe.each([
     await locks.release('checkout', 'r1');
     expect(await locks.holder('checkout')).toBeUndefined();
     expect(await locks.acquire('checkout', 'r2')).toBe('r2');
+  });
+
+  it('lists every lock held, with its holder and when it was taken; released ones drop out', async () => {
+    const locks = create();
+    const other = create(); // another key space: its locks are not listed here
+    expect(await locks.holders()).toEqual([]);
+    now = 1_800_000_000_000;
+    await locks.acquire('checkout', 'r1');
+    now += 5_000;
+    await locks.acquire('search', 'r2');
+    await locks.acquire('checkout', 'r3'); // refused: the first holder and its time stay
+    await other.acquire('payments', 'r9');
+
+    const byService = (a: { service: string }, b: { service: string }) =>
+      a.service.localeCompare(b.service);
+    expect((await locks.holders()).sort(byService)).toEqual([
+      { service: 'checkout', rolloutId: 'r1', acquiredAt: 1_800_000_000_000 },
+      { service: 'search', rolloutId: 'r2', acquiredAt: 1_800_000_005_000 },
+    ]);
+    await locks.release('checkout', 'r1');
+    now += 5_000;
+    await locks.acquire('checkout', 'r4');
+    expect((await locks.holders()).sort(byService)).toEqual([
+      { service: 'checkout', rolloutId: 'r4', acquiredAt: 1_800_000_010_000 },
+      { service: 'search', rolloutId: 'r2', acquiredAt: 1_800_000_005_000 },
+    ]);
+  });
+});
+
+describe('RedisServiceLocks: keys', () => {
+  it('lists a lock taken before acquiredAt was kept with acquiredAt 0, and matches its prefix literally', async () => {
+    const client = redis.client();
+    const base = redis.prefix();
+    const prefix = `${base}[x]*:`;
+    const locks = new RedisServiceLocks(client, prefix, clock);
+    await client.set(`${prefix}lock:checkout`, 'r-old'); // as the adapter wrote it before
+    await client.set(`${base}xyz:lock:search`, 'r-elsewhere'); // what the prefix matches as a glob
+    expect(await locks.holders()).toEqual([
+      { service: 'checkout', rolloutId: 'r-old', acquiredAt: 0 },
+    ]);
+    await locks.release('checkout', 'r-old');
+    expect(await locks.holders()).toEqual([]);
   });
 });

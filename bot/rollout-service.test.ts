@@ -1,0 +1,162 @@
+import { describe, expect, it } from 'vitest';
+import { parsePolicy } from '../shared/config/policy-loader.js';
+import { silentLogger } from '../shared/log.js';
+import type { Commit, RolloutStore } from '../shared/ports/rollout-store.js';
+import type { RolloutState, RolloutStatus } from '../shared/rollout/state.js';
+import { e2ePolicyYaml, STARTER } from '../test/support/e2e-policy.js';
+import { aCommit, nextVersion } from '../test/support/state-builders.js';
+import { MemoryRolloutStore } from './adapters/memory-rollout-store.js';
+import { MemoryServiceLocks } from './adapters/memory-service-locks.js';
+import { RolloutService } from './rollout-service.js';
+
+const policy = parsePolicy(e2ePolicyYaml(), 'e2e-policy.yaml');
+
+/** A store whose `create` can be made to fail before or after it writes, and `get` to fail. */
+class FlakyStore extends MemoryRolloutStore {
+  createFails: 'before-write' | 'after-write' | undefined;
+  getFails = false;
+
+  override async create(commit: Commit): Promise<void> {
+    const failure = this.createFails;
+    this.createFails = undefined;
+    if (failure === 'before-write') throw new Error('connection reset before the write');
+    await super.create(commit);
+    if (failure === 'after-write') throw new Error('connection reset before the reply');
+  }
+
+  override async get(id: string): Promise<RolloutState | undefined> {
+    if (this.getFails) throw new Error('redis unavailable');
+    return super.get(id);
+  }
+}
+
+function setUp(store: RolloutStore = new MemoryRolloutStore()) {
+  let now = Date.parse('2026-11-22T03:00:00Z');
+  const clock = { now: () => now };
+  const locks = new MemoryServiceLocks(clock);
+  const committed: string[] = [];
+  const service = new RolloutService({
+    store,
+    locks,
+    policy: () => policy,
+    clock,
+    logger: silentLogger,
+    onCommitted: (id) => committed.push(id),
+  });
+  return { service, store, locks, committed, advance: (ms: number) => (now += ms) };
+}
+
+/** Moves a stored rollout to a terminal status, as its last transition would. */
+async function finish(store: RolloutStore, id: string, status: RolloutStatus): Promise<void> {
+  const state = (await store.get(id))!;
+  await store.commit(aCommit(nextVersion(state, { status })));
+}
+
+const checkout = (version: string) => ({ service: 'checkout', version, startedBy: STARTER });
+
+describe('RolloutService.start: the stable version', () => {
+  it("plans with the policy's stable version before any rollout of the service succeeded", async () => {
+    const { service } = setUp();
+    expect((await service.start(checkout('2.5.0'))).plan.stableVersion).toBe('2.4.0');
+  });
+
+  it('plans with the version of the last succeeded rollout once there is one', async () => {
+    const { service, store, locks, advance } = setUp();
+    const first = await service.start(checkout('2.5.0'));
+    await finish(store, first.id, 'succeeded');
+    await locks.release('checkout', first.id);
+    advance(60_000);
+
+    const second = await service.start(checkout('2.6.0'));
+    expect(second.plan.stableVersion).toBe('2.5.0');
+
+    // A rollout that did not succeed changes nothing: 2.5.0 still runs.
+    await finish(store, second.id, 'rolled_back');
+    await locks.release('checkout', second.id);
+    advance(60_000);
+    const third = await service.start(checkout('2.6.1'));
+    expect(third.plan.stableVersion).toBe('2.5.0');
+  });
+
+  it('reads only the same service’s rollouts', async () => {
+    const { service, store } = setUp();
+    const search = await service.start({ service: 'search', version: '8.0.0', startedBy: STARTER });
+    await finish(store, search.id, 'succeeded');
+    expect((await service.start(checkout('2.5.0'))).plan.stableVersion).toBe('2.4.0');
+  });
+});
+
+describe('RolloutService.start: the service lock when storing fails', () => {
+  it('frees the lock when the rollout was not stored', async () => {
+    const store = new FlakyStore();
+    const { service, locks, committed } = setUp(store);
+    store.createFails = 'before-write';
+
+    await expect(service.start(checkout('2.5.0'))).rejects.toThrow('before the write');
+    expect(await locks.holder('checkout')).toBeUndefined();
+    expect(committed).toEqual([]);
+  });
+
+  it('keeps the lock of a rollout stored in spite of the failure, and carries on with it', async () => {
+    const store = new FlakyStore();
+    const { service, locks, committed } = setUp(store);
+    store.createFails = 'after-write';
+
+    const started = await service.start(checkout('2.5.0'));
+
+    expect(await store.get(started.id)).toMatchObject({ id: started.id, status: started.status });
+    expect(await locks.holder('checkout')).toBe(started.id);
+    expect(committed).toEqual([started.id]);
+    await expect(service.start(checkout('2.5.1'))).rejects.toMatchObject({ code: 'service_busy' });
+  });
+
+  it('keeps the lock when it cannot tell; the sweep frees it once the grace period has passed', async () => {
+    const store = new FlakyStore();
+    const { service, locks, advance } = setUp(store);
+    store.createFails = 'before-write';
+    store.getFails = true;
+
+    await expect(service.start(checkout('2.5.0'))).rejects.toThrow('before the write');
+    const orphan = await locks.holder('checkout');
+    expect(orphan).toBeDefined();
+    store.getFails = false;
+
+    advance(59_000);
+    expect(await service.releaseOrphanedLocks(60_000)).toEqual([]);
+    expect(await locks.holder('checkout')).toBe(orphan);
+    advance(1_000);
+    expect(await service.releaseOrphanedLocks(60_000)).toEqual([
+      { service: 'checkout', rolloutId: orphan, acquiredAt: expect.any(Number) },
+    ]);
+    expect(await locks.holder('checkout')).toBeUndefined();
+    expect((await service.start(checkout('2.5.0'))).status).not.toBe('failed');
+  });
+});
+
+describe('RolloutService.releaseOrphanedLocks', () => {
+  it('frees the lock of an ended rollout at once and leaves a live rollout’s lock alone', async () => {
+    const { service, store, locks } = setUp();
+    const ended = await service.start(checkout('2.5.0'));
+    const live = await service.start({ service: 'search', version: '8.0.0', startedBy: STARTER });
+    await finish(store, ended.id, 'aborted'); // its release_lock effect never ran
+
+    expect(await service.releaseOrphanedLocks(60_000)).toEqual([
+      { service: 'checkout', rolloutId: ended.id, acquiredAt: expect.any(Number) },
+    ]);
+    expect(await locks.holder('checkout')).toBeUndefined();
+    expect(await locks.holder('search')).toBe(live.id);
+  });
+
+  it('never frees a lock a newer rollout took in the meantime', async () => {
+    const { service, locks, advance } = setUp();
+    await locks.acquire('checkout', 'checkout-crashed');
+    advance(120_000);
+    const holders = await locks.holders();
+    await locks.release('checkout', 'checkout-crashed');
+    const fresh = await service.start(checkout('2.5.0'));
+    // A replica that listed the old lock before the new start still only frees that id.
+    for (const lock of holders) await locks.release(lock.service, lock.rolloutId);
+    expect(await locks.holder('checkout')).toBe(fresh.id);
+    expect(await service.releaseOrphanedLocks(60_000)).toEqual([]);
+  });
+});
