@@ -1,6 +1,7 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { GateJob, GateJobHandler, GateScheduler } from '../../shared/ports/gate-scheduler.js';
+import { retryDelayMs } from '../../shared/adapters/handler-retry.js';
 import { silentLogger, type Logger } from '../../shared/log.js';
 
 export interface BullGateSchedulerOptions {
@@ -10,10 +11,18 @@ export interface BullGateSchedulerOptions {
   queueName?: string;
   /** BullMQ key prefix (we never use an ioredis `keyPrefix`). Default `bull`. */
   prefix?: string;
-  /** Runs of a job whose handler keeps rejecting, the first included. Default 5. */
+  /**
+   * Runs of a job whose handler keeps rejecting, the first included. Default: no limit (in
+   * practice `Number.MAX_SAFE_INTEGER`). The handler rejects only when Redis or the store is
+   * briefly unavailable or another replica wrote first, and a gate tick that gave up would leave
+   * its rollout baking with nothing to schedule the next tick: so it is retried until it runs.
+   * Set a small number only in tests.
+   */
   attempts?: number;
-  /** Exponential backoff: wait before the first retry, doubled for each later one. Default 1000 ms. */
+  /** Backoff: wait before the first retry, doubled for each later one. Default 1000 ms. */
   backoffMs?: number;
+  /** The longest wait between two runs of a failing job. Default 30 s. */
+  maxBackoffMs?: number;
   /** Jobs run at once by this process's worker. Default 4. */
   concurrency?: number;
   /**
@@ -31,6 +40,8 @@ export interface BullGateSchedulerOptions {
 
 const JOB_NAME = 'gate';
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** Our backoff type: exponential from `backoffMs`, capped at `maxBackoffMs` (see `start`). */
+const BACKOFF_TYPE = 'capped-exponential';
 
 /**
  * The BullMQ job id of a gate evaluation: deterministic, never an integer, and never containing
@@ -53,8 +64,9 @@ export function gateJobId(job: GateJob): string {
  * `cancel` finds a rollout's jobs through a per-rollout set of job ids (no queue scan) and removes
  * those still delayed or waiting; claims stay, so a cancelled tick is never reused.
  *
- * Handlers must be idempotent: a rejecting handler is retried with exponential backoff, and a job
- * whose worker died mid-run (stalled) runs again once its lock expires.
+ * Handlers must be idempotent: a rejecting handler is retried with capped exponential backoff
+ * (without limit by default), and a job whose worker died mid-run (stalled) runs again once its
+ * lock expires.
  */
 export class BullGateScheduler implements GateScheduler {
   readonly #options: Required<Omit<BullGateSchedulerOptions, 'logger'>>;
@@ -70,8 +82,9 @@ export class BullGateScheduler implements GateScheduler {
     this.#options = {
       queueName: 'gate-evaluations',
       prefix: 'bull',
-      attempts: 5,
+      attempts: Number.MAX_SAFE_INTEGER,
       backoffMs: 1000,
+      maxBackoffMs: 30_000,
       concurrency: 4,
       retentionMs: 7 * DAY_MS,
       lockDurationMs: 30_000,
@@ -111,7 +124,7 @@ export class BullGateScheduler implements GateScheduler {
         jobId: id,
         delay: Math.max(0, delayMs),
         attempts: this.#options.attempts,
-        backoff: { type: 'exponential', delay: this.#options.backoffMs },
+        backoff: { type: BACKOFF_TYPE, delay: this.#options.backoffMs },
         removeOnComplete: retention,
         removeOnFail: retention,
       },
@@ -160,6 +173,13 @@ export class BullGateScheduler implements GateScheduler {
         prefix: this.#options.prefix,
         concurrency: this.#options.concurrency,
         lockDuration: this.#options.lockDurationMs,
+        settings: {
+          backoffStrategy: (attemptsMade: number) =>
+            retryDelayMs(attemptsMade, {
+              initialMs: this.#options.backoffMs,
+              maxMs: this.#options.maxBackoffMs,
+            }),
+        },
       },
     );
     this.#worker.on('failed', (job, err) => {
@@ -228,8 +248,11 @@ function validate(o: Required<Omit<BullGateSchedulerOptions, 'logger'>>): void {
   if (!Number.isInteger(o.concurrency) || o.concurrency < 1) {
     problems.push(`concurrency must be an integer >= 1, got ${o.concurrency}`);
   }
+  if (o.maxBackoffMs < o.backoffMs)
+    problems.push(`maxBackoffMs must be >= backoffMs, got ${o.maxBackoffMs} < ${o.backoffMs}`);
   for (const [name, value] of [
     ['backoffMs', o.backoffMs],
+    ['maxBackoffMs', o.maxBackoffMs],
     ['retentionMs', o.retentionMs],
     ['lockDurationMs', o.lockDurationMs],
   ] as const) {

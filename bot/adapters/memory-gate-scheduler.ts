@@ -1,11 +1,17 @@
 import type { GateJob, GateJobHandler, GateScheduler } from '../../shared/ports/gate-scheduler.js';
 import { silentLogger, type Logger } from '../../shared/log.js';
+import { retryDelayMs } from '../../shared/adapters/handler-retry.js';
 
 export interface MemoryGateSchedulerOptions {
-  /** Runs of a job whose handler keeps rejecting, the first included. Default 3. */
+  /**
+   * Runs of a job whose handler keeps rejecting, the first included. Default: no limit (as
+   * `BullGateScheduler`: a tick that gave up would leave its rollout with no next tick).
+   */
   attempts?: number;
   /** Wait before the first retry; doubled for each later one. Default 1000 ms. */
   backoffMs?: number;
+  /** The longest wait between two runs of a failing job. Default 30 s. */
+  maxBackoffMs?: number;
   logger?: Logger;
 }
 
@@ -29,6 +35,7 @@ interface Entry {
 export class MemoryGateScheduler implements GateScheduler {
   readonly #attempts: number;
   readonly #backoffMs: number;
+  readonly #maxBackoffMs: number;
   readonly #log: Logger;
   readonly #claimed = new Set<string>();
   /** Jobs not running now: delayed, due, or waiting to be retried. */
@@ -38,15 +45,21 @@ export class MemoryGateScheduler implements GateScheduler {
   #closed = false;
 
   constructor(options: MemoryGateSchedulerOptions = {}) {
-    this.#attempts = options.attempts ?? 3;
+    this.#attempts = options.attempts ?? Infinity;
     this.#backoffMs = options.backoffMs ?? 1000;
-    if (!Number.isInteger(this.#attempts) || this.#attempts < 1) {
+    this.#maxBackoffMs = options.maxBackoffMs ?? 30_000;
+    if (this.#attempts !== Infinity && (!Number.isInteger(this.#attempts) || this.#attempts < 1)) {
       throw new RangeError(
         `MemoryGateScheduler: attempts must be an integer >= 1, got ${this.#attempts}`,
       );
     }
     if (!(this.#backoffMs >= 0)) {
       throw new RangeError(`MemoryGateScheduler: backoffMs must be >= 0, got ${this.#backoffMs}`);
+    }
+    if (!(this.#maxBackoffMs >= this.#backoffMs)) {
+      throw new RangeError(
+        `MemoryGateScheduler: maxBackoffMs must be >= backoffMs, got ${this.#maxBackoffMs}`,
+      );
     }
     this.#log = options.logger ?? silentLogger;
   }
@@ -116,7 +129,11 @@ export class MemoryGateScheduler implements GateScheduler {
         }
         this.#log.warn({ err, job: entry.job, runs: entry.runs }, 'gate job failed; retrying');
         this.#waiting.set(key, entry);
-        this.#arm(key, entry, this.#backoffMs * 2 ** (entry.runs - 1));
+        this.#arm(
+          key,
+          entry,
+          retryDelayMs(entry.runs, { initialMs: this.#backoffMs, maxMs: this.#maxBackoffMs }),
+        );
       }
     })();
     this.#running.add(run);

@@ -9,14 +9,18 @@ import { aRolloutId } from '../support/state-builders.js';
 
 /** Retries in these suites back off 20 ms, 40 ms: fast, but still through the real retry path. */
 const RETRY = { attempts: 3, backoffMs: 20 };
+/** The defaults' shape (no attempt limit), with waits short enough for a test: 10, 20, 20… ms. */
+const UNLIMITED = { backoffMs: 10, maxBackoffMs: 20 };
+
+type RetryOptions = { attempts?: number; backoffMs?: number; maxBackoffMs?: number };
 const WAIT = { timeout: 15_000, interval: 20 };
 
 interface Harness {
   name: string;
   setup(): Promise<void>;
   teardown(): Promise<void>;
-  /** A scheduler that shares no jobs with the ones made before it. */
-  fresh(): GateScheduler;
+  /** A scheduler that shares no jobs with the ones made before it; retries as `RETRY` unless told. */
+  fresh(retry?: RetryOptions): GateScheduler;
 }
 
 function memoryHarness(): Harness {
@@ -24,7 +28,7 @@ function memoryHarness(): Harness {
     name: 'MemoryGateScheduler',
     setup: async () => {},
     teardown: async () => {},
-    fresh: () => new MemoryGateScheduler(RETRY),
+    fresh: (retry = RETRY) => new MemoryGateScheduler(retry),
   };
 }
 
@@ -39,7 +43,8 @@ function bullHarness(): Harness {
     async teardown() {
       await server?.stop();
     },
-    fresh: () => new BullGateScheduler({ url: server!.url, queueName: `gates-${n++}`, ...RETRY }),
+    fresh: (retry = RETRY) =>
+      new BullGateScheduler({ url: server!.url, queueName: `gates-${n++}`, ...retry }),
   };
 }
 
@@ -59,8 +64,8 @@ function recorder(behaviour?: (job: GateJob, run: number) => Promise<void>) {
 
 describe.each([memoryHarness(), bullHarness()])('GateScheduler contract: $name', (harness) => {
   const open: GateScheduler[] = [];
-  const fresh = () => {
-    const scheduler = harness.fresh();
+  const fresh = (retry?: RetryOptions) => {
+    const scheduler = harness.fresh(retry);
     open.push(scheduler);
     return scheduler;
   };
@@ -217,6 +222,25 @@ describe.each([memoryHarness(), bullHarness()])('GateScheduler contract: $name',
     expect(runs).toEqual([label(job), label(job), label(job)]);
   });
 
+  it('by default retries a rejecting handler with capped backoff for as long as it takes (no attempt limit)', async () => {
+    const scheduler = fresh(UNLIMITED);
+    const failures = 9; // more than any small limit: the old default gave up after 5 runs
+    let succeeded = false;
+    const { runs, handler } = recorder(async (_job, run) => {
+      if (run <= failures) throw new Error(`version conflict (run ${run})`);
+      succeeded = true;
+    });
+    const job = { rolloutId: aRolloutId(), stageIndex: 1, tick: 4 };
+    await scheduler.start(handler);
+    const started = Date.now();
+    await scheduler.schedule(job, 0);
+
+    await vi.waitFor(() => expect(succeeded).toBe(true), WAIT);
+    expect(runs).toEqual(Array(failures + 1).fill(label(job)));
+    // Uncapped doubling from 10 ms would wait 5.1 s in all; capped at 20 ms it is under 0.2 s.
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
   it('stops after the configured attempts when the handler keeps rejecting', async () => {
     const scheduler = fresh();
     const { runs, handler } = recorder(async (job) => {
@@ -305,6 +329,9 @@ describe('BullGateScheduler: durability', () => {
     expect(() => new BullGateScheduler({ url: 'localhost:6379' })).toThrow(/url/);
     expect(() => new BullGateScheduler({ url: server.url, queueName: 'a:b' })).toThrow(/queueName/);
     expect(() => new BullGateScheduler({ url: server.url, attempts: 0 })).toThrow(/attempts/);
+    expect(
+      () => new BullGateScheduler({ url: server.url, backoffMs: 1_000, maxBackoffMs: 10 }),
+    ).toThrow(/maxBackoffMs/);
   });
 });
 
