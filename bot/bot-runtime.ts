@@ -95,7 +95,7 @@ export class BotRuntime {
       }),
     );
     await adapters.scheduler.start(
-      createGateRunner({ service: this.service, samples: adapters.samples, logger }),
+      createGateRunner({ service: this.service, samples: adapters.samples, clock, logger }),
     );
     if (this.options.sweepTimer !== false) this.sweeps.start();
     // An effect that failed (a broker briefly down) stays in the outbox: retry it periodically.

@@ -1,20 +1,28 @@
+import type { Clock } from '../shared/clock.js';
 import { applicableGate } from '../shared/gate/applicable.js';
 import { evaluateGate } from '../shared/gate/evaluate.js';
 import { isRolloutError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { GateJob } from '../shared/ports/gate-scheduler.js';
-import type { HealthSampleStore } from '../shared/ports/health-samples.js';
+import type { HealthSampleStore, StoredSample } from '../shared/ports/health-samples.js';
 import type { RolloutService } from './rollout-service.js';
 
 export interface GateRunnerDeps {
   service: RolloutService;
   samples: HealthSampleStore;
+  /** The clock samples' `receivedAt` was read from (the events consumer's). */
+  clock: Clock;
   logger: Logger;
 }
 
 /**
- * Evaluates one gate tick: reads each target cluster's latest sample for the stage (only those
- * taken since the bake began), judges them, and feeds the verdict to the state machine.
+ * Evaluates one gate tick: reads each target cluster's latest sample for the stage, judges them,
+ * and feeds the verdict to the state machine. A sample counts only if it was received since the
+ * bake began and is fresh: no older than one gate interval plus the sample's own window. An
+ * agent samples about once per window, so a live one always has a sample that recent (the gate
+ * interval is the slack for delivery and for ticks that fall between samples); a cluster whose
+ * agent stopped sampling counts as having sent nothing, which makes the verdict inconclusive,
+ * instead of its last healthy sample passing every tick after it died.
  * Idempotent: a job for a tick the rollout has moved past is a no-op, so a re-run after a crash
  * or a duplicate delivery changes nothing.
  */
@@ -31,8 +39,9 @@ export function createGateRunner(deps: GateRunnerDeps): (job: GateJob) => Promis
     }
     const stage = state.plan.stages[state.stageIndex]!;
     const since = state.bakeStartedAt ?? 0;
+    const now = deps.clock.now();
     const samples = (await deps.samples.latest(state.id, state.stageIndex))
-      .filter((s) => s.receivedAt >= since)
+      .filter((s) => s.receivedAt >= since && isFresh(s, stage.gate.intervalMs, now))
       .map((s) => ({ cluster: s.cluster, canary: s.sample.canary, stable: s.sample.stable }));
     const verdict = evaluateGate(
       applicableGate(stage),
@@ -58,4 +67,9 @@ export function createGateRunner(deps: GateRunnerDeps): (job: GateJob) => Promis
       throw err;
     }
   };
+}
+
+/** Received within the last gate interval plus the sample's window (see `createGateRunner`). */
+export function isFresh(sample: StoredSample, gateIntervalMs: number, now: number): boolean {
+  return sample.receivedAt >= now - (gateIntervalMs + sample.sample.windowMs);
 }

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import type { HealthSamplePayload } from '../shared/contracts/events.js';
+import { silentLogger } from '../shared/log.js';
+import { aCommit, aRolloutState, nextVersion } from '../test/support/state-builders.js';
+import { MemoryHealthSampleStore } from './adapters/memory-health-samples.js';
+import { MemoryRolloutStore } from './adapters/memory-rollout-store.js';
+import { MemoryServiceLocks } from './adapters/memory-service-locks.js';
+import { createGateRunner } from './gate-runner.js';
+import { RolloutService } from './rollout-service.js';
+
+const BAKE_STARTED = Date.parse('2026-11-22T03:00:00Z');
+/** The builders' gate: evaluated every 60 s, at least 100 requests, error rate at most 2%. */
+const GATE_INTERVAL_MS = 60_000;
+/** Each sample covers the agent's last 10 s: one is fresh for 60 s + 10 s after it arrived. */
+const WINDOW_MS = 10_000;
+
+const healthy: HealthSamplePayload = {
+  stageIndex: 0,
+  windowMs: WINDOW_MS,
+  canary: { status: 'ok', requests: 500, errors: 0, latencyMs: { p50: 10, p95: 20, p99: 30 } },
+  stable: { status: 'ok', requests: 9_500, errors: 0, latencyMs: { p50: 10, p95: 20, p99: 30 } },
+};
+
+/** A rollout of checkout baking stage 0 in eu-west since BAKE_STARTED, and a clock the test sets. */
+async function baking() {
+  let now = BAKE_STARTED;
+  const clock = { now: () => now };
+  const store = new MemoryRolloutStore();
+  const samples = new MemoryHealthSampleStore();
+  const service = new RolloutService({
+    store,
+    locks: new MemoryServiceLocks(clock),
+    policy: () => {
+      throw new Error('not used');
+    },
+    clock,
+    logger: silentLogger,
+    onCommitted: () => {},
+  });
+  const created = aRolloutState().build();
+  const state = nextVersion(created, {
+    status: 'baking',
+    seq: 1,
+    bakeStartedAt: BAKE_STARTED,
+    clusters: { 'eu-west': { status: 'applied', weight: 5, appliedStage: 0 } },
+    gate: { tick: 1, consecutiveFailures: 0, heldAlerted: false },
+  });
+  await store.create(aCommit(created));
+  await store.commit(aCommit(state));
+  const runGate = createGateRunner({ service, samples, clock, logger: silentLogger });
+  return {
+    id: state.id,
+    /** Runs the tick the rollout waits for at `at`, and returns the verdict it stored. */
+    async tick(at: number) {
+      now = at;
+      const current = (await store.get(state.id))!;
+      await runGate({ rolloutId: state.id, stageIndex: 0, tick: current.gate.tick });
+      const after = (await store.get(state.id))!;
+      expect(after.gate.tick).toBe(current.gate.tick + 1);
+      return after.gate.lastVerdict!;
+    },
+    received: (at: number) =>
+      samples.record(state.id, { cluster: 'eu-west', receivedAt: at, sample: healthy }),
+  };
+}
+
+describe('the gate runner', () => {
+  it('passes on a fresh healthy sample', async () => {
+    const rollout = await baking();
+    await rollout.received(BAKE_STARTED + 50_000);
+    expect((await rollout.tick(BAKE_STARTED + 60_000)).outcome).toBe('pass');
+  });
+
+  it('counts a cluster whose newest sample is older than a gate interval plus its window as silent: inconclusive, never a pass', async () => {
+    const rollout = await baking();
+    await rollout.received(BAKE_STARTED + 10_000); // then the agent dies
+
+    expect((await rollout.tick(BAKE_STARTED + 60_000)).outcome).toBe('pass'); // 50 s old
+    expect((await rollout.tick(BAKE_STARTED + 80_000)).outcome).toBe('pass'); // 70 s: the bound
+    const stale = await rollout.tick(BAKE_STARTED + 120_000); // 110 s old
+    expect(stale.outcome).toBe('inconclusive');
+    expect(stale.inconclusive).toEqual([{ cluster: 'eu-west', reason: expect.any(String) }]);
+
+    // The agent is back: its next sample counts again.
+    await rollout.received(BAKE_STARTED + 175_000);
+    expect((await rollout.tick(BAKE_STARTED + 180_000)).outcome).toBe('pass');
+  });
+
+  it('still ignores a sample from before the bake began, however recent', async () => {
+    const rollout = await baking();
+    await rollout.received(BAKE_STARTED - 1_000);
+    expect((await rollout.tick(BAKE_STARTED + 5_000)).outcome).toBe('inconclusive');
+  });
+});
