@@ -76,8 +76,9 @@ describe('the gate runner', () => {
     await rollout.received(BAKE_STARTED + 10_000); // then the agent dies
 
     expect((await rollout.tick(BAKE_STARTED + 60_000)).outcome).toBe('pass'); // 50 s old
-    expect((await rollout.tick(BAKE_STARTED + 80_000)).outcome).toBe('pass'); // 70 s: the bound
-    const stale = await rollout.tick(BAKE_STARTED + 120_000); // 110 s old
+    const bound = BAKE_STARTED + 10_000 + GATE_INTERVAL_MS + WINDOW_MS; // 70 s old: still fresh
+    expect((await rollout.tick(bound)).outcome).toBe('pass');
+    const stale = await rollout.tick(bound + 1); // older than the bound
     expect(stale.outcome).toBe('inconclusive');
     expect(stale.inconclusive).toEqual([{ cluster: 'eu-west', reason: expect.any(String) }]);
 
