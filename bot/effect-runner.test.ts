@@ -1,4 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { MemoryTopicBroker } from '../shared/adapters/memory-topic-broker.js';
+import { TopicCommandBus } from '../shared/messaging/topic-command-bus.js';
 import type { Command } from '../shared/contracts/commands.js';
 import { silentLogger } from '../shared/log.js';
 import type { CommandBus } from '../shared/ports/buses.js';
@@ -15,8 +17,11 @@ import { EffectRunner } from './effect-runner.js';
 class RecordingCommandBus implements CommandBus {
   readonly published: Command[] = [];
   failNext = 0;
+  /** Commands of these rollouts fail, as while their partition's leader is down. */
+  readonly failing = new Set<string>();
   async publish(command: Command): Promise<void> {
     if (this.failNext-- > 0) throw new Error('broker unavailable');
+    if (this.failing.has(command.rolloutId ?? '')) throw new Error('leader not available');
     this.published.push(command);
   }
   async subscribe(): Promise<never> {
@@ -39,7 +44,7 @@ function setUp(store = new MemoryRolloutStore(), claims = new MemoryOnceClaims(c
     clock,
     logger: silentLogger,
   });
-  return { store, commands, notifier, runner };
+  return { store, commands, notifier, runner, claims };
 }
 
 function setWeight(cluster: string, seq: number): Effect {
@@ -101,5 +106,105 @@ describe('EffectRunner', () => {
     await Promise.all([a.runner.drain(), b.runner.drain()]);
 
     expect([...a.notifier.alerts(), ...b.notifier.alerts()]).toHaveLength(1);
+  });
+
+  it('pages past a rollout whose effects are blocked: another rollout stored after 150 of them still runs', async () => {
+    const { store, commands, runner } = setUp();
+    const stuck = aRolloutState().withVersion(1).build();
+    const other = aRolloutState().withVersion(1).build();
+    const many = Array.from({ length: 150 }, (_, i) => setWeight('eu-west', i + 1));
+    await store.create(aCommit(stuck, many));
+    await store.create(aCommit(other, [setWeight('eu-west', 1)]));
+    commands.failing.add(stuck.id);
+
+    await runner.drain();
+
+    expect(commands.published.map((c) => c.rolloutId)).toEqual([other.id]);
+    expect(await store.pendingEffects(1_000)).toHaveLength(150);
+  });
+
+  it('frees the claim of an effect that failed, so the next drain retries it at once', async () => {
+    const { store, commands, runner } = setUp();
+    const state = aRolloutState().withVersion(1).build();
+    await store.create(aCommit(state, [setWeight('eu-west', 1)]));
+    commands.failNext = 1;
+
+    await runner.drain(); // fails; the clock does not move
+    await runner.drain();
+
+    expect(commands.published.map((c) => c.seq)).toEqual([1]);
+    expect(await store.pendingEffects()).toEqual([]);
+  });
+
+  it('drops a command that fails validation, raises an alert naming the rollout and why, and runs the rollout’s later effects', async () => {
+    const { store, commands, notifier, runner } = setUp();
+    const state = aRolloutState().withVersion(1).build();
+    const tooLong = `c${'x'.repeat(70)}`; // no cluster name is this long
+    await store.create(
+      aCommit(state, [setWeight(tooLong, 1), { type: 'update_card' }, setWeight('eu-west', 2)]),
+    );
+
+    await runner.drain();
+    await runner.drain();
+
+    expect(await store.pendingEffects()).toEqual([]);
+    expect(commands.published.map((c) => [c.cluster, c.seq])).toEqual([['eu-west', 2]]);
+    const alerts = notifier.alerts(state.id);
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]!.kind).toBe('rollout_stuck');
+    expect(alerts[0]!.message).toContain(
+      `Rollout ${state.id} could not send its set_weight command`,
+    );
+    expect(alerts[0]!.message).toMatch(/the command is invalid \(.*cluster/s);
+  });
+
+  it('keeps an invalid command and tries again later when the alert cannot be sent', async () => {
+    const { store, notifier, runner } = setUp();
+    const state = aRolloutState().withVersion(1).build();
+    await store.create(aCommit(state, [setWeight(`c${'x'.repeat(70)}`, 1)]));
+    const alert = notifier.alert.bind(notifier);
+    let down = true;
+    notifier.alert = async (...args) => {
+      if (down) throw new Error('slack unavailable');
+      return alert(...args);
+    };
+
+    await runner.drain();
+    expect(await store.pendingEffects()).toHaveLength(1);
+    down = false;
+    await runner.drain();
+    expect(await store.pendingEffects()).toEqual([]);
+    expect(notifier.alerts(state.id)).toHaveLength(1);
+  });
+
+  it('publishes the commands of a rollout of a service with a 63-character name', async () => {
+    const broker = new MemoryTopicBroker();
+    const bus = new TopicCommandBus(broker);
+    const store = new MemoryRolloutStore();
+    const runner = new EffectRunner({
+      store,
+      commands: bus,
+      scheduler: new MemoryGateScheduler(),
+      notifier: new RecordingNotifier(),
+      locks: new MemoryServiceLocks(),
+      claims: new MemoryOnceClaims(clock),
+      clock,
+      logger: silentLogger,
+    });
+    const service = `s${'v'.repeat(61)}e`;
+    const state = aRolloutState().withService(service).withId(`${service}-3f9a1c`).build();
+    await store.create(aCommit(state, [setWeight('eu-west', 1)]));
+    const received: Command[] = [];
+    const subscription = await bus.subscribe('eu-west', async (c) => {
+      received.push(c);
+    });
+
+    await runner.drain();
+    await vi.waitFor(() => expect(received).toHaveLength(1));
+    await subscription.stop();
+    await broker.close();
+
+    expect(received[0]!.rolloutId).toBe(state.id);
+    expect(await store.pendingEffects()).toEqual([]);
   });
 });

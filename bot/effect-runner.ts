@@ -1,6 +1,8 @@
 import type { Clock } from '../shared/clock.js';
 import { SCHEMA_VERSION } from '../shared/contracts/envelope.js';
-import type { Command } from '../shared/contracts/commands.js';
+import { z } from 'zod';
+import { Command } from '../shared/contracts/commands.js';
+import { isRolloutError, RolloutError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { CommandBus } from '../shared/ports/buses.js';
 import type { GateScheduler } from '../shared/ports/gate-scheduler.js';
@@ -26,6 +28,17 @@ const BATCH = 100;
 const CLAIM_TTL_MS = 15_000;
 
 /**
+ * An effect that can never be carried out, whatever the retries: its command does not match the
+ * message contract. Marked done (so it does not hold its rollout's later effects forever) and
+ * reported to people, since the rollout will not get what the command was for.
+ */
+class PoisonEffectError extends RolloutError {
+  constructor(reason: string) {
+    super('poison_effect', reason);
+  }
+}
+
+/**
  * Carries out stored effects, oldest first, and marks each done. Anything left pending by a
  * crash is picked up by the next `drain()` (at start and on every commit), so effects are run
  * at least once: each is safe to repeat (a command keeps its id and seq, a gate job is scheduled
@@ -49,43 +62,102 @@ export class EffectRunner {
     return this.running;
   }
 
+  /**
+   * One pass over the whole outbox per round, page by page in insertion order. A rollout whose
+   * effect failed (or is claimed by another replica) keeps its later effects waiting, so order
+   * holds per rollout; every other rollout's effects go ahead, on this page and the pages after
+   * it, however many blocked ones come first.
+   */
   private async loop(): Promise<void> {
     do {
       this.again = false;
+      const blocked = new Set<string>();
+      let after: number | undefined;
       for (;;) {
-        const pending = await this.deps.store.pendingEffects(BATCH);
-        if (pending.length === 0) break;
-        let progressed = false;
-        // A rollout whose effect failed keeps its later effects waiting, so order holds per rollout.
-        const blocked = new Set<string>();
-        for (const item of pending) {
+        const page = await this.deps.store.pendingEffects(BATCH, after);
+        for (const item of page) {
           if (blocked.has(item.rolloutId)) continue;
-          if (!(await this.deps.claims.claim(`effect:${item.id}`, CLAIM_TTL_MS))) {
-            // Another replica is on it; keep this rollout's later effects behind it.
-            blocked.add(item.rolloutId);
-            continue;
-          }
-          try {
-            await this.execute(item);
-            await this.deps.store.markEffectDone(item.id);
-            progressed = true;
-          } catch (err) {
-            blocked.add(item.rolloutId);
-            this.deps.logger.warn(
-              { err, rolloutId: item.rolloutId, effect: item.effect.type },
-              'effect failed; it stays in the outbox and is retried',
-            );
-          }
+          if (!(await this.runOne(item))) blocked.add(item.rolloutId);
         }
-        if (!progressed) return;
+        if (page.length < BATCH) break;
+        after = page[page.length - 1]!.seq;
       }
     } while (this.again);
+  }
+
+  /** Claims, runs and marks one effect. False when it did not run (claimed elsewhere, or failed). */
+  private async runOne(item: PendingEffect): Promise<boolean> {
+    const claim = `effect:${item.id}`;
+    // Another replica is on it: keep this rollout's later effects behind it.
+    if (!(await this.deps.claims.claim(claim, CLAIM_TTL_MS))) return false;
+    const claimedAt = this.deps.clock.now();
+    let done: boolean;
+    try {
+      await this.execute(item);
+      await this.deps.store.markEffectDone(item.id);
+      done = true;
+    } catch (err) {
+      if (err instanceof PoisonEffectError) {
+        done = await this.dropPoison(item, err);
+      } else {
+        this.deps.logger.warn(
+          { err, rolloutId: item.rolloutId, effect: item.effect.type },
+          'effect failed; it stays in the outbox and is retried',
+        );
+        done = false;
+      }
+    }
+    // A failed effect is free for the next drain on any replica rather than after the claim's
+    // 15 s. Past the time-to-live the claim may be another replica's: leave it alone then.
+    if (!done && this.deps.clock.now() - claimedAt < CLAIM_TTL_MS) {
+      await this.deps.claims
+        .release(claim)
+        .catch((err: unknown) =>
+          this.deps.logger.warn({ err }, 'could not release an effect claim'),
+        );
+    }
+    return done;
+  }
+
+  /**
+   * Tells people the rollout lost an effect, then marks it done so its later effects can run.
+   * False (keep it, try again later) if the alert cannot be sent: the alert is what makes
+   * dropping it safe.
+   */
+  private async dropPoison(item: PendingEffect, err: PoisonEffectError): Promise<boolean> {
+    const { rolloutId, effect } = item;
+    const what =
+      effect.type === 'publish_command'
+        ? `its ${effect.command.type} command for ${effect.cluster}`
+        : `its ${effect.type} effect`;
+    const message =
+      `Rollout ${rolloutId} could not send ${what}: ${err.message}. ` +
+      'The command was dropped, so the rollout will not progress there by itself: ' +
+      `check it with /rollout status ${rolloutId} and abort it if it does not finish.`;
+    this.deps.logger.error(
+      { rolloutId, effectId: item.id, effect: effect.type, reason: err.message },
+      'dropping an effect that can never be carried out',
+    );
+    try {
+      const state = await this.deps.store.get(rolloutId);
+      if (state) await this.deps.notifier.alert(state, 'rollout_stuck', message);
+      else if (effect.type === 'publish_command')
+        await this.deps.notifier.clusterAlert(effect.cluster, message);
+      await this.deps.store.markEffectDone(item.id);
+      return true;
+    } catch (alertErr) {
+      this.deps.logger.warn(
+        { err: alertErr, rolloutId },
+        'could not report an effect that can never be carried out; trying again later',
+      );
+      return false;
+    }
   }
 
   private async execute({ id, rolloutId, version, effect }: PendingEffect): Promise<void> {
     switch (effect.type) {
       case 'publish_command': {
-        const command = {
+        const parsed = Command.safeParse({
           id,
           v: SCHEMA_VERSION,
           type: effect.command.type,
@@ -95,8 +167,17 @@ export class EffectRunner {
           at: new Date(this.deps.clock.now()).toISOString(),
           actor: 'system:bot',
           payload: effect.command.payload,
-        } as Command;
-        await this.deps.commands.publish(command);
+        });
+        // Retrying cannot make it valid: it is poison, not a failure to retry.
+        if (!parsed.success) {
+          throw new PoisonEffectError(`the command is invalid (${z.prettifyError(parsed.error)})`);
+        }
+        try {
+          await this.deps.commands.publish(parsed.data);
+        } catch (err) {
+          if (isRolloutError(err, 'invalid_message')) throw new PoisonEffectError(err.message);
+          throw err;
+        }
         return;
       }
       case 'schedule_gate':

@@ -13,4 +13,8 @@ export class MemoryOnceClaims implements OnceClaims {
     this.claims.set(key, now + ttlMs);
     return true;
   }
+
+  async release(key: string): Promise<void> {
+    this.claims.delete(key);
+  }
 }

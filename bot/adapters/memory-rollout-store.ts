@@ -18,8 +18,9 @@ const DEFAULT_EFFECT_LIMIT = 100;
 export class MemoryRolloutStore implements RolloutStore {
   readonly #states = new Map<string, string>();
   readonly #history = new Map<string, string[]>();
-  /** Outbox in insertion order; `pendingEffects` sorts by version, stable on insertion. */
+  /** Outbox in insertion order, which is `seq` order. */
   readonly #outbox = new Map<string, PendingEffect>();
+  #lastSeq = 0;
 
   async create(commit: Commit): Promise<void> {
     const { id } = commit.state;
@@ -63,10 +64,11 @@ export class MemoryRolloutStore implements RolloutStore {
     this.#history.get(id)!.push(JSON.stringify(entry));
   }
 
-  async pendingEffects(limit = DEFAULT_EFFECT_LIMIT): Promise<PendingEffect[]> {
-    // Array.prototype.sort is stable: equal versions keep insertion order.
+  async pendingEffects(limit = DEFAULT_EFFECT_LIMIT, after = 0): Promise<PendingEffect[]> {
+    if (limit <= 0) return [];
     return [...this.#outbox.values()]
-      .sort((a, b) => a.version - b.version)
+      .filter((p) => p.seq > after)
+      .sort((a, b) => a.seq - b.seq)
       .slice(0, limit)
       .map((p) => JSON.parse(JSON.stringify(p)) as PendingEffect);
   }
@@ -81,7 +83,13 @@ export class MemoryRolloutStore implements RolloutStore {
     trail.push(JSON.stringify(history));
     this.#history.set(state.id, trail);
     for (const { id, effect } of effects) {
-      const pending: PendingEffect = { id, rolloutId: state.id, version: state.version, effect };
+      const pending: PendingEffect = {
+        id,
+        rolloutId: state.id,
+        version: state.version,
+        seq: ++this.#lastSeq,
+        effect,
+      };
       this.#outbox.set(id, JSON.parse(JSON.stringify(pending)) as PendingEffect);
     }
   }

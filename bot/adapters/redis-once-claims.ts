@@ -19,4 +19,8 @@ export class RedisOnceClaims implements OnceClaims {
       )) === 'OK'
     );
   }
+
+  async release(key: string): Promise<void> {
+    await this.redis.del(`${this.prefix}claim:${key}`);
+  }
 }

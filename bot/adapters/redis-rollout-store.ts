@@ -24,9 +24,11 @@ const DEFAULT_EFFECT_LIMIT = 100;
  * - `p state:<id>`: the state as JSON; `p history:<id>`: list of history entries as JSON.
  * - `p idx:all`, `p idx:service:<service>`, `p idx:status:<status>`: sorted sets of rollout ids
  *   scored by `createdAt`, kept in step with the states by the same scripts that write them.
- * - `p outbox`: sorted set scored by version, member `<16-digit insertion seq>:<effect id>`, so
- *   ZRANGE yields (version, insertion) order; `p outbox:effects` and `p outbox:members` map an
- *   effect id to its payload and its member; `p outbox:seq` counts insertions.
+ * - `p outbox`: sorted set scored by insertion seq, member `<16-digit insertion seq>:<effect id>`,
+ *   so ZRANGEBYSCORE yields insertion order across rollouts (and pages by seq);
+ *   `p outbox:effects` and `p outbox:members` map an effect id to its payload and its member;
+ *   `p outbox:seq` counts insertions. Outboxes written when the score was the rollout version are
+ *   rescored by seq once, on first read (`p outbox:by-seq` marks it done).
  *
  * Every write is one Lua script (atomic, so a commit is all or nothing and the version check
  * cannot race). The scripts derive some keys from the prefix, so this store needs a single Redis
@@ -89,17 +91,20 @@ export class RedisRolloutStore implements RolloutStore {
     if (appended === 0) throw new RolloutNotFoundError(id);
   }
 
-  async pendingEffects(limit = DEFAULT_EFFECT_LIMIT): Promise<PendingEffect[]> {
+  async pendingEffects(limit = DEFAULT_EFFECT_LIMIT, after = 0): Promise<PendingEffect[]> {
     if (limit <= 0) return [];
-    const reply = (await this.#run(PENDING_EFFECTS, this.#outboxKeys(), [
-      String(limit),
-    ])) as string[];
+    const reply = (await this.#run(
+      PENDING_EFFECTS,
+      [...this.#outboxKeys(), `${this.#prefix}outbox:by-seq`],
+      [String(limit), String(Math.max(0, Math.floor(after)))],
+    )) as string[];
     const effects: PendingEffect[] = [];
-    for (let i = 0; i < reply.length; i += 2) {
+    for (let i = 0; i < reply.length; i += 3) {
       // One script reads member and payload together, so a payload is missing ('') only if
       // someone edited the outbox by hand: reported, not skipped.
       const key = `${this.#prefix}outbox:effects[${reply[i]}]`;
-      effects.push(parseRecord(StoredPendingEffect, key, reply[i + 1]!) as PendingEffect);
+      const stored = parseRecord(StoredPendingEffect, key, reply[i + 2]!);
+      effects.push({ ...stored, seq: Number(reply[i + 1]) } as PendingEffect);
     }
     return effects;
   }
@@ -110,7 +115,13 @@ export class RedisRolloutStore implements RolloutStore {
 
   async #write(mode: 'create' | 'commit', { state, effects, history }: Commit): Promise<void> {
     const effectArgs = effects.flatMap(({ id, effect }) => {
-      const pending: PendingEffect = { id, rolloutId: state.id, version: state.version, effect };
+      // Its seq is the member's: assigned by the script, not part of the stored payload.
+      const pending: Omit<PendingEffect, 'seq'> = {
+        id,
+        rolloutId: state.id,
+        version: state.version,
+        effect,
+      };
       return [id, JSON.stringify(pending)];
     });
     const [outcome, detail] = (await this.#run(
@@ -242,7 +253,7 @@ redis.call('ZADD', prefix .. 'idx:status:' .. status, createdAt, id)
 for i = 10, #ARGV, 2 do
   local seq = redis.call('INCR', prefix .. 'outbox:seq')
   local member = string.format('%016d', seq) .. ':' .. ARGV[i]
-  redis.call('ZADD', prefix .. 'outbox', version, member)
+  redis.call('ZADD', prefix .. 'outbox', seq, member)
   redis.call('HSET', prefix .. 'outbox:effects', ARGV[i], ARGV[i + 1])
   redis.call('HSET', prefix .. 'outbox:members', ARGV[i], member)
 end
@@ -303,13 +314,24 @@ redis.call('RPUSH', KEYS[2], ARGV[1])
 return 1
 `);
 
-/** KEYS: outbox, effects, members. ARGV: limit. Replies {effect id, payload JSON, ...}. */
+/**
+ * KEYS: outbox, effects, members, rescored flag. ARGV: limit, after (seq). Replies
+ * {effect id, seq, payload JSON, ...} in seq order. Rescores an outbox written with version scores
+ * first (once): the member's leading 16 digits are its insertion seq.
+ */
 const PENDING_EFFECTS = script(`
-local members = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+if redis.call('EXISTS', KEYS[4]) == 0 then
+  for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    redis.call('ZADD', KEYS[1], tonumber(string.sub(member, 1, 16)), member)
+  end
+  redis.call('SET', KEYS[4], '1')
+end
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[2], '+inf', 'LIMIT', 0, tonumber(ARGV[1]))
 local out = {}
 for _, member in ipairs(members) do
   local id = string.sub(member, 18)
   out[#out + 1] = id
+  out[#out + 1] = string.sub(member, 1, 16)
   out[#out + 1] = redis.call('HGET', KEYS[2], id) or ''
 end
 return out

@@ -11,8 +11,11 @@ export const SUPPORTED_VERSIONS = [1] as const;
 export const envelopeFields = {
   id: z.uuid(),
   v: z.literal(SCHEMA_VERSION),
-  /** Null only for messages about a cluster rather than a rollout (agent heartbeats). */
-  rolloutId: z.string().min(1).max(64).nullable(),
+  /**
+   * Null only for messages about a cluster rather than a rollout (agent heartbeats). Room for the
+   * bot's ids, `<service>-<6 hex>` with a service name of up to 63 characters, and then some.
+   */
+  rolloutId: z.string().min(1).max(128).nullable(),
   cluster: z.string().min(1).max(63),
   seq: z.number().int().nonnegative(),
   at: z.iso.datetime(),

@@ -5,8 +5,13 @@ import type { Effect, RolloutInput, RolloutState, RolloutStatus } from '../rollo
 export interface PendingEffect {
   id: string;
   rolloutId: string;
-  /** The rollout version that produced it: effects of one rollout run in version order. */
+  /** The rollout version that produced it. */
   version: number;
+  /**
+   * Its place in the outbox: increases with every effect stored, across all rollouts, so one
+   * rollout's effects are numbered in the order its commits wrote them. A paging cursor.
+   */
+  seq: number;
   effect: Effect;
 }
 
@@ -65,10 +70,13 @@ export interface RolloutStore {
    */
   appendHistory(id: string, entry: HistoryEntry): Promise<void>;
   /**
-   * Outbox entries not yet marked done, ordered by (version, insertion) across rollouts: so the
-   * effects of one rollout come in the order its commits wrote them. At most `limit` (default 100).
+   * Outbox entries not yet marked done, oldest first by `seq` (insertion order across all
+   * rollouts): the effects of one rollout come in the order its commits wrote them, and no
+   * rollout's effects wait behind effects stored after them. At most `limit` (default 100), and
+   * only those with `seq` greater than `after` (default: from the start), to page past entries
+   * the caller cannot run yet.
    */
-  pendingEffects(limit?: number): Promise<PendingEffect[]>;
+  pendingEffects(limit?: number, after?: number): Promise<PendingEffect[]>;
   /** Idempotent: marking an unknown or already-done effect is not an error. */
   markEffectDone(effectId: string): Promise<void>;
 }

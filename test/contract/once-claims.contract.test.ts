@@ -26,4 +26,15 @@ describe.each([
     expect(await claims.claim('short', 20)).toBe(true);
     await expect.poll(() => claims.claim('short', 20), { timeout: 2000, interval: 10 }).toBe(true);
   });
+
+  it('grants the key again at once after its winner released it; releasing is idempotent', async () => {
+    const claims = create();
+    expect(await claims.claim('effect:e-1', 60_000)).toBe(true);
+    expect(await claims.claim('effect:e-1', 60_000)).toBe(false);
+    await claims.release('effect:e-1');
+    await claims.release('effect:e-1');
+    await claims.release('never-claimed');
+    expect(await claims.claim('effect:e-1', 60_000)).toBe(true);
+    expect(await claims.claim('effect:e-1', 60_000)).toBe(false);
+  });
 });

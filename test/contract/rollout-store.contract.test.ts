@@ -83,14 +83,17 @@ describe.each([memoryHarness(), redisHarness()])('RolloutStore contract: $name',
 
       expect(await store.get('checkout-1')).toEqual(state);
       expect(await store.history('checkout-1')).toEqual([commit.history]);
-      expect(await store.pendingEffects()).toEqual(
+      const pending = await store.pendingEffects();
+      expect(pending).toEqual(
         commit.effects.map(({ id, effect }) => ({
           id,
           rolloutId: 'checkout-1',
           version: 0,
+          seq: expect.any(Number),
           effect,
         })),
       );
+      expect(pending[1]!.seq).toBeGreaterThan(pending[0]!.seq);
     });
 
     it('refuses an id that is taken, and leaves the first rollout as it was', async () => {
@@ -353,30 +356,49 @@ describe.each([memoryHarness(), redisHarness()])('RolloutStore contract: $name',
   });
 
   describe('outbox', () => {
-    it('orders pending effects by version, then insertion, across rollouts', async () => {
+    it('orders pending effects by insertion across rollouts, never by version', async () => {
       const a0 = aRolloutState().withId('A').build();
       const b0 = aRolloutState().withId('B').build();
       const c0 = aRolloutState().withId('C').build();
-      const writes = [
-        aCommit(a0, [publish('a', 1), publish('a', 2)]),
-        aCommit(b0, [publish('b', 1)]),
-        aCommit(nextVersion(a0), [publish('a', 3)]),
-        aCommit(nextVersion(b0), [publish('b', 2)]),
-        aCommit(c0, [publish('c', 1)]),
-      ];
-      await store.create(writes[0]!);
-      await store.create(writes[1]!);
-      await store.commit(writes[2]!);
-      await store.commit(writes[3]!);
-      await store.create(writes[4]!);
+      // C is new; A and B have moved on. C's effect was stored after theirs, so it comes after
+      // them. In version order it went first: a new rollout's effects overtook an older one's,
+      // and a page of low-version effects could starve a long-running rollout's for good.
+      const a1 = nextVersion(a0);
+      await store.create(aCommit(a0, [publish('a', 1), publish('a', 2)]));
+      await store.create(aCommit(b0, [publish('b', 1)]));
+      await store.commit(aCommit(a1, [publish('a', 3)]));
+      await store.commit(aCommit(nextVersion(b0), [publish('b', 2)]));
+      await store.create(aCommit(c0, [publish('c', 1)]));
+      await store.commit(aCommit(nextVersion(a1), [publish('a', 4)]));
 
       const pending = await store.pendingEffects();
       expect(
         pending.map((p) => `${p.rolloutId}${p.version}:${(p.effect as { seq: number }).seq}`),
-      ).toEqual(['A0:1', 'A0:2', 'B0:1', 'C0:1', 'A1:3', 'B1:2']);
-      expect((await store.pendingEffects(2)).map((p) => p.id)).toEqual(
-        pending.slice(0, 2).map((p) => p.id),
+      ).toEqual(['A0:1', 'A0:2', 'B0:1', 'A1:3', 'B1:2', 'C0:1', 'A2:4']);
+      const seqs = pending.map((p) => p.seq);
+      expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+      expect(new Set(seqs).size).toBe(seqs.length);
+    });
+
+    it('pages by seq: at most `limit`, only after the given seq', async () => {
+      const a0 = aRolloutState().withId('A').build();
+      const b0 = aRolloutState().withId('B').build();
+      await store.create(aCommit(a0, [publish('a', 1), publish('a', 2), publish('a', 3)]));
+      await store.create(aCommit(b0, [publish('b', 1), publish('b', 2)]));
+      const all = await store.pendingEffects();
+      const ids = all.map((p) => p.id);
+
+      expect((await store.pendingEffects(2)).map((p) => p.id)).toEqual(ids.slice(0, 2));
+      expect((await store.pendingEffects(2, all[1]!.seq)).map((p) => p.id)).toEqual(
+        ids.slice(2, 4),
       );
+      expect((await store.pendingEffects(100, all[3]!.seq)).map((p) => p.id)).toEqual(ids.slice(4));
+      expect(await store.pendingEffects(100, all[4]!.seq)).toEqual([]);
+      await store.markEffectDone(all[2]!.id);
+      expect((await store.pendingEffects(2, all[1]!.seq)).map((p) => p.id)).toEqual(
+        ids.slice(3, 5),
+      );
+      expect(await store.pendingEffects(0)).toEqual([]);
     });
 
     it('lists an effect until it is marked done; marking is idempotent', async () => {
@@ -465,5 +487,42 @@ describe('RedisRolloutStore: records it cannot read', () => {
     expect(keys).toContain(`rollout:state:${state.id}`);
     expect(keys).toContain(`rollout:history:${state.id}`);
     expect(keys.every((k) => k.startsWith('rollout:'))).toBe(true);
+  });
+});
+
+describe('RedisRolloutStore: an outbox written with version scores', () => {
+  let server: RedisServer;
+  let redis: Redis;
+  beforeAll(async () => {
+    server = await startRedis();
+    redis = new Redis(server.url);
+  });
+  afterAll(async () => {
+    await redis?.quit();
+    await server?.stop();
+  });
+
+  it('is read in insertion order after it is rescored once', async () => {
+    const prefix = 'legacy:rollout:';
+    const store = new RedisRolloutStore(redis, { prefix });
+    const a0 = aRolloutState().withId('A').build();
+    const b0 = aRolloutState().withId('B').build();
+    await store.create(aCommit(nextVersion(nextVersion(a0)), [publish('a', 1)]));
+    await store.create(aCommit(b0, [publish('b', 1)]));
+    // As the store wrote them before: scored by version (A's 2 after B's 0).
+    for (const member of await redis.zrange(`${prefix}outbox`, '0', '-1')) {
+      await redis.zadd(`${prefix}outbox`, member.startsWith('0000000000000001') ? 2 : 0, member);
+    }
+    expect((await redis.zrange(`${prefix}outbox`, '0', '-1')).map((m) => m.slice(0, 16))).toEqual([
+      '0000000000000002',
+      '0000000000000001',
+    ]);
+
+    const pending = await store.pendingEffects();
+    expect(pending.map((p) => [p.rolloutId, p.seq])).toEqual([
+      ['A', 1],
+      ['B', 2],
+    ]);
+    expect((await store.pendingEffects(10, 1)).map((p) => p.rolloutId)).toEqual(['B']);
   });
 });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Commit, HistoryEntry } from '../../shared/ports/rollout-store.js';
 import { RolloutPlan } from '../../shared/rollout/plan.js';
 import {
@@ -131,9 +132,9 @@ export function aHistoryEntry(
   };
 }
 
-let nextEffectId = 1;
+/** A UUID, as the rollout service gives effects: a published command's id is its effect's. */
 export function anEffectId(): string {
-  return `e-${process.pid}-${nextEffectId++}`;
+  return randomUUID();
 }
 
 /** A commit of `state` with the given effects (fresh effect ids) and a matching history entry. */
