@@ -41,8 +41,9 @@ afterEach(async () => {
 });
 
 describe('RolloutAgent: commands', () => {
-  it('starts at weight 0 and answers set_weight with the weight read back from the router', async () => {
-    // A router that can only shift traffic in steps of 10: the agent must report what it did.
+  it('answers set_weight with command_failed when the router reads back another weight than asked', async () => {
+    // A router that can only shift traffic in steps of 10: 5% asked is 10% in the cluster, which
+    // is not the stage the bot would bake and judge.
     const coarse = (inner: TrafficRouter): TrafficRouter => ({
       read: (service) => inner.read(service),
       promote: (t, m) => inner.promote(t, m),
@@ -55,13 +56,50 @@ describe('RolloutAgent: commands', () => {
     const setWeight = script.setWeight(0, 5);
     await h.send(start, setWeight);
 
-    const applied = await h.events.waitFor('stage_applied');
-    expect(applied.payload).toEqual({ stageIndex: 0, weight: 10 });
+    const failed = await h.events.waitFor('command_failed');
+    expect(failed).toMatchObject({
+      seq: setWeight.seq,
+      payload: {
+        commandId: setWeight.id,
+        commandType: 'set_weight',
+        reason: 'router reads 10%, asked 5%',
+      },
+    });
     expect(await h.router.read('checkout')).toMatchObject({
       canaryWeight: 10,
       canaryVersion: '2.4.1',
       applied: { rolloutId: 'rollout-1', seq: setWeight.seq },
     });
+    // A weight the router can show exactly is applied as usual.
+    await h.send(script.setWeight(1, 30));
+    const applied = await h.events.waitFor('stage_applied');
+    expect(applied.payload).toEqual({ stageIndex: 1, weight: 30 });
+    expect(h.events.of('stage_applied')).toHaveLength(1);
+  });
+
+  it('a redelivered set_weight whose route shows another weight is answered command_failed again, not stage_applied', async () => {
+    const coarse = (inner: TrafficRouter): TrafficRouter => ({
+      read: (service) => inner.read(service),
+      promote: (t, m) => inner.promote(t, m),
+      rollback: (t, m) => inner.rollback(t, m),
+      setWeight: (t, w, m) => inner.setWeight(t, Math.round(w / 10) * 10, m),
+    });
+    const h = await agentWith({ wrapRouter: coarse });
+    const script = new RolloutScript();
+    await h.send(script.start());
+    await waitFor(() => h.router.calls.setWeight === 1, { what: 'start applied' });
+    // The answer cannot be published the first time: the command comes again and is answered
+    // from the route (its mark), without a second write.
+    h.events.failNext(1);
+    const stage0 = script.setWeight(0, 5);
+    await h.send(stage0);
+    const failed = await h.events.waitFor('command_failed');
+    expect(failed).toMatchObject({
+      seq: stage0.seq,
+      payload: { reason: 'router reads 10%, asked 5%' },
+    });
+    expect(h.router.calls.setWeight).toBe(2);
+    expect(h.events.of('stage_applied')).toEqual([]);
   });
 
   it('fills in every envelope: fresh id, v 1, cluster, the command’s seq, clock time, actor', async () => {
@@ -345,6 +383,31 @@ describe('RolloutAgent: recovery after a restart', () => {
       payload: { stageIndex: 1, canary: { status: 'ok' }, stable: { status: 'ok' } },
     });
     expect(second.router.writes).toBe(0);
+  });
+
+  it('a rollback after a restart that followed the promotion restores the old version: it does not claim weight 0 on the new one', async () => {
+    const file = stateFile();
+    const script = new RolloutScript();
+    const first = await agentWith({ stateFile: file });
+    await first.send(
+      script.start(),
+      script.setWeight(0, 5),
+      script.setWeight(1, 100),
+      script.promote(),
+    );
+    await first.events.waitFor('promoted');
+    await first.stop();
+    running.splice(running.indexOf(first), 1);
+
+    // The bot aborts while other clusters are still promoting: every cluster rolls back.
+    const second = await agentWith({ stateFile: file, services: ['checkout'] });
+    await second.send(script.rollback('aborted by U1: customer complaints'));
+    await second.events.waitFor('rolled_back');
+    expect(second.router.calls.rollback).toBe(1);
+    expect(await second.router.read('checkout')).toMatchObject({
+      canaryWeight: 0,
+      stableVersion: '2.4.0',
+    });
   });
 
   it('keeps a recovered rollout’s strategy: the next write after a restart leaves a blue-green route blue-green', async () => {

@@ -4,13 +4,14 @@ import type { Logger } from '../shared/log.js';
 import type { CommandBus, EventBus } from '../shared/ports/buses.js';
 import type { Subscription } from '../shared/ports/topic-broker.js';
 import { ClusterName } from '../shared/rollout/plan.js';
-import { CommandApplier } from './command-applier.js';
+import { CommandApplier, type RetryPolicy } from './command-applier.js';
 import { EventFactory } from './event-factory.js';
 import { HealthSampler } from './health-sampler.js';
 import { Heartbeat } from './heartbeat.js';
 import type { MetricsProvider } from './metrics/metrics-provider.js';
 import { runEvery, type Periodic } from './periodic.js';
 import { RolloutTable } from './rollout-table.js';
+import { RouteSync } from './route-sync.js';
 import type { TrafficRouter } from './routers/traffic-router.js';
 
 export interface RolloutAgentOptions {
@@ -31,11 +32,15 @@ export interface RolloutAgentOptions {
   /** The window a health sample covers. Default: `samplingIntervalMs`, so windows tile. */
   sampleWindowMs?: number;
   /**
-   * Services whose routes are read at start, so rollouts in progress are known (heartbeats,
-   * dedupe) before any command arrives. Rollouts of other services are recognised from their
-   * route when their first command arrives. Default none.
+   * Services whose routes are read at start and before every sampling round, so rollouts in
+   * progress are known (samples, heartbeats, dedupe) without any command: after a restart, and on
+   * a replica that does not hold the partition of their commands (every replica samples every
+   * rollout it finds; the bot keeps the latest sample per rollout, stage and cluster). Rollouts of
+   * other services are recognised from their route when their first command arrives. Default none.
    */
   services?: readonly string[];
+  /** How a failing rollback is retried before `command_failed`. Default `DEFAULT_ROLLBACK_RETRY`. */
+  rollbackRetry?: RetryPolicy;
   /** Event ids. Default `crypto.randomUUID`. */
   newId?: () => string;
 }
@@ -48,6 +53,7 @@ export interface RolloutAgentOptions {
 export class RolloutAgent {
   private readonly table = new RolloutTable();
   private readonly applier: CommandApplier;
+  private readonly routes: RouteSync;
   private readonly sampler: HealthSampler;
   private readonly heartbeat: Heartbeat;
   private readonly logger: Logger;
@@ -82,6 +88,13 @@ export class RolloutAgent {
       ...shared,
       cluster: options.cluster,
       router: options.router,
+      ...(options.rollbackRetry !== undefined && { rollbackRetry: options.rollbackRetry }),
+    });
+    this.routes = new RouteSync({
+      router: options.router,
+      table: this.table,
+      logger: this.logger,
+      exclusive: (rolloutId, work) => this.applier.exclusive(rolloutId, work),
     });
     this.sampler = new HealthSampler({
       ...shared,
@@ -91,12 +104,12 @@ export class RolloutAgent {
     this.heartbeat = new Heartbeat({ ...shared, agentId: options.agentId });
   }
 
-  /** Recovers from the routes, subscribes to the cluster's commands, and starts the timers. */
+  /** Syncs from the routes, subscribes to the cluster's commands, and starts the timers. */
   async start(): Promise<void> {
     if (this.state !== 'new')
       throw new RolloutError('invalid_state', `RolloutAgent is ${this.state}; create a new one`);
     this.state = 'running';
-    await this.applier.recover(this.options.services ?? []);
+    await this.routes.sync(this.options.services ?? []);
     this.subscription = await this.options.commands.subscribe(this.options.cluster, (command) =>
       this.applier.handle(command),
     );
@@ -104,7 +117,7 @@ export class RolloutAgent {
     this.loops = [
       runEvery(
         this.options.samplingIntervalMs,
-        () => this.sampler.sampleAll(),
+        () => this.sampleNow(),
         this.logger,
         'health-sample',
       ),
@@ -131,9 +144,14 @@ export class RolloutAgent {
     this.logger.info('agent stopped');
   }
 
-  /** Samples every active rollout now (what the timer does every interval). */
-  sampleNow(): Promise<void> {
-    return this.sampler.sampleAll();
+  /**
+   * Reads the configured services' routes, then samples every active rollout (what the timer does
+   * every interval). Reading first is what lets a replica sample a rollout whose commands another
+   * replica applied, and stop sampling one the route shows ended.
+   */
+  async sampleNow(): Promise<void> {
+    await this.routes.sync(this.options.services ?? []);
+    await this.sampler.sampleAll();
   }
 
   /** Publishes a heartbeat now (what the timer does every interval). */

@@ -1,10 +1,11 @@
 import type { Command } from '../shared/contracts/commands.js';
 import type { RolloutEvent } from '../shared/contracts/events.js';
+import { RolloutError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { EventBus } from '../shared/ports/buses.js';
 import { describeError } from './describe-error.js';
 import type { EventFactory } from './event-factory.js';
-import type { RolloutTable, TrackedRollout } from './rollout-table.js';
+import { fromRoute, type RolloutTable, type TrackedRollout } from './rollout-table.js';
 import type {
   AppliedMark,
   RouteState,
@@ -19,7 +20,29 @@ export interface CommandApplierOptions {
   envelopes: EventFactory;
   table: RolloutTable;
   logger: Logger;
+  /** How a failing `rollback` is tried again before `command_failed`. Default `DEFAULT_ROLLBACK_RETRY`. */
+  rollbackRetry?: RetryPolicy;
+  /** Waits between rollback tries. Default a timer. */
+  sleep?: (ms: number) => Promise<void>;
 }
+
+/** Tries of an idempotent router call: `attempts` in all, waits doubling from `initialDelayMs` up to `maxDelayMs`. */
+export interface RetryPolicy {
+  attempts: number;
+  initialDelayMs: number;
+  maxDelayMs: number;
+}
+
+/**
+ * Five tries over about 4 s. Kept short on purpose: the command handler holds its consumer while it
+ * retries (Kafka heartbeats wait), and the bot sends the rollback again after a `command_failed`,
+ * so a longer outage is retried by new commands rather than by one handler that never returns.
+ */
+export const DEFAULT_ROLLBACK_RETRY: RetryPolicy = {
+  attempts: 5,
+  initialDelayMs: 250,
+  maxDelayMs: 2_000,
+};
 
 type CommandOf<T extends Command['type']> = Extract<Command, { type: T }>;
 
@@ -35,14 +58,32 @@ type CommandOf<T extends Command['type']> = Extract<Command, { type: T }>;
  * - a seq below the route's mark is ignored: commands of a rollout are handled in order and the
  *   next one is taken only once this one's answer is published, so it was answered already.
  *
- * A router failure is answered with `command_failed` and never thrown. The handler rejects only
- * when publishing the answer fails, so the bus delivers the command again and the mark turns the
- * retry into a re-publish.
+ * A router failure is answered with `command_failed` and never thrown; so is a weight the router
+ * reads back different from the one asked for (the split is not what the stage commands, so the
+ * bot must not count it applied). A `rollback` is tried again a few times first (`rollbackRetry`):
+ * it is idempotent and it is what makes traffic safe. The handler rejects only when publishing the
+ * answer fails, so the bus delivers the command again and the mark turns the retry into a
+ * re-publish.
  */
 export class CommandApplier {
   private readonly chains = new Map<string, Promise<void>>();
+  private readonly rollbackRetry: RetryPolicy;
+  private readonly sleep: (ms: number) => Promise<void>;
 
-  constructor(private readonly options: CommandApplierOptions) {}
+  constructor(private readonly options: CommandApplierOptions) {
+    const retry = options.rollbackRetry ?? DEFAULT_ROLLBACK_RETRY;
+    if (
+      !(Number.isInteger(retry.attempts) && retry.attempts >= 1) ||
+      !(retry.initialDelayMs >= 0 && retry.maxDelayMs >= retry.initialDelayMs)
+    ) {
+      throw new RolloutError(
+        'invalid_config',
+        `rollbackRetry needs attempts ≥ 1 and 0 ≤ initialDelayMs ≤ maxDelayMs, got ${JSON.stringify(retry)}`,
+      );
+    }
+    this.rollbackRetry = retry;
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
 
   handle(command: Command): Promise<void> {
     const { cluster, logger } = this.options;
@@ -54,33 +95,7 @@ export class CommandApplier {
       );
       return Promise.resolve();
     }
-    return this.serialized(rolloutId, () => this.apply(command, rolloutId));
-  }
-
-  /** Reads the routes of `services` so rollouts in progress are known before any command. */
-  async recover(services: readonly string[]): Promise<void> {
-    for (const service of services) {
-      let route: RouteState | undefined;
-      try {
-        route = await this.options.router.read(service);
-      } catch (err) {
-        this.options.logger.warn(
-          { service, err: describeError(err) },
-          'cannot read route to recover',
-        );
-        continue;
-      }
-      const mark = route?.applied;
-      if (route === undefined || mark === undefined || this.options.table.get(mark.rolloutId)) {
-        continue;
-      }
-      const rollout = fromRoute(mark.rolloutId, service, route);
-      this.options.table.set(rollout);
-      this.options.logger.info(
-        { rolloutId: rollout.rolloutId, service, mark, active: rollout.active },
-        'recovered rollout from route',
-      );
-    }
+    return this.exclusive(rolloutId, () => this.apply(command, rolloutId));
   }
 
   /** Resolves once every command being handled has finished. */
@@ -88,8 +103,12 @@ export class CommandApplier {
     await Promise.all([...this.chains.values()]);
   }
 
-  /** One command at a time per rollout; different rollouts proceed independently. */
-  private serialized(rolloutId: string, work: () => Promise<void>): Promise<void> {
+  /**
+   * Runs `work` after everything queued for the rollout, and before anything queued later: one
+   * command at a time per rollout (different rollouts proceed independently). Others that change
+   * a tracked rollout while commands may be applied to it (`RouteSync`) queue here too.
+   */
+  exclusive(rolloutId: string, work: () => Promise<void>): Promise<void> {
     const previous = this.chains.get(rolloutId) ?? Promise.resolve();
     const next = previous.then(work, work);
     const tail = next.catch(() => undefined);
@@ -171,13 +190,7 @@ export class CommandApplier {
           rollout.appliedSeq = command.seq;
           rollout.active = true;
           rollout.stageIndex = command.payload.stageIndex;
-          if (state.canaryWeight !== command.payload.weight) {
-            log.warn(
-              { asked: command.payload.weight, read: state.canaryWeight },
-              'weight read back differs',
-            );
-          }
-          await this.publish(this.stageApplied(command, state));
+          await this.answerSetWeight(command, state, log);
           return;
         }
         case 'promote': {
@@ -191,7 +204,8 @@ export class CommandApplier {
         case 'rollback': {
           const target = rollout.target;
           if (target !== undefined) {
-            await router.rollback(target, markOf(rollout, command, rollout.stageIndex ?? 0));
+            const mark = markOf(rollout, command, rollout.stageIndex ?? 0);
+            await this.retried(() => router.rollback(target, mark), log);
             rollout.appliedSeq = command.seq;
           } else {
             // Nothing of this rollout reached this cluster's route: there is nothing to undo.
@@ -238,7 +252,7 @@ export class CommandApplier {
         if (state === undefined) return;
         rollout.active = true;
         rollout.stageIndex = command.payload.stageIndex;
-        return this.publish(this.stageApplied(command, state));
+        return this.answerSetWeight(command, state, this.options.logger);
       }
       case 'promote': {
         rollout.active = false;
@@ -258,6 +272,39 @@ export class CommandApplier {
       case 'pause':
       case 'resume':
         return; // never stored with the route, so never at its mark
+    }
+  }
+
+  /**
+   * `stage_applied` only when the router reads back the weight the stage asked for. Anything else
+   * (a router that rounds, a controller that rewrote the route) is not the stage the bot would
+   * bake and judge: `command_failed`, and the bot rolls back.
+   */
+  private async answerSetWeight(
+    command: CommandOf<'set_weight'>,
+    state: RouteState,
+    log: Logger,
+  ): Promise<void> {
+    const asked = command.payload.weight;
+    if (state.canaryWeight === asked) return this.publish(this.stageApplied(command, state));
+    log.warn({ asked, read: state.canaryWeight }, 'weight read back differs; reporting failure');
+    return this.fail(command, `router reads ${state.canaryWeight}%, asked ${asked}%`);
+  }
+
+  /** `call` again after a wait while it rejects, up to `rollbackRetry.attempts` tries in all. */
+  private async retried<T>(call: () => Promise<T>, log: Logger): Promise<T> {
+    const { attempts, initialDelayMs, maxDelayMs } = this.rollbackRetry;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call();
+      } catch (err) {
+        if (attempt >= attempts) {
+          throw new Error(`${describeError(err)} (tried ${attempts} times)`, { cause: err });
+        }
+        const delayMs = Math.min(maxDelayMs, initialDelayMs * 2 ** (attempt - 1));
+        log.warn({ attempt, attempts, delayMs, err: describeError(err) }, 'retrying');
+        await this.sleep(delayMs);
+      }
     }
   }
 
@@ -345,35 +392,5 @@ function markOf(rollout: TrackedRollout, command: Command, stageIndex: number): 
     stageIndex,
     // Every caller has set or checked the target first.
     strategy: rollout.target?.strategy ?? 'canary',
-  };
-}
-
-/**
- * A rollout as its route shows it: in progress while the route has a canary version. The mark
- * gives the stage and strategy, so sampling resumes at once: during a bake no command comes
- * that would say them.
- */
-function fromRoute(rolloutId: string, service: string, route: RouteState): TrackedRollout {
-  const inProgress = route.canaryVersion !== undefined;
-  const mark = route.applied;
-  // A mark stored by an agent from before marks carried the stage has neither field: the rollout
-  // is then sampled once a command says its stage, and taken for a canary.
-  const stageIndex = typeof mark?.stageIndex === 'number' ? mark.stageIndex : undefined;
-  return {
-    rolloutId,
-    service,
-    ...(inProgress && {
-      target: {
-        service,
-        stableVersion: route.stableVersion,
-        canaryVersion: route.canaryVersion!,
-        strategy: mark?.strategy ?? 'canary',
-      },
-      ...(stageIndex !== undefined && { stageIndex }),
-    }),
-    active: inProgress,
-    paused: false,
-    handledSeq: -1,
-    appliedSeq: route.applied?.seq ?? -1,
   };
 }

@@ -1,5 +1,5 @@
 import type { Stage } from '../shared/rollout/plan.js';
-import type { RouteTarget } from './routers/traffic-router.js';
+import type { RouteState, RouteTarget } from './routers/traffic-router.js';
 
 /** What an agent knows about one rollout in its cluster. Memory only: rebuilt from routes. */
 export interface TrackedRollout {
@@ -48,4 +48,45 @@ export class RolloutTable {
       this.rollouts.delete(old.rolloutId);
     }
   }
+}
+
+/**
+ * A rollout as its route shows it: in progress while the route has a canary version. The mark
+ * gives the stage and strategy, so sampling resumes at once: during a bake no command comes
+ * that would say them. A promoted route keeps the target too, so a rollback can still undo it.
+ */
+export function fromRoute(rolloutId: string, service: string, route: RouteState): TrackedRollout {
+  const inProgress = route.canaryVersion !== undefined;
+  const mark = route.applied;
+  // A mark stored by an agent from before marks carried the stage has neither field: the rollout
+  // is then sampled once a command says its stage, and taken for a canary.
+  const stageIndex = typeof mark?.stageIndex === 'number' ? mark.stageIndex : undefined;
+  const strategy = mark?.strategy ?? 'canary';
+  // In progress: the route's two versions. Promoted (and not rolled back): the promoted version is
+  // the route's stable one, and the one before it what a rollback must restore.
+  const target: RouteTarget | undefined = inProgress
+    ? {
+        service,
+        stableVersion: route.stableVersion,
+        canaryVersion: route.canaryVersion!,
+        strategy,
+      }
+    : route.previousStableVersion !== undefined
+      ? {
+          service,
+          stableVersion: route.previousStableVersion,
+          canaryVersion: route.stableVersion,
+          strategy,
+        }
+      : undefined;
+  return {
+    rolloutId,
+    service,
+    ...(target !== undefined && { target }),
+    ...(inProgress && stageIndex !== undefined && { stageIndex }),
+    active: inProgress,
+    paused: false,
+    handledSeq: -1,
+    appliedSeq: route.applied?.seq ?? -1,
+  };
 }

@@ -264,7 +264,12 @@ describe('GatewayApiRouter against the Kubernetes API double', () => {
   it('promotion hands the stable role to the canary Service; the next rollout shifts the other way', async () => {
     for (const [i, w] of [5, 50, 100].entries()) await router.setWeight(target, w, mark(i + 1));
     const promoted = await router.promote(target, mark(4));
-    expect(promoted).toEqual({ canaryWeight: 0, stableVersion: '2.4.1', applied: mark(4) });
+    expect(promoted).toEqual({
+      canaryWeight: 0,
+      stableVersion: '2.4.1',
+      previousStableVersion: '2.4.0',
+      applied: mark(4),
+    });
     expect(weights(api.route(NS, 'checkout')).slice(0, 2)).toEqual([
       ['checkout-stable', 0],
       ['checkout-canary', 100],
@@ -287,6 +292,27 @@ describe('GatewayApiRouter against the Kubernetes API double', () => {
     expect(weights(api.route(NS, 'checkout')).slice(0, 2)).toEqual([
       ['checkout-stable', 0],
       ['checkout-canary', 100],
+    ]);
+  });
+
+  it('a rollback after the promotion hands the traffic back to the old version’s Service, nothing else changes', async () => {
+    await router.setWeight(target, 100, mark(1));
+    await router.promote(target, mark(2));
+    const rolledBack = await router.rollback(target, mark(3));
+    expect(rolledBack).toEqual({ canaryWeight: 0, stableVersion: '2.4.0', applied: mark(3) });
+    const route = api.route(NS, 'checkout')!;
+    expect(weights(route)).toEqual([
+      ['checkout-stable', 100],
+      ['checkout-canary', 0],
+      [MIRROR.name, MIRROR.weight],
+    ]);
+    expect((route.spec!.rules as unknown[])[1]).toEqual(OTHER_RULE);
+    // The next rollout starts from the original roles again.
+    const next: RouteTarget = { ...target, canaryVersion: '2.4.2' };
+    await router.setWeight(next, 25, { ...mark(1), rolloutId: 'r-2' });
+    expect(weights(api.route(NS, 'checkout')).slice(0, 2)).toEqual([
+      ['checkout-stable', 75],
+      ['checkout-canary', 25],
     ]);
   });
 

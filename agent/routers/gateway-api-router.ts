@@ -46,7 +46,8 @@ export interface GatewayApiRouterOptions {
  * on the route (`rollout-chatops.io/applied`, `rollout-chatops.io/rollout`).
  *
  * Promotion hands the stable role to the Service that served the canary (it keeps all traffic);
- * the next version is deployed behind the other one. Canary and blue-green shift weights alike: a
+ * the next version is deployed behind the other one. Until then the other one still serves the
+ * old version, so a rollback of the promoted rollout hands the stable role back to it. Canary and blue-green shift weights alike: a
  * blue-green preview is weight 0, reachable through the canary Service directly.
  */
 export class GatewayApiRouter implements TrafficRouter {
@@ -80,14 +81,17 @@ export class GatewayApiRouter implements TrafficRouter {
 
   async promote(target: RouteTarget, mark: AppliedMark): Promise<RouteState> {
     return this.change(target, mark, true, (view) => {
-      const promoted =
-        view.record?.stableVersion === target.canaryVersion &&
-        view.record.canaryVersion === undefined;
       // The Service behind the canary version becomes the stable one, with all the traffic.
-      const stableService = promoted ? view.stableService : view.canaryService;
+      const stableService = isPromoted(view, target) ? view.stableService : view.canaryService;
       return {
         weights: { stable: 100, canary: 0 },
-        record: { stableVersion: target.canaryVersion, stableService, strategy: target.strategy },
+        record: {
+          stableVersion: target.canaryVersion,
+          stableService,
+          // The old version stays behind the other Service: what a rollback hands traffic back to.
+          previousStableVersion: target.stableVersion,
+          strategy: target.strategy,
+        },
       };
     });
   }
@@ -98,7 +102,9 @@ export class GatewayApiRouter implements TrafficRouter {
       weights: { stable: 100, canary: 0 },
       record: {
         stableVersion: target.stableVersion,
-        stableService: view.stableService,
+        // After this rollout's promotion the stable role is the new version's Service: hand it
+        // back to the other one, which still serves the version stable before the rollout.
+        stableService: isPromoted(view, target) ? view.canaryService : view.stableService,
         strategy: target.strategy,
       },
     }));
@@ -264,6 +270,13 @@ export class GatewayApiRouter implements TrafficRouter {
         );
     }
   }
+}
+
+/** True when the route shows `target` promoted (its version stable, no rollout in progress). */
+function isPromoted(view: RouteView, target: RouteTarget): boolean {
+  return (
+    view.record?.stableVersion === target.canaryVersion && view.record.canaryVersion === undefined
+  );
 }
 
 function withRecord(route: HttpRoute, record: RolloutRecord): HttpRoute {

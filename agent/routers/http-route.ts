@@ -60,6 +60,11 @@ export interface RolloutRecord {
   stableService: string;
   /** Set while a rollout is in progress: the version behind the other Service. */
   canaryVersion?: string;
+  /**
+   * Set by a promotion: the version that was stable before it, still behind the other Service
+   * (until the next rollout deploys there), so a rollback can hand that Service the traffic again.
+   */
+  previousStableVersion?: string;
   strategy?: Strategy;
 }
 
@@ -145,10 +150,12 @@ export function viewRoute(route: HttpRoute, service: string, routing: ServiceRou
 /** The route as the port reports it. */
 export function routeState(view: RouteView, configuredStableVersion: string): RouteState {
   const canaryVersion = view.record?.canaryVersion;
+  const previousStableVersion = view.record?.previousStableVersion;
   return {
     canaryWeight: view.canaryWeight,
     stableVersion: view.record?.stableVersion ?? configuredStableVersion,
     ...(canaryVersion !== undefined && { canaryVersion }),
+    ...(previousStableVersion !== undefined && { previousStableVersion }),
     ...(view.applied !== undefined && { applied: view.applied }),
   };
 }
@@ -244,6 +251,9 @@ function parseRecord(text: string | undefined, routing: ServiceRouting): Rollout
     stableVersion: value.stableVersion,
     stableService: value.stableService,
     ...(typeof value.canaryVersion === 'string' && { canaryVersion: value.canaryVersion }),
+    ...(typeof value.previousStableVersion === 'string' && {
+      previousStableVersion: value.previousStableVersion,
+    }),
     ...((value.strategy === 'canary' || value.strategy === 'blue-green') && {
       strategy: value.strategy,
     }),

@@ -10,8 +10,10 @@ import type { AppliedMark, RouteState, RouteTarget, TrafficRouter } from './traf
  * reject with `RouterError('injected_fault')` and change nothing.
  *
  * After `promote` the new version is the stable one with all traffic (canary weight 0, no canary
- * version); after `rollback` the target's stable version has all traffic and the canary version
- * is cleared. Either way the route no longer shows a rollout in progress.
+ * version, the old stable version kept as `previousStableVersion`); after `rollback` the target's
+ * stable version has all traffic and the canary version is cleared, also after a promotion (the
+ * promotion is undone: the simulation serves a version by name, so nothing else moves). Either
+ * way the route no longer shows a rollout in progress.
  */
 export class SimulatedRouter implements TrafficRouter {
   constructor(private readonly cluster: SimulatedCluster) {}
@@ -53,6 +55,7 @@ export class SimulatedRouter implements TrafficRouter {
       {
         stableVersion: target.canaryVersion,
         canaryWeight: 0,
+        previousStableVersion: target.stableVersion,
         strategy: target.strategy,
         applied: copyOf(mark),
         stageIndex: current?.stageIndex ?? -1,
@@ -86,6 +89,9 @@ export class SimulatedRouter implements TrafficRouter {
       canaryWeight: route.canaryWeight,
       stableVersion: route.stableVersion,
       ...(route.canaryVersion !== undefined && { canaryVersion: route.canaryVersion }),
+      ...(route.previousStableVersion !== undefined && {
+        previousStableVersion: route.previousStableVersion,
+      }),
       ...(route.applied !== undefined && { applied: { ...route.applied } }),
     };
   }

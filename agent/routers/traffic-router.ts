@@ -16,6 +16,12 @@ export interface RouteState {
   stableVersion: string;
   canaryVersion?: string;
   /**
+   * Set after `promote` until the route is next written: the version that was stable before the
+   * promotion, which a `rollback` of that rollout restores. An agent that did not apply the
+   * promotion itself (a restart, another replica) learns from it what to roll back to.
+   */
+  previousStableVersion?: string;
+  /**
    * The last command applied to this route, stored with the route itself (an annotation on a
    * real HTTPRoute), so an agent that restarts knows what it already did without memory.
    */
@@ -46,7 +52,11 @@ export interface TrafficRouter {
   setWeight(target: RouteTarget, canaryWeight: number, mark: AppliedMark): Promise<RouteState>;
   /** Makes the canary version the stable one, with all traffic on it. */
   promote(target: RouteTarget, mark: AppliedMark): Promise<RouteState>;
-  /** All traffic back to the stable version (canary weight 0). */
+  /**
+   * All traffic back to `target.stableVersion`, the version that was stable before the rollout
+   * (canary weight 0). After a `promote` of the same target this undoes the promotion: the version
+   * promoted stops serving, and `read` shows `target.stableVersion` as stable.
+   */
   rollback(target: RouteTarget, mark: AppliedMark): Promise<RouteState>;
   /** The current split, for recovery after a restart; `undefined` when the service has no route. */
   read(service: string): Promise<RouteState | undefined>;

@@ -15,6 +15,8 @@ export const SimulatedRoute = z.object({
   /** The version being rolled out; absent when no rollout is in progress (after promote/rollback). */
   canaryVersion: z.string().min(1).optional(),
   canaryWeight: z.number().int().min(0).max(100),
+  /** Set by a promotion until the next write: the version stable before it (see `RouteState`). */
+  previousStableVersion: z.string().min(1).optional(),
   strategy: Strategy,
   /** The last command applied (the agent's `AppliedMark`), stored with the route like an annotation. */
   applied: z

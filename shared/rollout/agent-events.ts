@@ -3,6 +3,7 @@ import {
   describeStatus,
   notNow,
   notify,
+  publishTo,
   reject,
   rolloutLabel,
   stageAt,
@@ -13,7 +14,7 @@ import {
   type Rejection,
 } from './draft.js';
 import { allApplied, beginRollback, finish, startBake } from './stage-flow.js';
-import type { RolloutInput, RolloutState } from './state.js';
+import type { ClusterState, RolloutInput, RolloutState } from './state.js';
 
 /**
  * What agents report: a stage applied, a promotion or rollback done, a command that failed.
@@ -111,6 +112,11 @@ export function onRolledBack(draft: Draft, input: InputOf<'rolled_back'>): Outco
       `rolled_back from ${input.cluster} is a duplicate: it already reported it`,
     );
   }
+  // A cluster whose rollback failed before has recovered: its failure is history now.
+  if (cluster.status === 'failed') {
+    delete cluster.failure;
+    delete cluster.failedRollbacks;
+  }
   cluster.status = 'rolled_back';
   cluster.weight = 0;
   if (targets(state).some(([, c]) => c.status !== 'rolled_back')) return undefined;
@@ -130,8 +136,7 @@ export function onRolledBack(draft: Draft, input: InputOf<'rolled_back'>): Outco
 
 /**
  * A command failed in a cluster, which leaves its traffic in doubt. Before and during the
- * rollout, roll back everywhere. If the rollback itself failed, the machine can do no more: the
- * rollout ends `failed` and a person must restore that cluster.
+ * rollout, roll back everywhere. A failed rollback is `onRollbackFailed`.
  */
 export function onCommandFailed(draft: Draft, input: InputOf<'command_failed'>): Outcome {
   const { state } = draft;
@@ -146,23 +151,7 @@ export function onCommandFailed(draft: Draft, input: InputOf<'command_failed'>):
         `${what}; ignored, ${rolloutLabel(state)} is already ${describeStatus(state)}`,
       );
     }
-    if (cluster.status === 'rolled_back') {
-      return reject(
-        'stale_event',
-        `${what}; ignored, ${input.cluster} already reported rolled_back`,
-      );
-    }
-    cluster.status = 'failed';
-    cluster.failure = input.reason;
-    state.outcome = `rollback ${what}`;
-    notify(
-      draft,
-      'rollback_failed',
-      `${rolloutLabel(state)}: rollback ${what}. Traffic in ${input.cluster} may still reach ${state.plan.version}; ` +
-        `a person must restore ${state.plan.stableVersion} there by hand`,
-    );
-    finish(draft, 'failed');
-    return undefined;
+    return onRollbackFailed(draft, input, cluster, what);
   }
   cluster.failure = input.reason;
   beginRollback(draft, 'command_failed', what);
@@ -171,5 +160,56 @@ export function onCommandFailed(draft: Draft, input: InputOf<'command_failed'>):
     'command_failed',
     `${rolloutLabel(state)}: ${what}; rolling back everywhere to ${state.plan.stableVersion}`,
   );
+  return undefined;
+}
+
+/** How many failed rollback command ids a cluster remembers, to recognise a redelivered failure. */
+const REMEMBERED_FAILURES = 10;
+
+/**
+ * A rollback failed in one cluster (the agent already retried it a few times). Giving up would
+ * leave that cluster's traffic on the new version with nobody holding the service, so the rollout
+ * stays `rolling_back`: the cluster is marked `failed` with the reason, people are alerted once
+ * per cluster (a person must look at what stops it), the rollback is sent to that cluster again
+ * with a new seq, and the lock stays held until every cluster has confirmed weight 0. A later
+ * `rolled_back` from that cluster is accepted as usual.
+ *
+ * A failure is counted once per command: a redelivered `command_failed` (same command id) is
+ * refused as `stale_event`, or every redelivery would start one more endless retry loop.
+ */
+function onRollbackFailed(
+  draft: Draft,
+  input: InputOf<'command_failed'>,
+  cluster: ClusterState,
+  what: string,
+): Outcome {
+  const { state } = draft;
+  if (cluster.status === 'rolled_back') {
+    return reject('stale_event', `${what}; ignored, ${input.cluster} already reported rolled_back`);
+  }
+  const seen = cluster.failedRollbacks ?? [];
+  if (seen.includes(input.commandId)) {
+    return reject(
+      'stale_event',
+      `${what}; a duplicate: the failure of command ${input.commandId} was counted already`,
+    );
+  }
+  const firstFailure = cluster.status !== 'failed';
+  cluster.status = 'failed';
+  cluster.failure = input.reason;
+  cluster.failedRollbacks = [...seen, input.commandId].slice(-REMEMBERED_FAILURES);
+  if (firstFailure) {
+    notify(
+      draft,
+      'rollback_failed',
+      `${rolloutLabel(state)}: rollback ${what}. Traffic in ${input.cluster} may still reach ${state.plan.version}; ` +
+        `a person must look: fix what stops the rollback there (or restore ${state.plan.stableVersion} by hand). ` +
+        `The rollback is retried until it succeeds, and ${state.plan.service} stays locked until then`,
+    );
+  }
+  publishTo(draft, input.cluster, {
+    type: 'rollback',
+    payload: { service: state.plan.service, reason: state.outcome ?? what },
+  });
   return undefined;
 }

@@ -82,6 +82,12 @@ export function publishToAll(draft: Draft, bodies: (cluster: string) => CommandB
   }
 }
 
+/** Publishes one command to one cluster, with the next seq (see `publishToAll`). */
+export function publishTo(draft: Draft, cluster: string, command: CommandBody): void {
+  draft.state.seq += 1;
+  draft.effects.push({ type: 'publish_command', cluster, seq: draft.state.seq, command });
+}
+
 export function notify(
   draft: Draft,
   kind: Extract<Effect, { type: 'notify' }>['kind'],
@@ -156,14 +162,21 @@ export function whatIsPossible(state: RolloutState): string {
           clustersWhere(state, (c) => c.status !== 'promoted'),
         )
       );
-    case 'rolling_back':
+    case 'rolling_back': {
+      const failing = targets(state)
+        .filter(([, c]) => c.status === 'failed')
+        .map(([name, c]) => `${name} (${c.failure ?? 'no reason recorded'})`);
       return (
         'nothing to do but wait' +
         waitingFor(
           'rolled_back',
           clustersWhere(state, (c) => c.status !== 'rolled_back'),
-        )
+        ) +
+        (failing.length === 0
+          ? ''
+          : `; the rollback keeps failing in ${failing.join(', ')} and is retried: a person must fix that`)
       );
+    }
     default:
       return 'it has ended; start a new rollout to change anything';
   }

@@ -13,6 +13,10 @@ export const ACTIVE_STATUSES = [
   'promoting',
   'rolling_back',
 ] as const;
+/**
+ * `failed` is no longer produced by `transition` (a failed rollback is retried, see transition.ts);
+ * it stays so rollouts stored as failed by earlier versions still read as ended.
+ */
 export const TERMINAL_STATUSES = ['succeeded', 'rolled_back', 'aborted', 'failed'] as const;
 export const RolloutStatus = z.enum([...ACTIVE_STATUSES, ...TERMINAL_STATUSES]);
 export type RolloutStatus = z.infer<typeof RolloutStatus>;
@@ -42,7 +46,13 @@ export const ClusterState = z.object({
   weight: z.number().int().min(0).max(100),
   /** Index of the last stage the agent confirmed, -1 before any. */
   appliedStage: z.number().int().min(-1),
+  /** Why the cluster's last command failed, while that is what people should know about it. */
   failure: z.string().optional(),
+  /**
+   * Ids of this cluster's rollback commands whose failure was counted (the latest few), so a
+   * redelivered `command_failed` is recognised and the rollback is not sent once more for it.
+   */
+  failedRollbacks: z.array(z.string()).optional(),
 });
 export type ClusterState = z.infer<typeof ClusterState>;
 

@@ -16,8 +16,9 @@ function failed(
   cluster: string,
   commandType: string,
   reason = 'HTTPRoute eu/checkout: admission webhook denied',
+  commandId = COMMAND_ID,
 ): RolloutInput {
-  return { type: 'command_failed', cluster, commandId: COMMAND_ID, commandType, reason };
+  return { type: 'command_failed', cluster, commandId, commandType, reason };
 }
 
 function weights(d: RolloutDriver): number[] {
@@ -140,24 +141,104 @@ describe('command_failed', () => {
     );
   });
 
-  it('ends failed when the rollback itself fails: a person must act', () => {
+  it('a failed rollback keeps rolling back: the cluster is marked failed, people are alerted, the rollback is sent again', () => {
     const d = rolloutIn('rolling_back', plan());
+    const outcome = d.state.outcome;
     d.accept({ type: 'rolled_back', cluster: 'eu' });
+    const seq = d.state.seq;
     const effects = d.accept(failed('us', 'rollback', 'gateway API unreachable'));
-    expect(d.state.status).toBe('failed');
+    expect(d.state.status).toBe('rolling_back');
+    expect(d.state.outcome).toBe(outcome);
     expect(d.state.clusters.us).toMatchObject({
       status: 'failed',
       failure: 'gateway API unreachable',
     });
-    const [alert] = effectsOf(effects, 'notify');
-    expect(alert!.kind).toBe('rollback_failed');
-    expect(alert!.message).toMatch(
-      /rollback failed in us: gateway API unreachable.*a person must restore 2.4.0 there/,
+    const alerts = effectsOf(effects, 'notify');
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]!.kind).toBe('rollback_failed');
+    expect(alerts[0]!.message).toMatch(
+      /rollback failed in us: gateway API unreachable\. Traffic in us may still reach 2\.4\.1; a person must look/,
     );
-    expect(effects.slice(-2)).toEqual([
-      { type: 'release_lock', service: 'checkout' },
-      { type: 'update_card' },
+    expect(effectsOf(effects, 'publish_command')).toEqual([
+      {
+        type: 'publish_command',
+        cluster: 'us',
+        seq: seq + 1,
+        command: { type: 'rollback', payload: { service: 'checkout', reason: outcome } },
+      },
     ]);
+    expect(effectsOf(effects, 'release_lock')).toEqual([]);
+  });
+
+  it('alerts once per cluster, resends the rollback after every failure, and ends only when that cluster confirms weight 0', () => {
+    const d = rolloutIn('rolling_back', plan(), { stage: 1 });
+    d.accept({ type: 'rolled_back', cluster: 'eu' });
+    d.accept(failed('us', 'rollback', 'gateway API unreachable'));
+    const again = d.accept(
+      failed('us', 'rollback', 'HTTPRoute shop/checkout: 403 forbidden', 'cmd-2'),
+    );
+    expect(effectsOf(again, 'notify')).toEqual([]);
+    expect(commandsIn(again)).toEqual(['us:rollback']);
+    expect(effectsOf(again, 'publish_command')[0]!.seq).toBe(d.state.seq);
+    expect(d.state.clusters.us).toMatchObject({
+      status: 'failed',
+      failure: 'HTTPRoute shop/checkout: 403 forbidden',
+    });
+    expect(d.history.filter((e) => e.type === 'release_lock')).toEqual([]);
+
+    const last = d.accept({ type: 'rolled_back', cluster: 'us' });
+    expect(d.state.status).toBe('rolled_back');
+    expect(d.state.clusters.us).toEqual({ status: 'rolled_back', weight: 0, appliedStage: 1 });
+    expect(weights(d)).toEqual([0, 0]);
+    expect(effectsOf(last, 'notify')[0]!.kind).toBe('rolled_back');
+    expect(d.history.filter((e) => e.type === 'release_lock')).toEqual([
+      { type: 'release_lock', service: 'checkout' },
+    ]);
+  });
+
+  it('alerts separately for each cluster whose rollback fails', () => {
+    const d = rolloutIn('rolling_back', plan());
+    const eu = d.accept(failed('eu', 'rollback', 'eu API down'));
+    const us = d.accept(failed('us', 'rollback', 'us API down', 'cmd-us'));
+    expect(effectsOf(eu, 'notify').map((a) => a.message)).toEqual([
+      expect.stringContaining('rollback failed in eu: eu API down'),
+    ]);
+    expect(effectsOf(us, 'notify').map((a) => a.message)).toEqual([
+      expect.stringContaining('rollback failed in us: us API down'),
+    ]);
+  });
+
+  it('counts a redelivered rollback failure once: no second resend for the same command', () => {
+    const d = rolloutIn('rolling_back', plan());
+    d.accept(failed('us', 'rollback', 'gateway API unreachable'));
+    expect(d.send(failed('us', 'rollback', 'gateway API unreachable'))).toMatchObject({
+      ok: false,
+      code: 'stale_event',
+    });
+  });
+
+  it('says what is wrong while a rollback keeps failing, and refuses an abort', () => {
+    const d = rolloutIn('rolling_back', plan());
+    d.accept(failed('us', 'rollback', 'gateway API unreachable'));
+    const result = d.send({ type: 'pause', actor: 'U1' });
+    expect(!result.ok && result.reason).toMatch(
+      /waiting for rolled_back from eu, us; the rollback keeps failing in us \(gateway API unreachable\) and is retried: a person must fix that/,
+    );
+    expect(d.send({ type: 'abort', actor: 'U1', reason: 'x' })).toMatchObject({
+      ok: false,
+      code: 'invalid_transition',
+    });
+  });
+
+  it('an abort while promoting rolls back the clusters already promoted too, and ends with weight 0 everywhere', () => {
+    const d = rolloutIn('promoting', plan());
+    d.accept({ type: 'promoted', cluster: 'eu' });
+    expect(weights(d)).toEqual([100, 100]);
+    const effects = d.accept({ type: 'abort', actor: 'U1', reason: 'checkout errors in eu' });
+    expect(commandsIn(effects)).toEqual(['eu:rollback', 'us:rollback']);
+    d.rollBackEverywhere();
+    expect(d.state.status).toBe('aborted');
+    expect(weights(d)).toEqual([0, 0]);
   });
 
   it('ignores a failure of an older command during the rollback as stale', () => {

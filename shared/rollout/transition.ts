@@ -24,6 +24,23 @@ import { onAbort, onApprove, onPause, onResume, onStart } from './user-actions.j
  * Command seqs: one per published message (`state.seq + 1, + 2, …` in plan-cluster order), so
  * they strictly increase across a rollout's whole effect history.
  *
+ * Rolling back never gives up. A rollback is what makes traffic safe, and ending the rollout
+ * would free the service's lock while a cluster may still send traffic to the new version. So a
+ * `command_failed` for a rollback (the agent already retried it a few times) keeps the rollout
+ * `rolling_back`: that cluster is marked `failed` with the reason, `rollback_failed` is alerted
+ * once per cluster (naming cluster and reason: a person must look), and `rollback` is sent to that
+ * cluster again with a new seq, after every failure, so it keeps trying. The lock is held until
+ * every cluster has confirmed weight 0 with `rolled_back`, which is accepted from a failed cluster
+ * like from any other; the rollout then ends `rolled_back` or `aborted` as usual. A redelivered
+ * failure (same command id) is refused as `stale_event`, so it cannot start a second retry loop.
+ * This is also why an abort while `promoting` is safe: a cluster already promoted rolls back too,
+ * and routers restore the version stable before the rollout (see `TrafficRouter.rollback`).
+ *
+ * Nothing leads to `failed` any more. It stays a terminal status so that rollouts stored as
+ * failed by earlier versions still read as ended; if a way out of a rollback that can never
+ * succeed is added (a cluster gone for good), it is a person's explicit decision, and `failed` is
+ * the status it would end in.
+ *
  * A multi-service release (`plan.releaseId`) is meant to be a coordinator over several of these
  * rollouts, one per service, each with its own state, lock and card; nothing here assumes more.
  */

@@ -26,6 +26,11 @@ interface RouterFixture {
   stableVersion: string;
   /** A service that has no route in the cluster. */
   missingService: string;
+  /**
+   * Adapters over a real route: the weight each backend of `service` has in the cluster, by the
+   * name the adapter knows it (Service name), as the cluster stores it, not as the port reports it.
+   */
+  backendWeights?(): Record<string, number | undefined>;
   close(): Promise<void>;
 }
 
@@ -82,6 +87,12 @@ const routers: { name: string; create(): Promise<RouterFixture> }[] = [
         service: 'checkout',
         stableVersion: '2.4.0',
         missingService: 'search',
+        backendWeights: () => {
+          const rules = api.route('shop', 'checkout')!.spec!.rules as {
+            backendRefs: { name: string; weight?: number }[];
+          }[];
+          return Object.fromEntries(rules[0]!.backendRefs.map((r) => [r.name, r.weight]));
+        },
         close: async () => {
           await api.close();
           await rm(dir, { recursive: true, force: true });
@@ -188,6 +199,32 @@ describe.each(routers)('TrafficRouter contract: $name', ({ create }) => {
     });
     expect(await fx.router.read(fx.service)).toEqual(state);
     expect(await fx.router.promote(target, mark(2))).toEqual(state);
+  });
+
+  it('rollback after promote restores the version that was stable before the rollout, with all traffic', async () => {
+    await fx.router.setWeight(target, 50, mark(1));
+    await fx.router.promote(target, mark(2));
+    const state = await fx.router.rollback(target, mark(3));
+    expect(state).toMatchObject({ canaryWeight: 0, stableVersion: fx.stableVersion });
+    expect(state.canaryVersion).toBeUndefined();
+    expect(await fx.router.read(fx.service)).toEqual(state);
+    // Idempotent: the same rollback again changes nothing (it must not swap back a second time).
+    expect(await fx.router.rollback(target, mark(3))).toEqual(state);
+    expect(await fx.router.read(fx.service)).toEqual(state);
+    // In the cluster itself: the Service that served the old version has all the traffic again.
+    expect(fx.backendWeights?.()).toEqual(
+      fx.backendWeights && { 'checkout-stable': 100, 'checkout-canary': 0 },
+    );
+  });
+
+  it('after promote, read() names the version a rollback would restore', async () => {
+    await fx.router.setWeight(target, 100, mark(1));
+    const promoted = await fx.router.promote(target, mark(2));
+    expect(promoted.previousStableVersion).toBe(fx.stableVersion);
+    // The next write of the route (a new rollout) no longer carries it.
+    const next = { ...target, stableVersion: target.canaryVersion, canaryVersion: '9.9.9' };
+    const started = await fx.router.setWeight(next, 0, mark(1, 'rollout-next'));
+    expect(started.previousStableVersion).toBeUndefined();
   });
 
   it('rejects a weight outside 0..100 with a RouterError and leaves the route as it was', async () => {

@@ -176,13 +176,14 @@ export class RolloutDriver {
         this.rollBackEverywhere();
         break;
       case 'failed':
-        this.to('rolling_back', { stage }).accept({
-          type: 'command_failed',
-          cluster: this.plan.clusters[0]!,
-          commandId: '00000000-0000-4000-8000-000000000000',
-          commandType: 'rollback',
-          reason: 'HTTPRoute update forbidden',
-        });
+        // No input leads to `failed` any more (a failed rollback is retried, see transition.ts):
+        // this is a rollout stored as failed by an earlier version, which must still read as ended.
+        this.to('rolling_back', { stage });
+        this.state = {
+          ...this.state,
+          status: 'failed',
+          outcome: 'rollback failed in ' + this.plan.clusters[0]! + ': HTTPRoute update forbidden',
+        };
         break;
     }
     if (this.state.status !== status) {
