@@ -43,6 +43,7 @@ export function registerHandlers(app: App, deps: HandlerDeps): void {
     }
     await ack();
     observeAck(metrics, 'command', started);
+    await afterTheAckIsOut();
     const reply = await commands.execute(parsed.command, requester(command));
     await answer(respond, reply, logger);
   });
@@ -54,6 +55,7 @@ export function registerHandlers(app: App, deps: HandlerDeps): void {
       const started = receivedAt(context);
       await ack();
       observeAck(metrics, 'action', started);
+      await afterTheAckIsOut();
       const kind = (Object.entries(CARD_ACTIONS).find(([, id]) => id === action.action_id)?.[0] ??
         'abort') as CardAction;
       const rolloutId = action.value ?? '';
@@ -65,6 +67,15 @@ export function registerHandlers(app: App, deps: HandlerDeps): void {
       if (reply.refused) await answer(respond, reply, logger);
     },
   );
+}
+
+/**
+ * `ack()` ends the HTTP response, but its bytes leave only when the event loop next does I/O; the
+ * work after it (planning, the store, the state machine) runs in promise callbacks that would
+ * hold them back. Yield once so Slack gets its ack first.
+ */
+function afterTheAckIsOut(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function requester(command: { user_id: string; channel_id: string }) {

@@ -24,11 +24,17 @@ export function boltLogger(logger: Logger, secrets: readonly string[] = []): Bol
     for (const secret of masks) text = text.split(secret).join('[redacted]');
     return text;
   };
+  // Bolt logs at debug on every request: scrub only what will be written.
+  const at =
+    (level: 'debug' | 'info' | 'warn' | 'error') =>
+    (...msg: unknown[]) => {
+      if (logger.isLevelEnabled(level)) logger[level](scrub(msg));
+    };
   return {
-    debug: (...msg: unknown[]) => logger.debug(scrub(msg)),
-    info: (...msg: unknown[]) => logger.info(scrub(msg)),
-    warn: (...msg: unknown[]) => logger.warn(scrub(msg)),
-    error: (...msg: unknown[]) => logger.error(scrub(msg)),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
     // Our LOG_LEVEL rules; Bolt asking for another level changes nothing.
     setLevel: () => undefined,
     getLevel: () => {

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import type { Logger } from '../../shared/log.js';
 import type { CardRef, CardStore } from '../../shared/ports/card-store.js';
@@ -95,6 +96,8 @@ export class CardLanes {
     this.maxAttempts = options.maxAttempts ?? 5;
     this.retryDelayMs = options.retryDelayMs ?? 500;
     this.now = options.now ?? Date.now;
+    // Every sleeping lane listens to this signal; there is one lane per active rollout.
+    setMaxListeners(0, this.abort.signal);
   }
 
   /** The card of `rolloutId` should show the latest state: post it if it never was, else update it. */

@@ -21,7 +21,7 @@ import type { OnceClaims } from '../../shared/ports/once-claims.js';
 import type { AlertKind, RolloutState } from '../../shared/rollout/state.js';
 import { SlackApiDouble } from './slack-api-double.js';
 import { SLACK_GROUPS, slackPolicyYaml } from './slack-policy.js';
-import { SlackRequests } from './slack-requests.js';
+import { SlackRequests, type HttpSend } from './slack-requests.js';
 
 export const BOT_TOKEN = 'xoxb-1111-2222-testbottokenvalue';
 export const SIGNING_SECRET = 'test-signing-secret-5f1d2c9a';
@@ -39,6 +39,12 @@ export interface SlackProductOptions {
   readiness?: ReadinessCheck[];
   /** Sweep thresholds (silent agents, stuck rollouts); tests call `local.bot.sweeps.tick()`. */
   sweeps?: Partial<SweepOptions>;
+  /** Another policy than slack-policy.ts's (the bench's many services). */
+  policyYaml?: string;
+  /** How often the simulated agents sample health; 50 ms by default. */
+  samplingIntervalMs?: number;
+  /** How `slack` sends its requests (the bench sends from another thread). */
+  send?: HttpSend;
 }
 
 /**
@@ -67,7 +73,10 @@ export async function startSlackProduct(options: SlackProductOptions = {}): Prom
     write: (line: string) => void logs.push(line),
   });
   const api = await SlackApiDouble.start({ token: BOT_TOKEN, userGroups: SLACK_GROUPS });
-  const policy = parsePolicy(slackPolicyYaml(options.faults, options.bake), 'slack-policy.yaml');
+  const policy = parsePolicy(
+    options.policyYaml ?? slackPolicyYaml(options.faults, options.bake),
+    'slack-policy.yaml',
+  );
   const store = new MemoryRolloutStore();
   const samples = new MemoryHealthSampleStore();
   const cards = options.cards ?? new MemoryCardStore();
@@ -97,7 +106,7 @@ export async function startSlackProduct(options: SlackProductOptions = {}): Prom
     notifier,
     clock: systemClock,
     logger,
-    samplingIntervalMs: 50,
+    samplingIntervalMs: options.samplingIntervalMs ?? 50,
     heartbeatIntervalMs: 200,
     sweepTimer: false,
     ...(options.sweeps ? { sweeps: options.sweeps } : {}),
@@ -109,6 +118,7 @@ export async function startSlackProduct(options: SlackProductOptions = {}): Prom
       eventsUrl: `http://127.0.0.1:${port}${EVENTS_PATH}`,
       signingSecret: SIGNING_SECRET,
       api,
+      ...(options.send ? { send: options.send } : {}),
     });
   let slack = requests();
   return {

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { SlackApiDouble } from './slack-api-double.js';
 import { waitFor } from './wait-for.js';
 
@@ -14,7 +15,22 @@ export interface SlackHttpResult {
   /** The HTTP response body (a slash command's ack may carry the reply). */
   body: string;
   responseUrl: string;
+  /** From sending the request to having read the response, as the sender measured it. */
+  elapsedMs: number;
 }
+
+/** Sends one HTTP POST; the bench swaps in one that runs on another thread. */
+export type HttpSend = (
+  url: string,
+  request: { headers: Record<string, string>; body: string },
+) => Promise<{ status: number; body: string; elapsedMs: number }>;
+
+export const fetchSend: HttpSend = async (url, request) => {
+  const started = performance.now();
+  const response = await fetch(url, { method: 'POST', ...request });
+  const body = await response.text();
+  return { status: response.status, body, elapsedMs: performance.now() - started };
+};
 
 export interface SignOptions {
   /** Seconds since the epoch to sign with and send; default now. */
@@ -40,6 +56,7 @@ export class SlackRequests {
       signingSecret: string;
       api: SlackApiDouble;
       team?: string;
+      send?: HttpSend;
     },
   ) {}
 
@@ -103,10 +120,12 @@ export class SlackRequests {
   }
 
   /** Posts a form body to the endpoint, signed (or not, as `sign` says). */
-  async post(body: string, sign: SignOptions = {}): Promise<{ status: number; body: string }> {
+  async post(
+    body: string,
+    sign: SignOptions = {},
+  ): Promise<{ status: number; body: string; elapsedMs: number }> {
     const timestamp = sign.timestamp ?? Math.floor(Date.now() / 1000);
-    const response = await fetch(this.options.eventsUrl, {
-      method: 'POST',
+    return (this.options.send ?? fetchSend)(this.options.eventsUrl, {
       headers: {
         'content-type': 'application/x-www-form-urlencoded',
         'x-slack-request-timestamp': String(timestamp),
@@ -115,7 +134,6 @@ export class SlackRequests {
       },
       body,
     });
-    return { status: response.status, body: await response.text() };
   }
 
   /**
