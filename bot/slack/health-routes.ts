@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { CustomRoute } from '@slack/bolt';
 import type { Logger } from '../../shared/log.js';
 import type { SurfaceMetrics } from './metrics.js';
@@ -53,6 +54,25 @@ export function routeRequest(routes: readonly CustomRoute[]) {
       return;
     }
     route.handler(Object.assign(req, { params: {} }), res);
+  };
+}
+
+/**
+ * The health routes on a server of their own, bound to `host:port`: for Socket Mode (Bolt's
+ * Socket Mode HTTP server ignores the host and does not report its port) and for a bot run
+ * without Slack at all (no `SLACK_BOT_TOKEN`: pass a `new SurfaceMetrics()`).
+ */
+export async function startHealthServer(
+  options: HealthRoutesOptions & { port: number; host: string },
+): Promise<{ port: number; close(): Promise<void> }> {
+  const server = createServer(routeRequest(healthRoutes(options)));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
 

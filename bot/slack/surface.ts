@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { App, HTTPReceiver, SocketModeReceiver, webApi, type Receiver } from '@slack/bolt';
 import type { BotEnv } from '../../shared/config/env.js';
@@ -13,7 +13,7 @@ import type { RolloutService } from '../rollout-service.js';
 import { boltLogger } from './bolt-logger.js';
 import { registerHandlers } from './bolt-handlers.js';
 import { CardLanes } from './card-lanes.js';
-import { healthRoutes, routeRequest } from './health-routes.js';
+import { healthRoutes, startHealthServer } from './health-routes.js';
 import { SurfaceMetrics } from './metrics.js';
 import { cachedCheck, type ReadinessCheck } from './readiness.js';
 import { arrivalOf, guardRequests } from './request-guard.js';
@@ -132,14 +132,14 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
     okMs: tuning.slackCheckCacheMs ?? 30_000,
     failMs: Math.min(tuning.slackCheckCacheMs ?? 5_000, 5_000),
   });
-  const routes = healthRoutes({
+  const health = {
     metrics,
     readiness: () => [...(options.readiness ?? []), slackReachable],
     logger: log,
-  });
+  };
 
   let app: App | undefined;
-  let healthServer: Server | undefined;
+  let healthServer: { close(): Promise<void> } | undefined;
 
   return {
     mode,
@@ -149,7 +149,13 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
       if (app) throw new Error('the Slack surface is already started');
       const receiver: Receiver =
         mode === 'http'
-          ? guardedHttpReceiver(env.SLACK_SIGNING_SECRET!, routes, metrics, log, libraryLog)
+          ? guardedHttpReceiver(
+              env.SLACK_SIGNING_SECRET!,
+              healthRoutes(health),
+              metrics,
+              log,
+              libraryLog,
+            )
           : new SocketModeReceiver({
               appToken: env.SLACK_APP_TOKEN!,
               logger: libraryLog,
@@ -183,8 +189,9 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
       } else {
         // Bolt's Socket Mode HTTP server ignores HOST and does not report its port: serve ours.
         await app.start();
-        healthServer = createServer(routeRequest(routes));
-        port = await listen(healthServer, env.PORT, env.HOST);
+        const server = await startHealthServer({ ...health, port: env.PORT, host: env.HOST });
+        healthServer = server;
+        port = server.port;
       }
       log.info({ mode, port }, 'Slack surface started');
       // Bring the cards of running rollouts up to date (a restart may have missed updates).
@@ -198,7 +205,7 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
     async stop(graceMs = 5_000) {
       await app?.stop().catch((err: unknown) => log.warn({ err }, 'stopping Bolt failed'));
       app = undefined;
-      if (healthServer) await new Promise<void>((resolve) => healthServer!.close(() => resolve()));
+      await healthServer?.close();
       healthServer = undefined;
       await lanes.stop(graceMs);
     },
@@ -225,13 +232,6 @@ function guardedHttpReceiver(
     logger,
   });
   return receiver;
-}
-
-function listen(server: Server, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
-  });
 }
 
 function withSlash(url: string): string {
