@@ -13,6 +13,7 @@
  * Prints a table, or with `--json` one JSON object and nothing else; always writes the JSON to
  * bench/results/latest.json. Iterations are fixed; the whole run takes about a minute.
  */
+import { measureSlackAck, type SlackAckBench } from './slack-ack.js';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { dirname } from 'node:path';
@@ -317,7 +318,13 @@ async function residentBytes(pid: number): Promise<number> {
   return Number(stdout.trim()) * 1024;
 }
 
-function table(r: BenchResult): string {
+/** Everything `npm run bench` reports: the Kafka path, then Slack acks. */
+type FullResult = BenchResult & {
+  /** Ack latency through Bolt's HTTP endpoint (signed requests), beside an ack-only handler. */
+  slackAck: SlackAckBench;
+};
+
+function table(r: FullResult): string {
   const c = r.commandLatency;
   const f = r.faultToZeroWeight;
   const rows: [string, string, string][] = [
@@ -343,6 +350,23 @@ function table(r: BenchResult): string {
       `${mb} MB`,
       'child process',
     ]),
+    ...(['start', 'button'] as const).flatMap((kind): [string, string, string][] => {
+      const figures = r.slackAck[kind];
+      const ratio = r.slackAck.ratios[kind];
+      const label = kind === 'start' ? '/rollout start' : 'button click';
+      return [
+        [
+          `Slack ack, ${label}, p50`,
+          `${figures.p50Ms} ms`,
+          `${ratio.p50}× floor (${r.slackAck.floor.p50Ms} ms)`,
+        ],
+        [
+          `Slack ack, ${label}, p99`,
+          `${figures.p99Ms} ms`,
+          `${ratio.p99}× floor (${r.slackAck.floor.p99Ms} ms)`,
+        ],
+      ];
+    }),
   ];
   const widths = [0, 1].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
   const lines = rows.map(
@@ -351,6 +375,7 @@ function table(r: BenchResult): string {
   return [
     `Rollout ChatOps bench, ${r.generatedAt} (${r.machine.cpus}× ${r.machine.cpuModel}, Node ${r.machine.node})`,
     `floor: plain kafkajs, one produce→consume hop on the same broker; a command's path is two hops (command, answer)`,
+    `Slack floor: a signed request to a Bolt handler that only acks, measured in the same run`,
     `samples: ${c.samples} commands, ${c.floorSamples} floor round trips; Kafka fetch max wait ${r.settings.kafkaMaxWaitMs} ms everywhere`,
     '',
     ...lines,
@@ -362,9 +387,12 @@ function table(r: BenchResult): string {
 async function main(): Promise<void> {
   const json = process.argv.includes('--json');
   // Progress goes to stderr, so stdout holds only the figures.
-  const result = await runBench((line) => {
+  const log = (line: string) => {
     if (!json) process.stderr.write(`${line}\n`);
-  });
+  };
+  const kafka = await runBench(log);
+  log('Slack acks: signed /rollout start and button clicks through the HTTP endpoint…');
+  const result: FullResult = { ...kafka, slackAck: await measureSlackAck() };
   await mkdir(dirname(RESULTS_FILE), { recursive: true });
   await writeFile(RESULTS_FILE, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(json ? `${JSON.stringify(result)}\n` : `${table(result)}\n`);
