@@ -19,4 +19,17 @@ export default tseslint.config(
     files: ['scripts/**', 'bench/**', 'test/**'],
     rules: { 'no-console': 'off' },
   },
+  {
+    // The local console's page: plain browser modules, served as they are (no build step).
+    files: ['bot/console/public/**/*.js'],
+    languageOptions: {
+      globals: {
+        document: 'readonly',
+        location: 'readonly',
+        history: 'readonly',
+        fetch: 'readonly',
+        EventSource: 'readonly',
+      },
+    },
+  },
 );

@@ -4,6 +4,8 @@ import { createRouter } from '../agent/routers/factory.js';
 import { SimulatedCluster } from '../agent/simulation/simulated-cluster.js';
 import type { Clock } from '../shared/clock.js';
 import type { Policy } from '../shared/config/policy.js';
+import type { Fault } from '../shared/config/simulation.js';
+import { RolloutError } from '../shared/errors.js';
 import { MemoryTopicBroker } from '../shared/adapters/memory-topic-broker.js';
 import type { Logger } from '../shared/log.js';
 import { TopicCommandBus } from '../shared/messaging/topic-command-bus.js';
@@ -39,7 +41,22 @@ export interface LocalMode {
   clusters: Map<string, SimulatedCluster>;
   agents: Map<string, RolloutAgent>;
   broker: MemoryTopicBroker;
+  /** Faults of the simulated clusters, injected and cleared at runtime (the console's fault panel). */
+  faults: SimulatedFaults;
   stop(): Promise<void>;
+}
+
+/** Runtime faults across the simulated clusters of local mode. */
+export interface SimulatedFaults {
+  /**
+   * Adds `fault` (validated with `Fault`) to `cluster` and returns its id there. Throws a
+   * `RolloutError` (`unknown_cluster`) for a cluster the policy does not declare.
+   */
+  inject(cluster: string, fault: Fault): string;
+  /** Clears one fault of `cluster` by id, or all of its faults (configured ones too). Returns how many. */
+  clear(cluster: string, id?: string): number;
+  /** The faults in force, per cluster: those that name it or no cluster at all. */
+  list(): { cluster: string; id: string; fault: Fault }[];
 }
 
 /**
@@ -102,11 +119,36 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     clusters,
     agents,
     broker,
+    faults: simulatedFaults(clusters),
     async stop() {
       await bot.stop();
       for (const agent of agents.values()) await agent.stop();
       await broker.close();
     },
+  };
+}
+
+function simulatedFaults(clusters: Map<string, SimulatedCluster>): SimulatedFaults {
+  const named = (cluster: string): SimulatedCluster => {
+    const found = clusters.get(cluster);
+    if (!found) {
+      throw new RolloutError(
+        'unknown_cluster',
+        `unknown cluster "${cluster}"; the policy's clusters are ${[...clusters.keys()].join(', ')}`,
+      );
+    }
+    return found;
+  };
+  return {
+    inject: (cluster, fault) => named(cluster).injectFault({ ...fault, cluster }),
+    clear: (cluster, id) => named(cluster).clearFaults(id),
+    list: () =>
+      [...clusters].flatMap(([name, cluster]) =>
+        cluster
+          .listFaults()
+          .filter(({ fault }) => fault.cluster === undefined || fault.cluster === name)
+          .map(({ id, fault }) => ({ cluster: name, id, fault })),
+      ),
   };
 }
 

@@ -20,8 +20,8 @@ import { createLogger, type Logger } from '../shared/log.js';
 import type { Notifier } from '../shared/ports/notifier.js';
 import { LogNotifier } from './adapters/log-notifier.js';
 import type { BotRuntime } from './bot-runtime.js';
+import { startConsoleMode } from './console/console-mode.js';
 import { describeRedisUrl, startDistributedMode } from './distributed-mode.js';
-import { LOCAL_CONSOLE_HELP, startLocalConsole } from './local-console.js';
 import { startLocalMode } from './local-mode.js';
 
 const SHUTDOWN_TIMEOUT_MS = 30_000;
@@ -42,9 +42,11 @@ export function loadPolicy(file: string): Policy {
 
 /**
  * ─── Where the notifier is chosen ───────────────────────────────────────────────────────────
- * The one place that decides how people are told. For now every mode logs what Slack would show.
- * The Slack surface (bot/slack/) plugs in here: when SLACK_BOT_TOKEN is set, return its
- * SlackNotifier instead (the Bolt app owns the HTTP server; start it beside `startBot`).
+ * The one place that decides how people are told. Local mode tells them through the local
+ * console (`startLocalConsole`: the Slack surface on an in-process Slack Web API), whose Slack
+ * notifier it wires itself. Distributed mode, for now, logs what Slack would show; the Slack
+ * surface (bot/slack/) plugs in here: when SLACK_BOT_TOKEN is set, return its SlackNotifier
+ * instead (the Bolt app owns the HTTP server; start it beside `startBot`).
  */
 export function chooseNotifier(_env: BotEnv, logger: Logger): Notifier {
   return new LogNotifier(logger.child({ component: 'notifier' }));
@@ -99,13 +101,54 @@ export async function startBot(options: {
   };
 }
 
+/**
+ * Local mode as `npm start` runs it: bot, scheduler and simulated agents in this process, and the
+ * local console on `PORT`/`HOST` (a page that behaves like the services' Slack channels, plus a
+ * fault panel), talking to the real Slack surface over signed requests.
+ */
+export async function startLocalConsole(options: {
+  env: BotEnv;
+  policy: Policy;
+  logger: Logger;
+  clock?: Clock;
+}): Promise<RunningBot & { url: string }> {
+  const { env, policy, logger } = options;
+  const slackVariables = Object.entries(env)
+    .filter(([key, value]) => key.startsWith('SLACK_') && value !== undefined)
+    .map(([key]) => key);
+  if (slackVariables.length > 0) {
+    logger.warn(
+      { variables: slackVariables },
+      'local mode plays Slack itself in the local console: these variables are not used',
+    );
+  }
+  const started = await startConsoleMode({
+    policy,
+    logger,
+    ...(options.clock ? { clock: options.clock } : {}),
+    port: env.PORT,
+    host: env.HOST,
+  });
+  const clusters = [...started.local.clusters.keys()].join(', ');
+  return {
+    mode: 'local',
+    runtime: started.local.bot,
+    url: started.url,
+    description:
+      `local mode: bot, gate scheduler and simulated agents for ${clusters} in this process, on memory ` +
+      `adapters (no Kafka, Redis or Slack); the local console plays Slack at ${started.url}`,
+    stop: () => started.stop(),
+  };
+}
+
 export async function main(): Promise<void> {
   const env = parseEnv(BotEnv, process.env);
-  runMode(env); // half a distributed configuration stops here, before anything starts
+  const mode = runMode(env); // half a distributed configuration stops here, before anything starts
   const logger = createLogger('bot', env.LOG_LEVEL);
   const policy = loadPolicy(env.ROLLOUT_CONFIG);
-  const notifier = chooseNotifier(env, logger);
-  const bot = await startBot({ env, policy, notifier, logger });
+  const local = mode === 'local' ? await startLocalConsole({ env, policy, logger }) : undefined;
+  const bot =
+    local ?? (await startBot({ env, policy, notifier: chooseNotifier(env, logger), logger }));
 
   let stopping: Promise<void> | undefined;
   const shutdown = (signal: NodeJS.Signals): void => {
@@ -132,12 +175,12 @@ export async function main(): Promise<void> {
     { mode: bot.mode, policy: env.ROLLOUT_CONFIG, services: Object.keys(policy.services) },
     `bot running in ${bot.description}`,
   );
-  if (bot.mode === 'local') {
-    // Until the Slack and console surfaces arrive, stdin is the way to drive local mode.
-    process.stdout.write(`\n${LOCAL_CONSOLE_HELP}\n\n`);
-    startLocalConsole(bot.runtime.service, process.stdin, (text) => {
-      if (text) process.stdout.write(`${text}\n`);
-    });
+  if (local) {
+    logger.info({ url: local.url }, `local console: ${local.url}`);
+    process.stdout.write(
+      `\nRollout ChatOps is running locally. Open the console: ${local.url}\n` +
+        'Type `/rollout help` in its message box; Ctrl-C stops everything.\n\n',
+    );
   }
 }
 

@@ -37,9 +37,9 @@ describe('planFromPolicy', () => {
       clusters: ['eu-west', 'us-east'],
     });
     expect(plan.stages.map((s) => s.weight)).toEqual([5, 25, 50, 100]);
-    expect(plan.stages[0]?.bakeMs).toBe(120_000);
+    expect(plan.stages[0]?.bakeMs).toBe(30_000);
     expect(plan.stages[0]?.gate).toMatchObject({
-      intervalMs: 10_000,
+      intervalMs: 5_000,
       minRequests: 50,
       failureLimit: 2,
     });

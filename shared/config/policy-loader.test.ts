@@ -18,15 +18,15 @@ describe('parsePolicy', () => {
   it('reads the commented example with its durations in milliseconds and defaults filled in', () => {
     const policy = parsePolicy(example, 'config/policy.yaml');
     expect(Object.keys(policy.clusters)).toEqual(['eu-west', 'us-east']);
-    expect(policy.defaults.bake).toBe(120_000);
-    expect(policy.defaults.gate.interval).toBe(10_000);
+    expect(policy.defaults.bake).toBe(30_000);
+    expect(policy.defaults.gate.interval).toBe(5_000);
     expect(policy.services.checkout?.permissions.approve).toContain('U0LEAD1');
     expect(policy.services.search?.strategy).toBe('blue-green');
   });
 
   it('names the file, line and field of a bad value', () => {
-    const err = problemsOf(example.replace('bake: 2m', 'bake: two minutes'));
-    const line = example.split('\n').findIndex((l) => l.includes('bake: 2m')) + 1;
+    const err = problemsOf(example.replace('bake: 30s', 'bake: two minutes'));
+    const line = example.split('\n').findIndex((l) => l.includes('bake: 30s')) + 1;
     expect(err.message).toContain(
       `policy.yaml:${line}: defaults.bake: "two minutes" is not a duration`,
     );
