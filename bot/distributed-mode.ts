@@ -87,7 +87,8 @@ export async function connectDistributedAdapters(
 
 export interface DistributedModeOptions extends DistributedConnections {
   policy: Policy;
-  notifier: Notifier;
+  /** Or a factory, for a notifier that needs the connected stores (the Slack surface does). */
+  notifier: Notifier | ((connected: DistributedAdapters) => Notifier);
   sweeps?: BotRuntimeOptions['sweeps'];
   sweepTimer?: boolean;
 }
@@ -111,7 +112,11 @@ export async function startDistributedMode(
   const { policy, clock, logger } = options;
   const connected = await connectDistributedAdapters(options);
   const bot = new BotRuntime({
-    adapters: { ...connected.adapters, notifier: options.notifier },
+    adapters: {
+      ...connected.adapters,
+      notifier:
+        typeof options.notifier === 'function' ? options.notifier(connected) : options.notifier,
+    },
     policy: () => policy,
     clock,
     logger,

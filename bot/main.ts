@@ -17,12 +17,15 @@ import { parsePolicy } from '../shared/config/policy-loader.js';
 import type { Policy } from '../shared/config/policy.js';
 import { ConfigError, isRolloutError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/log.js';
-import type { Notifier } from '../shared/ports/notifier.js';
 import { LogNotifier } from './adapters/log-notifier.js';
 import type { BotRuntime } from './bot-runtime.js';
 import { startConsoleMode } from './console/console-mode.js';
 import { describeRedisUrl, startDistributedMode } from './distributed-mode.js';
-import { startLocalMode } from './local-mode.js';
+import { RedisCardStore } from './adapters/redis-card-store.js';
+import { startHealthServer } from './slack/health-routes.js';
+import { SurfaceMetrics } from './slack/metrics.js';
+import type { ReadinessCheck } from './slack/readiness.js';
+import { createSlackSurface, type SlackSurface } from './slack/surface.js';
 
 const SHUTDOWN_TIMEOUT_MS = 30_000;
 
@@ -40,18 +43,6 @@ export function loadPolicy(file: string): Policy {
   return parsePolicy(text, file);
 }
 
-/**
- * ─── Where the notifier is chosen ───────────────────────────────────────────────────────────
- * The one place that decides how people are told. Local mode tells them through the local
- * console (`startLocalConsole`: the Slack surface on an in-process Slack Web API), whose Slack
- * notifier it wires itself. Distributed mode, for now, logs what Slack would show; the Slack
- * surface (bot/slack/) plugs in here: when SLACK_BOT_TOKEN is set, return its SlackNotifier
- * instead (the Bolt app owns the HTTP server; start it beside `startBot`).
- */
-export function chooseNotifier(_env: BotEnv, logger: Logger): Notifier {
-  return new LogNotifier(logger.child({ component: 'notifier' }));
-}
-
 export interface RunningBot {
   mode: RunMode;
   runtime: BotRuntime;
@@ -61,43 +52,89 @@ export interface RunningBot {
   stop(): Promise<void>;
 }
 
-/** Starts the bot in the mode the environment asks for, with the given notifier. */
+/**
+ * Distributed mode as `npm run bot` runs it. ─── Where the notifier is chosen ───
+ * With `SLACK_BOT_TOKEN` the Slack surface tells people (card, thread, alerts) and its Bolt app
+ * serves `/slack/events` plus the health routes on PORT; without it a log notifier stands in and
+ * the health routes get a server of their own. (Local mode plays Slack in the local console.)
+ */
 export async function startBot(options: {
   env: BotEnv;
   policy: Policy;
-  notifier: Notifier;
   logger: Logger;
   clock?: Clock;
 }): Promise<RunningBot> {
-  const { env, policy, notifier, logger } = options;
+  const { env, policy, logger } = options;
   const clock = options.clock ?? systemClock;
-  const mode = runMode(env);
-  if (mode === 'local') {
-    const local = await startLocalMode({ policy, notifier, clock, logger });
-    const clusters = [...local.clusters.keys()].join(', ');
-    return {
-      mode,
-      runtime: local.bot,
-      description: `local mode: bot, gate scheduler and simulated agents for ${clusters} in this process, on memory adapters (no Kafka, Redis or Slack)`,
-      stop: () => local.stop(),
-    };
+  if (runMode(env) !== 'distributed') {
+    throw new ConfigError(
+      'KAFKA_BROKERS',
+      'startBot runs distributed mode: set KAFKA_BROKERS and REDIS_URL',
+    );
   }
-  // runMode said distributed: both are set.
   const brokers = env.KAFKA_BROKERS!;
   const redisUrl = env.REDIS_URL!;
+  let surface: SlackSurface | undefined;
+  let readiness: ReadinessCheck[] = [];
   const distributed = await startDistributedMode({
     policy,
-    notifier,
     clock,
     logger,
     kafka: { brokers, consumer: kafkaConsumerTimings(env) },
     redisUrl,
+    notifier: (connected) => {
+      readiness = [
+        { name: 'redis', check: async () => void (await connected.redis.ping()) },
+        { name: 'kafka', check: () => connected.broker.ping() },
+      ];
+      if (!env.SLACK_BOT_TOKEN) return new LogNotifier(logger.child({ component: 'notifier' }));
+      surface = createSlackSurface({
+        env,
+        policy: () => policy,
+        store: connected.adapters.store,
+        samples: connected.adapters.samples,
+        claims: connected.adapters.claims,
+        cards: new RedisCardStore(connected.redis),
+        logger,
+        readiness,
+      });
+      return surface.notifier;
+    },
   });
+  let http: { port: number; close?: () => Promise<void> };
+  try {
+    http = surface
+      ? await surface.start(distributed.bot.service)
+      : await startHealthServer({
+          port: env.PORT,
+          host: env.HOST,
+          metrics: new SurfaceMetrics(),
+          readiness: () => readiness,
+          logger,
+        });
+  } catch (err) {
+    await distributed.stop();
+    throw err;
+  }
+  let stopping: Promise<void> | undefined;
   return {
-    mode,
+    mode: 'distributed',
     runtime: distributed.bot,
-    description: `distributed mode: Kafka ${brokers.join(',')}, Redis ${describeRedisUrl(redisUrl)}`,
-    stop: () => distributed.stop(),
+    description:
+      `distributed mode: Kafka ${brokers.join(',')}, Redis ${describeRedisUrl(redisUrl)}, ` +
+      (surface
+        ? `Slack (${surface.mode} mode)`
+        : 'no Slack (SLACK_BOT_TOKEN unset: notices go to the log)') +
+      `, HTTP on ${env.HOST}:${http.port}`,
+    stop() {
+      stopping ??= (async () => {
+        await distributed.bot.stop();
+        await surface?.stop();
+        await http.close?.();
+        await distributed.stop();
+      })();
+      return stopping;
+    },
   };
 }
 
@@ -147,8 +184,7 @@ export async function main(): Promise<void> {
   const logger = createLogger('bot', env.LOG_LEVEL);
   const policy = loadPolicy(env.ROLLOUT_CONFIG);
   const local = mode === 'local' ? await startLocalConsole({ env, policy, logger }) : undefined;
-  const bot =
-    local ?? (await startBot({ env, policy, notifier: chooseNotifier(env, logger), logger }));
+  const bot = local ?? (await startBot({ env, policy, logger }));
 
   let stopping: Promise<void> | undefined;
   const shutdown = (signal: NodeJS.Signals): void => {

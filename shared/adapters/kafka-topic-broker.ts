@@ -155,6 +155,18 @@ export class KafkaTopicBroker implements TopicBroker {
     return subscription;
   }
 
+  /** Resolves when a broker answers a metadata request; for readiness probes. */
+  async ping(): Promise<void> {
+    this.assertOpen();
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      await admin.describeCluster();
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
   close(): Promise<void> {
     this.closing ??= (async () => {
       await Promise.all([...this.subscriptions].map((s) => s.stop()));
