@@ -135,4 +135,18 @@ describe('parseCommand: the other subcommands', () => {
     expect(message).toContain('/rollout help');
     expect(error('deploy checkout')).toContain('Subcommands: start, status, list');
   });
+
+  it('reads the characters Slack sent as entities as the person typed them', () => {
+    expect(
+      parseCommand('abort checkout-1a2b3c rollback &lt;now&gt; &amp; page &amp;lt;ops&amp;gt;'),
+    ).toEqual({
+      ok: true,
+      command: {
+        type: 'act',
+        action: 'abort',
+        rolloutId: 'checkout-1a2b3c',
+        reason: 'rollback <now> & page &lt;ops&gt;',
+      },
+    });
+  });
 });

@@ -188,11 +188,19 @@ function applyFlag(request: StartRequest, name: StartFlag, value: string): strin
 }
 
 /**
+ * Slack sends command text with `&`, `<` and `>` escaped as entities; people typed the characters.
+ * (`&amp;` last, so `&amp;lt;` reads as the `&lt;` someone typed.)
+ */
+function unescapeSlack(text: string): string {
+  return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+}
+
+/**
  * Splits on whitespace. Slack clients turn `--` into an em or en dash as people type, so a
  * leading dash of either kind reads as `--`.
  */
 function tokenize(text: string): string[] {
-  return text
+  return unescapeSlack(text)
     .replace(/\u00a0/g, ' ')
     .trim()
     .split(/\s+/)
