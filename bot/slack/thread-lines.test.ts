@@ -26,6 +26,22 @@ describe('threadLine', () => {
     ).toBe(':no_entry: <@U0LEAD> aborted the rollout: wrong build; rolling back');
   });
 
+  it('reports a failed command, but not each retry of a failed rollback (its alert covers it)', () => {
+    const failed = (detail: string) =>
+      threadLine(state, {
+        actor: 'agent:us-east',
+        input: 'command_failed',
+        detail,
+        status: 'rolling_back',
+      });
+    expect(failed('us-east: set_weight failed: HTTPRoute checkout not found')).toBe(
+      ':warning: us-east: set_weight failed: HTTPRoute checkout not found',
+    );
+    expect(
+      failed('us-east: rollback failed: API server unavailable (tried 5 times)'),
+    ).toBeUndefined();
+  });
+
   it('skips routine gate ticks but reports the ones that change something', () => {
     const gate = (detail: string, status: 'baking' | 'progressing' | 'rolling_back') =>
       threadLine(state, { actor: 'system:gate', input: 'gate_result', detail, status });

@@ -41,6 +41,10 @@ export function threadLine(state: RolloutState, cause: TransitionCause): string 
       line = `:rewind: ${escapeText(cause.detail ?? '')} is back on \`${escapeText(state.plan.stableVersion)}\``;
       break;
     case 'command_failed':
+      // A failed rollback is retried until it lands, every few seconds: its first failure is the
+      // `rollback_failed` alert (in this thread, paging on-call) and the card shows the cluster;
+      // a line per retry would bury the thread.
+      if (cause.detail?.includes(': rollback failed:')) return undefined;
       line = `:warning: ${detail}`;
       break;
     case 'gate_result':
