@@ -3,7 +3,7 @@ import type { RolloutEvent } from '../shared/contracts/events.js';
 import { RolloutError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { EventBus } from '../shared/ports/buses.js';
-import { describeError } from './describe-error.js';
+import { describeError } from '../shared/errors.js';
 import type { EventFactory } from './event-factory.js';
 import { fromRoute, type RolloutTable, type TrackedRollout } from './rollout-table.js';
 import type {

@@ -1,7 +1,7 @@
 import type { Measurement } from '../shared/contracts/events.js';
 import type { Logger } from '../shared/log.js';
 import type { EventBus } from '../shared/ports/buses.js';
-import { describeError } from './describe-error.js';
+import { describeError } from '../shared/errors.js';
 import type { EventFactory } from './event-factory.js';
 import type { MeasureQuery, MetricsProvider } from './metrics/metrics-provider.js';
 import type { RolloutTable, TrackedRollout } from './rollout-table.js';

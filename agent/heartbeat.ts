@@ -1,6 +1,6 @@
 import type { Logger } from '../shared/log.js';
 import type { EventBus } from '../shared/ports/buses.js';
-import { describeError } from './describe-error.js';
+import { describeError } from '../shared/errors.js';
 import type { EventFactory } from './event-factory.js';
 import type { RolloutTable } from './rollout-table.js';
 

@@ -1,5 +1,5 @@
 import type { Logger } from '../shared/log.js';
-import { describeError } from './describe-error.js';
+import { describeError } from '../shared/errors.js';
 import { fromRoute, type RolloutTable } from './rollout-table.js';
 import type { RouteState, TrafficRouter } from './routers/traffic-router.js';
 

@@ -42,3 +42,9 @@ export class ConfigError extends RolloutError {
     super('invalid_config', `${variable}: ${detail}`);
   }
 }
+
+/** A short, single-line description of anything thrown: for logs, DLQ and `command_failed` reasons. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  return typeof err === 'string' ? err : (JSON.stringify(err) ?? String(err));
+}

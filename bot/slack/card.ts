@@ -1,6 +1,6 @@
+import { metricValue } from '../../shared/gate/evaluate.js';
 import type { types } from '@slack/bolt';
 import { formatDuration } from '../../shared/config/duration.js';
-import type { Measurement } from '../../shared/contracts/events.js';
 import type { StoredSample } from '../../shared/ports/health-samples.js';
 import type { GateCheck, Stage } from '../../shared/rollout/plan.js';
 import { isTerminal, type RolloutState } from '../../shared/rollout/state.js';
@@ -217,8 +217,8 @@ function sampleLine(stored: StoredSample, checks: readonly GateCheck[]): string 
       ? checks.map((check) => ({ metric: check.metric, check }))
       : [{ metric: 'error_rate' }, { metric: 'latency_p99' }];
   const parts = shown.map(({ metric, check }) => {
-    const canaryValue = valueOf(canary, metric);
-    const stableValue = stable.status === 'ok' ? valueOf(stable, metric) : undefined;
+    const canaryValue = metricValue(metric, canary);
+    const stableValue = stable.status === 'ok' ? metricValue(metric, stable) : undefined;
     let limit = '';
     if (check?.mode === 'absolute') limit = ` (limit ${formatMetric(metric, check.max)})`;
     if (check?.mode === 'relative') {
@@ -238,17 +238,6 @@ const METRIC_LABEL: Record<GateCheck['metric'], string> = {
   latency_p95: 'p95',
   latency_p99: 'p99',
 };
-
-function valueOf(m: Extract<Measurement, { status: 'ok' }>, metric: GateCheck['metric']): number {
-  switch (metric) {
-    case 'error_rate':
-      return m.requests === 0 ? 0 : m.errors / m.requests;
-    case 'latency_p95':
-      return m.latencyMs.p95;
-    case 'latency_p99':
-      return m.latencyMs.p99;
-  }
-}
 
 function formatMetric(metric: GateCheck['metric'], value: number): string {
   return metric === 'error_rate'

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { describeError } from '../errors.js';
 import type { BrokerRecord, RecordHandler } from '../ports/topic-broker.js';
 
 /**
@@ -32,12 +33,6 @@ export function pause(ms: number, signal?: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal?.addEventListener('abort', done, { once: true });
   });
-}
-
-/** A short, single-line description of whatever a handler rejected with. */
-export function describeError(err: unknown): string {
-  if (err instanceof Error) return err.message || err.name;
-  return typeof err === 'string' ? err : (JSON.stringify(err) ?? String(err));
 }
 
 /**

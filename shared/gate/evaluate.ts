@@ -12,7 +12,8 @@ export interface GateSample {
 
 type Measured = Extract<Measurement, { status: 'ok' }>;
 
-function valueOf(metric: GateMetric, m: Measured): number {
+/** A gate metric's value in a measurement: error rate as a fraction, latency in ms. */
+export function metricValue(metric: GateMetric, m: Measured): number {
   switch (metric) {
     case 'error_rate':
       return m.requests === 0 ? 0 : m.errors / m.requests;
@@ -65,7 +66,7 @@ function judge(
   canary: Measured,
   stable: Measurement,
 ): CheckResult | string {
-  const measured = valueOf(check.metric, canary);
+  const measured = metricValue(check.metric, canary);
   if (check.mode === 'absolute') {
     const threshold = check.max;
     return {
@@ -82,7 +83,7 @@ function judge(
     return `stable metrics unavailable (${stable.reason}); relative checks need a baseline`;
   }
   if (stable.requests === 0) return 'stable had 0 requests; relative checks need a baseline';
-  const baseline = valueOf(check.metric, stable);
+  const baseline = metricValue(check.metric, stable);
   const threshold = baseline * check.max;
   return {
     cluster,

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { systemClock, type Clock } from '../clock.js';
 import { decodeMessage, DeadLetter } from '../contracts/decode.js';
 import { DLQ_TOPIC } from '../contracts/topics.js';
-import { RolloutError } from '../errors.js';
+import { describeError, RolloutError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { UnprocessableMessageError, type MessageHandler } from '../ports/buses.js';
 import type { BrokerRecord, Subscription, TopicBroker } from '../ports/topic-broker.js';
@@ -130,16 +130,11 @@ export function subscribeValidated<S extends z.ZodDiscriminatedUnion>(
       const failed = (attempts.get(id) ?? 0) + 1;
       attempts.delete(id);
       if (failed >= maxAttempts) {
-        return deadLetter(record, `handler failed after ${failed} attempts: ${describe(err)}`);
+        return deadLetter(record, `handler failed after ${failed} attempts: ${describeError(err)}`);
       }
       attempts.set(id, failed);
       if (attempts.size > 1_000) attempts.delete(attempts.keys().next().value as string);
       throw err; // the broker retries the same record after a backoff
     }
   });
-}
-
-function describe(err: unknown): string {
-  if (err instanceof Error) return err.message || err.name;
-  return String(err);
 }
