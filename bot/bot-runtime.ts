@@ -16,6 +16,9 @@ import { createGateRunner } from './gate-runner.js';
 import { RolloutService } from './rollout-service.js';
 import { DEFAULT_SWEEP_OPTIONS, Sweeps, type SweepOptions } from './sweeps.js';
 
+/** How long `stop` waits for alerts still being delivered. */
+const ALERT_GRACE_MS = 5_000;
+
 /** The adapters a bot runs on: memory ones in local mode, Kafka/Redis/BullMQ when distributed. */
 export interface BotAdapters {
   store: RolloutStore;
@@ -109,5 +112,13 @@ export class BotRuntime {
     await this.subscription?.stop();
     await this.options.adapters.scheduler.close();
     await this.effects.drain().catch(() => undefined);
+    // Alerts on their way get a moment to arrive; one that does not stays in the outbox for the
+    // next start (the notifier's own stop gives it up and frees its claim).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.effects.idle(),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, ALERT_GRACE_MS))),
+    ]);
+    clearTimeout(timer);
   }
 }

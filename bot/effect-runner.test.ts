@@ -177,6 +177,72 @@ describe('EffectRunner', () => {
     expect(notifier.alerts(state.id)).toHaveLength(1);
   });
 
+  it('does not hold back a rollout’s later command while its alert is still being delivered', async () => {
+    const { store, commands, notifier, runner } = setUp();
+    const state = aRolloutState().withVersion(1).build();
+    const notify: Effect = { type: 'notify', kind: 'rolled_back', message: 'rolled back' };
+    await store.create(aCommit(state, [notify, setWeight('eu-west', 1)]));
+    const alert = notifier.alert.bind(notifier);
+    let deliver!: () => void;
+    notifier.alert = (...args) =>
+      new Promise<void>((resolve) => (deliver = resolve)).then(() => alert(...args));
+
+    await runner.drain();
+    expect(commands.published.map((c) => c.seq)).toEqual([1]);
+    expect((await store.pendingEffects()).map((p) => p.effect.type)).toEqual(['notify']);
+    await runner.drain(); // a later pass skips the alert on its way rather than sending it twice
+
+    deliver();
+    await runner.idle();
+    expect(notifier.alerts(state.id)).toHaveLength(1);
+    expect(await store.pendingEffects()).toEqual([]);
+  });
+
+  it('keeps an alert that was not delivered in the outbox, and the next drain delivers it', async () => {
+    const { store, notifier, runner } = setUp();
+    const state = aRolloutState().withVersion(1).build();
+    await store.create(
+      aCommit(state, [{ type: 'notify', kind: 'rolled_back', message: 'rolled back' }]),
+    );
+    const alert = notifier.alert.bind(notifier);
+    let down = true;
+    notifier.alert = async (...args) => {
+      if (down) throw new Error('Slack postMessage given up');
+      return alert(...args);
+    };
+
+    await runner.drain();
+    await runner.idle();
+    expect(await store.pendingEffects()).toHaveLength(1);
+    down = false;
+    await runner.drain(); // the claim was released: no waiting out its time-to-live
+    await runner.idle();
+    expect(notifier.alerts(state.id)).toHaveLength(1);
+    expect(await store.pendingEffects()).toEqual([]);
+  });
+
+  it('delivers, after a restart, an alert a crashed bot had not delivered', async () => {
+    const moving = { t: clock.now(), now: () => moving.t };
+    const store = new MemoryRolloutStore();
+    const claims = new MemoryOnceClaims(moving);
+    const crashed = setUp(store, claims);
+    const state = aRolloutState().withVersion(1).build();
+    await store.create(
+      aCommit(state, [{ type: 'notify', kind: 'rolled_back', message: 'rolled back' }]),
+    );
+    crashed.notifier.alert = () => new Promise<void>(() => undefined); // queued, never sent
+    await crashed.runner.drain();
+    expect(await store.pendingEffects()).toHaveLength(1);
+
+    moving.t += 15_000; // the dead replica's effect claim runs out
+    const restarted = setUp(store, claims);
+    await restarted.runner.drain();
+    await restarted.runner.idle();
+
+    expect(restarted.notifier.alerts(state.id)).toHaveLength(1);
+    expect(await store.pendingEffects()).toEqual([]);
+  });
+
   it('publishes the commands of a rollout of a service with a 63-character name', async () => {
     const broker = new MemoryTopicBroker();
     const bus = new TopicCommandBus(broker);

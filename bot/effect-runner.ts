@@ -43,10 +43,17 @@ class PoisonEffectError extends RolloutError {
  * crash is picked up by the next `drain()` (at start and on every commit), so effects are run
  * at least once: each is safe to repeat (a command keeps its id and seq, a gate job is scheduled
  * at most once, a card update shows the latest state).
+ *
+ * A `notify` effect is detached: the pass starts its alert and goes on, so a slow or failing Slack
+ * never holds up commands (a rollback), not even the same rollout's later ones. The effect is
+ * marked done once the alert is delivered, and left pending (its claim released) if it is not, so
+ * the next drain sends it again; a crash before delivery leaves it pending for the next start.
  */
 export class EffectRunner {
   private running: Promise<void> | undefined;
   private again = false;
+  /** Notify effects whose alert is on its way, by effect id: later passes skip them. */
+  private readonly inFlight = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: EffectRunnerDeps) {}
 
@@ -60,6 +67,13 @@ export class EffectRunner {
       this.running = undefined;
     });
     return this.running;
+  }
+
+  /** Resolves once no drain is running and every detached alert has settled (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.running || this.inFlight.size > 0) {
+      await Promise.allSettled([this.running, ...this.inFlight.values()]);
+    }
   }
 
   /**
@@ -76,7 +90,7 @@ export class EffectRunner {
       for (;;) {
         const page = await this.deps.store.pendingEffects(BATCH, after);
         for (const item of page) {
-          if (blocked.has(item.rolloutId)) continue;
+          if (blocked.has(item.rolloutId) || this.inFlight.has(item.id)) continue;
           if (!(await this.runOne(item))) blocked.add(item.rolloutId);
         }
         if (page.length < BATCH) break;
@@ -91,6 +105,7 @@ export class EffectRunner {
     // Another replica is on it: keep this rollout's later effects behind it.
     if (!(await this.deps.claims.claim(claim, CLAIM_TTL_MS))) return false;
     const claimedAt = this.deps.clock.now();
+    if (item.effect.type === 'notify') return this.startNotify(item, item.effect, claim, claimedAt);
     let done: boolean;
     try {
       await this.execute(item);
@@ -107,16 +122,57 @@ export class EffectRunner {
         done = false;
       }
     }
-    // A failed effect is free for the next drain on any replica rather than after the claim's
-    // 15 s. Past the time-to-live the claim may be another replica's: leave it alone then.
-    if (!done && this.deps.clock.now() - claimedAt < CLAIM_TTL_MS) {
-      await this.deps.claims
-        .release(claim)
-        .catch((err: unknown) =>
-          this.deps.logger.warn({ err }, 'could not release an effect claim'),
-        );
-    }
+    if (!done) await this.releaseClaim(claim, claimedAt);
     return done;
+  }
+
+  /**
+   * Starts the alert of a `notify` effect without waiting for it (see the class comment). True:
+   * the rollout's later effects go ahead whatever becomes of it.
+   */
+  private async startNotify(
+    item: PendingEffect,
+    effect: Extract<PendingEffect['effect'], { type: 'notify' }>,
+    claim: string,
+    claimedAt: number,
+  ): Promise<boolean> {
+    let delivery: Promise<void>;
+    try {
+      const state = await this.deps.store.get(item.rolloutId);
+      delivery = state
+        ? this.deps.notifier.alert(state, effect.kind, effect.message)
+        : Promise.resolve();
+    } catch (err) {
+      delivery = Promise.reject(err);
+    }
+    const settled = delivery
+      .then(
+        () => this.deps.store.markEffectDone(item.id),
+        (err: unknown) => {
+          throw new Error('alert not delivered', { cause: err });
+        },
+      )
+      .catch(async (err: unknown) => {
+        this.deps.logger.warn(
+          { err, rolloutId: item.rolloutId, effectId: item.id, kind: effect.kind },
+          'alert not delivered (or not marked done); it stays in the outbox and is retried',
+        );
+        await this.releaseClaim(claim, claimedAt);
+      })
+      .finally(() => this.inFlight.delete(item.id));
+    this.inFlight.set(item.id, settled);
+    return true;
+  }
+
+  /**
+   * A failed effect is free for the next drain on any replica rather than after the claim's 15 s.
+   * Past the time-to-live the claim may be another replica's: leave it alone then.
+   */
+  private async releaseClaim(claim: string, claimedAt: number): Promise<void> {
+    if (this.deps.clock.now() - claimedAt >= CLAIM_TTL_MS) return;
+    await this.deps.claims
+      .release(claim)
+      .catch((err: unknown) => this.deps.logger.warn({ err }, 'could not release an effect claim'));
   }
 
   /**
@@ -195,11 +251,8 @@ export class EffectRunner {
           await this.deps.notifier.rolloutChanged(state, await this.causeOf(rolloutId, version));
         return;
       }
-      case 'notify': {
-        const state = await this.deps.store.get(rolloutId);
-        if (state) await this.deps.notifier.alert(state, effect.kind, effect.message);
-        return;
-      }
+      case 'notify':
+        throw new Error('notify effects are run by startNotify');
       case 'release_lock':
         await this.deps.locks.release(effect.service, rolloutId);
         return;

@@ -170,6 +170,33 @@ describe('CardLanes', () => {
     expect(slack.posts().map((p) => p.message.text)).toEqual(['v1', 'fine']);
   });
 
+  it('resolves a reply once it is posted', async () => {
+    const { slack, lanes } = setup();
+    const [lane] = lanes;
+    const delivered = lane!.reply('r1', { text: 'rolled back', claimKey: 'alert:r1' });
+    expect(lane!.reply('r1', { text: 'rolled back', claimKey: 'alert:r1' })).toBe(delivered);
+    lane!.refresh('r1');
+    await delivered;
+    expect(slack.posts().map((p) => p.message.text)).toEqual(['v1', 'rolled back']);
+  });
+
+  it('rejects a reply it gives up and frees its claim, so another replica can post it', async () => {
+    const { slack, lanes } = setup({ replicas: 2 });
+    const [a, b] = lanes;
+    a!.refresh('r1');
+    await a!.idle();
+    const down = () => new SlackCallError('chat.postMessage', 'internal_error', 'internal_error');
+    slack.refusals.push(down(), down(), down(), down(), down());
+    const alert = { text: 'rolled back', claimKey: 'alert:r1' };
+
+    await expect(a!.reply('r1', alert)).rejects.toThrow(/given up/);
+    expect(slack.posts().map((p) => p.message.text)).toEqual(['v1']);
+    await b!.reply('r1', alert);
+    expect(slack.posts().map((p) => p.message.text)).toEqual(['v1', 'rolled back']);
+    await a!.reply('r1', alert); // a replay: already posted, resolves without posting again
+    expect(slack.posts()).toHaveLength(2);
+  });
+
   it('retries a call that failed for a passing reason', async () => {
     const { slack, lanes } = setup();
     const [lane] = lanes;

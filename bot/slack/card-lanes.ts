@@ -52,6 +52,13 @@ const MESSAGE_CLAIM_MS = 7 * 24 * 3_600_000;
 /** How often a replica that lost the post claim looks for the winner's card. */
 const CARD_POLL_MS = 200;
 
+/** A queued message and how to tell its sender what became of it. */
+type Queued = LaneMessage & {
+  claimed?: boolean;
+  resolve: () => void;
+  reject: (err: Error) => void;
+};
+
 interface Lane {
   key: string;
   rolloutId?: string;
@@ -59,7 +66,7 @@ interface Lane {
   /** The card must show the latest state. */
   dirty: boolean;
   lastUpdateAt: number;
-  messages: (LaneMessage & { claimed?: boolean })[];
+  messages: Queued[];
   running?: Promise<void>;
   postClaimUntil: number;
   failures: number;
@@ -79,12 +86,16 @@ type Step = 'post' | 'message' | 'update';
  * - a 429 waits for its `Retry-After` and sends again (for the card: the latest state); other
  *   failures are retried with backoff, then given up and logged.
  *
- * Callers never wait for Slack: `refresh` and `send` return at once, so a slow or rate-limited
- * Slack never holds up the effect runner. What is not sent when the process dies is lost, except
- * the card, which the next update (or `refresh` at start) brings up to date.
+ * `refresh` is fire-and-forget: a lost card update is made good by the next one (or `refresh` at
+ * start). `reply` and `post` return a promise of delivery, so a caller that must not lose a
+ * message (an alert effect) can keep it until it is sent: it resolves once the message is posted,
+ * or its claim shows another replica or an earlier run took it; it rejects when the message is
+ * given up (its claim is released first, so a replay sends it) or the lanes stop before it went.
  */
 export class CardLanes {
   private readonly lanes = new Map<string, Lane>();
+  /** Delivery of each message queued here, by claim key: the same message is queued once. */
+  private readonly queued = new Map<string, Promise<void>>();
   private readonly abort = new AbortController();
   private readonly updateIntervalMs: number;
   private readonly maxAttempts: number;
@@ -107,18 +118,17 @@ export class CardLanes {
     this.kick(lane);
   }
 
-  /** A reply in the card's thread (after the card is posted), in order after earlier ones. */
-  reply(rolloutId: string, message: LaneMessage): void {
-    const lane = this.laneOf(`rollout:${rolloutId}`, rolloutId);
-    lane.messages.push({ ...message });
-    this.kick(lane);
+  /**
+   * A reply in the card's thread (after the card is posted), in order after earlier ones.
+   * Resolves when delivered (see the class comment); rejects when given up.
+   */
+  reply(rolloutId: string, message: LaneMessage): Promise<void> {
+    return this.enqueue(`rollout:${rolloutId}`, rolloutId, { ...message });
   }
 
-  /** A message in a channel, not tied to a card (a cluster alert). */
-  post(channel: string, message: LaneMessage): void {
-    const lane = this.laneOf(`channel:${channel}`);
-    lane.messages.push({ ...message, channel });
-    this.kick(lane);
+  /** A message in a channel, not tied to a card (a cluster alert). Settles as `reply` does. */
+  post(channel: string, message: LaneMessage): Promise<void> {
+    return this.enqueue(`channel:${channel}`, undefined, { ...message, channel });
   }
 
   /** Resolves once every lane has sent everything (or given it up). */
@@ -140,7 +150,58 @@ export class CardLanes {
     clearTimeout(timer);
     this.abort.abort();
     await Promise.allSettled([...this.lanes.values()].map((l) => l.running));
+    const unsent = [...this.lanes.values()].flatMap((l) => l.messages);
     this.lanes.clear();
+    await Promise.all(
+      unsent.map((m) => this.giveUp(m, new Error('Slack lanes stopped before sending it'))),
+    );
+  }
+
+  private enqueue(laneKey: string, rolloutId: string | undefined, message: LaneMessage) {
+    if (this.abort.signal.aborted) {
+      return Promise.reject(new Error('Slack lanes stopped: not sending'));
+    }
+    const existing = this.queued.get(message.claimKey);
+    if (existing) return existing;
+    let resolve!: () => void;
+    let reject!: (err: Error) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // Callers that do not care (thread lines) may drop the promise: its rejection is logged here.
+    promise.catch(() => undefined);
+    const settled = () => this.queued.delete(message.claimKey);
+    this.queued.set(message.claimKey, promise);
+    const lane = this.laneOf(laneKey, rolloutId);
+    lane.messages.push({
+      ...message,
+      resolve: () => {
+        settled();
+        resolve();
+      },
+      reject: (err) => {
+        settled();
+        reject(err);
+      },
+    });
+    this.kick(lane);
+    return promise;
+  }
+
+  /** Releases the message's claim (if this process took it), so a replay can send it, then rejects. */
+  private async giveUp(message: Queued, err: Error): Promise<void> {
+    if (message.claimed) {
+      await this.options.claims
+        .release(message.claimKey)
+        .catch((releaseErr: unknown) =>
+          this.options.logger.warn(
+            { err: releaseErr, claimKey: message.claimKey },
+            'could not release the claim of a message given up',
+          ),
+        );
+    }
+    message.reject(err);
   }
 
   private laneOf(key: string, rolloutId?: string): Lane {
@@ -190,6 +251,7 @@ export class CardLanes {
           await this.send(lane, message);
           lane.messages.shift();
           lane.failures = 0;
+          message.resolve();
           continue;
         }
         if (lane.dirty && lane.card && lane.rolloutId) {
@@ -235,7 +297,11 @@ export class CardLanes {
         'no card posted: the rollout or its service channel is unknown',
       );
       lane.dirty = false;
+      const dropped = lane.messages;
       lane.messages = [];
+      await Promise.all(
+        dropped.map((m) => this.giveUp(m, new Error(`no card for rollout ${rolloutId}`))),
+      );
       return 'gone';
     }
     lane.dirty = false;
@@ -256,7 +322,8 @@ export class CardLanes {
     return 'ready';
   }
 
-  private async send(lane: Lane, message: LaneMessage & { claimed?: boolean }): Promise<void> {
+  /** Posts the message, or finds its claim taken (sent by another replica or an earlier run). */
+  private async send(lane: Lane, message: Queued): Promise<void> {
     if (!message.claimed) {
       if (!(await this.options.claims.claim(message.claimKey, MESSAGE_CLAIM_MS))) return;
       message.claimed = true;
@@ -293,12 +360,18 @@ export class CardLanes {
         `giving up a Slack ${step}`,
       );
       lane.failures = 0;
-      if (step === 'message') lane.messages.shift();
+      const reason = new Error(`Slack ${step} given up`, { cause: err });
+      if (step === 'message') {
+        const message = lane.messages.shift();
+        if (message) await this.giveUp(message, reason);
+      }
       if (step === 'update') lane.dirty = false;
       // The lane stays (with its post claim): the next refresh tries to post the card again.
       if (step === 'post') {
+        const dropped = lane.messages;
         lane.messages = [];
         lane.dirty = false;
+        await Promise.all(dropped.map((m) => this.giveUp(m, reason)));
       }
       return;
     }

@@ -24,8 +24,10 @@ const ENDED_CLAIM_MS = 7 * 24 * 3_600_000;
 
 /**
  * The Notifier on Slack: the rollout card (posted once, then updated in place), a thread reply
- * per transition people care about, and alerts that page the service's on-call group. Every call
- * returns at once; `CardLanes` does the sending (coalescing, 429s, once-only posts).
+ * per transition people care about, and alerts that page the service's on-call group. `CardLanes`
+ * does the sending (coalescing, 429s, once-only posts). `rolloutChanged` returns at once (the card
+ * catches up on the next update; a thread line is best-effort); `alert` and `clusterAlert` settle
+ * with delivery, so the effect runner keeps an alert until it is in Slack.
  */
 export class SlackNotifier implements Notifier {
   constructor(private readonly options: SlackNotifierOptions) {}
@@ -35,10 +37,13 @@ export class SlackNotifier implements Notifier {
     lanes.refresh(state.id);
     const line = threadLine(state, cause);
     if (line) {
-      lanes.reply(state.id, {
-        text: line,
-        claimKey: `thread:${state.id}:${cause.version ?? `${state.version}:${digest(JSON.stringify(cause))}`}`,
-      });
+      // Best-effort: CardLanes logs a line it gives up.
+      void lanes
+        .reply(state.id, {
+          text: line,
+          claimKey: `thread:${state.id}:${cause.version ?? `${state.version}:${digest(JSON.stringify(cause))}`}`,
+        })
+        .catch(() => undefined);
     }
     if (cause.status && isTerminal(cause.status)) await this.countEnded(state, cause.status);
   }
@@ -46,7 +51,7 @@ export class SlackNotifier implements Notifier {
   async alert(state: RolloutState, kind: AlertKind, message: string): Promise<void> {
     const oncall = this.options.policy().services[state.plan.service]?.oncall;
     const view = alertView(state, kind, message, oncall);
-    this.options.lanes.reply(state.id, {
+    await this.options.lanes.reply(state.id, {
       text: view.text,
       blocks: view.blocks,
       broadcast: view.broadcast,
@@ -66,12 +71,17 @@ export class SlackNotifier implements Notifier {
     if (byChannel.size === 0) {
       this.options.logger.warn({ cluster, message }, 'cluster alert: no service runs there');
     }
-    for (const [channel, oncall] of byChannel) {
-      this.options.lanes.post(channel, {
-        text: clusterAlertText(cluster, message, oncall),
-        claimKey: `cluster-alert:${cluster}:${channel}:${digest(message)}`,
-      });
-    }
+    // Every channel is tried; a replay re-sends only those not delivered (the others' claims hold).
+    const outcomes = await Promise.allSettled(
+      [...byChannel].map(([channel, oncall]) =>
+        this.options.lanes.post(channel, {
+          text: clusterAlertText(cluster, message, oncall),
+          claimKey: `cluster-alert:${cluster}:${channel}:${digest(message)}`,
+        }),
+      ),
+    );
+    const failed = outcomes.find((o) => o.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** Counted once across replicas and replays, by whoever first sees the end. */

@@ -22,8 +22,13 @@ export interface TransitionCause {
 export interface Notifier {
   /** The rollout changed: update its card in place and add a line to its thread. */
   rolloutChanged(state: RolloutState, cause: TransitionCause): Promise<void>;
-  /** Something a person must see now: mentions the service's on-call group. */
+  /**
+   * Something a person must see now: mentions the service's on-call group. Resolves once it is
+   * delivered (or was already, by another replica or an earlier call); a rejection means "not
+   * delivered: try again later". May take a while (Slack retries): callers that must not wait
+   * should not await it.
+   */
   alert(state: RolloutState, kind: AlertKind, message: string): Promise<void>;
-  /** An alert not tied to one rollout (an agent that went silent). */
+  /** An alert not tied to one rollout (an agent that went silent). Settles as `alert` does. */
   clusterAlert(cluster: string, message: string): Promise<void>;
 }
