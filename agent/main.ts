@@ -3,6 +3,7 @@
  * command topic on Kafka. This file only wires: environment → adapters → `RolloutAgent`.
  * (In local mode `npm start` runs simulated agents inside the bot process instead.)
  */
+import { exitGracefullyOnSignals } from '../shared/graceful-shutdown.js';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { pathToFileURL } from 'node:url';
@@ -99,28 +100,15 @@ export async function main(): Promise<void> {
     services: Object.keys(services),
   });
 
-  let stopping: Promise<void> | undefined;
-  const shutdown = (signal: NodeJS.Signals): void => {
-    stopping ??= (async () => {
-      logger.info({ signal, cluster }, 'shutting down');
-      const deadline = setTimeout(() => {
-        logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown took too long; exiting');
-        process.exit(1);
-      }, SHUTDOWN_TIMEOUT_MS);
-      deadline.unref();
-      try {
-        await agent.stop();
-        await endpoints.close();
-        await broker.close();
-        process.exit(0);
-      } catch (err) {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      }
-    })();
-  };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
+  exitGracefullyOnSignals(
+    logger,
+    async () => {
+      await agent.stop();
+      await endpoints.close();
+      await broker.close();
+    },
+    { timeoutMs: SHUTDOWN_TIMEOUT_MS, fields: { cluster } },
+  );
 
   // Probes and /metrics. A port already taken is logged, not fatal: shifting traffic matters more.
   let running = false;

@@ -3,6 +3,7 @@
  * `npm run bot` (distributed mode, with KAFKA_BROKERS and REDIS_URL). This file only wires:
  * environment → policy → notifier → the mode's adapters → `BotRuntime`.
  */
+import { exitGracefullyOnSignals } from '../shared/graceful-shutdown.js';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { systemClock, type Clock } from '../shared/clock.js';
@@ -186,26 +187,7 @@ export async function main(): Promise<void> {
   const local = mode === 'local' ? await startLocalConsole({ env, policy, logger }) : undefined;
   const bot = local ?? (await startBot({ env, policy, logger }));
 
-  let stopping: Promise<void> | undefined;
-  const shutdown = (signal: NodeJS.Signals): void => {
-    stopping ??= (async () => {
-      logger.info({ signal }, 'shutting down');
-      const deadline = setTimeout(() => {
-        logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown took too long; exiting');
-        process.exit(1);
-      }, SHUTDOWN_TIMEOUT_MS);
-      deadline.unref();
-      try {
-        await bot.stop();
-        process.exit(0);
-      } catch (err) {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      }
-    })();
-  };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
+  exitGracefullyOnSignals(logger, () => bot.stop(), { timeoutMs: SHUTDOWN_TIMEOUT_MS });
 
   logger.info(
     { mode: bot.mode, policy: env.ROLLOUT_CONFIG, services: Object.keys(policy.services) },
