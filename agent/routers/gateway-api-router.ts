@@ -14,7 +14,7 @@ import {
   type RouteView,
 } from './http-route.js';
 import { KubeApiError, type HttpRouteApi } from './kube-api.js';
-import { RouterError } from './router-error.js';
+import { assertCanaryWeight, RouterError } from './router-error.js';
 import type { AppliedMark, RouteState, RouteTarget, TrafficRouter } from './traffic-router.js';
 
 export interface GatewayRoutedService {
@@ -62,12 +62,7 @@ export class GatewayApiRouter implements TrafficRouter {
     canaryWeight: number,
     mark: AppliedMark,
   ): Promise<RouteState> {
-    if (!Number.isInteger(canaryWeight) || canaryWeight < 0 || canaryWeight > 100) {
-      throw new RouterError(
-        'invalid_route',
-        `canary weight for ${target.service} must be a whole percentage 0..100, got ${canaryWeight}`,
-      );
-    }
+    assertCanaryWeight(target.service, canaryWeight);
     return this.change(target, mark, canaryWeight > 0, (view) => ({
       weights: { stable: 100 - canaryWeight, canary: canaryWeight },
       record: {

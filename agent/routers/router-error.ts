@@ -17,3 +17,13 @@ export class RouterError extends RolloutError {
     super(code, message);
   }
 }
+
+/** Every router refuses a weight that is not a whole percentage before touching the route. */
+export function assertCanaryWeight(service: string, canaryWeight: number): void {
+  if (!Number.isInteger(canaryWeight) || canaryWeight < 0 || canaryWeight > 100) {
+    throw new RouterError(
+      'invalid_route',
+      `canary weight for ${service} must be a whole percentage 0..100, got ${canaryWeight}`,
+    );
+  }
+}

@@ -1,6 +1,6 @@
 import type { RouterOperation } from '../simulation/faults.js';
 import type { SimulatedCluster, SimulatedRoute } from '../simulation/simulated-cluster.js';
-import { RouterError } from './router-error.js';
+import { assertCanaryWeight, RouterError } from './router-error.js';
 import type { AppliedMark, RouteState, RouteTarget, TrafficRouter } from './traffic-router.js';
 
 /**
@@ -23,12 +23,7 @@ export class SimulatedRouter implements TrafficRouter {
     canaryWeight: number,
     mark: AppliedMark,
   ): Promise<RouteState> {
-    if (!Number.isInteger(canaryWeight) || canaryWeight < 0 || canaryWeight > 100) {
-      throw new RouterError(
-        'conflict',
-        `canary weight for ${target.service} must be a whole percentage 0..100, got ${canaryWeight}`,
-      );
-    }
+    assertCanaryWeight(target.service, canaryWeight);
     const current = this.cluster.route(target.service);
     const stageIndex = nextStageIndex(current, mark);
     this.failIfInjected('setWeight', target, stageIndex);
