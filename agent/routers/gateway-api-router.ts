@@ -14,7 +14,7 @@ import {
   type RouteView,
 } from './http-route.js';
 import { KubeApiError, type HttpRouteApi } from './kube-api.js';
-import { assertCanaryWeight, RouterError } from './router-error.js';
+import { assertCanaryWeight, assertNotFenced, RouterError } from './router-error.js';
 import type { AppliedMark, RouteState, RouteTarget, TrafficRouter } from './traffic-router.js';
 
 export interface GatewayRoutedService {
@@ -142,6 +142,7 @@ export class GatewayApiRouter implements TrafficRouter {
     for (let attempt = 1; ; attempt++) {
       const route = (await this.get(target.service, routing, { notFound: 'throw' }))!;
       let view = viewRoute(route, target.service, routing);
+      assertNotFenced(target.service, view.applied, mark);
       const { weights, record } = plan(view);
       if (record.stableService !== view.stableService) {
         // Roles swap (promotion): `weights` are meant for the Services in their new roles.

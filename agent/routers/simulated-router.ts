@@ -1,6 +1,6 @@
 import type { RouterOperation } from '../simulation/faults.js';
 import type { SimulatedCluster, SimulatedRoute } from '../simulation/simulated-cluster.js';
-import { assertCanaryWeight, RouterError } from './router-error.js';
+import { assertCanaryWeight, assertNotFenced, RouterError } from './router-error.js';
 import type { AppliedMark, RouteState, RouteTarget, TrafficRouter } from './traffic-router.js';
 
 /**
@@ -25,6 +25,7 @@ export class SimulatedRouter implements TrafficRouter {
   ): Promise<RouteState> {
     assertCanaryWeight(target.service, canaryWeight);
     const current = this.cluster.route(target.service);
+    assertNotFenced(target.service, current?.applied, mark);
     const stageIndex = nextStageIndex(current, mark);
     this.failIfInjected('setWeight', target, stageIndex);
     this.cluster.putRoute(
@@ -44,6 +45,7 @@ export class SimulatedRouter implements TrafficRouter {
 
   async promote(target: RouteTarget, mark: AppliedMark): Promise<RouteState> {
     const current = this.cluster.route(target.service);
+    assertNotFenced(target.service, current?.applied, mark);
     this.failIfInjected('promote', target, current?.stageIndex ?? -1);
     this.cluster.putRoute(
       target.service,
@@ -62,6 +64,7 @@ export class SimulatedRouter implements TrafficRouter {
 
   async rollback(target: RouteTarget, mark: AppliedMark): Promise<RouteState> {
     const current = this.cluster.route(target.service);
+    assertNotFenced(target.service, current?.applied, mark);
     this.failIfInjected('rollback', target, current?.stageIndex ?? -1);
     this.cluster.putRoute(
       target.service,
@@ -122,8 +125,8 @@ export class SimulatedRouter implements TrafficRouter {
 
 /** Only the mark's own fields: a caller's extra properties are not stored with the route. */
 function copyOf(mark: AppliedMark): AppliedMark {
-  const { rolloutId, seq, stageIndex, strategy } = mark;
-  return { rolloutId, seq, stageIndex, strategy };
+  const { rolloutId, seq, stageIndex, strategy, fence } = mark;
+  return { rolloutId, seq, stageIndex, strategy, ...(fence !== undefined && { fence }) };
 }
 
 /**
