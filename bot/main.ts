@@ -15,6 +15,7 @@ import {
   type RunMode,
 } from '../shared/config/env.js';
 import { parsePolicy } from '../shared/config/policy-loader.js';
+import { commandSigner, kafkaSecurity } from '../shared/config/security.js';
 import type { Policy } from '../shared/config/policy.js';
 import { ConfigError, isRolloutError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/log.js';
@@ -75,14 +76,23 @@ export async function startBot(options: {
   }
   const brokers = env.KAFKA_BROKERS!;
   const redisUrl = env.REDIS_URL!;
+  const readText = (path: string) => readFileSync(path, 'utf8');
+  const security = kafkaSecurity(env, readText);
+  const signer = commandSigner(env, readText);
+  if (signer === undefined) {
+    logger.warn(
+      'COMMAND_SIGNING=off: commands go out unsigned, and agents that check signatures refuse them; anyone who can write a command topic can move traffic',
+    );
+  }
   let surface: SlackSurface | undefined;
   let readiness: ReadinessCheck[] = [];
   const distributed = await startDistributedMode({
     policy,
     clock,
     logger,
-    kafka: { brokers, consumer: kafkaConsumerTimings(env) },
+    kafka: { brokers, consumer: kafkaConsumerTimings(env), ...security },
     redisUrl,
+    ...(signer !== undefined && { signer }),
     notifier: (connected) => {
       readiness = [
         { name: 'redis', check: async () => void (await connected.redis.ping()) },
