@@ -9,7 +9,7 @@
 import { mkdirSync } from 'node:fs';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startConsoleMode, type ConsoleMode } from '../../bot/console/console-mode.js';
+import { startConsoleMode, type ConsoleMode } from '../../local/console/console-mode.js';
 import { parsePolicy } from '../../shared/config/policy-loader.js';
 import { createLogger } from '../../shared/log.js';
 import { REPO_ROOT } from '../support/entry-process.js';

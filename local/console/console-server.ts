@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +7,7 @@ import { Fault } from '../../shared/config/simulation.js';
 import { isRolloutError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { SimulatedFaults } from '../local-mode.js';
+import { refuseExposedConsole } from './exposure.js';
 import type { ConsoleDirectory } from './console-directory.js';
 import type { ConsoleFeed, FeedEvent } from './console-feed.js';
 import type { SlackEventSender, SlackSender } from './slack-event-sender.js';
@@ -20,9 +21,10 @@ import type { SlackWebApi } from './slack-web-api.js';
  * `/healthz`, `/readyz` and `/metrics` are forwarded to the Slack surface, so `PORT` answers them
  * as in every other mode.
  *
- * It exists only in local mode. Bound to loopback (the default), it answers only requests
- * addressed to a loopback name (no DNS rebinding) and takes changes only as JSON from its own
- * origin (no cross-site requests); the page's Content-Security-Policy allows no inline script.
+ * It exists only in local mode and has no login, so it binds only to a loopback address (any other
+ * `host` is refused at start), answers only requests addressed to a loopback name (no DNS
+ * rebinding) and takes changes only as JSON from its own origin (no cross-site requests); the
+ * page's Content-Security-Policy allows no inline script.
  */
 export interface ConsoleServerOptions {
   port: number;
@@ -94,9 +96,9 @@ const FaultRequest = z.object({
 const ClearRequest = z.object({ cluster: z.string().min(1).optional(), id: z.string().optional() });
 
 export async function startConsoleServer(options: ConsoleServerOptions): Promise<ConsoleServer> {
+  refuseExposedConsole({ HOST: options.host });
   const files = loadStaticFiles();
   const streams = new Set<ServerResponse>();
-  const loopback = isLoopback(options.host);
   const server: Server = createServer((req, res) => {
     route(req, res).catch((err: unknown) => {
       if (res.headersSent) return void res.end();
@@ -110,7 +112,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]!;
-    if (loopback && !loopbackHost(req.headers.host)) {
+    if (!loopbackHost(req.headers.host)) {
       res.writeHead(421, { 'content-type': 'text/plain' }).end('misdirected request');
       return;
     }
@@ -291,7 +293,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
   });
   return {
     port,
-    url: `http://${loopback ? 'localhost' : urlHost(options.host)}:${port}/`,
+    url: `http://${urlHost(options.host)}:${port}/`,
     async close() {
       for (const res of streams) res.end();
       server.closeAllConnections();
@@ -302,12 +304,9 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
 
 /** The static files, read once: a missing one stops the start rather than the first page load. */
 function loadStaticFiles(): Map<string, Buffer> {
-  // Beside this module (`bot/console/public/`); from `dist/`, the source tree's copy.
-  const candidates = [
-    fileURLToPath(new URL('./public/', import.meta.url)),
-    fileURLToPath(new URL('../../../bot/console/public/', import.meta.url)),
-  ];
-  const dir = candidates.find((d) => existsSync(`${d}index.html`)) ?? candidates[0]!;
+  // Beside this module (`local/console/public/`). Local mode runs from source (tsx): it is not
+  // compiled into dist/ and not shipped in the bot or agent image.
+  const dir = fileURLToPath(new URL('./public/', import.meta.url));
   return new Map(
     Object.values(STATIC_FILES).map(({ file }) => [file, readFileSync(`${dir}${file}`)]),
   );
@@ -363,10 +362,6 @@ function failureText(command: string, status: number): string {
     : `\`${command}\` failed with the error "dispatch_failed" (the app answered HTTP ${status})`;
 }
 
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
-}
-
 function loopbackHost(header: string | undefined): boolean {
   if (!header) return false;
   const name = header.startsWith('[')
@@ -375,7 +370,8 @@ function loopbackHost(header: string | undefined): boolean {
   return name === 'localhost' || name === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(name);
 }
 
+/** The address to print: `localhost` for the usual loopback, else the address itself. */
 function urlHost(host: string): string {
-  if (host === '0.0.0.0' || host === '::') return 'localhost';
-  return host.includes(':') ? `[${host}]` : host;
+  if (host === '127.0.0.1' || host === 'localhost') return 'localhost';
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }
