@@ -68,6 +68,7 @@ const SECURITY_HEADERS = {
 };
 
 const HEALTH_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+/** The largest request body the console reads: a command (4,000 characters) or click fits well. */
 const MAX_BODY = 64 * 1024;
 
 const CommandRequest = z.object({
@@ -102,6 +103,9 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
   const server: Server = createServer((req, res) => {
     route(req, res).catch((err: unknown) => {
       if (res.headersSent) return void res.end();
+      if (err instanceof BodyTooLarge) {
+        return json(res, 413, { error: err.message, limitBytes: MAX_BODY });
+      }
       if (err instanceof z.ZodError || err instanceof SyntaxError) {
         return json(res, 400, { error: 'not a request this console understands' });
       }
@@ -329,15 +333,45 @@ function refuseCrossSite(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) throw new Error('request body too large');
-    chunks.push(chunk);
+/** A request body over `MAX_BODY`: answered 413 with the limit, not a 500. */
+class BodyTooLarge extends Error {
+  constructor() {
+    super(`the request is over the console's limit of ${MAX_BODY / 1024} KiB (${MAX_BODY} bytes)`);
   }
-  return JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+}
+
+/**
+ * The body as JSON. Over `MAX_BODY` (declared or counted) it rejects with `BodyTooLarge` and reads
+ * the rest without keeping it, so the client finishes sending and can read the 413.
+ */
+function readJson(req: IncomingMessage): Promise<unknown> {
+  if (Number(req.headers['content-length']) > MAX_BODY) {
+    req.resume();
+    return Promise.reject(new BodyTooLarge());
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      if (size > MAX_BODY) return;
+      size += chunk.length;
+      if (size > MAX_BODY) {
+        chunks.length = 0;
+        reject(new BodyTooLarge());
+      } else {
+        chunks.push(chunk);
+      }
+    });
+    req.on('end', () => {
+      if (size > MAX_BODY) return;
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}'));
+      } catch (err) {
+        reject(err as Error);
+      }
+    });
+    req.on('error', reject);
+  });
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
