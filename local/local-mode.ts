@@ -11,13 +11,13 @@ import type { Logger } from '../shared/log.js';
 import { TopicCommandBus } from '../shared/messaging/topic-command-bus.js';
 import { TopicEventBus } from '../shared/messaging/topic-event-bus.js';
 import type { Notifier } from '../shared/ports/notifier.js';
-import { MemoryAgentRegistry } from './adapters/memory-agent-registry.js';
-import { MemoryGateScheduler } from './adapters/memory-gate-scheduler.js';
-import { MemoryHealthSampleStore } from './adapters/memory-health-samples.js';
-import { MemoryOnceClaims } from './adapters/memory-once-claims.js';
-import { MemoryRolloutStore } from './adapters/memory-rollout-store.js';
-import { MemoryServiceLocks } from './adapters/memory-service-locks.js';
-import { BotRuntime, type BotAdapters, type BotRuntimeOptions } from './bot-runtime.js';
+import { MemoryAgentRegistry } from '../bot/adapters/memory-agent-registry.js';
+import { MemoryGateScheduler } from '../bot/adapters/memory-gate-scheduler.js';
+import { MemoryHealthSampleStore } from '../bot/adapters/memory-health-samples.js';
+import { MemoryOnceClaims } from '../bot/adapters/memory-once-claims.js';
+import { MemoryRolloutStore } from '../bot/adapters/memory-rollout-store.js';
+import { MemoryServiceLocks } from '../bot/adapters/memory-service-locks.js';
+import { BotRuntime, type BotAdapters, type BotRuntimeOptions } from '../bot/bot-runtime.js';
 
 export interface LocalModeOptions {
   policy: Policy;
