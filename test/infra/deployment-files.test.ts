@@ -3,11 +3,19 @@
  * as their tools would and checks what would break first: images and build targets that exist,
  * ports that match, every environment variable known to the process that receives it (and a
  * valid value), files that exist, the policy in the ConfigMap valid for the drivers configured,
- * topics named as the code names them, and an agent Role that grants nothing beyond get and
- * patch on httproutes.
+ * topics named as the code names them, an agent Role that grants nothing beyond get and patch on
+ * httproutes, and command signing keys that reach the bot (private) and the agents (public only).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +26,9 @@ import { readImports } from '../../scripts/check-imports.js';
 import { BotEnv, parseEnv } from '../../shared/config/env.js';
 import { parsePolicy } from '../../shared/config/policy-loader.js';
 import type { Policy } from '../../shared/config/policy.js';
+import { commandSigner, commandVerifier } from '../../shared/config/security.js';
 import { commandTopic, DLQ_TOPIC, EVENTS_TOPIC } from '../../shared/contracts/topics.js';
+import { aCommand } from '../support/envelopes.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -47,6 +57,17 @@ function schemaOf(command: string) {
   if (command.includes('bot/main')) return BotEnv;
   if (command.includes('agent/main')) return AgentMainEnv;
   throw new Error(`no environment schema for ${command}`);
+}
+
+/** A compose service's environment as its process sees it. */
+function composeEnv(service: Json): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries((service.environment ?? {}) as Record<string, unknown>).map(([k, v]) => [
+      k,
+      // `${VAR:-}` is the host's value or empty, which the process takes as unset.
+      String(v).replace(/^\$\{\w+:-([^}]*)\}$/, '$1'),
+    ]),
+  );
 }
 
 /** The command an image target runs (the Dockerfile's CMD of that stage). */
@@ -174,13 +195,7 @@ describe('docker-compose.yml', () => {
   it('gives the bot and agents only variables their process knows, with valid values', () => {
     for (const [name, service] of apps) {
       const schema = schemaOf(commandOfTarget(service.build.target));
-      const env = Object.fromEntries(
-        Object.entries(service.environment as Record<string, unknown>).map(([k, v]) => [
-          k,
-          // `${VAR:-}` is the host's value or empty, which the process takes as unset.
-          String(v).replace(/^\$\{\w+:-([^}]*)\}$/, '$1'),
-        ]),
-      );
+      const env = composeEnv(service);
       for (const variable of Object.keys(env)) {
         expect(Object.keys(schema.shape), `${name}: ${variable}`).toContain(variable);
       }
@@ -218,6 +233,141 @@ describe('docker-compose.yml', () => {
     expect(init.entrypoint).toEqual(['bash', '/create-topics.sh']);
     expect(init.volumes).toContain('./infra/kafka/create-topics.sh:/create-topics.sh:ro');
     expect([...init.command].sort()).toEqual(Object.keys(examplePolicy.clusters).sort());
+  });
+});
+
+describe('docker-compose.yml: command signing keys', () => {
+  const services = compose.services;
+  const volumes = (parse(read('docker-compose.yml')) as { volumes?: Record<string, unknown> })
+    .volumes;
+  const job = services['command-keys']!;
+  const apps = Object.entries(services).filter(([, s]) => s.build !== undefined);
+  const bot = services.bot!;
+  const agents = apps.filter(([, s]) => s.build.target === 'agent');
+  const [script, signingDir, verifyDir] = (job.command as string[]).slice(1);
+
+  /** A service's named-volume mounts (`volume:/path[:ro]`; host paths start with . or /). */
+  const namedMounts = (service: Json) =>
+    ((service.volumes ?? []) as string[])
+      .map((v) => v.split(':'))
+      .filter(([source]) => !/^[./]/.test(source!))
+      .map(([volume, path, mode]) => ({ volume: volume!, path: path!, readOnly: mode === 'ro' }));
+  /** The named volume a file of `service` lies in, and its path inside that volume. */
+  const volumeOf = (service: Json, file: string) => {
+    const mount = namedMounts(service).find((m) => file.startsWith(`${m.path}/`));
+    return mount && { ...mount, inside: file.slice(mount.path.length + 1) };
+  };
+  const jobVolumeAt = (dir: string) => namedMounts(job).find((m) => m.path === dir)!.volume;
+
+  it('makes the key pair once, in a one-shot job the bot and every agent wait for', () => {
+    expect(job.image).toMatch(/^node:20[-\w.]*$/);
+    expect(job.command[0]).toBe('node');
+    expect(job.volumes).toContain(`./infra/docker/generate-command-keys.mjs:${script}:ro`);
+    expect(job.restart).toBe('no');
+    // The images' `node` user (Dockerfile: USER node) is uid and gid 1000; the job hands it the files.
+    expect(job.environment.KEY_OWNER).toBe('1000:1000');
+    const [signing, verify] = [jobVolumeAt(signingDir!), jobVolumeAt(verifyDir!)];
+    expect(signing).not.toBe(verify);
+    expect(Object.keys(volumes ?? {}).sort()).toEqual([signing, verify].sort());
+    for (const [name, service] of apps) {
+      expect(service.depends_on['command-keys']?.condition, name).toBe(
+        'service_completed_successfully',
+      );
+      expect(service.environment.COMMAND_SIGNING, `${name} turns signing off`).toBeUndefined();
+    }
+  });
+
+  it('gives the bot the private key and the agents only the public key, read-only', () => {
+    const key = volumeOf(bot, bot.environment.COMMAND_SIGNING_KEY_FILE)!;
+    expect(key).toEqual({
+      volume: jobVolumeAt(signingDir!),
+      path: expect.any(String),
+      readOnly: true,
+      inside: 'command-signing.key',
+    });
+    expect(agents.length).toBeGreaterThan(0);
+    for (const [name, agent] of agents) {
+      expect(agent.environment.COMMAND_SIGNING_KEY_FILE, name).toBeUndefined();
+      const pem = volumeOf(agent, agent.environment.COMMAND_VERIFY_KEY_FILE)!;
+      expect(pem, name).toEqual({
+        volume: jobVolumeAt(verifyDir!),
+        path: expect.any(String),
+        readOnly: true,
+        inside: 'command-verify.pem',
+      });
+      const mounted = namedMounts(agent).map((m) => m.volume);
+      expect(mounted, `${name} mounts the private key's volume`).not.toContain(key.volume);
+    }
+  });
+
+  describe('infra/docker/generate-command-keys.mjs', () => {
+    const root = mkdtempSync(join(tmpdir(), 'rollout-command-keys-'));
+    afterAll(() => rmSync(root, { recursive: true, force: true }));
+    let runs = 0;
+
+    /** Fresh volumes, each a folder; the job's arguments and the apps' paths map onto them. */
+    function volumesOnHost() {
+      const dir = join(root, String(runs++));
+      const onHost = (volume: string, inside = '') => join(dir, volume, inside);
+      const privateFile = onHost(jobVolumeAt(signingDir!), 'command-signing.key');
+      const publicFile = onHost(jobVolumeAt(verifyDir!), 'command-verify.pem');
+      const runJob = () =>
+        spawnSync(
+          process.execPath,
+          [
+            join(ROOT, 'infra/docker/generate-command-keys.mjs'),
+            onHost(jobVolumeAt(signingDir!)),
+            onHost(jobVolumeAt(verifyDir!)),
+          ],
+          { encoding: 'utf8', env: { ...process.env, KEY_OWNER: '' } },
+        );
+      const readerOf = (service: Json) => (path: string) => {
+        const at = volumeOf(service, path);
+        if (!at) throw new Error(`${path} is in no volume of the service`);
+        return readFileSync(onHost(at.volume, at.inside), 'utf8');
+      };
+      return { privateFile, publicFile, runJob, readerOf };
+    }
+
+    it('writes a pair the bot signs with and every agent verifies with', () => {
+      const { privateFile, runJob, readerOf } = volumesOnHost();
+      const run = runJob();
+      expect(run.status, run.stderr).toBe(0);
+      expect(run.stdout).toContain('wrote a new signing key');
+      expect(statSync(privateFile).mode & 0o777).toBe(0o600);
+      expect(readFileSync(privateFile, 'utf8')).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+
+      const signer = commandSigner(parseEnv(BotEnv, composeEnv(bot)), readerOf(bot))!;
+      const signed = signer.sign(aCommand().setWeight(1, 25).build());
+      for (const [name, agent] of agents) {
+        const verifier = commandVerifier(
+          parseEnv(AgentMainEnv, composeEnv(agent)),
+          readerOf(agent),
+        )!;
+        expect(verifier.refusal(signed), name).toBeUndefined();
+        expect(verifier.refusal({ ...signed, seq: signed.seq + 1 }), name).toMatch(/forged/);
+      }
+    });
+
+    it('keeps both files on the next run', () => {
+      const { privateFile, publicFile, runJob } = volumesOnHost();
+      expect(runJob().status).toBe(0);
+      const before = [privateFile, publicFile].map((f) => readFileSync(f, 'utf8'));
+      const run = runJob();
+      expect(run.status, run.stderr).toBe(0);
+      expect(run.stdout).toContain('kept the existing signing key');
+      expect([privateFile, publicFile].map((f) => readFileSync(f, 'utf8'))).toEqual(before);
+    });
+
+    it('makes no private key that the public key already there would not match', () => {
+      const { privateFile, runJob } = volumesOnHost();
+      expect(runJob().status).toBe(0);
+      rmSync(privateFile);
+      const run = runJob();
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain('docker compose down -v');
+      expect(existsSync(privateFile)).toBe(false);
+    });
   });
 });
 
