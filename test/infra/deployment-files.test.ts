@@ -26,7 +26,7 @@ import { readImports } from '../../scripts/check-imports.js';
 import { BotEnv, parseEnv } from '../../shared/config/env.js';
 import { parsePolicy } from '../../shared/config/policy-loader.js';
 import type { Policy } from '../../shared/config/policy.js';
-import { commandSigner, commandVerifier } from '../../shared/config/security.js';
+import { commandSigner, commandVerifier, kafkaSecurity } from '../../shared/config/security.js';
 import { commandTopic, DLQ_TOPIC, EVENTS_TOPIC } from '../../shared/contracts/topics.js';
 import { aCommand } from '../support/envelopes.js';
 
@@ -486,6 +486,154 @@ describe('infra/k8s manifests', () => {
     }
     // The bot needs no Kubernetes API: no token mounted, nothing bound to its account.
     expect(bot.spec.template.spec.automountServiceAccountToken).toBe(false);
+  });
+
+  describe('command signing keys', () => {
+    const template = 'command-signing-keys.example.yaml';
+    const templateObjects = parseAllDocuments(read(`infra/k8s/${template}`)).map(
+      (doc) => doc.toJS() as Json,
+    );
+    const podOf = (d: Json) => d.spec.template.spec as Json;
+    /** The volume a file of the Deployment's container lies in, its mount, and its path inside. */
+    const volumeOf = (d: Json, file: string) => {
+      const mount = (container(d).volumeMounts as Json[]).find((m) =>
+        file.startsWith(`${m.mountPath}/`),
+      )!;
+      const volume = (podOf(d).volumes as Json[]).find((v) => v.name === mount.name)!;
+      return { mount, volume, inside: file.slice(mount.mountPath.length + 1) };
+    };
+    const envValue = (d: Json, name: string) =>
+      envOf(d).find((e) => e.name === name)?.value as string | undefined;
+
+    it('mounts the Secret rollout-command-signing-key in the bot where COMMAND_SIGNING_KEY_FILE points, readable by its user alone', () => {
+      const file = envValue(bot, 'COMMAND_SIGNING_KEY_FILE')!;
+      const { mount, volume, inside } = volumeOf(bot, file);
+      expect(mount.readOnly).toBe(true);
+      expect(volume.secret.secretName).toBe('rollout-command-signing-key');
+      expect(volume.secret.items).toEqual([{ key: 'command-signing.key', path: inside }]);
+      // Root-owned files: group-readable for the bot's group (fsGroup), nothing for others.
+      expect(volume.secret.defaultMode).toBe(0o440);
+      const security = podOf(bot).securityContext;
+      expect(security.fsGroup).toBe(security.runAsGroup);
+    });
+
+    it('gives the agent the public key from the ConfigMap rollout-command-verify-key, and never the private key', () => {
+      const file = envValue(agent, 'COMMAND_VERIFY_KEY_FILE')!;
+      const { mount, volume, inside } = volumeOf(agent, file);
+      expect(mount.readOnly).toBe(true);
+      expect(volume.configMap.name).toBe('rollout-command-verify-key');
+      expect(volume.configMap.items).toEqual([{ key: 'command-verify.pem', path: inside }]);
+      expect((podOf(agent).volumes as Json[]).filter((v) => v.secret !== undefined)).toEqual([]);
+      const agentObjects = JSON.stringify(
+        manifests.filter((m) => m.metadata.name === 'rollout-agent'),
+      );
+      for (const secret of ['rollout-command-signing-key', 'command-signing.key']) {
+        expect(agentObjects).not.toContain(secret);
+      }
+      expect(envValue(agent, 'COMMAND_SIGNING_KEY_FILE')).toBeUndefined();
+      for (const d of deployments)
+        expect(envValue(d, 'COMMAND_SIGNING'), d.metadata.name).toBeUndefined();
+    });
+
+    it('mounts each volume beside the others, never inside another', () => {
+      for (const d of deployments) {
+        const paths = (container(d).volumeMounts as Json[]).map((m) => m.mountPath as string);
+        for (const a of paths) {
+          for (const b of paths)
+            if (a !== b)
+              expect(b.startsWith(`${a}/`), `${d.metadata.name}: ${b} in ${a}`).toBe(false);
+        }
+      }
+    });
+
+    it('keeps the keys out of the repository: a template outside kustomization, with placeholders the processes refuse', () => {
+      const { resources } = parse(read('infra/k8s/kustomization.yaml')) as { resources: string[] };
+      expect(resources).not.toContain(template);
+      const secret = templateObjects.find((o) => o.kind === 'Secret')!;
+      const configMap = templateObjects.find((o) => o.kind === 'ConfigMap')!;
+      expect(secret.metadata).toMatchObject({
+        name: 'rollout-command-signing-key',
+        namespace: 'rollouts',
+      });
+      expect(configMap.metadata).toMatchObject({
+        name: 'rollout-command-verify-key',
+        namespace: 'rollouts',
+      });
+      expect(Object.keys(secret.stringData)).toEqual(['command-signing.key']);
+      expect(Object.keys(configMap.data)).toEqual(['command-verify.pem']);
+      // The kubectl commands the template gives create exactly these names and keys.
+      const text = read(`infra/k8s/${template}`);
+      expect(text).toContain('create secret generic rollout-command-signing-key');
+      expect(text).toContain('--from-file=command-signing.key=');
+      expect(text).toContain('create configmap rollout-command-verify-key');
+      expect(text).toContain('--from-file=command-verify.pem=');
+      // No key material anywhere in the deployment files.
+      for (const file of [
+        ...resources.map((r) => `infra/k8s/${r}`),
+        `infra/k8s/${template}`,
+        'docker-compose.yml',
+      ]) {
+        expect(read(file), file).not.toMatch(/-----BEGIN [A-Z ]*KEY-----/);
+      }
+      // Applied as they are, the placeholders stop the processes with the variable to fix.
+      const placeholder = (text: string) => () => text;
+      expect(() =>
+        commandSigner(
+          { COMMAND_SIGNING: 'on', COMMAND_SIGNING_KEY_FILE: '/k' },
+          placeholder(secret.stringData['command-signing.key']),
+        ),
+      ).toThrow(/^COMMAND_SIGNING_KEY_FILE: /);
+      expect(() =>
+        commandVerifier(
+          { COMMAND_SIGNING: 'on', COMMAND_VERIFY_KEY_FILE: '/k' },
+          placeholder(configMap.data['command-verify.pem']),
+        ),
+      ).toThrow(/^COMMAND_VERIFY_KEY_FILE: /);
+    });
+  });
+
+  it('documents Kafka TLS and SASL in commented env entries the process knows, consistent once uncommented', () => {
+    for (const [file, d] of [
+      ['infra/k8s/bot.yaml', bot],
+      ['infra/k8s/agent.yaml', agent],
+    ] as const) {
+      // `# - name: X`, `#   value: …`, `#   valueFrom:`, `#     secretKeyRef: …`
+      const commented = read(file)
+        .split('\n')
+        .map(
+          (line) =>
+            line.match(/^\s*# ( ?- name: .*|\s+(?:value|valueFrom|secretKeyRef): ?.*)$/)?.[1],
+        )
+        .filter((line): line is string => line !== undefined);
+      const entries = parse(commented.join('\n')) as Json[];
+      expect(
+        entries.map((e) => e.name),
+        file,
+      ).toEqual([
+        'KAFKA_SSL',
+        'KAFKA_SASL_MECHANISM',
+        'KAFKA_SASL_USERNAME',
+        'KAFKA_SASL_PASSWORD',
+      ]);
+      const schema = schemaOf(
+        commandOfTarget(container(d).image.match(/rollout-chatops-(\w+)/)[1]),
+      );
+      const env: Record<string, string> = Object.fromEntries(
+        envOf(d)
+          .filter((e) => e.value !== undefined)
+          .map((e) => [e.name, String(e.value)]),
+      );
+      for (const entry of entries) {
+        expect(Object.keys(schema.shape), `${file}: ${entry.name}`).toContain(entry.name);
+        env[entry.name] = entry.value ?? `from-${entry.valueFrom.secretKeyRef.key}`;
+      }
+      const security = kafkaSecurity(
+        parseEnv(schema, env) as Parameters<typeof kafkaSecurity>[0],
+        () => '',
+      );
+      expect(security.tls, file).toEqual({});
+      expect(security.sasl?.mechanism, file).toBe(env.KAFKA_SASL_MECHANISM);
+    }
   });
 });
 
