@@ -27,7 +27,13 @@ import { BotEnv, parseEnv } from '../../shared/config/env.js';
 import { parsePolicy } from '../../shared/config/policy-loader.js';
 import type { Policy } from '../../shared/config/policy.js';
 import { commandSigner, commandVerifier, kafkaSecurity } from '../../shared/config/security.js';
-import { commandTopic, DLQ_TOPIC, EVENTS_TOPIC } from '../../shared/contracts/topics.js';
+import {
+  agentGroup,
+  BOT_EVENTS_GROUP,
+  commandTopic,
+  DLQ_TOPIC,
+  EVENTS_TOPIC,
+} from '../../shared/contracts/topics.js';
 import { aCommand } from '../support/envelopes.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -720,5 +726,41 @@ describe('infra/prometheus', () => {
       expect(d.metadata.namespace).toBe('rollouts');
       expect(d.spec.template.metadata.labels['app.kubernetes.io/part-of']).toBe('rollout-chatops');
     }
+  });
+});
+
+describe('README: Kafka ACLs', () => {
+  it('grants each process what it uses, on the topics and groups as the code names them', () => {
+    const readme = read('README.md');
+    const section = readme.slice(readme.indexOf('### Kafka ACLs'));
+    const block = section.match(/```sh\n([\s\S]*?)```/)![1]!.replace(/\\\n\s*/g, ' ');
+    const grants = block
+      .split('\n')
+      .filter((line) => line.startsWith('acl '))
+      .flatMap((line) => {
+        const principal = line.match(/--allow-principal (\S+)/)![1];
+        const [, kind, name] = line.match(/--(topic|group) (\S+)/)!;
+        const pattern = line.includes('--resource-pattern-type prefixed') ? '*' : '';
+        return [...line.matchAll(/--operation (\w+)/g)].map(
+          ([, operation]) => `${principal} ${operation} ${kind} ${name}${pattern}`,
+        );
+      });
+    const commandsPrefix = commandTopic('eu-west').slice(0, -'eu-west'.length);
+    const bot = 'User:rollout-bot';
+    const agent = 'User:rollout-agent-eu-west';
+    expect(grants.sort()).toEqual(
+      [
+        `${bot} Write topic ${commandsPrefix}*`,
+        `${bot} Describe topic ${commandsPrefix}*`,
+        `${bot} Write topic ${DLQ_TOPIC}`,
+        `${bot} Describe topic ${DLQ_TOPIC}`,
+        `${bot} Read topic ${EVENTS_TOPIC}`,
+        `${bot} Read group ${BOT_EVENTS_GROUP}`,
+        `${agent} Read topic ${commandTopic('eu-west')}`,
+        `${agent} Read group ${agentGroup('eu-west')}`,
+        `${agent} Write topic ${EVENTS_TOPIC}`,
+        `${agent} Write topic ${DLQ_TOPIC}`,
+      ].sort(),
+    );
   });
 });
