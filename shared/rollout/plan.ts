@@ -46,6 +46,11 @@ export const ApprovalRule = z.object({
   required: z.number().int().min(1).default(1),
   /** Four-eyes: when false, the person who started the rollout cannot approve it. */
   allowSelfApproval: z.boolean().default(false),
+  /** Waiting this long reminds the approvers; absent in plans made before reminders. */
+  remindAfterMs: z.number().int().positive().optional(),
+  /** Waiting this long pages on-call (and aborts with `onTimeout: abort`). */
+  escalateAfterMs: z.number().int().positive().optional(),
+  onTimeout: z.enum(['wait', 'abort']).optional(),
 });
 export type ApprovalRule = z.infer<typeof ApprovalRule>;
 

@@ -60,7 +60,8 @@ export function onApprove(draft: Draft, input: InputOf<'approve'>): Outcome {
   if (rule === undefined) return notNow(state, 'approve (this stage needs no approval)');
   const where = `${stageLabel(state)} of ${rolloutLabel(state)}`;
   const who = [input.actor, ...(input.groups ?? [])];
-  if (!who.some((id) => rule.approvers.includes(id))) {
+  // An empty list means anyone (four-eyes still applies below).
+  if (rule.approvers.length > 0 && !who.some((id) => rule.approvers.includes(id))) {
     return reject(
       'not_permitted',
       `${input.actor} may not approve ${where}: approvers are ${rule.approvers.join(', ')}`,
@@ -70,7 +71,7 @@ export function onApprove(draft: Draft, input: InputOf<'approve'>): Outcome {
     return reject(
       'four_eyes',
       `${input.actor} started ${rolloutLabel(state)} and cannot approve it (four-eyes); ` +
-        `ask another approver: ${rule.approvers.join(', ')}`,
+        `ask another approver: ${rule.approvers.join(', ') || 'anyone else'}`,
     );
   }
   if (state.approvals.includes(input.actor)) {
