@@ -1,9 +1,11 @@
 import { parseDuration } from '../../shared/config/duration.js';
 import { nearestNames, type RolloutRequest } from '../../shared/config/plan-from-policy.js';
 import type { Strategy } from '../../shared/rollout/plan.js';
+import { literal } from './slack-text.js';
 
 /**
  * `/rollout …` text → a command, or an error that says what was wrong and what would be right.
+ * The error is Slack text; anything it quotes from the input is shown literally.
  * Pure: no policy, no I/O. What needs the policy (is the service known, is the version well
  * formed, do the stages increase and end at 100) is checked by `planFromPolicy`, once, for both
  * a real start and a dry run.
@@ -83,7 +85,7 @@ export function parseCommand(text: string): ParseResult {
     default: {
       const near = nearestNames(sub, SUBCOMMANDS);
       return fail(
-        `unknown subcommand "${head}"` +
+        `unknown subcommand "${literal(head)}"` +
           (near.length > 0 ? `; did you mean ${near.map((n) => `\`${n}\``).join(' or ')}?` : '.') +
           ` Subcommands: ${SUBCOMMANDS.join(', ')}. \`/rollout help\` shows how to use each.`,
       );
@@ -107,7 +109,9 @@ function parseStart(tokens: string[]): ParseResult {
       return fail(`--${name} is given twice; give it once. Usage: ${USAGE.start}`);
     if (name === 'dry-run') {
       if (inlineValue !== undefined)
-        return fail(`--dry-run takes no value (got "${inlineValue}"); write just --dry-run`);
+        return fail(
+          `--dry-run takes no value (got "${literal(inlineValue)}"); write just --dry-run`,
+        );
       flags.set(name, true);
       continue;
     }
@@ -121,7 +125,10 @@ function parseStart(tokens: string[]): ParseResult {
   const [service, version, ...reason] = positional;
   if (!service) return missing('start', 'a service and a version');
   if (!version)
-    return missing('start', `a version after the service, e.g. /rollout start ${service} 2.4.1`);
+    return missing(
+      'start',
+      `a version after the service, e.g. /rollout start ${literal(service)} 2.4.1`,
+    );
 
   const request: StartRequest = { service: service.toLowerCase(), version };
   if (reason.length > 0) request.reason = reason.join(' ');
@@ -154,27 +161,28 @@ function applyFlag(request: StartRequest, name: StartFlag, value: string): strin
     }
     case 'strategy': {
       const strategy = STRATEGIES.find((s) => s === value.toLowerCase());
-      if (!strategy) return `--strategy is canary or blue-green, got "${value}"`;
+      if (!strategy) return `--strategy is canary or blue-green, got "${literal(value)}"`;
       request.strategy = strategy;
       return undefined;
     }
     case 'stages': {
       const weights = percentages(value);
       if (!weights)
-        return `--stages takes whole percentages separated by commas, e.g. 5,25,50,100; got "${value}"`;
+        return `--stages takes whole percentages separated by commas, e.g. 5,25,50,100; got "${literal(value)}"`;
       request.stages = weights;
       return undefined;
     }
     case 'approve-at': {
       const weights = percentages(value);
       if (!weights)
-        return `--approve-at takes stage percentages separated by commas, e.g. 50 or 25,50; got "${value}"`;
+        return `--approve-at takes stage percentages separated by commas, e.g. 50 or 25,50; got "${literal(value)}"`;
       request.approveAt = weights;
       return undefined;
     }
     case 'bake': {
       const ms = parseDuration(value);
-      if (ms === undefined) return `--bake takes a duration like 30s, 5m or 1h; got "${value}"`;
+      if (ms === undefined)
+        return `--bake takes a duration like 30s, 5m or 1h; got "${literal(value)}"`;
       request.bakeMs = ms;
       return undefined;
     }
@@ -235,7 +243,7 @@ function percentages(value: string): number[] | undefined {
 function unknownFlag(token: string, name: string): ParseResult {
   const near = nearestNames(name.toLowerCase(), [...START_FLAGS]);
   return fail(
-    `unknown flag ${token}` +
+    `unknown flag ${literal(token)}` +
       (near.length > 0 ? `; did you mean ${near.map((n) => `--${n}`).join(' or ')}?` : '.') +
       ` start takes ${START_FLAGS.map((f) => `--${f}`).join(', ')}. Usage: ${USAGE.start}`,
   );
@@ -246,7 +254,7 @@ function missing(sub: string, what: string): ParseResult {
 }
 
 function tooMany(sub: string, extra: string[]): ParseResult {
-  return fail(`${sub} does not take "${extra.join(' ')}". Usage: ${USAGE[sub]}`);
+  return fail(`${sub} does not take "${literal(extra.join(' '))}". Usage: ${USAGE[sub]}`);
 }
 
 function ok(command: SlashCommand): ParseResult {

@@ -5,7 +5,8 @@ import type { RolloutPlan } from '../../shared/rollout/plan.js';
 import type { RolloutState } from '../../shared/rollout/state.js';
 import { cardText, describeStatus, gateTerms } from './card.js';
 import { USAGE } from './command-parser.js';
-import { escapeText, mention, slackify, slackTime } from './slack-text.js';
+import { outcomeText } from './rollout-text.js';
+import { escapeText, literal, mention, slackifyQuoting, slackTime } from './slack-text.js';
 
 /** The text of the ephemeral replies to `/rollout`. Pure. */
 
@@ -52,7 +53,7 @@ export function planText(
     `*Who may start it*: ${starters.length > 0 ? starters.map(mention).join(', ') : 'anyone'}` +
       (requester.mayStart ? ' (you may)' : ` (you, ${mention(requester.userId)}, may not)`),
   );
-  if (plan.reason) lines.push(`*Reason*: ${slackify(plan.reason)}`);
+  if (plan.reason) lines.push(`*Reason*: ${literal(plan.reason)}`);
   lines.push('To start it, send the same command without `--dry-run`.');
   return lines.join('\n');
 }
@@ -81,7 +82,7 @@ export function historyText(service: string, states: readonly RolloutState[]): s
   return [
     `*Last rollouts of ${escapeText(service)}*`,
     ...states.map((s) => {
-      const outcome = s.outcome ? ` · ${slackify(s.outcome)}` : '';
+      const outcome = s.outcome ? ` · ${outcomeText(s)}` : '';
       return `• ${slackTime(s.createdAt)} \`${s.id}\` · \`${escapeText(s.plan.version)}\` · ${s.status.replace('_', ' ')} · by ${mention(s.plan.startedBy)}${outcome}`;
     }),
   ].join('\n');
@@ -97,9 +98,13 @@ export function actedText(action: string, state: RolloutState): string {
   return `${done[action] ?? action} \`${state.id}\`: ${escapeText(cardText(state))}.`;
 }
 
-/** A refusal as the person reads it: what was wrong and what would be right (the error says both). */
-export function refusalText(err: unknown): string {
-  if (isRolloutError(err)) return `:warning: ${slackify(err.message)}`;
+/**
+ * A refusal as the person reads it: what was wrong and what would be right (the error says both).
+ * `typed`: what people typed that the message may quote (a refusal can name a rollout's state,
+ * abort reason included), shown literally.
+ */
+export function refusalText(err: unknown, typed: readonly string[] = []): string {
+  if (isRolloutError(err)) return `:warning: ${slackifyQuoting(err.message, typed)}`;
   return (
     ':boom: Something went wrong on our side, so this may not have gone through. ' +
     '`/rollout list` shows where things stand; tell the platform team if it persists.'

@@ -17,6 +17,7 @@ import {
   refusalText,
   startedText,
 } from './replies.js';
+import { typedTexts } from './rollout-text.js';
 import { escapeText } from './slack-text.js';
 import type { UserGroups } from './user-groups.js';
 
@@ -58,8 +59,19 @@ export class RolloutCommands {
       this.deps.metrics.commands.inc({ subcommand, result: 'ok' });
       return reply;
     } catch (err) {
-      return this.refused(subcommand, err, who);
+      return this.refused(subcommand, err, who, await this.typedFor(command));
     }
+  }
+
+  /**
+   * What people typed that a refusal of `command` may quote: its own reason and, for an action
+   * on a rollout, that rollout's reasons (a refusal can describe its state, abort reason included).
+   */
+  private async typedFor(command: SlashCommand): Promise<string[]> {
+    if (command.type === 'start') return command.request.reason ? [command.request.reason] : [];
+    if (command.type !== 'act') return [];
+    const state = await this.deps.service.get(command.rolloutId).catch(() => undefined);
+    return [...(command.reason ? [command.reason] : []), ...(state ? typedTexts(state) : [])];
   }
 
   /** A button on the card, or `/rollout approve|pause|resume|abort`. */
@@ -95,7 +107,8 @@ export class RolloutCommands {
           command.action === 'abort'
             ? {
                 type: 'abort' as const,
-                reason: command.reason ?? `from Slack by <@${who.userId}>`,
+                // The outcome already names who aborted; the reason is the person's words only.
+                reason: command.reason ?? '',
               }
             : { type: command.action };
         const after = await service.act(command.rolloutId, action, {
@@ -180,7 +193,12 @@ export class RolloutCommands {
     );
   }
 
-  private refused(subcommand: string, err: unknown, who: Requester): Reply {
+  private refused(
+    subcommand: string,
+    err: unknown,
+    who: Requester,
+    typed: readonly string[],
+  ): Reply {
     const denied =
       err instanceof PermissionDeniedError ||
       isRolloutError(err, 'not_permitted') ||
@@ -197,7 +215,7 @@ export class RolloutCommands {
       subcommand,
       result: denied ? 'denied' : isRolloutError(err) ? 'refused' : 'error',
     });
-    return { text: refusalText(err), refused: true };
+    return { text: refusalText(err, typed), refused: true };
   }
 }
 

@@ -8,6 +8,65 @@ export function escapeText(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+// Bidi embeddings and overrides (U+202A–U+202E), isolates (U+2066–U+2069), the LRM/RLM marks
+// and the Arabic letter mark: they reorder what readers see ("txt.exe" shown as "exe.txt").
+const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/g;
+
+// mrkdwn has no escape character, so a marker a person typed is swapped for a look-alike that
+// means nothing to Slack. Zero-width characters beside a marker were the other option, but
+// whether Slack then still formats is not documented; a different character never formats.
+// `_` inside a word (`feature_flag`, `INC_42`) never starts italics and is kept as typed.
+const MARKERS: Record<string, string> = {
+  '*': '\u2217', // ∗ asterisk operator
+  '~': '\u223C', // ∼ tilde operator
+  '`': '\u02CB', // ˋ modifier letter grave accent
+  _: '\uFF3F', // ＿ fullwidth low line
+};
+const MARKER = /[*~`]|(?<![\p{L}\p{N}])_|_(?![\p{L}\p{N}])/gu;
+
+// A Slack id as slackify would turn it into a mention (`U0LEAD`, `S0123AB`), anywhere in a word.
+const ANY_ID = /\b([UWS])((?=[A-Z0-9]*\d)[A-Z0-9]{4,})\b/g;
+
+/**
+ * Text a person typed (a reason, an abort reason), to be shown exactly as typed inside bot text:
+ * no mention, broadcast, link or formatting, whatever it contains. `&`, `<` and `>` are escaped
+ * (so `<!channel>`, `<@U1>` and `<http://x|label>` show as typed), mrkdwn markers are swapped
+ * for look-alikes, line breaks become spaces (no `>` quote at a line start), bidi controls are
+ * removed, and a bare Slack id gets an invisible word joiner after its first letter, so that no
+ * later step (`slackify`) or client takes it for an id. Use it wherever typed text enters a
+ * message, and nothing after it.
+ */
+export function literal(text: string): string {
+  const flat = text.replace(BIDI_CONTROLS, '').replace(/[\r\n\t\v\f\u2028\u2029]+/g, ' ');
+  return escapeText(flat)
+    .replace(MARKER, (m) => MARKERS[m] ?? m)
+    .replace(ANY_ID, (_m, first: string, rest: string) => `${first}\u2060${rest}`);
+}
+
+/**
+ * Bot text that quotes what people typed (`typed`, e.g. an abort reason inside a refusal): each
+ * occurrence of a typed text is shown with `literal`, the bot's own words around it with
+ * `slackify` (their ids become mentions).
+ */
+export function slackifyQuoting(text: string, typed: readonly string[]): string {
+  const quotes = [...new Set(typed.filter((t) => t.trim() !== ''))].sort(
+    (a, b) => b.length - a.length,
+  );
+  let out = '';
+  let rest = text;
+  for (;;) {
+    let at = -1;
+    let quote = '';
+    for (const q of quotes) {
+      const i = rest.indexOf(q);
+      if (i !== -1 && (at === -1 || i < at)) [at, quote] = [i, q];
+    }
+    if (at === -1) return out + slackify(rest);
+    out += slackify(rest.slice(0, at)) + literal(quote);
+    rest = rest.slice(at + quote.length);
+  }
+}
+
 /** `U…`/`W…` → `<@U…>`, `S…` → `<!subteam^S…>`. */
 export function mention(id: string): string {
   return id.startsWith('S') ? `<!subteam^${id}>` : `<@${id}>`;
