@@ -6,7 +6,14 @@ import type { RolloutState } from '../../shared/rollout/state.js';
 import { cardText, describeStatus, gateTerms } from './card.js';
 import { USAGE } from './command-parser.js';
 import { outcomeText } from './rollout-text.js';
-import { escapeText, literal, mention, slackifyQuoting, slackTime } from './slack-text.js';
+import {
+  escapeText,
+  literal,
+  mention,
+  slackifyQuoting,
+  slackTime,
+  type Quote,
+} from './slack-text.js';
 
 /** The text of the ephemeral replies to `/rollout`. Pure. */
 
@@ -100,11 +107,11 @@ export function actedText(action: string, state: RolloutState): string {
 
 /**
  * A refusal as the person reads it: what was wrong and what would be right (the error says both).
- * `typed`: what people typed that the message may quote (a refusal can name a rollout's state,
- * abort reason included), shown literally.
+ * `quotes`: what people typed that the message may quote (the input itself, a rollout's abort
+ * reason when the refusal describes its state), shown literally.
  */
-export function refusalText(err: unknown, typed: readonly string[] = []): string {
-  if (isRolloutError(err)) return `:warning: ${slackifyQuoting(err.message, typed)}`;
+export function refusalText(err: unknown, quotes: readonly Quote[] = []): string {
+  if (isRolloutError(err)) return `:warning: ${slackifyQuoting(err.message, quotes)}`;
   return (
     ':boom: Something went wrong on our side, so this may not have gone through. ' +
     '`/rollout list` shows where things stand; tell the platform team if it persists.'

@@ -17,8 +17,8 @@ import {
   refusalText,
   startedText,
 } from './replies.js';
-import { typedTexts } from './rollout-text.js';
-import { escapeText } from './slack-text.js';
+import { quotesOf } from './rollout-text.js';
+import { escapeText, typedQuote, type Quote } from './slack-text.js';
 import type { UserGroups } from './user-groups.js';
 
 export interface Reply {
@@ -59,19 +59,32 @@ export class RolloutCommands {
       this.deps.metrics.commands.inc({ subcommand, result: 'ok' });
       return reply;
     } catch (err) {
-      return this.refused(subcommand, err, who, await this.typedFor(command));
+      return this.refused(subcommand, err, who, await this.quotesFor(command));
     }
   }
 
   /**
-   * What people typed that a refusal of `command` may quote: its own reason and, for an action
-   * on a rollout, that rollout's reasons (a refusal can describe its state, abort reason included).
+   * What people typed that a refusal of `command` may quote: the names it gave (a service or a
+   * cluster no policy knows is quoted back) and, for an action on a rollout, what was typed into
+   * that rollout (a refusal can describe its state, abort reason included).
    */
-  private async typedFor(command: SlashCommand): Promise<string[]> {
-    if (command.type === 'start') return command.request.reason ? [command.request.reason] : [];
-    if (command.type !== 'act') return [];
-    const state = await this.deps.service.get(command.rolloutId).catch(() => undefined);
-    return [...(command.reason ? [command.reason] : []), ...(state ? typedTexts(state) : [])];
+  private async quotesFor(command: SlashCommand): Promise<Quote[]> {
+    switch (command.type) {
+      case 'start': {
+        const { service, version, clusters = [] } = command.request;
+        return [service, version, ...clusters].map(typedQuote);
+      }
+      case 'act': {
+        const state = await this.deps.service.get(command.rolloutId).catch(() => undefined);
+        return [typedQuote(command.rolloutId), ...(state ? quotesOf(state) : [])];
+      }
+      case 'status':
+        return command.target ? [typedQuote(command.target)] : [];
+      case 'history':
+        return [typedQuote(command.service)];
+      default:
+        return [];
+    }
   }
 
   /** A button on the card, or `/rollout approve|pause|resume|abort`. */
@@ -197,7 +210,7 @@ export class RolloutCommands {
     subcommand: string,
     err: unknown,
     who: Requester,
-    typed: readonly string[],
+    quotes: readonly Quote[],
   ): Reply {
     const denied =
       err instanceof PermissionDeniedError ||
@@ -215,7 +228,7 @@ export class RolloutCommands {
       subcommand,
       result: denied ? 'denied' : isRolloutError(err) ? 'refused' : 'error',
     });
-    return { text: refusalText(err, typed), refused: true };
+    return { text: refusalText(err, quotes), refused: true };
   }
 }
 

@@ -1,23 +1,23 @@
 import { abortOutcomePrefix } from '../../shared/rollout/user-actions.js';
 import type { RolloutState } from '../../shared/rollout/state.js';
-import { literal, slackify, slackifyQuoting } from './slack-text.js';
+import { literal, slackify, slackifyQuoting, typedQuote, type Quote } from './slack-text.js';
 
 /**
- * What people typed into a rollout, for renderers that show the bot's text about it: the start
- * reason and, once it was aborted, the abort reason. Everything else a rollout holds was written
- * by the bot, the policy or an agent.
+ * What people typed into a rollout, as bot text about it may quote it: the start reason and the
+ * outcome of an abort (which ends with the person's words). Everything else a rollout holds was
+ * written by the bot, the policy or an agent.
  */
-export function typedTexts(state: RolloutState): string[] {
-  const typed: string[] = [];
-  if (state.plan.reason) typed.push(state.plan.reason);
+export function quotesOf(state: RolloutState): Quote[] {
+  const quotes: Quote[] = [];
+  if (state.plan.reason) quotes.push(typedQuote(state.plan.reason));
   const abort = abortParts(state);
-  if (abort) typed.push(abort.reason);
-  return typed;
+  if (abort && state.outcome) quotes.push({ text: state.outcome, shown: outcomeText(state) });
+  return quotes;
 }
 
 /** Bot text about a rollout (an alert, a refusal) with what people typed into it shown literally. */
 export function rolloutText(state: RolloutState, text: string): string {
-  return slackifyQuoting(text, typedTexts(state));
+  return slackifyQuoting(text, quotesOf(state));
 }
 
 /** Why the rollout ended or is ending: who aborted it as a mention, their words literally. */
@@ -25,7 +25,9 @@ export function outcomeText(state: RolloutState): string {
   if (!state.outcome) return '';
   const abort = abortParts(state);
   if (abort) return `${slackify(abort.prefix)}${literal(abort.reason)}`;
-  return rolloutText(state, state.outcome);
+  return state.plan.reason
+    ? slackifyQuoting(state.outcome, [typedQuote(state.plan.reason)])
+    : slackify(state.outcome);
 }
 
 function abortParts(state: RolloutState): { prefix: string; reason: string } | undefined {

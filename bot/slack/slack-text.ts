@@ -43,27 +43,39 @@ export function literal(text: string): string {
     .replace(ANY_ID, (_m, first: string, rest: string) => `${first}\u2060${rest}`);
 }
 
+/** Something people typed, as it appears in bot text, and how to show it (`literal` by default). */
+export interface Quote {
+  text: string;
+  shown: string;
+}
+
+export function typedQuote(text: string): Quote {
+  return { text, shown: literal(text) };
+}
+
 /**
- * Bot text that quotes what people typed (`typed`, e.g. an abort reason inside a refusal): each
- * occurrence of a typed text is shown with `literal`, the bot's own words around it with
- * `slackify` (their ids become mentions).
+ * Bot text that quotes what people typed (an abort reason inside a refusal): each occurrence of
+ * a quote's text is shown as the quote says, the bot's own words around it with `slackify`
+ * (their ids become mentions). Longer quotes win where they start at the same place.
  */
-export function slackifyQuoting(text: string, typed: readonly string[]): string {
-  const quotes = [...new Set(typed.filter((t) => t.trim() !== ''))].sort(
-    (a, b) => b.length - a.length,
-  );
+export function slackifyQuoting(text: string, quotes: readonly Quote[]): string {
+  // A quote that reads the same either way is left to slackify: a short one (a rollout id) could
+  // otherwise match inside the bot's own mentions and split them.
+  const usable = quotes
+    .filter((q) => q.text.trim() !== '' && q.shown !== slackify(q.text))
+    .sort((a, b) => b.text.length - a.text.length);
   let out = '';
   let rest = text;
   for (;;) {
     let at = -1;
-    let quote = '';
-    for (const q of quotes) {
-      const i = rest.indexOf(q);
+    let quote: Quote | undefined;
+    for (const q of usable) {
+      const i = rest.indexOf(q.text);
       if (i !== -1 && (at === -1 || i < at)) [at, quote] = [i, q];
     }
-    if (at === -1) return out + slackify(rest);
-    out += slackify(rest.slice(0, at)) + literal(quote);
-    rest = rest.slice(at + quote.length);
+    if (quote === undefined) return out + slackify(rest);
+    out += slackify(rest.slice(0, at)) + quote.shown;
+    rest = rest.slice(at + quote.text.length);
   }
 }
 

@@ -10,7 +10,8 @@ import { alertView } from './alert-messages.js';
 import { renderCard } from './card.js';
 import { parseCommand } from './command-parser.js';
 import { historyText, planText, refusalText } from './replies.js';
-import { literal } from './slack-text.js';
+import { quotesOf } from './rollout-text.js';
+import { literal, slackifyQuoting, typedQuote } from './slack-text.js';
 import { threadLine } from './thread-lines.js';
 
 /** Each way a typed text could ping, link or disguise itself, with how it must read instead. */
@@ -127,7 +128,7 @@ describe('what people typed, wherever the bot shows it', () => {
       'invalid_transition',
       `pause ignored: checkout-3f9a1c has ended, aborted (${aborted.outcome})`,
     );
-    const refusal = refusalText(refused, [TYPED]);
+    const refusal = refusalText(refused, quotesOf(aborted));
     expectInert(refusal, ['<@U0LEAD>']);
     expect(refusal).toContain(SHOWN);
 
@@ -136,5 +137,15 @@ describe('what people typed, wherever the bot shows it', () => {
       expect(parsed.ok).toBe(false);
       if (!parsed.ok) expectInert(parsed.error);
     }
+  });
+});
+
+describe('slackifyQuoting', () => {
+  it('leaves the bot’s mentions whole when a harmless typed name occurs inside them', () => {
+    const text = 'you may not abort rollouts of payments; ask one of <!subteam^S0LEADS>';
+    expect(slackifyQuoting(text, [typedQuote('team')])).toBe(text);
+    expect(slackifyQuoting(`${text} (<@U1X>)`, [typedQuote('<@U1X>')])).toBe(
+      `${text} (&lt;@U1X&gt;)`,
+    );
   });
 });
