@@ -5,11 +5,13 @@ import type { RolloutPlan } from '../../shared/rollout/plan.js';
 import type { RolloutState } from '../../shared/rollout/state.js';
 import { cardText, describeStatus, gateTerms } from './card.js';
 import { USAGE } from './command-parser.js';
+import { versionOrderNote } from '../start-checks.js';
 import { outcomeText } from './rollout-text.js';
 import {
   escapeText,
   literal,
   mention,
+  slackify,
   slackifyQuoting,
   slackTime,
   type Quote,
@@ -30,11 +32,14 @@ export function helpText(): string {
   ].join('\n');
 }
 
-/** What `--dry-run` shows: the plan as it would start, and whether this person may start it. */
+/**
+ * What `--dry-run` shows: the plan as it would start (from the stable version a start would use
+ * now), whether this person may start it, and why a start would be refused now (`refusals`).
+ */
 export function planText(
   plan: RolloutPlan,
   service: ServicePolicy,
-  requester: { userId: string; mayStart: boolean },
+  requester: { userId: string; mayStart: boolean; refusals?: readonly string[] },
 ): string {
   const lines = [
     ':memo: *Dry run: nothing was started.*',
@@ -61,7 +66,15 @@ export function planText(
       (requester.mayStart ? ' (you may)' : ` (you, ${mention(requester.userId)}, may not)`),
   );
   if (plan.reason) lines.push(`*Reason*: ${literal(plan.reason)}`);
-  lines.push('To start it, send the same command without `--dry-run`.');
+  const note = versionOrderNote(plan);
+  if (note) lines.push(`*Note*: ${escapeText(note)}.`);
+  const refusals = requester.refusals ?? [];
+  if (refusals.length > 0) {
+    lines.push('*A start now would be refused*:');
+    for (const refusal of refusals) lines.push(`• ${slackify(refusal)}`);
+  } else {
+    lines.push('To start it, send the same command without `--dry-run`.');
+  }
   return lines.join('\n');
 }
 

@@ -1,5 +1,5 @@
 import type { types } from '@slack/bolt';
-import { nearestNames, planFromPolicy } from '../../shared/config/plan-from-policy.js';
+import { nearestNames } from '../../shared/config/plan-from-policy.js';
 import type { Policy } from '../../shared/config/policy.js';
 import { isRolloutError, RolloutError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
@@ -145,14 +145,20 @@ export class RolloutCommands {
     const request = { ...command.request, startedBy: who.userId };
     const groups = await this.deps.groups.groupsOf(who.userId, request.service);
     if (command.dryRun) {
-      const plan = planFromPolicy(policy, request);
+      const { plan, refusals } = await this.deps.service.preview(request);
       const servicePolicy = policy.services[plan.service]!;
       const allowed = servicePolicy.permissions.start;
       const mayStart =
         allowed.length === 0 ||
         allowed.includes(who.userId) ||
         groups.some((g) => allowed.includes(g));
-      return { text: planText(plan, servicePolicy, { userId: who.userId, mayStart }) };
+      return {
+        text: planText(plan, servicePolicy, {
+          userId: who.userId,
+          mayStart,
+          refusals: refusals.map((r) => r.message),
+        }),
+      };
     }
     const state = await this.deps.service.start(request, { id: `user:${who.userId}`, groups });
     this.deps.metrics.rolloutsStarted.inc({ service: state.plan.service });
