@@ -24,6 +24,7 @@ export function helpText(): string {
     '*/rollout* — staged rollouts from Slack',
     `• \`${USAGE.start}\``,
     '    plan a rollout from the service’s policy and start it; `--dry-run` shows the plan and starts nothing',
+    '    the stable version itself is refused, an older one needs `--allow-downgrade`; version ≤ 128 characters, reason ≤ 500',
     `• \`${USAGE.status}\` — one rollout, or the channel’s service, or all active ones`,
     `• \`${USAGE.list}\` — active rollouts`,
     `• \`/rollout approve|pause|resume|abort <rollout id> [reason…]\` — act on a rollout (its card has buttons too)`,
