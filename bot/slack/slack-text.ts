@@ -12,17 +12,33 @@ export function escapeText(text: string): string {
 // and the Arabic letter mark: they reorder what readers see ("txt.exe" shown as "exe.txt").
 const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/g;
 
-// mrkdwn has no escape character, so a marker a person typed is swapped for a look-alike that
-// means nothing to Slack. Zero-width characters beside a marker were the other option, but
-// whether Slack then still formats is not documented; a different character never formats.
-// `_` inside a word (`feature_flag`, `INC_42`) never starts italics and is kept as typed.
+// mrkdwn has no escape character, so markers a person typed that Slack would pair into
+// formatting (`*bold*`, `_it_`, `~gone~`, `` `code` ``) are swapped for look-alikes that mean
+// nothing to Slack. Zero-width characters beside a marker were the other option, but whether
+// Slack then still formats is not documented; a different character never formats. A marker
+// that cannot pair (`feature_flag`, `window.__init`, `5 * 3`) is kept as typed.
 const MARKERS: Record<string, string> = {
   '*': '\u2217', // ∗ asterisk operator
   '~': '\u223C', // ∼ tilde operator
   '`': '\u02CB', // ˋ modifier letter grave accent
   _: '\uFF3F', // ＿ fullwidth low line
 };
-const MARKER = /[*~`]|(?<![\p{L}\p{N}])_|_(?![\p{L}\p{N}])/gu;
+// An opening marker not inside a word and before a non-space, some text without that marker,
+// and the same marker after a non-space and not followed by a word: how Slack finds a span.
+const MARKED_SPAN = /(?<![\p{L}\p{N}])([*_~`])(?=\S)(?:(?!\1).)+?(?<=\S)\1(?![\p{L}\p{N}])/gu;
+
+function unmark(text: string): string {
+  // Spans nest (`*_x_*`): unmark the outer ones, then look again.
+  for (let i = 0; i < 8; i++) {
+    const next = text.replace(
+      MARKED_SPAN,
+      (span, marker: string) => `${MARKERS[marker]}${span.slice(1, -1)}${MARKERS[marker]}`,
+    );
+    if (next === text) return text;
+    text = next;
+  }
+  return text;
+}
 
 // A Slack id as slackify would turn it into a mention (`U0LEAD`, `S0123AB`), anywhere in a word.
 const ANY_ID = /\b([UWS])((?=[A-Z0-9]*\d)[A-Z0-9]{4,})\b/g;
@@ -38,9 +54,10 @@ const ANY_ID = /\b([UWS])((?=[A-Z0-9]*\d)[A-Z0-9]{4,})\b/g;
  */
 export function literal(text: string): string {
   const flat = text.replace(BIDI_CONTROLS, '').replace(/[\r\n\t\v\f\u2028\u2029]+/g, ' ');
-  return escapeText(flat)
-    .replace(MARKER, (m) => MARKERS[m] ?? m)
-    .replace(ANY_ID, (_m, first: string, rest: string) => `${first}\u2060${rest}`);
+  return unmark(escapeText(flat)).replace(
+    ANY_ID,
+    (_m, first: string, rest: string) => `${first}\u2060${rest}`,
+  );
 }
 
 /** Something people typed, as it appears in bot text, and how to show it (`literal` by default). */

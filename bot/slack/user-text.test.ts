@@ -149,3 +149,13 @@ describe('slackifyQuoting', () => {
     );
   });
 });
+
+describe('literal: markers that cannot format are kept', () => {
+  it('keeps markers Slack could not pair, and unmarks nested spans', () => {
+    expect(literal('window.__pwned=1 and 5 * 3 and a_b_c')).toBe(
+      'window.__pwned=1 and 5 * 3 and a_b_c',
+    );
+    expect(literal('*_both_*')).toBe('\u2217\uFF3Fboth\uFF3F\u2217');
+    expect(literal('```block```')).not.toContain('`');
+  });
+});
