@@ -1,6 +1,7 @@
 import type { types } from '@slack/bolt';
 import { formatCheck } from '../../shared/gate/format.js';
 import type { AlertKind, RolloutState } from '../../shared/rollout/state.js';
+import { rolloutText } from './rollout-text.js';
 import { clip, escapeText, mention, slackify } from './slack-text.js';
 
 export interface AlertView {
@@ -37,7 +38,8 @@ export function alertView(
   const quiet = kind === 'approval_needed' || kind === 'approval_reminder';
   const page = !quiet && oncall ? `${mention(oncall)} ` : '';
   const title = `${TITLE[kind]} · *${escapeText(state.plan.service)}* \`${escapeText(state.plan.version)}\``;
-  const body = clip(slackify(message), 2500);
+  // The message is the bot's, but may quote what people typed (a reason): that shows literally.
+  const body = clip(rolloutText(state, message), 2500);
   const blocks: types.KnownBlock[] = [
     { type: 'section', text: { type: 'mrkdwn', text: `${page}${title}\n${body}` } },
   ];

@@ -179,6 +179,7 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
           metrics,
           logger: log,
         }),
+        cards: options.cards,
         metrics,
         logger: log,
       });

@@ -151,6 +151,12 @@ describe('planFromPolicy', () => {
     );
   });
 
+  it('refuses what breaks the plan schema (a version over 128 characters) with a plan error, not a schema error', () => {
+    const err = refusal({ version: `2.4.1-${'a'.repeat(300)}` });
+    expect(err.code).toBe('invalid_plan');
+    expect(err.message).toContain('version: ');
+  });
+
   it('refuses an approval point that is not a stage', () => {
     expect(refusal({ approveAt: [30] }).message).toContain(
       '--approve-at 30 is not one of the stages 5,25,50,100',

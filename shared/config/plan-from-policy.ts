@@ -20,6 +20,8 @@ export interface RolloutRequest {
   stages?: number[];
   bakeMs?: number;
   approveAt?: number[];
+  /** Going back to a version older than the stable one is refused unless this is set. */
+  allowDowngrade?: boolean;
 }
 
 export class PlanError extends RolloutError {
@@ -126,7 +128,7 @@ export function planFromPolicy(
         }
       : gate,
   }));
-  return RolloutPlan.parse({
+  const plan = RolloutPlan.safeParse({
     service: request.service,
     version: request.version,
     stableVersion: context.stableVersion ?? service.stableVersion,
@@ -136,6 +138,15 @@ export function planFromPolicy(
     startedBy: request.startedBy,
     ...(request.reason ? { reason: request.reason } : {}),
   });
+  // The Slack surface checks every limit as it parses; a caller that did not still gets an
+  // answer that says what is wrong, not a schema error.
+  if (!plan.success) {
+    throw new PlanError(
+      'invalid_plan',
+      plan.error.issues.map((i) => `${i.path.join('.') || 'plan'}: ${i.message}`).join('; '),
+    );
+  }
+  return plan.data;
 }
 
 /**

@@ -132,6 +132,14 @@ export function onResume(draft: Draft): Outcome {
 }
 
 /**
+ * How the outcome of an abort begins; the rest is the person's words as typed, which renderers
+ * must show literally (they may hold anything, mentions included).
+ */
+export function abortOutcomePrefix(actor: string): string {
+  return `aborted by ${actor}: `;
+}
+
+/**
  * A person stops the rollout. Before `start` nothing was sent, so it ends at once; otherwise every
  * cluster rolls back and the rollout ends `aborted` when all confirm.
  */
@@ -144,7 +152,7 @@ export function onAbort(draft: Draft, input: InputOf<'abort'>): Outcome {
     );
   }
   const why = input.reason.trim() === '' ? 'no reason given' : input.reason.trim();
-  const reason = `aborted by ${input.actor}: ${why}`;
+  const reason = `${abortOutcomePrefix(input.actor)}${why}`;
   if (state.status === 'pending') {
     state.outcome = reason;
     state.rollback = { cause: 'aborted', actor: input.actor };
