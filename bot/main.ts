@@ -83,6 +83,14 @@ export async function startBot(options: {
     logger,
     kafka: { brokers, consumer: kafkaConsumerTimings(env) },
     redisUrl,
+    gateJobs: {
+      ...(env.GATE_JOB_LOCK_DURATION !== undefined && {
+        lockDurationMs: env.GATE_JOB_LOCK_DURATION,
+      }),
+      ...(env.GATE_JOB_STALLED_INTERVAL !== undefined && {
+        stalledIntervalMs: env.GATE_JOB_STALLED_INTERVAL,
+      }),
+    },
     notifier: (connected) => {
       readiness = [
         { name: 'redis', check: async () => void (await connected.redis.ping()) },
