@@ -84,11 +84,11 @@ export async function startBot(options: {
     kafka: { brokers, consumer: kafkaConsumerTimings(env) },
     redisUrl,
     gateJobs: {
-      ...(env.GATE_JOB_LOCK_DURATION !== undefined && {
-        lockDurationMs: env.GATE_JOB_LOCK_DURATION,
+      ...(env.GATE_LOCK_DURATION !== undefined && {
+        lockDurationMs: env.GATE_LOCK_DURATION,
       }),
-      ...(env.GATE_JOB_STALLED_INTERVAL !== undefined && {
-        stalledIntervalMs: env.GATE_JOB_STALLED_INTERVAL,
+      ...(env.GATE_STALLED_INTERVAL !== undefined && {
+        stalledIntervalMs: env.GATE_STALLED_INTERVAL,
       }),
     },
     notifier: (connected) => {

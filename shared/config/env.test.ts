@@ -83,14 +83,14 @@ describe('environment configuration', () => {
 
   it('reads the gate job timings as durations', () => {
     const env = parseEnv(BotEnv, {
-      GATE_JOB_LOCK_DURATION: '2s',
-      GATE_JOB_STALLED_INTERVAL: '500ms',
+      GATE_LOCK_DURATION: '2s',
+      GATE_STALLED_INTERVAL: '500ms',
     });
-    expect([env.GATE_JOB_LOCK_DURATION, env.GATE_JOB_STALLED_INTERVAL]).toEqual([2_000, 500]);
-    expect(parseEnv(BotEnv, {}).GATE_JOB_LOCK_DURATION).toBeUndefined();
-    expect(
-      configErrorOf(() => parseEnv(BotEnv, { GATE_JOB_STALLED_INTERVAL: '0s' })).variable,
-    ).toBe('GATE_JOB_STALLED_INTERVAL');
+    expect([env.GATE_LOCK_DURATION, env.GATE_STALLED_INTERVAL]).toEqual([2_000, 500]);
+    expect(parseEnv(BotEnv, {}).GATE_LOCK_DURATION).toBeUndefined();
+    expect(configErrorOf(() => parseEnv(BotEnv, { GATE_STALLED_INTERVAL: '0s' })).variable).toBe(
+      'GATE_STALLED_INTERVAL',
+    );
   });
 
   it('passes on only the Kafka timings that are set, and refuses a heartbeat not shorter than the session', () => {

@@ -76,8 +76,8 @@ export const BotEnv = z.object({
    * and how often each bot looks for jobs whose lock expired (their bot died mid-run) to run
    * them again. Unset, the scheduler's defaults (30 s each) apply; tests shorten them.
    */
-  GATE_JOB_LOCK_DURATION: PositiveDuration.optional(),
-  GATE_JOB_STALLED_INTERVAL: PositiveDuration.optional(),
+  GATE_LOCK_DURATION: PositiveDuration.optional(),
+  GATE_STALLED_INTERVAL: PositiveDuration.optional(),
 });
 export type BotEnv = z.infer<typeof BotEnv>;
 

@@ -148,7 +148,7 @@ describe('the bot process killed between scheduling a gate evaluation and its ru
 describe('the bot process killed while a gate evaluation runs', () => {
   // BullMQ's defaults find a dead worker's job after 30 s; the bots here take a 2 s lock and look
   // for expired ones every 500 ms, so the stalled job runs again within seconds.
-  const GATE_JOBS = { GATE_JOB_LOCK_DURATION: '2s', GATE_JOB_STALLED_INTERVAL: '500ms' };
+  const GATE_JOBS = { GATE_LOCK_DURATION: '2s', GATE_STALLED_INTERVAL: '500ms' };
 
   it.each([
     ['before', 'no verdict yet: the new bot evaluates the tick'],
