@@ -79,10 +79,6 @@ export async function startBot(options: {
   let readiness: ReadinessCheck[] = [];
   const distributed = await startDistributedMode({
     policy,
-    clock,
-    logger,
-    kafka: { brokers, consumer: kafkaConsumerTimings(env) },
-    redisUrl,
     gateJobs: {
       ...(env.GATE_LOCK_DURATION !== undefined && {
         lockDurationMs: env.GATE_LOCK_DURATION,
@@ -91,6 +87,10 @@ export async function startBot(options: {
         stalledIntervalMs: env.GATE_STALLED_INTERVAL,
       }),
     },
+    clock,
+    logger,
+    kafka: { brokers, consumer: kafkaConsumerTimings(env) },
+    redisUrl,
     notifier: (connected) => {
       readiness = [
         { name: 'redis', check: async () => void (await connected.redis.ping()) },
