@@ -210,7 +210,11 @@ describe('gate_result', () => {
       ],
     });
     expect(d.state).toMatchObject({ status: 'rolling_back', rollback: { cause: 'gate_breached' } });
-    expect(effects[0]).toEqual({ type: 'cancel_gates' });
+    expect(effects.slice(0, 3).map((e) => e.type)).toEqual([
+      'publish_command',
+      'publish_command',
+      'cancel_gates',
+    ]);
     expect(commandsIn(effects)).toEqual(['eu:rollback', 'us:rollback']);
     const [alert] = effectsOf(effects, 'notify');
     expect(alert!.kind).toBe('gate_breached');
