@@ -43,6 +43,9 @@ export const PROMOTION_GRID: readonly number[] = Array.from(
   (_, k) => 1 - (k + 1) / 17,
 );
 
+const LOG_REGRESSION_GRID = REGRESSION_GRID.map(Math.log);
+const LOG_PROMOTION_GRID = PROMOTION_GRID.map(Math.log);
+
 function logSpaced(from: number, to: number, n: number): number[] {
   return Array.from({ length: n }, (_, k) => from * (to / from) ** (k / (n - 1)));
 }
@@ -74,12 +77,16 @@ export const IntervalCounts = z.object({
 });
 export type IntervalCounts = z.infer<typeof IntervalCounts>;
 
-export function emptyEvidence(maxRatio: number): Evidence {
+/**
+ * No evidence yet. Without `promotion` the mirror test is not kept (its array stays empty and
+ * never promotes): a check without early promotion carries half the state and work.
+ */
+export function emptyEvidence(maxRatio: number, promotion = true): Evidence {
   if (!(maxRatio >= 1)) throw new RangeError(`maxRatio must be ≥ 1, got ${maxRatio}`);
   return {
     maxRatio,
     regression: REGRESSION_GRID.map(() => 0),
-    promotion: PROMOTION_GRID.map(() => 0),
+    promotion: promotion ? PROMOTION_GRID.map(() => 0) : [],
     intervals: 0,
     canaryRequests: 0,
     stableRequests: 0,
@@ -107,20 +114,53 @@ export function foldInterval(evidence: Evidence, counts: IntervalCounts): Eviden
   if (c === 0 || s === 0 || total === 0) return next;
   const w = c / (c + s);
   const rho0 = evidence.maxRatio;
-  const base = Math.log(rho0 * w + 1 - w);
-  const logRatio = (r: number) => x * Math.log(r) + total * (base - Math.log(rho0 * r * w + 1 - w));
   return {
     ...next,
-    regression: evidence.regression.map((l, k) => l + logRatio(REGRESSION_GRID[k]!)),
-    promotion: evidence.promotion.map((l, k) => l + logRatio(PROMOTION_GRID[k]!)),
+    regression: addLogRatios(
+      evidence.regression,
+      REGRESSION_GRID,
+      LOG_REGRESSION_GRID,
+      rho0,
+      w,
+      x,
+      total,
+    ),
+    promotion: addLogRatios(
+      evidence.promotion,
+      PROMOTION_GRID,
+      LOG_PROMOTION_GRID,
+      rho0,
+      w,
+      x,
+      total,
+    ),
     expectedCanaryEvents: evidence.expectedCanaryEvents + total * w,
   };
+}
+
+/** logs[k] + log L(ρ0·grid[k]) for one interval: x log(ρ_k/ρ0) + T log((ρ0w+1−w)/(ρ_k w+1−w)). */
+function addLogRatios(
+  logs: readonly number[],
+  grid: readonly number[],
+  logGrid: readonly number[],
+  rho0: number,
+  w: number,
+  x: number,
+  total: number,
+): number[] {
+  const base = Math.log(rho0 * w + 1 - w);
+  const out = new Array<number>(logs.length);
+  for (let k = 0; k < logs.length; k++) {
+    out[k] = logs[k]! + x * logGrid[k]! + total * (base - Math.log(rho0 * grid[k]! * w + 1 - w));
+  }
+  return out;
 }
 
 /** log of the equally weighted mixture Σ_k exp(l_k) / K, computed stably. */
 export function logMixture(logRatios: readonly number[]): number {
   if (logRatios.length === 0) return 0;
-  const max = Math.max(...logRatios);
+  let max = -Infinity;
+  for (const l of logRatios) if (l > max) max = l;
   let sum = 0;
   for (const l of logRatios) sum += Math.exp(l - max);
   return max + Math.log(sum / logRatios.length);
