@@ -7,6 +7,7 @@
  * The empirical p99 of n requests (nearest rank k = ⌈0.99 n⌉) is the k-th order statistic, whose
  * uniform is Beta(k, n − k + 1), drawn as G_k / (G_k + G_{n−k+1}) from two gamma draws.
  */
+import { normalUpperTail } from '../shared/judge/normal-tail.js';
 import { standardNormal, type Uniform } from '../shared/judge/seeded-counts.js';
 
 export const LATENCY = { medianMs: 100, sigma: 0.5 } as const;
@@ -69,7 +70,7 @@ export function latencyQuantile(q: number, factor = 1): number {
 /** Fraction of requests slower than `boundMs` under the model scaled by `factor`. */
 export function slowShare(boundMs: number, factor = 1): number {
   const z = Math.log(boundMs / (factor * LATENCY.medianMs)) / LATENCY.sigma;
-  return 0.5 * erfc(z / Math.SQRT2);
+  return normalUpperTail(z);
 }
 
 /** The empirical p99 (nearest rank) of `n` requests' latencies; 0 with no requests. */
@@ -80,32 +81,6 @@ export function empiricalP99(u: Uniform, n: number, factor = 1): number {
   const g2 = gammaDraw(u, n - k + 1);
   const uniform = g1 / (g1 + g2);
   return latencyQuantile(Math.min(1 - 1e-12, Math.max(1e-12, uniform)), factor);
-}
-
-/** Complementary error function (Numerical Recipes' erfcc, |error| < 1.2e-7). */
-function erfc(x: number): number {
-  const z = Math.abs(x);
-  const t = 1 / (1 + 0.5 * z);
-  const r =
-    t *
-    Math.exp(
-      -z * z -
-        1.26551223 +
-        t *
-          (1.00002368 +
-            t *
-              (0.37409196 +
-                t *
-                  (0.09678418 +
-                    t *
-                      (-0.18628806 +
-                        t *
-                          (0.27886187 +
-                            t *
-                              (-1.13520398 +
-                                t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
-    );
-  return x >= 0 ? r : 2 - r;
 }
 
 /**
@@ -137,5 +112,5 @@ export function mannWhitneyGreater(a: readonly number[], b: readonly number[]): 
   const variance = ((n1 * n2) / 12) * (n + 1 - tieTerm / (n * (n - 1)));
   if (variance <= 0) return 1;
   const z = (u - mean - 0.5) / Math.sqrt(variance);
-  return 0.5 * erfc(z / Math.SQRT2);
+  return normalUpperTail(z);
 }
