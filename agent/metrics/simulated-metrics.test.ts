@@ -37,14 +37,21 @@ describe('SimulatedMetrics interval counts', () => {
     expect(m).not.toHaveProperty('counts');
   });
 
-  it('counts the window as the interval ending now, with slow requests per bound', async () => {
+  it('counts the window as the last whole interval of the grid, with slow requests per bound', async () => {
     const metrics = await setUp();
     const m = Measurement.parse(await metrics.measure(query('stable')));
     if (m.status !== 'ok' || !m.counts) throw new Error('expected counts');
-    expect(m.counts).toMatchObject({ fromMs: 940_000, toMs: 1_000_000, requests: m.requests });
+    // The last whole minute of the grid before now (1,000,000 ms).
+    expect(m.counts).toMatchObject({ fromMs: 900_000, toMs: 960_000, requests: m.requests });
     const slow = m.counts.slow!.find((s) => s.boundMs === 220)!;
     // The default profile's p99 is 220 ms: about 1% of requests are slower.
     expect(slow.count / m.requests).toBeCloseTo(0.01, 2);
+  });
+
+  it('reports each grid interval once', async () => {
+    const metrics = await setUp();
+    expect(await metrics.measure(query('canary'))).toHaveProperty('counts');
+    expect(await metrics.measure(query('canary'))).not.toHaveProperty('counts');
   });
 
   it('counts more slow requests under an injected latency fault', async () => {

@@ -11,8 +11,10 @@ import type { MeasureQuery, MetricsProvider } from './metrics-provider.js';
  * `simulateWindow`). A service without a route, or an injected `metricsUnavailable`, is
  * reported `unavailable`; a version the route does not serve has zero requests.
  *
- * Asked for counts, it reports the window's own draws as the interval (now − window, now]: every
- * call draws a fresh window, so successive samples never share a request. Slow requests are drawn
+ * Asked for counts, it reports the window's own draws as the last whole interval of a grid whose
+ * step is the window, (k·w − w, k·w], once per interval (like the Prometheus provider): every call
+ * draws a fresh window, so successive samples never share a request, and the grid keeps a timer
+ * that fires a little early from reporting intervals that look overlapping. Slow requests are drawn
  * from a log-normal latency fitted to the profile's p50 and p99, shifted by injected latency.
  */
 export class SimulatedMetrics implements MetricsProvider {
@@ -20,6 +22,9 @@ export class SimulatedMetrics implements MetricsProvider {
     private readonly cluster: SimulatedCluster,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** Per service/version/role: the end of the last interval whose counts were reported. */
+  private readonly countedUntil = new Map<string, number>();
 
   async measure(query: MeasureQuery): Promise<Measurement> {
     try {
@@ -52,7 +57,11 @@ export class SimulatedMetrics implements MetricsProvider {
         random: this.cluster.random,
       });
       if (query.counts === undefined || measured.status !== 'ok') return measured;
-      const toMs = Math.round(this.now());
+      const windowMs = Math.round(query.windowMs);
+      const toMs = Math.floor(this.now() / windowMs) * windowMs;
+      const key = `${query.service}\u0000${query.version}\u0000${query.role}`;
+      if ((this.countedUntil.get(key) ?? -Infinity) >= toMs) return measured;
+      this.countedUntil.set(key, toMs);
       const slow = query.counts.slowBoundsMs.map((boundMs) => ({
         boundMs,
         count: binomial(
@@ -64,7 +73,7 @@ export class SimulatedMetrics implements MetricsProvider {
       return {
         ...measured,
         counts: {
-          fromMs: Math.max(0, toMs - Math.round(query.windowMs)),
+          fromMs: Math.max(0, toMs - windowMs),
           toMs,
           requests: measured.requests,
           errors: measured.errors,
