@@ -13,6 +13,7 @@ import {
   slackify,
   slackTime,
 } from './slack-text.js';
+import { evidenceLines } from './evidence-lines.js';
 
 type Block = types.KnownBlock;
 
@@ -206,6 +207,7 @@ function healthLines(state: RolloutState, samples: readonly StoredSample[]): str
       `Last gate evaluation: *${verdict.outcome}*${streak} · ${clip(slackify(verdict.summary), 600)}`,
     );
   }
+  lines.push(...evidenceLines(state, stage));
   return lines.join('\n');
 }
 
