@@ -13,7 +13,7 @@ import {
   slackify,
   slackTime,
 } from './slack-text.js';
-import { evidenceLines } from './evidence-lines.js';
+import { evidenceLines, sequentialTerms } from './evidence-lines.js';
 
 type Block = types.KnownBlock;
 
@@ -256,6 +256,7 @@ export function gateTerms(stage: Stage): string {
   );
   return [
     ...checks,
+    ...sequentialTerms(stage),
     `≥ ${gate.minRequests} canary requests`,
     `every ${formatDuration(gate.intervalMs)}`,
   ].join(', ');

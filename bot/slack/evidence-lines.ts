@@ -22,3 +22,16 @@ export function evidenceLines(state: RolloutState, stage: Stage): string[] {
     return `Sequential · ${describeEvidence(label(check), evidence, verdict)} (α ${check.alpha}, tolerance ${check.maxRatio}× stable)${early}`;
   });
 }
+
+/** `/rollout help`'s lines on sequential checks, for the people who read the card. */
+export const SEQUENTIAL_HELP = [
+  '*Sequential checks* (`mode: sequential` in the policy): the bot weighs every health sample as it arrives and rolls back as soon as the evidence that the canary is worse than its tolerance (say 1.2× stable’s errors) is strong enough, instead of waiting for a window to fail twice. However often it looks, it rolls back a healthy canary by mistake at most α of the time (1% by default).',
+  'The card shows how far that evidence is: `errors 14 vs 6.2 expected · evidence 37% of rollback` means the canary had 14 errors where stable’s rate predicts 6.2, and a rollback happens at 100%. With `promoteEarly`, a stage may also end before its bake once the evidence that the canary is no worse is as strong.',
+];
+
+/** The gate terms of the stage's sequential checks, e.g. `errors ≤ 1.2× stable (sequential, α 0.01)`. */
+export function sequentialTerms(stage: Stage): string[] {
+  return (stage.gate.sequential ?? []).map(
+    (c) => `${label(c)} ≤ ${c.maxRatio}× stable (sequential, α ${c.alpha})`,
+  );
+}
