@@ -124,3 +124,30 @@ describe('sequential checks in the policy', () => {
     ]);
   });
 });
+
+describe('a service gate that overrides only some fields', () => {
+  it('keeps the policy defaults for the rest, not the schema defaults', () => {
+    const policy = parsePolicy(
+      `clusters: { eu-west: {} }
+defaults:
+  gate: { interval: 5s, minRequests: 50, failureLimit: 3 }
+services:
+  checkout:
+    channel: C0CHECKOUT
+    clusters: [eu-west]
+    gate:
+      checks:
+        - { metric: error_rate, mode: sequential, maxRatio: 1.2 }
+`,
+      'policy.yaml',
+    );
+    const plan = planFromPolicy(policy, { service: 'checkout', version: '1.2.3', startedBy: 'U1' });
+    expect(plan.stages[0]!.gate).toMatchObject({
+      intervalMs: 5_000,
+      minRequests: 50,
+      failureLimit: 3,
+      checks: [],
+      sequential: [{ metric: 'error_rate', alpha: 0.01, maxRatio: 1.2 }],
+    });
+  });
+});

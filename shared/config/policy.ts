@@ -59,7 +59,16 @@ export const ServicePolicy = z.strictObject({
   strategy: Strategy.optional(),
   stages: StageWeights.optional(),
   bake: Duration.optional(),
-  gate: GatePolicy.partial().optional(),
+  // Not `GatePolicy.partial()`: that keeps the field defaults, so a service setting only its
+  // checks got interval 30s and minRequests 100 instead of the policy's `defaults.gate`.
+  gate: z
+    .strictObject({
+      checks: GatePolicy.shape.checks.unwrap().optional(),
+      minRequests: GatePolicy.shape.minRequests.unwrap().optional(),
+      interval: GatePolicy.shape.interval.unwrap().optional(),
+      failureLimit: GatePolicy.shape.failureLimit.unwrap().optional(),
+    })
+    .optional(),
   approveAt: z.array(z.number().int().min(0).max(100)).optional(),
   permissions: Permissions.default(Permissions.parse({})),
   /** Where the `gateway-api` router finds the service's HTTPRoute (required with that router). */

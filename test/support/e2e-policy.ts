@@ -72,8 +72,8 @@ export function judgePolicyYaml(faults: Fault[] = []): string {
       - { metric: latency_p99, mode: relative, max: 1.5 }`;
   const sequential = `${checks}
       - { metric: error_rate, mode: sequential, alpha: 0.01, maxRatio: 1.2 }`;
-  // A service's gate is written out whole: a partial one falls back to the schema's defaults
-  // (interval 30s, minRequests 100), not to the policy's \`defaults.gate\`.
+  // Each service gate is written out whole, so the timing never depends on how a partial gate
+  // merges with `defaults.gate`.
   const timing = 'interval: 100ms\n      minRequests: 50\n      failureLimit: 2';
   return `
 clusters:
