@@ -230,6 +230,19 @@ describe('PrometheusMetrics on a real Prometheus', () => {
       expect((err as Error).message).toContain('parse error');
     });
 
+    it('refuses a bucket template that does not parse, naming its policy field', async () => {
+      const broken = new PrometheusMetrics({
+        url: prometheus.url,
+        queries: PromQueryTemplates.parse({
+          bucket: 'sum(increase(latency_bucket{le="$le"}[$window])',
+        }),
+      });
+      const err = await broken
+        .verify([{ service: 'checkout', version: '2.4.0' }])
+        .catch((e: unknown) => e);
+      expect((err as Error).message).toMatch(/^prometheus\.queries\.bucket: /);
+    });
+
     it('refuses a selector that does not parse, naming prometheus.queries.selector', async () => {
       const broken = new PrometheusMetrics({
         url: prometheus.url,

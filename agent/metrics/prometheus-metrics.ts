@@ -23,7 +23,7 @@ export interface PrometheusMetricsOptions {
   now?: () => number;
 }
 
-type TemplateField = 'selector' | 'requests' | 'errors' | 'latency';
+type TemplateField = 'selector' | 'requests' | 'errors' | 'latency' | 'bucket';
 
 /**
  * One query's answer: a number, or why there is none, and whose fault that is: Prometheus
@@ -208,6 +208,16 @@ export class PrometheusMetrics implements MetricsProvider {
         ['requests', rendered.requests],
         ['errors', rendered.errors],
         ['latency', rendered.latency.p99],
+        // Parsed here even when no check counts slow requests: an empty answer is fine.
+        [
+          'bucket',
+          renderCountQueries(
+            templates,
+            { service, version, role: 'stable' },
+            this.minWindowMs,
+            [0.3],
+          ).buckets[0]!,
+        ],
       ];
       for (const [field, promql] of checks) {
         const answer = await this.instant(promql, time, { emptyIsFine: true });
