@@ -81,12 +81,13 @@ export function onHealthCounts(draft: Draft, input: HealthCounts): Outcome {
     const key = evidenceKey(check);
     let evidence = judged.checks[key];
     const wantsPromotion = check.promoteEarly !== undefined;
-    if (
-      evidence === undefined ||
-      evidence.maxRatio !== check.maxRatio ||
-      (wantsPromotion && evidence.promotion.length === 0)
-    ) {
+    // A different tolerance is a different null: its evidence starts over (a later stage of the
+    // same policy never differs). A promotion test asked for only now starts now, beside the
+    // regression evidence gathered so far, which stays.
+    if (evidence === undefined || evidence.maxRatio !== check.maxRatio) {
       evidence = emptyEvidence(check.maxRatio, wantsPromotion);
+    } else if (wantsPromotion && evidence.promotion.length === 0) {
+      evidence = { ...evidence, promotion: emptyEvidence(check.maxRatio).promotion };
     }
     const canaryEvents = eventsOf(check, input.canary);
     const stableEvents = eventsOf(check, input.stable);
