@@ -36,18 +36,21 @@ export class HealthSampler {
     const { target, stageIndex } = rollout;
     if (target === undefined || stageIndex === undefined) return;
     const { windowMs } = this.options;
+    const counts = countsWanted(rollout, stageIndex);
     const [canary, stable] = await Promise.all([
       this.measure({
         service: target.service,
         version: target.canaryVersion,
         role: 'canary',
         windowMs,
+        ...counts,
       }),
       this.measure({
         service: target.service,
         version: target.stableVersion,
         role: 'stable',
         windowMs,
+        ...counts,
       }),
     ]);
     // The rollout may have ended (or moved on) while measuring: a sample must not follow its end.
@@ -79,4 +82,17 @@ export class HealthSampler {
       };
     }
   }
+}
+
+/**
+ * Interval counts are asked for only when the stage has sequential checks (a Prometheus provider
+ * runs extra queries for them), with the latency bounds of its slow-request checks.
+ */
+function countsWanted(rollout: TrackedRollout, stageIndex: number): Pick<MeasureQuery, 'counts'> {
+  const sequential = rollout.stages?.[stageIndex]?.gate.sequential ?? [];
+  if (sequential.length === 0) return {};
+  const bounds = sequential.flatMap((c) =>
+    c.latencyBoundMs === undefined ? [] : [c.latencyBoundMs],
+  );
+  return { counts: { slowBoundsMs: [...new Set(bounds)] } };
 }

@@ -15,6 +15,7 @@ import {
   slackTime,
 } from './slack-text.js';
 import { outcomeText } from './rollout-text.js';
+import { evidenceLines, sequentialTerms } from './evidence-lines.js';
 
 type Block = types.KnownBlock;
 
@@ -208,6 +209,7 @@ function healthLines(state: RolloutState, samples: readonly StoredSample[]): str
       `Last gate evaluation: *${verdict.outcome}*${streak} · ${clip(slackify(verdict.summary), 600)}`,
     );
   }
+  lines.push(...evidenceLines(state, stage));
   return lines.join('\n');
 }
 
@@ -256,6 +258,7 @@ export function gateTerms(stage: Stage): string {
   );
   return [
     ...checks,
+    ...sequentialTerms(stage),
     `≥ ${gate.minRequests} canary requests`,
     `every ${formatDuration(gate.intervalMs)}`,
   ].join(', ');

@@ -7,6 +7,7 @@ import {
   type Strategy,
 } from '../rollout/plan.js';
 import { formatDuration } from './duration.js';
+import { planChecks } from './gate-check-policy.js';
 import type { Policy, ServicePolicy } from './policy.js';
 
 /** What a person asks for; everything left out comes from the service's policy. */
@@ -246,8 +247,10 @@ function defaultWeights(strategy: Strategy): number[] {
 
 function gateFor(policy: Policy, service: ServicePolicy): Gate {
   const merged = { ...policy.defaults.gate, ...service.gate };
+  const { checks, sequential } = planChecks(merged.checks);
   return {
-    checks: merged.checks,
+    checks,
+    ...(sequential.length > 0 ? { sequential } : {}),
     minRequests: merged.minRequests,
     intervalMs: merged.interval,
     failureLimit: merged.failureLimit,

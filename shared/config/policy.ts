@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { Duration } from './duration.js';
+import { PolicyGateCheck } from './gate-check-policy.js';
 import { PrometheusSettings, ServicePromQueries } from './prometheus-queries.js';
 import { ServiceRouting } from './routing.js';
 import { SimulationSettings } from './simulation.js';
-import { ClusterName, GateCheck, planProblems, ServiceName, Strategy } from '../rollout/plan.js';
+import { ClusterName, planProblems, ServiceName, Strategy } from '../rollout/plan.js';
 
 /**
  * The policy file (`ROLLOUT_CONFIG`): which services may be rolled out, where, how, and by whom.
@@ -15,9 +16,7 @@ const SlackId = z
   .regex(/^[UWS][A-Z0-9]{2,}$/, 'a Slack user id (U…/W…) or user group id (S…)');
 
 export const GatePolicy = z.strictObject({
-  checks: z
-    .array(z.strictObject({ ...GateCheck.shape, mode: GateCheck.shape.mode.default('absolute') }))
-    .default([]),
+  checks: z.array(PolicyGateCheck).default([]),
   minRequests: z.number().int().nonnegative().default(100),
   interval: Duration.default(30_000),
   failureLimit: z.number().int().min(1).default(2),
@@ -96,7 +95,16 @@ export const ServicePolicy = z.strictObject({
   strategy: Strategy.optional(),
   stages: StageWeights.optional(),
   bake: Duration.optional(),
-  gate: GatePolicy.partial().optional(),
+  // Not `GatePolicy.partial()`: that keeps the field defaults, so a service setting only its
+  // checks got interval 30s and minRequests 100 instead of the policy's `defaults.gate`.
+  gate: z
+    .strictObject({
+      checks: GatePolicy.shape.checks.unwrap().optional(),
+      minRequests: GatePolicy.shape.minRequests.unwrap().optional(),
+      interval: GatePolicy.shape.interval.unwrap().optional(),
+      failureLimit: GatePolicy.shape.failureLimit.unwrap().optional(),
+    })
+    .optional(),
   approveAt: z.array(z.number().int().min(0).max(100)).optional(),
   permissions: Permissions.default(Permissions.parse({})),
   /** What a starter may loosen with flags (see `Overrides`); absent: `defaults.overrides`. */

@@ -6,6 +6,7 @@ import {
   type ApprovalRule,
   type Gate,
   type GateCheck,
+  type SequentialCheck,
   type Strategy,
 } from '../../shared/rollout/plan.js';
 
@@ -32,6 +33,12 @@ export class GateBuilder {
 
   withCheck(metric: GateCheck['metric'], mode: GateCheck['mode'], max: number): this {
     this.gate.checks = [...this.gate.checks, { metric, mode, max }];
+    return this;
+  }
+
+  /** Sequential checks (defaults: α 0.01, tolerance 1.2× stable). */
+  withSequential(...checks: (Partial<SequentialCheck> & Pick<SequentialCheck, 'metric'>)[]): this {
+    this.gate.sequential = checks.map((c) => ({ alpha: 0.01, maxRatio: 1.2, ...c }));
     return this;
   }
 
