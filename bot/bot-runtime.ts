@@ -6,6 +6,8 @@ import type { CommandBus, EventBus } from '../shared/ports/buses.js';
 import type { GateScheduler } from '../shared/ports/gate-scheduler.js';
 import type { HealthSampleStore } from '../shared/ports/health-samples.js';
 import type { Notifier } from '../shared/ports/notifier.js';
+import type { Pager } from '../shared/ports/pager.js';
+import type { PagerRouting } from '../shared/config/pager-routing.js';
 import type { OnceClaims } from '../shared/ports/once-claims.js';
 import type { RolloutStore } from '../shared/ports/rollout-store.js';
 import type { ServiceLocks } from '../shared/ports/service-locks.js';
@@ -13,6 +15,7 @@ import type { Subscription } from '../shared/ports/topic-broker.js';
 import { EffectRunner } from './effect-runner.js';
 import { createEventIngest } from './event-ingest.js';
 import { createGateRunner } from './gate-runner.js';
+import { PagingNotifier } from './paging-notifier.js';
 import { RolloutService } from './rollout-service.js';
 import { DEFAULT_SWEEP_OPTIONS, Sweeps, type SweepOptions } from './sweeps.js';
 
@@ -41,6 +44,8 @@ export interface BotRuntimeOptions {
   /** Run the periodic sweeps on a timer (tests call `sweeps.tick()` themselves). Default true. */
   sweepTimer?: boolean;
   newRolloutId?: (service: string) => string;
+  /** Pages on-call beside the notifier (PagerDuty); absent, or with no key set: no paging. */
+  paging?: { pager: Pager; routing: PagerRouting };
 }
 
 /**
@@ -56,8 +61,19 @@ export class BotRuntime {
 
   constructor(private readonly options: BotRuntimeOptions) {
     const { adapters, clock, logger } = options;
+    const notifier =
+      options.paging?.routing.enabled === true
+        ? new PagingNotifier({
+            inner: adapters.notifier,
+            pager: options.paging.pager,
+            routing: options.paging.routing,
+            claims: adapters.claims,
+            logger: logger.child({ component: 'pager' }),
+          })
+        : adapters.notifier;
     this.effects = new EffectRunner({
       ...adapters,
+      notifier,
       clock,
       logger: logger.child({ component: 'effects' }),
     });
@@ -74,7 +90,7 @@ export class BotRuntime {
       {
         service: this.service,
         agents: adapters.agents,
-        notifier: adapters.notifier,
+        notifier,
         claims: adapters.claims,
         clock,
         logger: logger.child({ component: 'sweeps' }),

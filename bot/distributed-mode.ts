@@ -97,6 +97,7 @@ export interface DistributedModeOptions extends DistributedConnections {
   notifier: Notifier | ((connected: DistributedAdapters) => Notifier);
   sweeps?: BotRuntimeOptions['sweeps'];
   sweepTimer?: boolean;
+  paging?: BotRuntimeOptions['paging'];
 }
 
 export interface DistributedMode {
@@ -128,6 +129,7 @@ export async function startDistributedMode(
     logger,
     ...(options.sweeps ? { sweeps: options.sweeps } : {}),
     ...(options.sweepTimer !== undefined ? { sweepTimer: options.sweepTimer } : {}),
+    ...(options.paging ? { paging: options.paging } : {}),
   });
   try {
     await bot.start();

@@ -36,6 +36,8 @@ export interface LocalModeOptions {
   heartbeatIntervalMs?: number;
   sweeps?: BotRuntimeOptions['sweeps'];
   sweepTimer?: boolean;
+  /** Pages on-call beside the notifier (PagerDuty, or its double in tests). */
+  paging?: BotRuntimeOptions['paging'];
   /**
    * Adapters to use instead of the in-memory ones this mode creates: lets the Slack surface read
    * the same rollouts and health samples, and tests share stores between runs.
@@ -94,6 +96,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     logger,
     ...(options.sweeps ? { sweeps: options.sweeps } : {}),
     ...(options.sweepTimer !== undefined ? { sweepTimer: options.sweepTimer } : {}),
+    ...(options.paging ? { paging: options.paging } : {}),
   });
   const clusters = new Map<string, SimulatedCluster>();
   const agents = new Map<string, RolloutAgent>();

@@ -32,7 +32,7 @@ export interface ConsoleModeOptions {
   /** Local mode's knobs (tests shorten the agents' intervals). */
   local?: Pick<
     LocalModeOptions,
-    'samplingIntervalMs' | 'heartbeatIntervalMs' | 'sweeps' | 'sweepTimer'
+    'samplingIntervalMs' | 'heartbeatIntervalMs' | 'sweeps' | 'sweepTimer' | 'paging'
   >;
   surface?: SlackSurfaceTuning;
 }
