@@ -16,6 +16,7 @@ import { RedisHealthSampleStore } from './adapters/redis-health-samples.js';
 import { RedisOnceClaims } from './adapters/redis-once-claims.js';
 import { RedisRolloutStore } from './adapters/redis-rollout-store.js';
 import { RedisServiceLocks } from './adapters/redis-service-locks.js';
+import type { OperatorMetrics } from './operator-metrics.js';
 import { BotRuntime, type BotAdapters, type BotRuntimeOptions } from './bot-runtime.js';
 
 export interface DistributedConnections {
@@ -27,6 +28,8 @@ export interface DistributedConnections {
   clock: Clock;
   /** Signs every command (see `Ed25519CommandSigner`); without it commands go out unsigned. */
   signer?: CommandSigner;
+  /** Counts what the buses dead-letter (and hands the runtime its metrics). */
+  metrics?: OperatorMetrics;
 }
 
 /** The bot's adapters on Kafka, Redis and BullMQ, with the connections behind them. */
@@ -60,7 +63,14 @@ export async function connectDistributedAdapters(
     ...options.kafka,
     logger,
   });
-  const busOptions = { logger, clock };
+  const busOptions = {
+    logger,
+    clock,
+    ...(options.metrics && {
+      onDeadLetter: (letter: { topic: string; kind: string }) =>
+        options.metrics!.deadLetters.inc(letter),
+    }),
+  };
   let closing: Promise<void> | undefined;
   return {
     adapters: {
@@ -130,6 +140,7 @@ export async function startDistributedMode(
     ...(options.sweeps ? { sweeps: options.sweeps } : {}),
     ...(options.sweepTimer !== undefined ? { sweepTimer: options.sweepTimer } : {}),
     ...(options.paging ? { paging: options.paging } : {}),
+    ...(options.metrics ? { metrics: options.metrics } : {}),
   });
   try {
     await bot.start();

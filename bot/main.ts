@@ -23,6 +23,7 @@ import { createLogger, type Logger } from '../shared/log.js';
 import { pagerRouting } from '../shared/config/pager-routing.js';
 import { LogNotifier } from './adapters/log-notifier.js';
 import { PagerDutyPager } from './adapters/pagerduty-pager.js';
+import { OperatorMetrics } from './operator-metrics.js';
 import type { BotRuntimeOptions } from './bot-runtime.js';
 import type { BotRuntime } from './bot-runtime.js';
 import { describeRedisUrl, startDistributedMode } from './distributed-mode.js';
@@ -75,6 +76,11 @@ export function pagingFromEnv(
   };
 }
 
+function withOperatorMetrics(surface: SurfaceMetrics, operator: OperatorMetrics): SurfaceMetrics {
+  surface.include(operator.registry);
+  return surface;
+}
+
 export interface RunningBot {
   mode: RunMode;
   runtime: BotRuntime;
@@ -117,10 +123,12 @@ export async function startBot(options: {
   let surface: SlackSurface | undefined;
   let readiness: ReadinessCheck[] = [];
   const paging = pagingFromEnv(env, policy, logger);
+  const metrics = new OperatorMetrics();
   const distributed = await startDistributedMode({
     policy,
     clock,
     logger,
+    metrics,
     ...(paging && { paging }),
     kafka: { brokers, consumer: kafkaConsumerTimings(env), ...security },
     redisUrl,
@@ -144,6 +152,7 @@ export async function startBot(options: {
       return surface.notifier;
     },
   });
+  surface?.metrics.include(metrics.registry);
   let http: { port: number; close?: () => Promise<void> };
   try {
     http = surface
@@ -151,7 +160,7 @@ export async function startBot(options: {
       : await startHealthServer({
           port: env.PORT,
           host: env.HOST,
-          metrics: new SurfaceMetrics(),
+          metrics: withOperatorMetrics(new SurfaceMetrics(), metrics),
           readiness: () => readiness,
           logger,
         });
