@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { parsePolicy } from '../shared/config/policy-loader.js';
+import type { Policy } from '../shared/config/policy.js';
 import { createLogger } from '../shared/log.js';
 import { e2ePolicyYaml, LEAD, OUTSIDER, STARTER } from '../test/support/e2e-policy.js';
 import { aVerdict } from '../test/support/plan-builders.js';
@@ -20,7 +21,7 @@ interface AuditLine {
 }
 
 /** A rollout service whose log is read back as JSON lines. */
-function setUp() {
+function setUp(rules: Policy = policy) {
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -34,7 +35,7 @@ function setUp() {
   const service = new RolloutService({
     store: new MemoryRolloutStore(),
     locks: new MemoryServiceLocks(clock),
-    policy: () => policy,
+    policy: () => rules,
     clock,
     logger: createLogger('bot', 'info', sink),
     onCommitted: () => undefined,
@@ -117,6 +118,31 @@ describe('audit log: one structured line per decision that moves or stops traffi
     expect(lines[1]!.outcome).toBe('progressing');
     expect(lines[2]!.outcome).toBe('rolling_back: customer freeze');
     for (const line of lines) expect(line).toMatchObject({ rolloutId: r.id, service: 'payments' });
+  });
+
+  it('logs a refused start, which has no rollout to record it', async () => {
+    const restricted = {
+      ...policy,
+      services: {
+        ...policy.services,
+        checkout: {
+          ...policy.services.checkout!,
+          permissions: { ...policy.services.checkout!.permissions, start: [LEAD] },
+        },
+      },
+    };
+    const { service: denying, audit } = setUp(restricted);
+    await expect(
+      denying.start({ service: 'checkout', version: '2.5.0', startedBy: OUTSIDER }),
+    ).rejects.toThrow(/may not start/);
+    expect(audit()).toEqual([
+      expect.objectContaining({
+        event: 'denied',
+        service: 'checkout',
+        actor: `user:${OUTSIDER}`,
+        outcome: expect.stringMatching(/^start refused \(not_permitted\)/) as unknown,
+      }),
+    ]);
   });
 
   it('logs a promotion when the rollout succeeds', async () => {

@@ -103,7 +103,25 @@ export class RolloutService {
       ? await this.lastSucceededVersion(request.service)
       : undefined;
     const plan = planFromPolicy(policy, request, stableVersion ? { stableVersion } : {});
-    this.authorize('start', plan.service, actor);
+    try {
+      this.authorize('start', plan.service, actor);
+    } catch (err) {
+      if (isRolloutError(err)) {
+        // No rollout exists to carry the refusal in its history: the log is its only trace.
+        this.deps.logger.info(
+          {
+            audit: true,
+            event: 'denied',
+            service: plan.service,
+            version: plan.version,
+            actor: actor.id,
+            outcome: `start refused (${err.code}): ${err.message}`,
+          },
+          `audit: denied start of ${plan.service}`,
+        );
+      }
+      throw err;
+    }
     const id = (this.deps.newRolloutId ?? defaultRolloutId)(plan.service);
     const holder = await this.deps.locks.acquire(plan.service, id);
     if (holder !== id) throw new ServiceBusyError(plan.service, holder);
