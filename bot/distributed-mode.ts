@@ -4,6 +4,7 @@ import {
   type KafkaTopicBrokerOptions,
 } from '../shared/adapters/kafka-topic-broker.js';
 import type { Clock } from '../shared/clock.js';
+import { BOT_EVENTS_GROUP, EVENTS_TOPIC } from '../shared/contracts/topics.js';
 import type { Policy } from '../shared/config/policy.js';
 import type { Logger } from '../shared/log.js';
 import type { CommandSigner } from '../shared/messaging/command-signing.js';
@@ -128,6 +129,12 @@ export async function startDistributedMode(
 ): Promise<DistributedMode> {
   const { policy, clock, logger } = options;
   const connected = await connectDistributedAdapters(options);
+  options.metrics?.watchConsumerLag(async () =>
+    (await connected.broker.consumerLag(BOT_EVENTS_GROUP, EVENTS_TOPIC)).map((p) => ({
+      topic: EVENTS_TOPIC,
+      ...p,
+    })),
+  );
   const bot = new BotRuntime({
     adapters: {
       ...connected.adapters,

@@ -79,6 +79,34 @@ export class OperatorMetrics {
   observe(store: RolloutStore): void {
     this.store = store;
   }
+
+  /**
+   * Shows the events consumer's offset lag, read from `source` at each scrape (distributed mode:
+   * two Kafka admin requests). A read that fails or takes longer than `timeoutMs` drops the series
+   * for that scrape rather than showing stale numbers; alert on its absence too.
+   */
+  watchConsumerLag(
+    source: () => Promise<{ topic: string; partition: number; lag: number }[]>,
+    timeoutMs = 2_000,
+  ): void {
+    new Gauge({
+      name: 'rollout_kafka_consumer_lag',
+      help: 'Records of a topic the bot’s consumer group has not committed, by partition.',
+      labelNames: ['topic', 'partition'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<undefined>((resolve) => {
+          timer = setTimeout(() => resolve(undefined), timeoutMs);
+        });
+        const lags = await Promise.race([source().catch(() => undefined), timeout]);
+        clearTimeout(timer);
+        for (const { topic, partition, lag } of lags ?? [])
+          this.set({ topic, partition: String(partition) }, lag);
+      },
+    });
+  }
 }
 
 async function countPending(store: RolloutStore): Promise<number> {
