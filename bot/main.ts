@@ -126,6 +126,14 @@ export async function startBot(options: {
   const metrics = new OperatorMetrics();
   const distributed = await startDistributedMode({
     policy,
+    gateJobs: {
+      ...(env.GATE_LOCK_DURATION !== undefined && {
+        lockDurationMs: env.GATE_LOCK_DURATION,
+      }),
+      ...(env.GATE_STALLED_INTERVAL !== undefined && {
+        stalledIntervalMs: env.GATE_STALLED_INTERVAL,
+      }),
+    },
     clock,
     logger,
     metrics,

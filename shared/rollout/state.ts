@@ -118,7 +118,12 @@ export type RolloutInput =
   | { type: 'promoted'; cluster: string }
   | { type: 'rolled_back'; cluster: string }
   | ({ type: 'command_failed'; cluster: string } & CommandFailedPayload)
-  | { type: 'gate_result'; stageIndex: number; tick: number; verdict: GateVerdict };
+  | { type: 'gate_result'; stageIndex: number; tick: number; verdict: GateVerdict }
+  /**
+   * The evaluation `tick` of the stage never came (its job was lost: failed for good after
+   * stalls, deleted): the bot's sweep asks for a new one. Stale unless it is still the awaited tick.
+   */
+  | { type: 'gate_lost'; stageIndex: number; tick: number };
 export type RolloutInputType = RolloutInput['type'];
 
 export type AlertKind =
@@ -127,6 +132,10 @@ export type AlertKind =
   | 'rollback_failed'
   | 'gate_inconclusive'
   | 'approval_needed'
+  /** Raised by the sweep: an approval has waited past `remindAfterMs` (thread only, no page). */
+  | 'approval_reminder'
+  /** Raised by the sweep: an approval has waited past `escalateAfterMs` (pages on-call). */
+  | 'approval_overdue'
   | 'command_failed'
   /** Raised by the bot's periodic sweep (a rollout waiting on machines for too long), not by `transition`. */
   | 'rollout_stuck';
