@@ -120,6 +120,51 @@ describe('RolloutService.start: the stable version', () => {
     expect((await service.list()).map((s) => s.id)).toEqual([active.id]);
   });
 
+  it('tracks the stable version per cluster: after a rollout to eu-west only, us-east still runs the old one', async () => {
+    const partial = parsePolicy(
+      e2ePolicyYaml().replace(
+        '    stableVersion: 2.4.0',
+        '    stableVersion: 2.4.0\n    overrides: { clusters: true }',
+      ),
+      'e2e-policy.yaml',
+    );
+    const store = new MemoryRolloutStore();
+    const clock = { now: () => Date.parse('2026-11-22T03:00:00Z') };
+    const locks = new MemoryServiceLocks(clock);
+    const service = new RolloutService({
+      store,
+      locks,
+      policy: () => partial,
+      clock,
+      logger: silentLogger,
+      onCommitted: () => {},
+    });
+    const first = await service.start({ ...checkout('2.5.0'), clusters: ['eu-west'] });
+    await finish(store, first.id, 'succeeded');
+    await locks.release('checkout', first.id);
+
+    const next = await service.start(checkout('2.6.0'));
+    expect(next.plan.stableVersions).toEqual({ 'eu-west': '2.5.0', 'us-east': '2.4.0' });
+    const starts = (await store.pendingEffects(100)).flatMap((p) =>
+      p.rolloutId === next.id &&
+      p.effect.type === 'publish_command' &&
+      p.effect.command.type === 'start'
+        ? [[p.effect.cluster, p.effect.command.payload.stableVersion]]
+        : [],
+    );
+    // Each cluster's rollback returns to what that cluster ran.
+    expect(starts).toEqual([
+      ['eu-west', '2.5.0'],
+      ['us-east', '2.4.0'],
+    ]);
+    await finish(store, next.id, 'aborted');
+    await locks.release('checkout', next.id);
+    // The same version as one cluster's stable is still a real change for the other.
+    await expect(service.start(checkout('2.5.0'))).resolves.toMatchObject({
+      plan: { stableVersions: { 'eu-west': '2.5.0', 'us-east': '2.4.0' } },
+    });
+  });
+
   it('reads only the same service’s rollouts', async () => {
     const { service, store } = setUp();
     const search = await service.start({ service: 'search', version: '8.0.0', startedBy: STARTER });

@@ -44,6 +44,9 @@ export class TransitionRefusedError extends RolloutError {
 }
 
 /** Who may do what, per service, from the policy file. Empty lists mean anyone. */
+/** Succeeded rollouts read back to find each cluster's stable version (newest first). */
+const STABLE_LOOKBACK = 50;
+
 export class PermissionDeniedError extends RolloutError {
   constructor(
     readonly action: string,
@@ -175,10 +178,11 @@ export class RolloutService {
   /** The plan of a request against the policy and the stable version the bot knows. */
   private async plan(request: RolloutRequest): Promise<RolloutPlan> {
     const policy = this.deps.policy();
-    const stableVersion = Object.hasOwn(policy.services, request.service)
-      ? await this.lastSucceededVersion(request.service)
-      : undefined;
-    return planFromPolicy(policy, request, stableVersion ? { stableVersion } : {});
+    const service = policy.services[request.service];
+    const stableVersions = service
+      ? await this.stableVersionsOf(request.service, service.clusters)
+      : {};
+    return planFromPolicy(policy, request, { stableVersions });
   }
 
   /**
@@ -240,9 +244,30 @@ export class RolloutService {
   }
 
   /** The version of the service's most recently created rollout that succeeded, if any. */
-  private async lastSucceededVersion(service: string): Promise<string | undefined> {
-    const [last] = await this.deps.store.list({ service, statuses: ['succeeded'], limit: 1 });
-    return last?.plan.version;
+  /**
+   * What each cluster runs now, as far as the bot knows: the version of the newest succeeded
+   * rollout of the service that reached it (a rollout with `--clusters` reaches only some).
+   * Clusters no succeeded rollout reached are left out (the policy's `stableVersion` applies).
+   */
+  private async stableVersionsOf(
+    service: string,
+    clusters: string[],
+  ): Promise<Record<string, string>> {
+    const succeeded = await this.deps.store.list({
+      service,
+      statuses: ['succeeded'],
+      limit: STABLE_LOOKBACK,
+    });
+    const versions: Record<string, string> = {};
+    for (const rollout of succeeded) {
+      for (const cluster of rollout.plan.clusters) {
+        if (clusters.includes(cluster) && versions[cluster] === undefined) {
+          versions[cluster] = rollout.plan.version;
+        }
+      }
+      if (clusters.every((c) => versions[c] !== undefined)) break;
+    }
+    return versions;
   }
 
   /** A person's action on a rollout. Refusals are written to its history and thrown. */

@@ -1,5 +1,5 @@
 import { RolloutError } from '../shared/errors.js';
-import type { RolloutPlan } from '../shared/rollout/plan.js';
+import { stableVersionIn, type RolloutPlan } from '../shared/rollout/plan.js';
 import { compareVersions, sameVersion } from '../shared/rollout/version-order.js';
 
 /**
@@ -24,23 +24,38 @@ export class SameAsStableError extends RolloutError {
 
 /** The version asked for is older than the stable one, and the person did not say they mean it. */
 export class DowngradeError extends RolloutError {
-  constructor(plan: RolloutPlan) {
+  constructor(plan: RolloutPlan, stable = plan.stableVersion, cluster?: string) {
     super(
       'downgrade',
-      `${plan.version} is older than ${plan.service}'s stable version ${plan.stableVersion}: ` +
-        `to go back to it, add --allow-downgrade to the same command`,
+      `${plan.version} is older than ${plan.service}'s stable version ${stable}` +
+        (cluster !== undefined && plan.stableVersions !== undefined ? ` in ${cluster}` : '') +
+        `: to go back to it, add --allow-downgrade to the same command`,
     );
   }
 }
 
-/** Why this plan's version may not start, or `undefined` when it may. */
+/**
+ * Why this plan's version may not start, or `undefined` when it may. Per cluster where they run
+ * different stable versions: the same version everywhere is refused (nothing would change), an
+ * older one than any cluster runs needs `allowDowngrade`.
+ */
 export function versionRefusal(
   plan: RolloutPlan,
   allowDowngrade: boolean,
 ): RolloutError | undefined {
-  if (sameVersion(plan.version, plan.stableVersion)) return new SameAsStableError(plan);
-  const order = compareVersions(plan.version, plan.stableVersion);
-  if (order !== undefined && order < 0 && !allowDowngrade) return new DowngradeError(plan);
+  const stables = plan.clusters.map((cluster) => ({
+    cluster,
+    stable: stableVersionIn(plan, cluster),
+  }));
+  if (stables.every(({ stable }) => sameVersion(plan.version, stable))) {
+    return new SameAsStableError(plan);
+  }
+  for (const { cluster, stable } of stables) {
+    const order = compareVersions(plan.version, stable);
+    if (order !== undefined && order < 0 && !allowDowngrade) {
+      return new DowngradeError(plan, stable, cluster);
+    }
+  }
   return undefined;
 }
 

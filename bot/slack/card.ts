@@ -2,7 +2,12 @@ import { metricValue } from '../../shared/gate/evaluate.js';
 import type { types } from '@slack/bolt';
 import { formatDuration } from '../../shared/config/duration.js';
 import type { StoredSample } from '../../shared/ports/health-samples.js';
-import type { GateCheck, Stage } from '../../shared/rollout/plan.js';
+import {
+  stableVersionIn,
+  type GateCheck,
+  type RolloutPlan,
+  type Stage,
+} from '../../shared/rollout/plan.js';
 import { isTerminal, type RolloutState } from '../../shared/rollout/state.js';
 import {
   actorLabel,
@@ -140,7 +145,7 @@ function headline(state: RolloutState): string {
   const { plan } = state;
   const reason = plan.reason ? `\n> ${clip(literal(plan.reason), 400)}` : '';
   return (
-    `*${escapeText(plan.service)}* \`${escapeText(plan.version)}\` (from \`${escapeText(plan.stableVersion)}\`) · ` +
+    `*${escapeText(plan.service)}* \`${escapeText(plan.version)}\` (from ${stableVersionsText(plan)}) · ` +
     `${plan.strategy} · started by ${mention(plan.startedBy)}${reason}`
   );
 }
@@ -291,9 +296,9 @@ function endingLine(state: RolloutState): string {
     case 'succeeded':
       return `${icon} *Succeeded* · \`${escapeText(state.plan.version)}\` is stable in ${state.plan.clusters.join(', ')}`;
     case 'rolled_back':
-      return `${icon} *Rolled back* to \`${escapeText(state.plan.stableVersion)}\` in ${state.plan.clusters.join(', ')}${outcome}`;
+      return `${icon} *Rolled back* to ${stableVersionsText(state.plan, true)}${outcome}`;
     case 'aborted':
-      return `${icon} *Aborted*${state.rollback?.actor ? ` by ${actorLabel(state.rollback.actor)}` : ''}, back on \`${escapeText(state.plan.stableVersion)}\`${outcome}`;
+      return `${icon} *Aborted*${state.rollback?.actor ? ` by ${actorLabel(state.rollback.actor)}` : ''}, back on ${stableVersionsText(state.plan)}${outcome}`;
     default:
       return `${icon} *Failed*: a person must restore \`${escapeText(state.plan.stableVersion)}\` by hand${outcome}`;
   }
@@ -339,4 +344,19 @@ function context(text: string): Block {
 
 function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/**
+ * The stable version(s) a plan starts from and returns to: one version, or each cluster's when
+ * they differ (an earlier rollout reached only some clusters). `inClusters` names the clusters
+ * for a single version too.
+ */
+export function stableVersionsText(plan: RolloutPlan, inClusters = false): string {
+  if (plan.stableVersions === undefined) {
+    const version = `\`${escapeText(plan.stableVersion)}\``;
+    return inClusters ? `${version} in ${plan.clusters.join(', ')}` : version;
+  }
+  return plan.clusters
+    .map((cluster) => `\`${escapeText(stableVersionIn(plan, cluster))}\` in ${cluster}`)
+    .join(', ');
 }

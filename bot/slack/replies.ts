@@ -3,7 +3,7 @@ import type { ServicePolicy } from '../../shared/config/policy.js';
 import { isRolloutError } from '../../shared/errors.js';
 import type { RolloutPlan } from '../../shared/rollout/plan.js';
 import type { RolloutState } from '../../shared/rollout/state.js';
-import { cardText, describeStatus, gateTerms } from './card.js';
+import { cardText, describeStatus, gateTerms, stableVersionsText } from './card.js';
 import { USAGE } from './command-parser.js';
 import { versionOrderNote } from '../start-checks.js';
 import { SEQUENTIAL_HELP } from './evidence-lines.js';
@@ -46,7 +46,7 @@ export function planText(
 ): string {
   const lines = [
     ':memo: *Dry run: nothing was started.*',
-    `*${escapeText(plan.service)}* \`${escapeText(plan.version)}\` (from \`${escapeText(plan.stableVersion)}\`) · ${plan.strategy} · clusters ${plan.clusters.join(', ')}`,
+    `*${escapeText(plan.service)}* \`${escapeText(plan.version)}\` (from ${stableVersionsText(plan)}) · ${plan.strategy} · clusters ${plan.clusters.join(', ')}`,
     '*Stages*',
   ];
   plan.stages.forEach((stage, i) => {

@@ -44,6 +44,11 @@ export interface PlanContext {
    * rollout. Absent before the first one; the policy's `stableVersion` applies then.
    */
   stableVersion?: string;
+  /**
+   * The version each cluster runs now, where the bot knows it (the last succeeded rollout that
+   * reached that cluster); clusters absent here run `stableVersion` (or the policy's).
+   */
+  stableVersions?: Record<string, string>;
 }
 
 /**
@@ -129,10 +134,17 @@ export function planFromPolicy(
         }
       : gate,
   }));
+  const fallback = context.stableVersion ?? service.stableVersion;
+  const perCluster = Object.fromEntries(
+    clusters.map((c) => [c, context.stableVersions?.[c] ?? fallback]),
+  );
+  const distinct = new Set(Object.values(perCluster));
   const plan = RolloutPlan.safeParse({
     service: request.service,
     version: request.version,
-    stableVersion: context.stableVersion ?? service.stableVersion,
+    // One stable version for all when they agree; the first cluster's, beside each one's, if not.
+    stableVersion: perCluster[clusters[0]!] ?? fallback,
+    ...(distinct.size > 1 && { stableVersions: perCluster }),
     strategy,
     clusters,
     stages,

@@ -1,3 +1,4 @@
+import { stableVersionsLabel } from './plan.js';
 import { formatDuration } from '../config/duration.js';
 import {
   clusterOf,
@@ -127,7 +128,7 @@ export function onRolledBack(draft: Draft, input: InputOf<'rolled_back'>): Outco
     notify(
       draft,
       'rolled_back',
-      `${rolloutLabel(state)} rolled back to ${state.plan.stableVersion} in ${state.plan.clusters.join(', ')}: ` +
+      `${rolloutLabel(state)} rolled back to ${stableVersionsLabel(state.plan, true)}: ` +
         `${state.outcome ?? 'no reason recorded'}`,
     );
     finish(draft, 'rolled_back');
@@ -159,7 +160,7 @@ export function onCommandFailed(draft: Draft, input: InputOf<'command_failed'>):
   notify(
     draft,
     'command_failed',
-    `${rolloutLabel(state)}: ${what}; rolling back everywhere to ${state.plan.stableVersion}`,
+    `${rolloutLabel(state)}: ${what}; rolling back everywhere to ${stableVersionsLabel(state.plan)}`,
   );
   return undefined;
 }
@@ -209,7 +210,7 @@ function onRollbackFailed(
       'rollback_failed',
       `${rolloutLabel(state)}: rollback ${what} (${attempts} failed attempt(s) in ${input.cluster}). ` +
         `Traffic in ${input.cluster} may still reach ${state.plan.version}; ` +
-        `a person must look: fix what stops the rollback there (or restore ${state.plan.stableVersion} by hand). ` +
+        `a person must look: fix what stops the rollback there (or restore ${stableVersionsLabel(state.plan)} by hand). ` +
         `The rollback is retried (next in ${formatDuration(delayMs)}), and ${state.plan.service} stays locked until it succeeds; ` +
         `if the cluster is gone for good, /rollout force-finish ${state.id} <reason> releases it`,
     );

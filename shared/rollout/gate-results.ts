@@ -1,3 +1,4 @@
+import { stableVersionsLabel } from './plan.js';
 import { formatChecks } from '../gate/format.js';
 import type { GateVerdict } from '../gate/verdict.js';
 import {
@@ -77,7 +78,7 @@ export function onGateResult(draft: Draft, input: GateResult): Outcome {
         draft,
         'gate_breached',
         `${rolloutLabel(state)}: ${reason} (failed ${verdict.consecutiveFailures} evaluation(s) in a row); ` +
-          `rolling back to ${state.plan.stableVersion} in ${state.plan.clusters.join(', ')}`,
+          `rolling back to ${stableVersionsLabel(state.plan, true)}`,
       );
       return undefined;
     }

@@ -12,7 +12,7 @@ import {
   type Draft,
   type Outcome,
 } from './draft.js';
-import type { SequentialCheck } from './plan.js';
+import { stableVersionsLabel, type SequentialCheck } from './plan.js';
 import { afterGatePassed, beginRollback } from './stage-flow.js';
 import type { RolloutInput, RolloutStatus } from './state.js';
 
@@ -115,7 +115,7 @@ export function onHealthCounts(draft: Draft, input: HealthCounts): Outcome {
     notify(
       draft,
       'gate_breached',
-      `${rolloutLabel(state)}: ${reason}; rolling back to ${state.plan.stableVersion} in ${state.plan.clusters.join(', ')}`,
+      `${rolloutLabel(state)}: ${reason}; rolling back to ${stableVersionsLabel(state.plan, true)}`,
     );
     return undefined;
   }

@@ -118,6 +118,11 @@ export const RolloutPlan = z
     version: z.string().min(1).max(INPUT_LIMITS.version),
     /** The version traffic returns to on rollback; what the clusters run before this rollout. */
     stableVersion: z.string().min(1).max(INPUT_LIMITS.version),
+    /**
+     * Set only when the clusters run different stable versions (an earlier rollout reached only
+     * some of them): each cluster's own, which its rollback returns to. `stableVersionIn` reads it.
+     */
+    stableVersions: z.record(ClusterName, z.string().min(1).max(INPUT_LIMITS.version)).optional(),
     strategy: Strategy,
     clusters: z.array(ClusterName).min(1),
     stages: z.array(Stage).min(1),
@@ -130,6 +135,22 @@ export const RolloutPlan = z
     for (const problem of planProblems(plan)) ctx.addIssue({ code: 'custom', ...problem });
   });
 export type RolloutPlan = z.infer<typeof RolloutPlan>;
+
+/**
+ * The stable version, or each cluster's when they differ: `2.4.0`, or `2.5.0 in eu-west, 2.4.0
+ * in us-east`. `inClusters` names the clusters for a single version too (`2.4.0 in eu-west, us-east`).
+ */
+export function stableVersionsLabel(plan: RolloutPlan, inClusters = false): string {
+  if (plan.stableVersions === undefined) {
+    return inClusters ? `${plan.stableVersion} in ${plan.clusters.join(', ')}` : plan.stableVersion;
+  }
+  return plan.clusters.map((c) => `${stableVersionIn(plan, c)} in ${c}`).join(', ');
+}
+
+/** The stable version of one cluster of the plan (see `RolloutPlan.stableVersions`). */
+export function stableVersionIn(plan: RolloutPlan, cluster: string): string {
+  return plan.stableVersions?.[cluster] ?? plan.stableVersion;
+}
 
 /** Stage rules a person can break when typing a plan; each message says what would be right. */
 export function planProblems(plan: {

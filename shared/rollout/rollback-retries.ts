@@ -1,3 +1,4 @@
+import { stableVersionsLabel } from './plan.js';
 import {
   clustersWhere,
   describeStatus,
@@ -77,12 +78,12 @@ export function onForceFinish(draft: Draft, input: InputOf<'force_finish'>): Out
   const where = left.length > 0 ? left.join(', ') : 'none';
   state.outcome =
     `force-finished by ${input.actor}: ${input.reason}; ` +
-    `not confirmed back on ${state.plan.stableVersion}: ${where}`;
+    `not confirmed back on ${stableVersionsLabel(state.plan)}: ${where}`;
   notify(
     draft,
     'rollback_failed',
     `${rolloutLabel(state)} was force-finished by ${input.actor} (${input.reason}) before every cluster confirmed ` +
-      `the rollback. ${left.length > 0 ? `${where} may still serve ${state.plan.version}: restore ${state.plan.stableVersion} there by hand.` : ''} ` +
+      `the rollback. ${left.length > 0 ? `${where} may still serve ${state.plan.version}: restore ${stableVersionsLabel(state.plan)} there by hand.` : ''} ` +
       `${state.plan.service} is released for new rollouts.`,
   );
   finish(draft, 'failed');

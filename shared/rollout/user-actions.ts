@@ -18,6 +18,7 @@ import {
   scheduleNextTick,
   startBake,
 } from './stage-flow.js';
+import { stableVersionIn } from './plan.js';
 import type { RolloutInput } from './state.js';
 
 /** What people do from Slack: start, approve, pause, resume, abort. */
@@ -33,13 +34,14 @@ export function onStart(draft: Draft): Outcome {
   state.stageIndex = 0;
   for (const [, cluster] of targets(state)) cluster.status = 'applying';
   const first = currentStage(state);
-  publishToAll(draft, () => [
+  publishToAll(draft, (cluster) => [
     {
       type: 'start',
       payload: {
         service: plan.service,
         version: plan.version,
-        stableVersion: plan.stableVersion,
+        // Each cluster's own: a rollback there returns to what that cluster ran.
+        stableVersion: stableVersionIn(plan, cluster),
         strategy: plan.strategy,
         stages: plan.stages,
       },
