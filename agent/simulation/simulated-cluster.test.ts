@@ -66,15 +66,43 @@ describe('simulated traffic', () => {
     expect(m.latencyMs.p99).toBeLessThan(300);
   });
 
-  it('sends no traffic to a canary at weight 0, but test traffic to a blue-green preview', async () => {
-    const { router, metrics } = simulated({ traffic: { previewShare: 0.1 } });
+  it('sends no traffic to weight 0, a blue-green preview included: nothing invents requests for it', async () => {
+    const { router, metrics } = simulated();
     await router.setWeight(target, 0, mark(1));
     expect((await okMeasure(metrics, 'canary')).requests).toBe(0);
     await router.setWeight({ ...target, strategy: 'blue-green' }, 0, mark(2));
+    expect((await okMeasure(metrics, 'canary')).requests).toBe(0);
+    expect((await okMeasure(metrics, 'stable')).requests).toBeGreaterThan(12_000 * 0.95);
+  });
+
+  it('mirrors a share of requests to a blue-green preview; stable still serves them all', async () => {
+    const { cluster, router, metrics } = simulated();
+    const state = await router.setWeight(
+      { ...target, strategy: 'blue-green', mirrorPercent: 10 },
+      0,
+      mark(1),
+    );
+    expect(state.mirrorPercent).toBe(10);
     const preview = await okMeasure(metrics, 'canary');
     expect(preview.requests).toBeGreaterThan(12_000 * 0.1 * 0.85);
     expect(preview.requests).toBeLessThan(12_000 * 0.1 * 1.15);
-    expect((await okMeasure(metrics, 'stable')).requests).toBeGreaterThan(11_000);
+    // Mirrored requests are copies: stable's share is not reduced by them.
+    expect((await okMeasure(metrics, 'stable')).requests).toBeGreaterThan(12_000 * 0.95);
+    // The switch to 100% removes the mirror.
+    const switched = await router.setWeight(
+      { ...target, strategy: 'blue-green', mirrorPercent: 10 },
+      100,
+      mark(2),
+    );
+    expect(switched.mirrorPercent).toBeUndefined();
+    expect(cluster.route('checkout')?.mirrorPercent).toBeUndefined();
+  });
+
+  it('mirrors nothing for a canary, whatever the target says', async () => {
+    const { router, metrics } = simulated();
+    const state = await router.setWeight({ ...target, mirrorPercent: 10 }, 0, mark(1));
+    expect(state.mirrorPercent).toBeUndefined();
+    expect((await okMeasure(metrics, 'canary')).requests).toBe(0);
   });
 
   it('uses a service’s own request rate', async () => {

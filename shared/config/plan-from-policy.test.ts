@@ -28,6 +28,45 @@ function refusal(overrides: Partial<RolloutRequest>): PlanError {
 }
 
 describe('planFromPolicy', () => {
+  it('carries a blue-green service’s mirror and its gate’s webhooks into the plan', () => {
+    const plan = planFromPolicy(policy, request({ service: 'search', version: '7.2.0' }));
+    expect(plan).toMatchObject({ strategy: 'blue-green', mirrorPercent: 10 });
+    const withHooks = parsePolicy(
+      `
+clusters: { eu-west: {} }
+defaults:
+  gate:
+    minRequests: 7
+    webhooks: [{ name: smoke, url: "http://smoke.test/run", timeout: 2s, retries: 1 }]
+services:
+  search:
+    channel: C0SEARCH
+    clusters: [eu-west]
+    strategy: blue-green
+    stages: [0, 100]
+    gate: { interval: 1s }
+`,
+      'policy.yaml',
+    );
+    const gate = planFromPolicy(withHooks, request({ service: 'search', version: '7.2.0' }))
+      .stages[0]!.gate;
+    // The service's gate overrides field by field: the rest comes from defaults.gate.
+    expect(gate).toMatchObject({ intervalMs: 1_000, minRequests: 7 });
+    expect(gate.webhooks).toEqual([
+      {
+        name: 'smoke',
+        url: 'http://smoke.test/run',
+        timeoutMs: 2_000,
+        retries: 1,
+        expect: { status: 200 },
+      },
+    ]);
+  });
+
+  it('puts no mirror on a canary plan', () => {
+    expect(planFromPolicy(policy, request()).mirrorPercent).toBeUndefined();
+  });
+
   it('fills in the service’s clusters, stages, bake, gate and approval from the policy', () => {
     const plan = planFromPolicy(policy, request());
     expect(plan).toMatchObject({

@@ -6,7 +6,7 @@ import {
   type Stage,
   type Strategy,
 } from '../rollout/plan.js';
-import type { Policy, ServicePolicy } from './policy.js';
+import type { GatePolicy, Policy, ServicePolicy } from './policy.js';
 
 /** What a person asks for; everything left out comes from the service's policy. */
 export interface RolloutRequest {
@@ -102,6 +102,7 @@ export function planFromPolicy(
   }
   const bakeMs = request.bakeMs ?? service.bake ?? policy.defaults.bake;
   const gate = gateFor(policy, service);
+  const mirrorPercent = (service.blueGreen ?? policy.defaults.blueGreen).mirrorPercent;
   const stages: Stage[] = weights.map((weight) => ({
     weight,
     bakeMs,
@@ -121,6 +122,7 @@ export function planFromPolicy(
     version: request.version,
     stableVersion: context.stableVersion ?? service.stableVersion,
     strategy,
+    ...(strategy === 'blue-green' && mirrorPercent !== undefined && { mirrorPercent }),
     clusters,
     stages,
     startedBy: request.startedBy,
@@ -133,9 +135,22 @@ function defaultWeights(strategy: Strategy): number[] {
 }
 
 function gateFor(policy: Policy, service: ServicePolicy): Gate {
-  const merged = { ...policy.defaults.gate, ...service.gate };
+  // Field by field: a field the service leaves out (undefined) keeps the default's value.
+  const own = Object.fromEntries(
+    Object.entries(service.gate ?? {}).filter(([, value]) => value !== undefined),
+  );
+  const merged: GatePolicy = { ...policy.defaults.gate, ...own };
   return {
     checks: merged.checks,
+    ...(merged.webhooks.length > 0 && {
+      webhooks: merged.webhooks.map((w) => ({
+        name: w.name,
+        url: w.url,
+        timeoutMs: w.timeout,
+        retries: w.retries,
+        expect: w.expect,
+      })),
+    }),
     minRequests: merged.minRequests,
     intervalMs: merged.interval,
     failureLimit: merged.failureLimit,

@@ -3,7 +3,14 @@ import { Duration } from './duration.js';
 import { PrometheusSettings, ServicePromQueries } from './prometheus-queries.js';
 import { ServiceRouting } from './routing.js';
 import { SimulationSettings } from './simulation.js';
-import { ClusterName, GateCheck, planProblems, ServiceName, Strategy } from '../rollout/plan.js';
+import {
+  ClusterName,
+  GateCheck,
+  WebhookCheck,
+  planProblems,
+  ServiceName,
+  Strategy,
+} from '../rollout/plan.js';
 
 /**
  * The policy file (`ROLLOUT_CONFIG`): which services may be rolled out, where, how, and by whom.
@@ -14,15 +21,72 @@ const SlackId = z
   .string()
   .regex(/^[UWS][A-Z0-9]{2,}$/, 'a Slack user id (U…/W…) or user group id (S…)');
 
+/**
+ * `gate.webhooks[]`: a smoke, conformance or load test the agent calls in each cluster with every
+ * health sample (see `WebhookCheck`). The answer passes when its status is `expect.status` and its
+ * JSON body holds every `expect.body` field.
+ */
+export const WebhookPolicy = z.strictObject({
+  name: WebhookCheck.shape.name,
+  url: WebhookCheck.shape.url,
+  /** Each try is aborted after this long. Default 10s, at most 60s. */
+  timeout: Duration.pipe(z.number().int().positive().max(60_000, 'at most 60s')).default(10_000),
+  /** Tries after the first one when a try fails. Default 2, at most 5. */
+  retries: WebhookCheck.shape.retries.default(2),
+  expect: z
+    .strictObject({
+      status: WebhookCheck.shape.expect.shape.status.default(200),
+      body: WebhookCheck.shape.expect.shape.body,
+    })
+    .default({ status: 200 }),
+});
+export type WebhookPolicy = z.infer<typeof WebhookPolicy>;
+
+const PolicyCheck = z.strictObject({
+  ...GateCheck.shape,
+  mode: GateCheck.shape.mode.default('absolute'),
+});
+const Webhooks = z
+  .array(WebhookPolicy)
+  .refine((hooks) => new Set(hooks.map((h) => h.name)).size === hooks.length, {
+    message: 'webhook names must differ: results and alerts name a check by it',
+  });
+
 export const GatePolicy = z.strictObject({
-  checks: z
-    .array(z.strictObject({ ...GateCheck.shape, mode: GateCheck.shape.mode.default('absolute') }))
-    .default([]),
+  checks: z.array(PolicyCheck).default([]),
+  webhooks: Webhooks.default([]),
   minRequests: z.number().int().nonnegative().default(100),
   interval: Duration.default(30_000),
   failureLimit: z.number().int().min(1).default(2),
 });
 export type GatePolicy = z.infer<typeof GatePolicy>;
+
+/**
+ * A service's `gate`: each field given replaces the one in `defaults.gate`, each left out keeps
+ * it. No defaults of its own here: zod 4's `partial()` would fill them in and so silently replace
+ * what `defaults.gate` says.
+ */
+const ServiceGatePolicy = z.strictObject({
+  checks: z.array(PolicyCheck).optional(),
+  webhooks: Webhooks.optional(),
+  minRequests: z.number().int().nonnegative().optional(),
+  interval: Duration.optional(),
+  failureLimit: z.number().int().min(1).optional(),
+});
+
+/**
+ * `blueGreen`: how a blue-green preview (the new version at weight 0) gets traffic to be judged.
+ * Without a mirror its gate has only webhooks to go by.
+ */
+export const BlueGreenPolicy = z.strictObject({
+  /**
+   * Percentage of live requests the gateway copies to the preview while it is judged (a Gateway
+   * API `RequestMirror` filter; the simulation mirrors likewise). Copies: the stable version
+   * still answers every request. Unset: no mirror.
+   */
+  mirrorPercent: z.number().int().min(1).max(100).optional(),
+});
+export type BlueGreenPolicy = z.infer<typeof BlueGreenPolicy>;
 
 const StageWeights = z.array(z.number().int().min(0).max(100)).min(1);
 
@@ -44,6 +108,7 @@ export const ServiceDefaults = z.strictObject({
   gate: GatePolicy.default(GatePolicy.parse({})),
   /** Stage weights after whose bake a person must approve before the rollout goes on. */
   approveAt: z.array(z.number().int().min(0).max(100)).default([]),
+  blueGreen: BlueGreenPolicy.default({}),
 });
 
 export const ServicePolicy = z.strictObject({
@@ -60,8 +125,10 @@ export const ServicePolicy = z.strictObject({
   strategy: Strategy.optional(),
   stages: StageWeights.optional(),
   bake: Duration.optional(),
-  gate: GatePolicy.partial().optional(),
+  gate: ServiceGatePolicy.optional(),
   approveAt: z.array(z.number().int().min(0).max(100)).optional(),
+  /** Overrides `defaults.blueGreen` as a whole. */
+  blueGreen: BlueGreenPolicy.optional(),
   permissions: Permissions.default(Permissions.parse({})),
   /** Where the `gateway-api` router finds the service's HTTPRoute (required with that router). */
   routing: ServiceRouting.optional(),
@@ -105,6 +172,10 @@ export const Policy = z
           message: problem.message,
         });
       }
+      if (strategy === 'blue-green') {
+        const problem = blindPreview(name, service, policy.defaults);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', ...problem });
+      }
       for (const weight of service.approveAt ?? policy.defaults.approveAt) {
         if (!weights.includes(weight)) {
           ctx.addIssue({
@@ -117,3 +188,31 @@ export const Policy = z
     }
   });
 export type Policy = z.infer<typeof Policy>;
+
+/**
+ * A blue-green preview runs at weight 0: no live request reaches it, so a gate that needs traffic
+ * (every gate: zero requests is never enough evidence) stays inconclusive forever unless the
+ * preview gets mirrored traffic or webhook checks judge it. Such a service is refused here, at
+ * load, naming the field to set, rather than discovered when its first rollout hangs.
+ */
+function blindPreview(
+  name: string,
+  service: ServicePolicy,
+  defaults: z.infer<typeof ServiceDefaults>,
+): { path: string[]; message: string } | undefined {
+  const mirror = (service.blueGreen ?? defaults.blueGreen).mirrorPercent;
+  const webhooks = service.gate?.webhooks ?? defaults.gate.webhooks;
+  if (mirror !== undefined || webhooks.length > 0) return undefined;
+  const checks = service.gate?.checks ?? defaults.gate.checks;
+  const judged =
+    checks.length > 0
+      ? `its gate's traffic checks (${checks.map((c) => c.metric).join(', ')})`
+      : 'its gate (it needs canary requests)';
+  return {
+    path: ['services', name, 'blueGreen', 'mirrorPercent'],
+    message:
+      `blue-green judges the preview at weight 0, where no live traffic reaches it, so ${judged} can never pass: ` +
+      `set services.${name}.blueGreen.mirrorPercent (mirror a share of live requests to the preview) ` +
+      `or add services.${name}.gate.webhooks (a smoke or load test that judges the preview)`,
+  };
+}
