@@ -100,6 +100,7 @@ export class RolloutAgent {
       ...shared,
       metrics: options.metrics,
       windowMs: options.sampleWindowMs ?? options.samplingIntervalMs,
+      cluster: options.cluster,
     });
     this.heartbeat = new Heartbeat({ ...shared, agentId: options.agentId });
   }

@@ -1,10 +1,11 @@
-import type { Measurement } from '../shared/contracts/events.js';
+import type { Measurement, WebhookResult } from '../shared/contracts/events.js';
 import type { Logger } from '../shared/log.js';
 import type { EventBus } from '../shared/ports/buses.js';
 import { describeError } from '../shared/errors.js';
 import type { EventFactory } from './event-factory.js';
 import type { MeasureQuery, MetricsProvider } from './metrics/metrics-provider.js';
 import type { RolloutTable, TrackedRollout } from './rollout-table.js';
+import { runWebhook, type WebhookRunnerOptions } from './webhooks/webhook-runner.js';
 
 export interface HealthSamplerOptions {
   metrics: MetricsProvider;
@@ -14,11 +15,17 @@ export interface HealthSamplerOptions {
   logger: Logger;
   /** The window each sample covers, in ms. */
   windowMs: number;
+  /** This agent's cluster: webhooks are told where they judge. */
+  cluster: string;
+  /** How webhook checks are called (tests pass a fetch or a sleep). Default the global fetch. */
+  webhooks?: WebhookRunnerOptions;
 }
 
 /**
  * One `health_sample` per active rollout per call: canary and stable measured over the same
- * window, tagged with the rollout's current stage. Rollouts whose stage is not known (found on a
+ * window, tagged with the rollout's current stage, with the results of the stage gate's webhook
+ * checks run meanwhile (known from `start`; a rollout recovered from its route after a restart
+ * has no stages, and so sends none until its next `start`). Rollouts whose stage is not known (found on a
  * route whose mark has no stage, before any command) are skipped. A failed publish is logged and
  * the next sample goes on: samples are periodic, a lost one is replaced by the next.
  */
@@ -36,7 +43,7 @@ export class HealthSampler {
     const { target, stageIndex } = rollout;
     if (target === undefined || stageIndex === undefined) return;
     const { windowMs } = this.options;
-    const [canary, stable] = await Promise.all([
+    const [canary, stable, webhooks] = await Promise.all([
       this.measure({
         service: target.service,
         version: target.canaryVersion,
@@ -49,6 +56,7 @@ export class HealthSampler {
         role: 'stable',
         windowMs,
       }),
+      this.runWebhooks(rollout, stageIndex),
     ]);
     // The rollout may have ended (or moved on) while measuring: a sample must not follow its end.
     if (!rollout.active || rollout.stageIndex !== stageIndex) return;
@@ -56,7 +64,7 @@ export class HealthSampler {
     const event = envelopes.event(
       'health_sample',
       { rolloutId: rollout.rolloutId, seq: envelopes.nextOwnSeq() },
-      { stageIndex, windowMs, canary, stable },
+      { stageIndex, windowMs, canary, stable, ...(webhooks.length > 0 && { webhooks }) },
     );
     try {
       await events.publish(event);
@@ -66,6 +74,25 @@ export class HealthSampler {
         'cannot publish health sample',
       );
     }
+  }
+
+  /** Every webhook check of the stage's gate, concurrently; `runWebhook` never rejects. */
+  private async runWebhooks(rollout: TrackedRollout, stageIndex: number): Promise<WebhookResult[]> {
+    const stage = rollout.stages?.[stageIndex];
+    const target = rollout.target;
+    const checks = stage?.gate.webhooks ?? [];
+    if (stage === undefined || target === undefined || checks.length === 0) return [];
+    const call = {
+      rolloutId: rollout.rolloutId,
+      service: target.service,
+      version: target.canaryVersion,
+      stableVersion: target.stableVersion,
+      cluster: this.options.cluster,
+      stageIndex,
+      weight: stage.weight,
+      strategy: target.strategy,
+    };
+    return Promise.all(checks.map((check) => runWebhook(check, call, this.options.webhooks)));
   }
 
   /** The port never rejects; a provider that does anyway is reported unavailable, not thrown. */

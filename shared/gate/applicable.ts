@@ -9,3 +9,11 @@ export function applicableGate(stage: Stage): Gate {
   if (stage.weight < 100) return stage.gate;
   return { ...stage.gate, checks: stage.gate.checks.filter((c) => c.mode === 'absolute') };
 }
+
+/**
+ * At weight 0 (a blue-green preview) no live request reaches the new version: the gate can only
+ * count traffic a mirror copies to it, and otherwise has its webhook checks to go by.
+ */
+export function judgedWithoutLiveTraffic(stage: Stage): boolean {
+  return stage.weight === 0;
+}
