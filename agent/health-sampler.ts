@@ -4,6 +4,7 @@ import type { EventBus } from '../shared/ports/buses.js';
 import { describeError } from '../shared/errors.js';
 import type { EventFactory } from './event-factory.js';
 import type { MeasureQuery, MetricsProvider } from './metrics/metrics-provider.js';
+import type { WebhookCheck } from '../shared/rollout/plan.js';
 import type { RolloutTable, TrackedRollout } from './rollout-table.js';
 import { runWebhook, type WebhookRunnerOptions } from './webhooks/webhook-runner.js';
 
@@ -19,13 +20,15 @@ export interface HealthSamplerOptions {
   cluster: string;
   /** How webhook checks are called (tests pass a fetch or a sleep). Default the global fetch. */
   webhooks?: WebhookRunnerOptions;
+  /** The policy's webhook checks per service, for rollouts whose stages are unknown (`RolloutAgentOptions`). */
+  webhooksByService?: Readonly<Record<string, readonly WebhookCheck[]>>;
 }
 
 /**
  * One `health_sample` per active rollout per call: canary and stable measured over the same
  * window, tagged with the rollout's current stage, with the results of the stage gate's webhook
- * checks run meanwhile (known from `start`; a rollout recovered from its route after a restart
- * has no stages, and so sends none until its next `start`). Rollouts whose stage is not known (found on a
+ * checks run meanwhile (known from `start`; for a rollout recovered from its route after a
+ * restart, whose stages are unknown, the policy's checks for the service). Rollouts whose stage is not known (found on a
  * route whose mark has no stage, before any command) are skipped. A failed publish is logged and
  * the next sample goes on: samples are periodic, a lost one is replaced by the next.
  */
@@ -80,8 +83,11 @@ export class HealthSampler {
   private async runWebhooks(rollout: TrackedRollout, stageIndex: number): Promise<WebhookResult[]> {
     const stage = rollout.stages?.[stageIndex];
     const target = rollout.target;
-    const checks = stage?.gate.webhooks ?? [];
-    if (stage === undefined || target === undefined || checks.length === 0) return [];
+    const checks =
+      rollout.stages === undefined
+        ? (this.options.webhooksByService?.[rollout.service] ?? [])
+        : (stage?.gate.webhooks ?? []);
+    if (target === undefined || checks.length === 0) return [];
     const call = {
       rolloutId: rollout.rolloutId,
       service: target.service,
@@ -89,7 +95,8 @@ export class HealthSampler {
       stableVersion: target.stableVersion,
       cluster: this.options.cluster,
       stageIndex,
-      weight: stage.weight,
+      // Unknown for a recovered rollout, until a command says; the route's weight is the truth.
+      ...(stage !== undefined && { weight: stage.weight }),
       strategy: target.strategy,
     };
     return Promise.all(checks.map((check) => runWebhook(check, call, this.options.webhooks)));

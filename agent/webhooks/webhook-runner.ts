@@ -17,8 +17,11 @@ export interface WebhookCall {
   stableVersion: string;
   cluster: string;
   stageIndex: number;
-  /** Percentage of live traffic on `version` at this stage (0: a blue-green preview). */
-  weight: number;
+  /**
+   * Percentage of live traffic on `version` at this stage (0: a blue-green preview); absent for a
+   * rollout the agent recovered from its route after a restart, before its next command.
+   */
+  weight?: number;
   strategy: Strategy;
 }
 

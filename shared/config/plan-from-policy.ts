@@ -134,7 +134,8 @@ function defaultWeights(strategy: Strategy): number[] {
   return strategy === 'blue-green' ? [0, 100] : [5, 25, 50, 100];
 }
 
-function gateFor(policy: Policy, service: ServicePolicy): Gate {
+/** A service's gate: its own `gate` fields over `defaults.gate`. */
+export function gateFor(policy: Policy, service: ServicePolicy): Gate {
   // Field by field: a field the service leaves out (undefined) keeps the default's value.
   const own = Object.fromEntries(
     Object.entries(service.gate ?? {}).filter(([, value]) => value !== undefined),
