@@ -110,8 +110,21 @@ services:
   });
 
   it('uses blue-green’s own stages when the strategy is switched without stages', () => {
-    const plan = planFromPolicy(policy, request({ strategy: 'blue-green', approveAt: [] }));
+    const mirrored = {
+      ...policy,
+      defaults: { ...policy.defaults, blueGreen: { mirrorPercent: 5 } },
+    };
+    const plan = planFromPolicy(mirrored, request({ strategy: 'blue-green', approveAt: [] }));
     expect(plan.stages.map((s) => s.weight)).toEqual([0, 100]);
+    expect(plan.mirrorPercent).toBe(5);
+  });
+
+  it('refuses to switch a service to blue-green when nothing could judge its preview', () => {
+    const err = refusal({ strategy: 'blue-green', approveAt: [] });
+    expect(err.code).toBe('invalid_plan');
+    expect(err.message).toContain(
+      '--strategy blue-green needs a way to judge the preview, which gets no live traffic at 0%: checkout has no services.checkout.blueGreen.mirrorPercent and no gate.webhooks',
+    );
   });
 
   it('names the nearest known services for a typo', () => {

@@ -97,12 +97,24 @@ export function planFromPolicy(
       message: `--approve-at ${missingApproval.join(',')} is not one of the stages ${weights.join(',')}`,
     });
   }
+  const gate = gateFor(policy, service);
+  const mirrorPercent = (service.blueGreen ?? policy.defaults.blueGreen).mirrorPercent;
+  // The policy refuses such a blue-green service at load; a canary service switched to blue-green
+  // by the request is caught here, before a preview is deployed that no gate could ever pass.
+  if (
+    strategy === 'blue-green' &&
+    mirrorPercent === undefined &&
+    (gate.webhooks ?? []).length === 0
+  ) {
+    problems.push({
+      path: ['strategy'],
+      message: `--strategy blue-green needs a way to judge the preview, which gets no live traffic at 0%: ${request.service} has no services.${request.service}.blueGreen.mirrorPercent and no gate.webhooks in the policy`,
+    });
+  }
   if (problems.length > 0) {
     throw new PlanError('invalid_plan', problems.map((p) => p.message).join('; '));
   }
   const bakeMs = request.bakeMs ?? service.bake ?? policy.defaults.bake;
-  const gate = gateFor(policy, service);
-  const mirrorPercent = (service.blueGreen ?? policy.defaults.blueGreen).mirrorPercent;
   const stages: Stage[] = weights.map((weight) => ({
     weight,
     bakeMs,
