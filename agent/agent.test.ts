@@ -310,7 +310,6 @@ describe('RolloutAgent: health samples and heartbeats', () => {
 });
 
 describe('RolloutAgent: recovery after a restart', () => {
-
   it('a new agent on the same cluster file confirms a redelivered set_weight without calling the router', async () => {
     const broker = sharedBroker();
     const file = stateFile();
