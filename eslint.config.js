@@ -21,7 +21,7 @@ export default tseslint.config(
   },
   {
     // The local console's page: plain browser modules, served as they are (no build step).
-    files: ['bot/console/public/**/*.js'],
+    files: ['local/console/public/**/*.js'],
     languageOptions: {
       globals: {
         document: 'readonly',

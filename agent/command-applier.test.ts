@@ -135,3 +135,52 @@ describe('CommandApplier: rollback retries', () => {
     ).toThrow(/rollbackRetry needs attempts ≥ 1/);
   });
 });
+
+describe('CommandApplier: fencing', () => {
+  it('refuses every command of an older rollout once a newer one wrote the route: no router write, no answer', async () => {
+    const { applier, cluster, published } = applierWith({ rollbackFailures: 0, retry: RETRY });
+    const older = new RolloutScript('rollout-old', 'eu-west', 'checkout', '2.4.1', '2.4.0', 10);
+    const newer = new RolloutScript('rollout-new', 'eu-west', 'checkout', '2.5.0', '2.4.0', 11);
+    const replay = [older.start(), older.setWeight(0, 25), older.promote()];
+    await applier.handle(newer.start());
+    await applier.handle(newer.setWeight(0, 5));
+    const writes = cluster.routeWrites().length;
+    const answers = published.length;
+
+    for (const command of [...replay, older.rollback()]) await applier.handle(command);
+
+    expect(cluster.routeWrites()).toHaveLength(writes);
+    expect(published).toHaveLength(answers);
+    expect(cluster.route('checkout')).toMatchObject({ canaryVersion: '2.5.0', canaryWeight: 5 });
+  });
+
+  it('a fresh applier (a restart) learns the fence from the route and refuses the older rollout too', async () => {
+    const first = applierWith({ rollbackFailures: 0, retry: RETRY });
+    const newer = new RolloutScript('rollout-new', 'eu-west', 'checkout', '2.5.0', '2.4.0', 11);
+    await first.applier.handle(newer.start());
+    await first.applier.handle(newer.setWeight(0, 25));
+    const router = new SimulatedRouter(first.cluster);
+    const published: RolloutEvent[] = [];
+    const restarted = new CommandApplier({
+      cluster: 'eu-west',
+      router,
+      events: {
+        publish: async (event) => {
+          published.push(event);
+        },
+        subscribe: async () => ({ stop: async () => {} }),
+      },
+      envelopes: new EventFactory('eu-west', new FakeClock()),
+      table: new RolloutTable(),
+      logger: silentLogger,
+    });
+    const writes = first.cluster.routeWrites().length;
+    const older = new RolloutScript('rollout-old', 'eu-west', 'checkout', '2.4.1', '2.4.0', 10);
+    for (const command of [older.start(), older.setWeight(0, 100), older.rollback()]) {
+      await restarted.handle(command);
+    }
+    expect(first.cluster.routeWrites()).toHaveLength(writes);
+    expect(published).toEqual([]);
+    expect(first.cluster.route('checkout')).toMatchObject({ canaryWeight: 25 });
+  });
+});

@@ -1,6 +1,6 @@
 import type { Command } from '../shared/contracts/commands.js';
 import type { RolloutEvent } from '../shared/contracts/events.js';
-import { RolloutError } from '../shared/errors.js';
+import { isRolloutError, RolloutError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { EventBus } from '../shared/ports/buses.js';
 import { describeError } from '../shared/errors.js';
@@ -124,7 +124,7 @@ export class CommandApplier {
     let rollout = this.options.table.get(rolloutId);
     if (rollout === undefined) {
       try {
-        rollout = await this.learn(rolloutId, command.payload.service);
+        rollout = await this.learn(rolloutId, command);
       } catch (err) {
         log.warn({ err: describeError(err) }, 'cannot read the route to check what was applied');
         await this.fail(
@@ -133,6 +133,13 @@ export class CommandApplier {
         );
         return;
       }
+    }
+    if (rollout.fencedBy !== undefined) {
+      log.warn(
+        { fence: command.fence, routeFence: rollout.fencedBy },
+        'refusing a command of a rollout older than the one the route records',
+      );
+      return;
     }
     if (command.seq <= rollout.handledSeq) {
       log.debug({ handledSeq: rollout.handledSeq }, 'ignoring a duplicate or older command');
@@ -152,13 +159,21 @@ export class CommandApplier {
     rollout.handledSeq = command.seq;
   }
 
-  /** First command of a rollout in this process: what does the route say was applied? */
-  private async learn(rolloutId: string, service: string): Promise<TrackedRollout> {
+  /**
+   * First command of a rollout in this process: what does the route say was applied? A route
+   * whose mark has a higher fence belongs to a newer rollout: this one is fenced for good.
+   */
+  private async learn(rolloutId: string, command: Command): Promise<TrackedRollout> {
+    const service = command.payload.service;
     const route = await this.options.router.read(service);
-    const rollout =
+    const routeFence = route?.applied?.fence ?? 0;
+    const rollout: TrackedRollout =
       route?.applied?.rolloutId === rolloutId
         ? fromRoute(rolloutId, service, route)
         : { rolloutId, service, active: false, paused: false, handledSeq: -1, appliedSeq: -1 };
+    if (routeFence > command.fence && route?.applied?.rolloutId !== rolloutId) {
+      rollout.fencedBy = routeFence;
+    }
     this.options.table.set(rollout);
     return rollout;
   }
@@ -235,6 +250,12 @@ export class CommandApplier {
       }
     } catch (err) {
       if (err instanceof PublishError) throw err;
+      if (isRolloutError(err, 'fenced')) {
+        // An older rollout's command (a replay, an expired offset): nothing changed and nobody
+        // waits for an answer, since its rollout ended before the newer one could start.
+        log.warn({ fence: command.fence, reason: err.message }, 'refusing a fenced command');
+        return;
+      }
       log.warn({ err: describeError(err) }, 'command failed');
       await this.fail(command, describeError(err));
     }
@@ -305,6 +326,7 @@ export class CommandApplier {
       try {
         return await call();
       } catch (err) {
+        if (isRolloutError(err, 'fenced')) throw err; // trying again cannot unfence it
         if (attempt >= attempts) {
           throw new Error(`${describeError(err)} (tried ${attempts} times)`, { cause: err });
         }
@@ -399,5 +421,6 @@ function markOf(rollout: TrackedRollout, command: Command, stageIndex: number): 
     stageIndex,
     // Every caller has set or checked the target first.
     strategy: rollout.target?.strategy ?? 'canary',
+    fence: command.fence,
   };
 }

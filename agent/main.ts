@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { KafkaTopicBroker } from '../shared/adapters/kafka-topic-broker.js';
 import { systemClock } from '../shared/clock.js';
 import { AgentEnv, kafkaConsumerTimings, parseEnv } from '../shared/config/env.js';
+import { commandVerifier, kafkaSecurity } from '../shared/config/security.js';
 import { parsePolicy } from '../shared/config/policy-loader.js';
 import type { Policy } from '../shared/config/policy.js';
 import { gateFor } from '../shared/config/plan-from-policy.js';
@@ -64,6 +65,15 @@ export async function main(): Promise<void> {
   }
   const services = servicesIn(policy, cluster);
   const consumer = kafkaConsumerTimings(env);
+  const readText = (path: string) => readFileSync(path, 'utf8');
+  const security = kafkaSecurity(env, readText);
+  const verifier = commandVerifier(env, readText);
+  if (verifier === undefined) {
+    logger.warn(
+      { cluster },
+      'COMMAND_SIGNING=off: this agent applies unsigned commands; anyone who can write its command topic can move its traffic',
+    );
+  }
 
   // Created on first use: only when a simulated router or provider is configured.
   let cached: SimulatedCluster | undefined;
@@ -85,13 +95,17 @@ export async function main(): Promise<void> {
     clientId: `rollout-agent-${cluster}`,
     brokers: env.KAFKA_BROKERS,
     consumer,
+    ...security,
     logger,
   });
   const busOptions = { logger, clock: systemClock };
   const agent = new RolloutAgent({
     cluster,
     agentId,
-    commands: new TopicCommandBus(broker, busOptions),
+    commands: new TopicCommandBus(broker, {
+      ...busOptions,
+      ...(verifier !== undefined && { verifier }),
+    }),
     events: new TopicEventBus(broker, busOptions),
     router,
     metrics,

@@ -21,6 +21,11 @@ export interface TrackedRollout {
   handledSeq: number;
   /** Seq of the route's applied mark for this rollout, as last read or written; -1 when none. */
   appliedSeq: number;
+  /**
+   * Set when the route was found to belong to a newer rollout (a higher fence) the first time a
+   * command of this one arrived: every command of this rollout is refused in this process.
+   */
+  fencedBy?: number;
 }
 
 /** The agent's rollouts by id; finished ones stay (bounded) so late duplicates are recognised. */

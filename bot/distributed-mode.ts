@@ -6,6 +6,7 @@ import {
 import type { Clock } from '../shared/clock.js';
 import type { Policy } from '../shared/config/policy.js';
 import type { Logger } from '../shared/log.js';
+import type { CommandSigner } from '../shared/messaging/command-signing.js';
 import { TopicCommandBus } from '../shared/messaging/topic-command-bus.js';
 import { TopicEventBus } from '../shared/messaging/topic-event-bus.js';
 import type { Notifier } from '../shared/ports/notifier.js';
@@ -24,6 +25,8 @@ export interface DistributedConnections {
   redisUrl: string;
   logger: Logger;
   clock: Clock;
+  /** Signs every command (see `Ed25519CommandSigner`); without it commands go out unsigned. */
+  signer?: CommandSigner;
 }
 
 /** The bot's adapters on Kafka, Redis and BullMQ, with the connections behind them. */
@@ -70,7 +73,10 @@ export async function connectDistributedAdapters(
         url: options.redisUrl,
         logger: logger.child({ component: 'gate-scheduler' }),
       }),
-      commands: new TopicCommandBus(broker, busOptions),
+      commands: new TopicCommandBus(broker, {
+        ...busOptions,
+        ...(options.signer !== undefined && { signer: options.signer }),
+      }),
       events: new TopicEventBus(broker, busOptions),
     },
     broker,

@@ -220,6 +220,7 @@ export class EffectRunner {
           rolloutId,
           cluster: effect.cluster,
           seq: effect.seq,
+          fence: effect.fence ?? 0,
           at: new Date(this.deps.clock.now()).toISOString(),
           actor: 'system:bot',
           payload: effect.command.payload,

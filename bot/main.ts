@@ -1,7 +1,8 @@
 /**
- * The bot process: `npm start` (local mode, everything in one process on memory adapters) and
- * `npm run bot` (distributed mode, with KAFKA_BROKERS and REDIS_URL). This file only wires:
- * environment → policy → notifier → the mode's adapters → `BotRuntime`.
+ * The bot process, `npm run bot`: distributed mode only, with KAFKA_BROKERS and REDIS_URL. This file
+ * only wires: environment → policy → notifier → distributed adapters → `BotRuntime`. Without Kafka
+ * and Redis it refuses to start: local mode (`npm start`, `local/main.ts`) composes bot and agent
+ * in one process and is not part of the bot (nothing here imports `local/` or `agent/`).
  */
 import { exitGracefullyOnSignals } from '../shared/graceful-shutdown.js';
 import { readFileSync } from 'node:fs';
@@ -15,12 +16,12 @@ import {
   type RunMode,
 } from '../shared/config/env.js';
 import { parsePolicy } from '../shared/config/policy-loader.js';
+import { commandSigner, kafkaSecurity } from '../shared/config/security.js';
 import type { Policy } from '../shared/config/policy.js';
 import { ConfigError, isRolloutError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { LogNotifier } from './adapters/log-notifier.js';
 import type { BotRuntime } from './bot-runtime.js';
-import { startConsoleMode } from './console/console-mode.js';
 import { describeRedisUrl, startDistributedMode } from './distributed-mode.js';
 import { RedisCardStore } from './adapters/redis-card-store.js';
 import { startHealthServer } from './slack/health-routes.js';
@@ -75,14 +76,23 @@ export async function startBot(options: {
   }
   const brokers = env.KAFKA_BROKERS!;
   const redisUrl = env.REDIS_URL!;
+  const readText = (path: string) => readFileSync(path, 'utf8');
+  const security = kafkaSecurity(env, readText);
+  const signer = commandSigner(env, readText);
+  if (signer === undefined) {
+    logger.warn(
+      'COMMAND_SIGNING=off: commands go out unsigned, and agents that check signatures refuse them; anyone who can write a command topic can move traffic',
+    );
+  }
   let surface: SlackSurface | undefined;
   let readiness: ReadinessCheck[] = [];
   const distributed = await startDistributedMode({
     policy,
     clock,
     logger,
-    kafka: { brokers, consumer: kafkaConsumerTimings(env) },
+    kafka: { brokers, consumer: kafkaConsumerTimings(env), ...security },
     redisUrl,
+    ...(signer !== undefined && { signer }),
     notifier: (connected) => {
       readiness = [
         { name: 'redis', check: async () => void (await connected.redis.ping()) },
@@ -139,53 +149,20 @@ export async function startBot(options: {
   };
 }
 
-/**
- * Local mode as `npm start` runs it: bot, scheduler and simulated agents in this process, and the
- * local console on `PORT`/`HOST` (a page that behaves like the services' Slack channels, plus a
- * fault panel), talking to the real Slack surface over signed requests.
- */
-export async function startLocalConsole(options: {
-  env: BotEnv;
-  policy: Policy;
-  logger: Logger;
-  clock?: Clock;
-}): Promise<RunningBot & { url: string }> {
-  const { env, policy, logger } = options;
-  const slackVariables = Object.entries(env)
-    .filter(([key, value]) => key.startsWith('SLACK_') && value !== undefined)
-    .map(([key]) => key);
-  if (slackVariables.length > 0) {
-    logger.warn(
-      { variables: slackVariables },
-      'local mode plays Slack itself in the local console: these variables are not used',
-    );
-  }
-  const started = await startConsoleMode({
-    policy,
-    logger,
-    ...(options.clock ? { clock: options.clock } : {}),
-    port: env.PORT,
-    host: env.HOST,
-  });
-  const clusters = [...started.local.clusters.keys()].join(', ');
-  return {
-    mode: 'local',
-    runtime: started.local.bot,
-    url: started.url,
-    description:
-      `local mode: bot, gate scheduler and simulated agents for ${clusters} in this process, on memory ` +
-      `adapters (no Kafka, Redis or Slack); the local console plays Slack at ${started.url}`,
-    stop: () => started.stop(),
-  };
-}
-
 export async function main(): Promise<void> {
   const env = parseEnv(BotEnv, process.env);
-  const mode = runMode(env); // half a distributed configuration stops here, before anything starts
+  // Half a distributed configuration stops here (runMode names the missing variable), and so does
+  // none at all: the bot has no local mode of its own.
+  if (runMode(env) !== 'distributed') {
+    throw new ConfigError(
+      'KAFKA_BROKERS',
+      '`npm run bot` runs distributed mode and needs KAFKA_BROKERS and REDIS_URL; to try the ' +
+        'product locally without them, run `npm start` (local mode)',
+    );
+  }
   const logger = createLogger('bot', env.LOG_LEVEL);
   const policy = loadPolicy(env.ROLLOUT_CONFIG);
-  const local = mode === 'local' ? await startLocalConsole({ env, policy, logger }) : undefined;
-  const bot = local ?? (await startBot({ env, policy, logger }));
+  const bot = await startBot({ env, policy, logger });
 
   exitGracefullyOnSignals(logger, () => bot.stop(), { timeoutMs: SHUTDOWN_TIMEOUT_MS });
 
@@ -193,13 +170,6 @@ export async function main(): Promise<void> {
     { mode: bot.mode, policy: env.ROLLOUT_CONFIG, services: Object.keys(policy.services) },
     `bot running in ${bot.description}`,
   );
-  if (local) {
-    logger.info({ url: local.url }, `local console: ${local.url}`);
-    process.stdout.write(
-      `\nRollout ChatOps is running locally. Open the console: ${local.url}\n` +
-        'Type `/rollout help` in its message box; Ctrl-C stops everything.\n\n',
-    );
-  }
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -104,15 +104,20 @@ export class RolloutService {
     const plan = planFromPolicy(policy, request, stableVersion ? { stableVersion } : {});
     this.authorize('start', plan.service, actor);
     const id = (this.deps.newRolloutId ?? defaultRolloutId)(plan.service);
+    const holder = await this.deps.locks.acquire(plan.service, id);
+    if (holder !== id) throw new ServiceBusyError(plan.service, holder);
+    // Taken under the lock, so fences follow the order in which rollouts of the service start.
+    const fence = await this.deps.locks.nextFence(plan.service);
     const now = this.deps.clock.now();
     const result = transition(
-      createRollout(id, plan, now),
+      createRollout(id, plan, now, fence),
       { type: 'start', actor: actor.id },
       now,
     );
-    if (!result.ok) throw new TransitionRefusedError(result.code, result.reason);
-    const holder = await this.deps.locks.acquire(plan.service, id);
-    if (holder !== id) throw new ServiceBusyError(plan.service, holder);
+    if (!result.ok) {
+      await this.deps.locks.release(plan.service, id);
+      throw new TransitionRefusedError(result.code, result.reason);
+    }
     try {
       await this.deps.store.create({
         state: result.state,

@@ -1,7 +1,7 @@
 import type { Logger } from './log.js';
 
 /**
- * On SIGTERM or SIGINT, runs `stop` once and exits 0, or 1 if it fails or takes longer than
+ * On SIGTERM or SIGINT (any number of them), runs `stop` once and exits 0, or 1 if it fails or takes longer than
  * `timeoutMs` (a process that hangs on shutdown would otherwise be killed without a word).
  */
 export function exitGracefullyOnSignals(
@@ -27,6 +27,9 @@ export function exitGracefullyOnSignals(
       }
     })();
   };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
+  // `on`, not `once`: Ctrl-C under npm delivers SIGINT twice (the terminal's, then npm's
+  // forwarded copy), and a second signal must not kill the process halfway through stopping; a
+  // shutdown that hangs is ended by the deadline instead.
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
 }

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './support/entry-process.js';
 
-const ENTRY_POINTS = ['bot/main.ts', 'agent/main.ts', 'bench/main.ts'];
+const ENTRY_POINTS = ['bot/main.ts', 'agent/main.ts', 'local/main.ts', 'bench/main.ts'];
 
 describe('runtime entry points', () => {
   it('load in a fresh Node process with every runtime dependency, without starting', async () => {

@@ -16,7 +16,7 @@ import {
   type RouteView,
 } from './http-route.js';
 import { KubeApiError, type HttpRouteApi } from './kube-api.js';
-import { assertCanaryWeight, RouterError } from './router-error.js';
+import { assertCanaryWeight, assertNotFenced, RouterError } from './router-error.js';
 import {
   mirrorFor,
   type AppliedMark,
@@ -157,6 +157,7 @@ export class GatewayApiRouter implements TrafficRouter {
     for (let attempt = 1; ; attempt++) {
       const route = (await this.get(target.service, routing, { notFound: 'throw' }))!;
       let view = viewRoute(route, target.service, routing);
+      assertNotFenced(target.service, view.applied, mark);
       const { weights, record, mirrorPercent } = plan(view);
       if (record.stableService !== view.stableService) {
         // Roles swap (promotion): `weights` are meant for the Services in their new roles.

@@ -343,6 +343,10 @@ function parseRecord(text: string | undefined, routing: ServiceRouting): Rollout
 function parseMark(text: string | undefined): AppliedMark | undefined {
   const value = parseJson(text);
   if (typeof value?.rolloutId !== 'string' || typeof value.seq !== 'number') return undefined;
+  // A fence that is not a number would let any command through: take it as the highest there is.
+  if (value.fence !== undefined && typeof value.fence !== 'number') {
+    return { ...(value as unknown as AppliedMark), fence: Number.MAX_SAFE_INTEGER };
+  }
   return value as unknown as AppliedMark;
 }
 

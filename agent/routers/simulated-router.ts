@@ -1,6 +1,6 @@
 import type { RouterOperation } from '../simulation/faults.js';
 import type { SimulatedCluster, SimulatedRoute } from '../simulation/simulated-cluster.js';
-import { assertCanaryWeight, RouterError } from './router-error.js';
+import { assertCanaryWeight, assertNotFenced, RouterError } from './router-error.js';
 import {
   mirrorFor,
   type AppliedMark,
@@ -31,6 +31,7 @@ export class SimulatedRouter implements TrafficRouter {
   ): Promise<RouteState> {
     assertCanaryWeight(target.service, canaryWeight);
     const current = this.cluster.route(target.service);
+    assertNotFenced(target.service, current?.applied, mark);
     const stageIndex = nextStageIndex(current, mark);
     this.failIfInjected('setWeight', target, stageIndex);
     const mirrorPercent = mirrorFor(target, canaryWeight);
@@ -52,6 +53,7 @@ export class SimulatedRouter implements TrafficRouter {
 
   async promote(target: RouteTarget, mark: AppliedMark): Promise<RouteState> {
     const current = this.cluster.route(target.service);
+    assertNotFenced(target.service, current?.applied, mark);
     this.failIfInjected('promote', target, current?.stageIndex ?? -1);
     this.cluster.putRoute(
       target.service,
@@ -70,6 +72,7 @@ export class SimulatedRouter implements TrafficRouter {
 
   async rollback(target: RouteTarget, mark: AppliedMark): Promise<RouteState> {
     const current = this.cluster.route(target.service);
+    assertNotFenced(target.service, current?.applied, mark);
     this.failIfInjected('rollback', target, current?.stageIndex ?? -1);
     this.cluster.putRoute(
       target.service,
@@ -131,8 +134,8 @@ export class SimulatedRouter implements TrafficRouter {
 
 /** Only the mark's own fields: a caller's extra properties are not stored with the route. */
 function copyOf(mark: AppliedMark): AppliedMark {
-  const { rolloutId, seq, stageIndex, strategy } = mark;
-  return { rolloutId, seq, stageIndex, strategy };
+  const { rolloutId, seq, stageIndex, strategy, fence } = mark;
+  return { rolloutId, seq, stageIndex, strategy, ...(fence !== undefined && { fence }) };
 }
 
 /**

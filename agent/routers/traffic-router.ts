@@ -48,12 +48,19 @@ export interface AppliedMark {
   /** The rollout's stage after this command: 0 after `start`, the command's stage after `set_weight`. */
   stageIndex: number;
   strategy: Strategy;
+  /**
+   * The rollout's fencing number (the command's `fence`). A router refuses to write a mark whose
+   * fence is below the one the route holds (`RouterError('fenced')`): a command of an older
+   * rollout never rewrites the route of a newer one. Absent on marks written before fencing.
+   */
+  fence?: number;
 }
 
 /**
  * Shifts one cluster's traffic. Every method confirms by reading the route back and resolves
  * with what it read; it rejects with a `RouterError` whose message tells an operator what to
- * fix. Methods are idempotent: applying the same weight twice is harmless.
+ * fix. Methods are idempotent: applying the same weight twice is harmless. Every write checks
+ * the route's mark first (`assertNotFenced`) and changes nothing for an older rollout's command.
  */
 /** The mirror a `setWeight` of `target` to `canaryWeight` puts on the route, if any. */
 export function mirrorFor(target: RouteTarget, canaryWeight: number): number | undefined {

@@ -30,6 +30,7 @@ export const SimulatedRoute = z.object({
       seq: z.number().int().nonnegative(),
       stageIndex: z.number().int().min(0),
       strategy: Strategy,
+      fence: z.number().int().nonnegative().optional(),
     })
     .optional(),
   /** The stage the simulation counts for fault `fromStage` (see `Fault.fromStage`); -1 before any. */

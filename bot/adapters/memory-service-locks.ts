@@ -3,6 +3,7 @@ import type { HeldLock, ServiceLocks } from '../../shared/ports/service-locks.js
 
 export class MemoryServiceLocks implements ServiceLocks {
   private readonly held = new Map<string, { rolloutId: string; acquiredAt: number }>();
+  private readonly fences = new Map<string, number>();
 
   constructor(private readonly clock: Clock = systemClock) {}
 
@@ -23,5 +24,11 @@ export class MemoryServiceLocks implements ServiceLocks {
 
   async holders(): Promise<HeldLock[]> {
     return [...this.held].map(([service, lock]) => ({ service, ...lock }));
+  }
+
+  async nextFence(service: string): Promise<number> {
+    const fence = Math.max((this.fences.get(service) ?? 0) + 1, this.clock.now());
+    this.fences.set(service, fence);
+    return fence;
   }
 }

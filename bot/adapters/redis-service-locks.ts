@@ -23,6 +23,16 @@ end
 return 0
 `;
 
+/** KEYS: fence. ARGV: now. The larger of the last fence + 1 and now, stored and returned in one step. */
+const NEXT_FENCE = `
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local now = tonumber(ARGV[1])
+local fence = last + 1
+if now > fence then fence = now end
+redis.call('SET', KEYS[1], string.format('%.0f', fence))
+return string.format('%.0f', fence)
+`;
+
 /**
  * One key per service (`p lock:<service>`, the holder's id) and when it was taken
  * (`p lock-at:<service>`); no expiry, since a rollout may legitimately bake for hours. Locks whose
@@ -80,6 +90,16 @@ export class RedisServiceLocks implements ServiceLocks {
       held.push({ service, rolloutId, acquiredAt: Number.isFinite(acquiredAt) ? acquiredAt : 0 });
     }
     return held;
+  }
+
+  async nextFence(service: string): Promise<number> {
+    const fence = await this.redis.eval(
+      NEXT_FENCE,
+      1,
+      `${this.prefix}fence:${service}`,
+      String(this.clock.now()),
+    );
+    return Number(fence);
   }
 
   private key(service: string): string {

@@ -4,7 +4,9 @@ import {
   Partitioners,
   type Consumer,
   type EachMessagePayload,
+  type KafkaConfig,
   type Producer,
+  type SASLOptions,
 } from 'kafkajs';
 import { z } from 'zod';
 import { RolloutError } from '../errors.js';
@@ -66,6 +68,23 @@ export const KafkaTopicBrokerOptions = z
     drainTimeoutMs: z.number().int().nonnegative().default(10_000),
     /** Tries of an offset commit before giving up (the record may then be redelivered). */
     commitAttempts: z.number().int().min(1).default(5),
+    /**
+     * TLS to the brokers (every managed Kafka requires it). `ca`: PEM certificates to trust
+     * instead of the system's (a private CA); the broker's name is always checked.
+     */
+    tls: z
+      .object({ ca: z.array(z.string().min(1)).min(1).optional() })
+      .strict()
+      .optional(),
+    /** SASL authentication; use it over `tls`, or the password crosses the network in clear. */
+    sasl: z
+      .object({
+        mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+        username: z.string().min(1),
+        password: z.string().min(1),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type KafkaTopicBrokerOptions = z.input<typeof KafkaTopicBrokerOptions> & { logger?: Logger };
@@ -99,19 +118,7 @@ export class KafkaTopicBroker implements TopicBroker {
     }
     this.settings = parsed.data;
     this.logger = (logger ?? silentLogger).child({ component: 'kafka-topic-broker' });
-    this.kafka = new Kafka({
-      clientId: this.settings.clientId,
-      brokers: this.settings.brokers,
-      connectionTimeout: this.settings.connectionTimeoutMs,
-      requestTimeout: this.settings.requestTimeoutMs,
-      retry: {
-        initialRetryTime: this.settings.retry.initialRetryTimeMs,
-        maxRetryTime: this.settings.retry.maxRetryTimeMs,
-        retries: this.settings.retry.retries,
-      },
-      logLevel: this.logger.isLevelEnabled('debug') ? logLevel.DEBUG : logLevel.INFO,
-      logCreator: pinoLogCreator(this.logger),
-    });
+    this.kafka = new Kafka(kafkaClientConfig(this.settings, this.logger));
     this.producer = this.kafka.producer({
       createPartitioner: Partitioners.DefaultPartitioner,
       maxInFlightRequests: 1,
@@ -123,7 +130,7 @@ export class KafkaTopicBroker implements TopicBroker {
     this.assertOpen();
     this.producerReady ??= this.producer.connect().catch((err: unknown) => {
       this.producerReady = undefined;
-      throw err;
+      throw explainConnectionError(err, this.settings);
     });
     await this.producerReady;
     await this.producer.send({ topic, acks: -1, messages: [{ key, value }] });
@@ -150,7 +157,7 @@ export class KafkaTopicBroker implements TopicBroker {
       await subscription.start();
     } catch (err) {
       await subscription.stop();
-      throw err;
+      throw explainConnectionError(err, this.settings);
     }
     return subscription;
   }
@@ -159,7 +166,9 @@ export class KafkaTopicBroker implements TopicBroker {
   async ping(): Promise<void> {
     this.assertOpen();
     const admin = this.kafka.admin();
-    await admin.connect();
+    await admin.connect().catch((err: unknown) => {
+      throw explainConnectionError(err, this.settings);
+    });
     try {
       await admin.describeCluster();
     } finally {
@@ -183,6 +192,83 @@ export class KafkaTopicBroker implements TopicBroker {
   private assertOpen(): void {
     if (this.closing) throw new RolloutError('broker_closed', 'the Kafka topic broker is closed');
   }
+}
+
+/** The kafkajs client configuration the options make: what reaches kafkajs, exactly. */
+export function kafkaClientConfig(settings: Settings, logger: Logger): KafkaConfig {
+  return {
+    clientId: settings.clientId,
+    brokers: settings.brokers,
+    connectionTimeout: settings.connectionTimeoutMs,
+    requestTimeout: settings.requestTimeoutMs,
+    retry: {
+      initialRetryTime: settings.retry.initialRetryTimeMs,
+      maxRetryTime: settings.retry.maxRetryTimeMs,
+      retries: settings.retry.retries,
+    },
+    ...(settings.tls !== undefined && {
+      // Node's defaults check the certificate chain and the broker's host name.
+      ssl: settings.tls.ca === undefined ? true : { ca: settings.tls.ca, rejectUnauthorized: true },
+    }),
+    // kafkajs types SASL per mechanism; the schema above allows exactly those three.
+    ...(settings.sasl !== undefined && { sasl: { ...settings.sasl } as SASLOptions }),
+    logLevel: logger.isLevelEnabled('debug') ? logLevel.DEBUG : logLevel.INFO,
+    logCreator: pinoLogCreator(logger),
+  };
+}
+
+/** OpenSSL's codes for a certificate Node could not verify against the trusted CAs. */
+const CERTIFICATE_ERRORS = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * A connection failure that a person must fix in the configuration, said so: a broker
+ * certificate that does not verify names `KAFKA_SSL_CA`, refused credentials name the SASL
+ * variables. Anything else is returned as it was.
+ */
+export function explainConnectionError(
+  err: unknown,
+  settings: Pick<Settings, 'brokers' | 'tls'>,
+): unknown {
+  const chain: unknown[] = [];
+  for (let e: unknown = err; e !== undefined && e !== null && chain.length < 8;) {
+    chain.push(e);
+    e =
+      (e as { cause?: unknown; originalError?: unknown }).cause ??
+      (e as { originalError?: unknown }).originalError;
+  }
+  const codes = chain
+    .map((e) => (e as { code?: unknown }).code)
+    .filter((c) => typeof c === 'string');
+  const certificate = codes.find((c) => CERTIFICATE_ERRORS.has(c as string));
+  const text = chain.map((e) => (e instanceof Error ? e.message : String(e))).join(': ');
+  const brokers = settings.brokers.join(', ');
+  if (certificate !== undefined || /certificate|self[- ]signed/i.test(text)) {
+    const trusted =
+      settings.tls?.ca !== undefined
+        ? 'the CA in KAFKA_SSL_CA did not sign it'
+        : 'no system CA signed it; set KAFKA_SSL_CA to the CA file that did';
+    return new RolloutError(
+      'kafka_tls',
+      `TLS to Kafka (${brokers}) failed: the broker's certificate does not verify (${certificate ?? text}); ${trusted}. Check KAFKA_SSL_CA`,
+    );
+  }
+  if (/SASL|authentication/i.test(text)) {
+    return new RolloutError(
+      'kafka_auth',
+      `Kafka (${brokers}) refused the credentials: ${text}. Check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD`,
+    );
+  }
+  return err;
 }
 
 /** Errors that mean this member no longer owns its partitions: only a rejoin helps. */

@@ -51,6 +51,21 @@ const Common = {
   KAFKA_HEARTBEAT_INTERVAL: PositiveDuration.optional(),
   KAFKA_REBALANCE_TIMEOUT: PositiveDuration.optional(),
   KAFKA_MAX_WAIT: PositiveDuration.optional(),
+  /** TLS to the brokers (`true` for every managed Kafka); see `kafkaSecurity`. */
+  KAFKA_SSL: z.enum(['true', 'false'], 'true or false').default('false'),
+  /** A PEM file of the CA(s) that signed the brokers' certificates, when not a public CA. */
+  KAFKA_SSL_CA: z.string().min(1).optional(),
+  KAFKA_SASL_MECHANISM: z
+    .enum(['plain', 'scram-sha-256', 'scram-sha-512'], 'plain, scram-sha-256 or scram-sha-512')
+    .optional(),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
+  /**
+   * Commands signed by the bot and checked by agents (Ed25519). On unless set to `off`, which
+   * both processes log as a warning at start: anyone who can write a command topic then moves
+   * traffic.
+   */
+  COMMAND_SIGNING: z.enum(['on', 'off'], 'on or off').default('on'),
 };
 
 export const BotEnv = z.object({
@@ -71,6 +86,8 @@ export const BotEnv = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   /** Address the HTTP server binds to; loopback unless told otherwise. */
   HOST: z.string().min(1).default('127.0.0.1'),
+  /** The bot's Ed25519 private key (PKCS#8 PEM file) that signs every command. */
+  COMMAND_SIGNING_KEY_FILE: z.string().min(1).optional(),
 });
 export type BotEnv = z.infer<typeof BotEnv>;
 
@@ -88,6 +105,8 @@ export const AgentEnv = z.object({
   AGENT_SAMPLING_INTERVAL: PositiveDuration.default(5_000),
   /** How often the agent publishes a heartbeat. */
   AGENT_HEARTBEAT_INTERVAL: PositiveDuration.default(10_000),
+  /** The bot's Ed25519 public key(s) (SPKI PEM, several during a rotation) commands must verify with. */
+  COMMAND_VERIFY_KEY_FILE: z.string().min(1).optional(),
 });
 export type AgentEnv = z.infer<typeof AgentEnv>;
 
@@ -168,5 +187,6 @@ export function parseEnv<S extends z.ZodObject>(
 }
 
 function redactValue(variable: string, value: string): string {
+  if (/PASSWORD/.test(variable)) return '…';
   return /TOKEN|SECRET/.test(variable) ? `${value.slice(0, 5)}…` : value;
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { envelopeOf } from './envelope.js';
+import { envelopeFields } from './envelope.js';
 import { Stage, Strategy } from '../rollout/plan.js';
 
 /** Commands flow bot → agent on `rollout.commands.<cluster>`; names are imperative. */
@@ -34,12 +34,32 @@ export type PausePayload = z.infer<typeof PausePayload>;
 export const ResumePayload = z.object({ service: z.string().min(1) });
 export type ResumePayload = z.infer<typeof ResumePayload>;
 
-export const StartCommand = envelopeOf('start', StartPayload);
-export const SetWeightCommand = envelopeOf('set_weight', SetWeightPayload);
-export const PromoteCommand = envelopeOf('promote', PromotePayload);
-export const RollbackCommand = envelopeOf('rollback', RollbackPayload);
-export const PauseCommand = envelopeOf('pause', PausePayload);
-export const ResumeCommand = envelopeOf('resume', ResumePayload);
+/**
+ * Fields only commands carry, beside the envelope's.
+ * - `fence`: the service's fencing number, assigned by the bot when the rollout started and
+ *   greater than every earlier rollout's of that service. The agent stores it on the route with
+ *   each write and refuses any command whose fence is below the route's, so a command of an older
+ *   rollout (replayed from offset 0, a renamed group, an expired offset) never touches the route
+ *   of a newer one, whatever the consumer group's offsets.
+ * - `sig`: the bot's Ed25519 signature over the command without `sig` (see
+ *   `shared/messaging/command-signing.ts`), base64. Agents that have the bot's public key refuse a
+ *   command whose signature is missing or does not verify.
+ */
+export const commandFields = {
+  fence: z.number().int().nonnegative(),
+  sig: z.string().min(1).max(200).optional(),
+};
+
+function commandOf<T extends string, P extends z.ZodType>(type: T, payload: P) {
+  return z.object({ ...envelopeFields, ...commandFields, type: z.literal(type), payload });
+}
+
+export const StartCommand = commandOf('start', StartPayload);
+export const SetWeightCommand = commandOf('set_weight', SetWeightPayload);
+export const PromoteCommand = commandOf('promote', PromotePayload);
+export const RollbackCommand = commandOf('rollback', RollbackPayload);
+export const PauseCommand = commandOf('pause', PausePayload);
+export const ResumeCommand = commandOf('resume', ResumePayload);
 
 export const Command = z.discriminatedUnion('type', [
   StartCommand,

@@ -18,6 +18,13 @@ export interface ServiceLocks {
    * since epoch, by the adapter's clock); 0 when unknown (a lock written before this was kept).
    */
   holders(): Promise<HeldLock[]>;
+  /**
+   * The service's next fencing number: greater than every number returned for `service` before,
+   * and never below the adapter's clock in milliseconds, so it keeps growing even if the store
+   * lost its data. A rollout takes one at start and every command it sends carries it; agents
+   * refuse commands whose number is below the one their route records (see `commandFields`).
+   */
+  nextFence(service: string): Promise<number>;
 }
 
 export interface HeldLock {

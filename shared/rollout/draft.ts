@@ -76,8 +76,7 @@ export function clustersWhere(
 export function publishToAll(draft: Draft, bodies: (cluster: string) => CommandBody[]): void {
   for (const cluster of draft.state.plan.clusters) {
     for (const command of bodies(cluster)) {
-      draft.state.seq += 1;
-      draft.effects.push({ type: 'publish_command', cluster, seq: draft.state.seq, command });
+      publishTo(draft, cluster, command);
     }
   }
 }
@@ -85,7 +84,14 @@ export function publishToAll(draft: Draft, bodies: (cluster: string) => CommandB
 /** Publishes one command to one cluster, with the next seq (see `publishToAll`). */
 export function publishTo(draft: Draft, cluster: string, command: CommandBody): void {
   draft.state.seq += 1;
-  draft.effects.push({ type: 'publish_command', cluster, seq: draft.state.seq, command });
+  const { fence } = draft.state;
+  draft.effects.push({
+    type: 'publish_command',
+    cluster,
+    seq: draft.state.seq,
+    ...(fence !== undefined && { fence }),
+    command,
+  });
 }
 
 export function notify(

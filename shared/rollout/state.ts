@@ -65,6 +65,11 @@ export const RolloutState = z.object({
   stageIndex: z.number().int().nonnegative(),
   /** Sequence number of the last command sent for this rollout. */
   seq: z.number().int().nonnegative(),
+  /**
+   * The service's fencing number for this rollout (`ServiceLocks.nextFence`), carried by every
+   * command it sends. Absent on rollouts stored before fencing: their commands carry 0.
+   */
+  fence: z.number().int().nonnegative().optional(),
   clusters: z.record(z.string(), ClusterState),
   pausedFrom: PausableStatus.optional(),
   /** Approvals collected for the current stage (Slack user ids). */
@@ -128,7 +133,14 @@ export type AlertKind =
 
 /** Effects are plain data; the bot's effect runner carries them out after storing them. */
 export type Effect =
-  | { type: 'publish_command'; cluster: string; seq: number; command: CommandBody }
+  | {
+      type: 'publish_command';
+      cluster: string;
+      seq: number;
+      /** The rollout's fence (`RolloutState.fence`); absent for rollouts stored before fencing. */
+      fence?: number;
+      command: CommandBody;
+    }
   | { type: 'schedule_gate'; stageIndex: number; tick: number; delayMs: number }
   | { type: 'cancel_gates' }
   | { type: 'update_card' }

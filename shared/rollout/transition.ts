@@ -97,7 +97,13 @@ function apply(draft: Draft, input: RolloutInput): Outcome {
  * A new rollout, not started: every target cluster pending at weight 0. Throws `invalid_plan`
  * when the plan breaks a stage rule (a parsed `RolloutPlan` never does).
  */
-export function createRollout(id: string, plan: RolloutPlan, now: number): RolloutState {
+/** `fence`: the service's fencing number for this rollout (`ServiceLocks.nextFence`). */
+export function createRollout(
+  id: string,
+  plan: RolloutPlan,
+  now: number,
+  fence?: number,
+): RolloutState {
   const problems = planProblems(plan);
   if (problems.length > 0) {
     throw new RolloutError(
@@ -115,6 +121,7 @@ export function createRollout(id: string, plan: RolloutPlan, now: number): Rollo
     status: 'pending',
     stageIndex: 0,
     seq: 0,
+    ...(fence !== undefined && { fence }),
     clusters,
     approvals: [],
     gate: { tick: 0, consecutiveFailures: 0, heldAlerted: false },

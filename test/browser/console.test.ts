@@ -9,7 +9,7 @@
 import { mkdirSync } from 'node:fs';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startConsoleMode, type ConsoleMode } from '../../bot/console/console-mode.js';
+import { startConsoleMode, type ConsoleMode } from '../../local/console/console-mode.js';
 import { parsePolicy } from '../../shared/config/policy-loader.js';
 import { createLogger } from '../../shared/log.js';
 import { REPO_ROOT } from '../support/entry-process.js';
@@ -183,6 +183,18 @@ describe('the local console in a browser', () => {
     await waitForText(thirdCard, /Aborted by @U0LEAD1, back on 2\.5\.0/);
     await waitForText(thirdCard, /@U0LEAD1 aborted the rollout/);
   }, 120_000);
+
+  it('says a message over the console’s limit is too long, and gives it back to fix', async () => {
+    const text = `/rollout start checkout 2.5.0 ${'x'.repeat(70 * 1024)}`;
+    await page.locator('#message').fill(text);
+    await page.locator('#message').press('Enter');
+    await waitForText(
+      page.locator('#status'),
+      /could not send: that is too long for the console \(over 64 KiB\)/,
+    );
+    expect(await page.locator('#message').inputValue()).toBe(text);
+    expect(await product.local.bot.service.list()).toEqual([]);
+  }, 60_000);
 
   it('shows HTML in what people type as text, creating no element and running nothing', async () => {
     expect(await ask(page, '/rollout start <script>window.__pwned=1</script> 1.0.0')).toMatch(

@@ -7,6 +7,11 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 import type { Command } from '../../shared/contracts/commands.js';
 import type { RolloutEvent } from '../../shared/contracts/events.js';
 import { commandTopic, DLQ_TOPIC, EVENTS_TOPIC } from '../../shared/contracts/topics.js';
+import { generateKeyPairSync } from 'node:crypto';
+import {
+  Ed25519CommandSigner,
+  Ed25519CommandVerifier,
+} from '../../shared/messaging/command-signing.js';
 import { TopicCommandBus } from '../../shared/messaging/topic-command-bus.js';
 import { TopicEventBus } from '../../shared/messaging/topic-event-bus.js';
 import { UnprocessableMessageError } from '../../shared/ports/buses.js';
@@ -28,7 +33,7 @@ async function agentOn(
   broker: TopicBroker,
   handle: (c: Command) => Promise<void> = async () => {},
   cluster = uniqueName('c'),
-  options: { maxAttempts?: number } = {},
+  options: { maxAttempts?: number; verifier?: Ed25519CommandVerifier } = {},
 ) {
   const bus = new TopicCommandBus(broker, { ...busOptions, ...options });
   const handled: Command[] = [];
@@ -87,6 +92,72 @@ describe.each(brokerKinds)('buses contract: $name', (kind) => {
         const command = JSON.parse(record.value!.toString('utf8')) as Command;
         expect(record.key).toBe(command.rolloutId);
       }
+    });
+
+    it('with a verifier, hands over only commands the bot signed; unsigned, forged, altered and re-addressed ones go to rollout.dlq with the reason', async ({
+      expect,
+    }) => {
+      const broker = fixture.client();
+      const bot = keyPair();
+      const attacker = keyPair();
+      const verifier = new Ed25519CommandVerifier(bot.publicPem);
+      const [agent, dlq] = await Promise.all([
+        agentOn(broker, undefined, uniqueName('c'), { verifier }),
+        watchTopic(broker, DLQ_TOPIC),
+      ]);
+      const botBus = new TopicCommandBus(broker, {
+        ...busOptions,
+        signer: new Ed25519CommandSigner(bot.privatePem),
+      });
+      const key = uniqueName('r');
+      const command = (seq: number, weight: number) =>
+        aCommand()
+          .onCluster(agent.cluster)
+          .forRollout(key)
+          .withSeq(seq)
+          .setWeight(seq, weight)
+          .build();
+      const signedByBot = new Ed25519CommandSigner(bot.privatePem).sign(command(2, 25));
+      const otherCluster = uniqueName('c');
+
+      await broker.produce(agent.topic, key, JSON.stringify(command(1, 100))); // unsigned
+      await broker.produce(
+        agent.topic,
+        key,
+        JSON.stringify(new Ed25519CommandSigner(attacker.privatePem).sign(command(2, 100))),
+      );
+      const altered = { ...signedByBot, payload: { ...signedByBot.payload, weight: 100 } };
+      await broker.produce(agent.topic, key, JSON.stringify(altered));
+      // Signed for another cluster, copied onto this one's topic with the cluster rewritten.
+      const elsewhere = new Ed25519CommandSigner(bot.privatePem).sign({
+        ...command(3, 100),
+        cluster: otherCluster,
+      });
+      await broker.produce(
+        agent.topic,
+        key,
+        JSON.stringify({ ...elsewhere, cluster: agent.cluster }),
+      );
+      const genuine = command(4, 50);
+      await botBus.publish(genuine);
+
+      await waitFor(() => agent.handled.length >= 1, { what: 'the genuine command' });
+      const letters = await waitFor(
+        () => {
+          const mine = deadLetters(dlq, (l) => l.origin.topic === agent.topic);
+          return mine.length >= 4 && mine;
+        },
+        { what: 'four dead letters' },
+      );
+      await Promise.all([agent.subscription.stop(), dlq.stop()]);
+      expect(agent.handled.map((c) => c.id)).toEqual([genuine.id]);
+      expect(agent.handled[0]!.payload).toMatchObject({ weight: 50 });
+      expect(letters.map((l) => l.reason)).toEqual([
+        expect.stringContaining('unsigned command'),
+        expect.stringContaining('forged or altered'),
+        expect.stringContaining('forged or altered'),
+        expect.stringContaining('forged or altered'),
+      ]);
     });
 
     it('refuses to publish an invalid command, and publishes nothing', async ({ expect }) => {
@@ -478,4 +549,12 @@ describe.each(brokerKinds)('buses contract: $name', (kind) => {
 
 function byId(a: { id: string }, b: { id: string }): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+function keyPair(): { privatePem: string; publicPem: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return {
+    privatePem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  };
 }

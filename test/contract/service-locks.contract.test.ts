@@ -74,6 +74,21 @@ describe.each([
       { service: 'search', rolloutId: 'r2', acquiredAt: 1_800_000_005_000 },
     ]);
   });
+
+  it('hands out fencing numbers that only grow per service, even when the clock goes back', async () => {
+    const locks = create();
+    now = 1_800_000_000_000;
+    const first = await locks.nextFence('checkout');
+    expect(first).toBeGreaterThanOrEqual(now);
+    now -= 60_000; // another replica whose clock is a minute behind
+    const second = await locks.nextFence('checkout');
+    expect(second).toBeGreaterThan(first);
+    const concurrent = await Promise.all([1, 2, 3, 4].map(() => locks.nextFence('checkout')));
+    expect(new Set(concurrent).size).toBe(4);
+    expect(Math.min(...concurrent)).toBeGreaterThan(second);
+    // Another service counts on its own, from the clock.
+    expect(await locks.nextFence('search')).toBe(now);
+  });
 });
 
 describe('RedisServiceLocks: keys', () => {

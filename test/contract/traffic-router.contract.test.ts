@@ -250,4 +250,28 @@ describe.each(routers)('TrafficRouter contract: $name', ({ create }) => {
       expect(await fx.router.read(fx.service)).toEqual(before);
     }
   });
+
+  it('refuses every write of an older rollout (a lower fence) with RouterError fenced, and leaves the route as it was', async () => {
+    const newer = { ...mark(1, 'rollout-newer'), fence: 20 };
+    const before = await fx.router.setWeight(target, 25, newer);
+    expect(before.applied).toMatchObject({ rolloutId: 'rollout-newer', fence: 20 });
+    const older = { ...mark(7, 'rollout-older'), fence: 19 };
+    const writes = [
+      () => fx.router.setWeight(target, 100, older),
+      () => fx.router.promote(target, older),
+      () => fx.router.rollback(target, older),
+    ];
+    for (const write of writes) {
+      const err = await write().catch((e: unknown) => e);
+      expect(isRolloutError(err, 'fenced')).toBe(true);
+      expect(await fx.router.read(fx.service)).toEqual(before);
+    }
+    // The same rollout, and a newer one, write as before.
+    expect(
+      await fx.router.setWeight(target, 50, { ...mark(2, 'rollout-newer'), fence: 20 }),
+    ).toMatchObject({ canaryWeight: 50 });
+    expect(
+      await fx.router.rollback(target, { ...mark(1, 'rollout-newest'), fence: 21 }),
+    ).toMatchObject({ canaryWeight: 0 });
+  });
 });

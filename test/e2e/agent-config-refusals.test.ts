@@ -75,6 +75,7 @@ current-context: gone
         AGENT_CLUSTER: 'eu-west',
         ROLLOUT_CONFIG: file,
         LOG_LEVEL: 'warn',
+        COMMAND_SIGNING: 'off',
         ...env,
       },
       readyLine: /"msg":"agent running"/,
@@ -157,5 +158,48 @@ current-context: gone
     });
     expect(exit.code).toBe(2);
     expect(output).toContain('agent: PROMETHEUS_URL: is not set');
+  });
+
+  it('command signing on (the default) without the public key', async () => {
+    const { exit, output } = await startAgent('no-verify-key', policy(''), {
+      COMMAND_SIGNING: '',
+    });
+    expect(exit.code).toBe(2);
+    expect(output).toContain(
+      'agent: COMMAND_VERIFY_KEY_FILE: is not set: commands are signed by default',
+    );
+  });
+
+  it('a verify key file that holds no public key', async () => {
+    await writeFile(join(dir, 'not-a-key.pem'), 'hello');
+    const { exit, output } = await startAgent('bad-verify-key', policy(''), {
+      COMMAND_SIGNING: 'on',
+      COMMAND_VERIFY_KEY_FILE: join(dir, 'not-a-key.pem'),
+    });
+    expect(exit.code).toBe(2);
+    expect(output).toContain('holds no PEM public key');
+    expect(output).toContain('COMMAND_VERIFY_KEY_FILE');
+  });
+
+  it('SASL without TLS, and its password never printed', async () => {
+    const { exit, output } = await startAgent('sasl-in-clear', policy(''), {
+      KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      KAFKA_SASL_USERNAME: 'agent-eu-west',
+      KAFKA_SASL_PASSWORD: 'hunter2-very-secret',
+    });
+    expect(exit.code).toBe(2);
+    expect(output).toContain('agent: KAFKA_SSL: is not true while SASL (scram-sha-512) is set');
+    expect(output).not.toContain('hunter2');
+  });
+
+  it('a SASL mechanism Kafka clients do not have', async () => {
+    const { exit, output } = await startAgent('bad-mechanism', policy(''), {
+      KAFKA_SSL: 'true',
+      KAFKA_SASL_MECHANISM: 'gssapi',
+    });
+    expect(exit.code).toBe(2);
+    expect(output).toContain(
+      'agent: KAFKA_SASL_MECHANISM: is "gssapi": expected plain, scram-sha-256 or scram-sha-512',
+    );
   });
 });

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { e2ePolicyYaml } from '../support/e2e-policy.js';
+import { writeSigningKeys } from '../support/signing-keys.js';
 import { spawnEntry, type EntryProcess } from '../support/entry-process.js';
 import { startKafkaBroker, type KafkaTestBroker } from '../support/kafka-broker.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
@@ -35,6 +36,7 @@ describe('npm run bot with Slack (distributed mode)', () => {
     ]);
     dir = await mkdtemp(join(tmpdir(), 'rollout-bot-slack-'));
     await writeFile(join(dir, 'policy.yaml'), e2ePolicyYaml());
+    const keys = await writeSigningKeys(dir);
     bot = spawnEntry('bot/main.ts', {
       name: 'bot',
       env: {
@@ -44,6 +46,7 @@ describe('npm run bot with Slack (distributed mode)', () => {
         SLACK_BOT_TOKEN: TOKEN,
         SLACK_SIGNING_SECRET: SECRET,
         SLACK_API_URL: slack.apiUrl,
+        COMMAND_SIGNING_KEY_FILE: keys.privateKeyFile,
         PORT: '0',
       },
       readyLine: /bot running in distributed mode: .*Slack \(http mode\).*HTTP on 127\.0\.0\.1:\d+/,

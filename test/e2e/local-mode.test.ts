@@ -1,5 +1,5 @@
 import { RecordingNotifier } from '../../bot/adapters/recording-notifier.js';
-import { startLocalMode } from '../../bot/local-mode.js';
+import { startLocalMode } from '../../local/local-mode.js';
 import { systemClock } from '../../shared/clock.js';
 import { parsePolicy } from '../../shared/config/policy-loader.js';
 import { silentLogger } from '../../shared/log.js';

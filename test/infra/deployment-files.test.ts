@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AgentMainEnv } from '../../agent/main.js';
+import { readImports } from '../../scripts/check-imports.js';
 import { BotEnv, parseEnv } from '../../shared/config/env.js';
 import { parsePolicy } from '../../shared/config/policy-loader.js';
 import type { Policy } from '../../shared/config/policy.js';
@@ -56,6 +57,35 @@ function commandOfTarget(target: string): string {
   return (JSON.parse(cmd) as string[]).join(' ');
 }
 
+/** The Dockerfile stages a target is built from, itself first (`bot` → `runtime`). */
+function stageChain(target: string): string[] {
+  const chain: string[] = [];
+  for (let name: string | undefined = target; name;) {
+    chain.push(name);
+    name = stages.find((s) => s.name === name)?.image;
+  }
+  return chain;
+}
+
+/** The `dist/<folder>` folders copied from the build stage into a target or a stage it builds on. */
+function distFoldersOfTarget(target: string): string[] {
+  const chain = stageChain(target);
+  return dockerfile
+    .split(/^FROM /m)
+    .filter((section) => chain.some((name) => new RegExp(`AS\\s+${name}\\b`).test(section)))
+    .flatMap((section) => [...section.matchAll(/^COPY --from=build \/app\/dist\/(\w+)\s/gm)])
+    .map((m) => m[1]!);
+}
+
+/** Every file `entry` imports, directly or not (tests do not ship and are not followed). */
+function closure(graph: Record<string, string[]>, entry: string): string[] {
+  const seen = new Set<string>([entry]);
+  for (const file of seen) {
+    for (const dep of graph[file] ?? []) if (!dep.endsWith('.test.ts')) seen.add(dep);
+  }
+  return [...seen];
+}
+
 describe('infra/docker/Dockerfile', () => {
   it('is multi-stage: builds with npm ci and npm run build, ships dist/ without dev dependencies', () => {
     expect(stages.length).toBeGreaterThanOrEqual(3);
@@ -85,6 +115,33 @@ describe('infra/docker/Dockerfile', () => {
     const build = JSON.parse(read('tsconfig.build.json')) as { include: string[] };
     expect(build.include).toEqual(expect.arrayContaining(['bot', 'agent', 'shared']));
   });
+
+  it('ships neither local mode, its console nor test code in the bot and agent images', async () => {
+    // Not in the build context, not copied, not compiled.
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .map((line) => line.trim());
+    expect(ignored).toEqual(expect.arrayContaining(['local', 'test']));
+    const sources = [...dockerfile.matchAll(/^COPY\s+(?:--\S+\s+)*(.+)\s+\S+$/gm)].flatMap((m) =>
+      m[1]!.split(/\s+/),
+    );
+    expect(sources.filter((s) => /(^|\/)(local|test)(\/|$)/.test(s))).toEqual([]);
+    const build = JSON.parse(read('tsconfig.build.json')) as { include: string[] };
+    expect(build.include).not.toContain('local');
+    expect(build.include).not.toContain('test');
+    expect(dockerfile).not.toMatch(/local\/main|npm start/);
+
+    // Each target holds dist/shared and its own folder, and its entry point needs nothing else.
+    const { graph } = await readImports(ROOT.replace(/\/$/, ''));
+    for (const target of ['bot', 'agent']) {
+      const folders = distFoldersOfTarget(target);
+      expect(folders.sort(), target).toEqual(['shared', target].sort());
+      const needed = closure(graph, `${target}/main.ts`);
+      expect(needed.length, `${target}/main.ts imports`).toBeGreaterThan(10);
+      const outside = needed.filter((file) => !folders.includes(file.split('/')[0]!));
+      expect(outside, `${target}/main.ts needs files its image lacks`).toEqual([]);
+    }
+  }, 60_000);
 });
 
 describe('docker-compose.yml', () => {

@@ -125,6 +125,8 @@ export class RolloutScript {
     readonly service = 'checkout',
     readonly version = '2.4.1',
     readonly stableVersion = '2.4.0',
+    /** The rollout's fencing number: a later rollout of the service needs a higher one. */
+    readonly fence = 1,
   ) {}
 
   /** The next command gets this seq (later ones count on from it). */
@@ -178,6 +180,7 @@ export class RolloutScript {
       rolloutId: this.rolloutId,
       cluster: this.cluster,
       seq: this.seq,
+      fence: this.fence,
       at: '2025-06-02T09:30:00.000Z',
       actor: 'system:test',
       payload,

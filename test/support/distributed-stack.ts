@@ -16,6 +16,7 @@ import type { Policy } from '../../shared/config/policy.js';
 import type { Notifier } from '../../shared/ports/notifier.js';
 import type { RolloutState } from '../../shared/rollout/state.js';
 import { spawnEntry, type EntryProcess } from './entry-process.js';
+import { writeSigningKeys, type SigningKeys } from './signing-keys.js';
 import { startKafkaBroker, type KafkaTestBroker } from './kafka-broker.js';
 import { startRedis, type RedisServer } from './redis-server.js';
 import { TEST_DRAIN_TIMEOUT_MS, TEST_HANDLER_RETRY, testLogger } from './topic-brokers.js';
@@ -47,6 +48,8 @@ export interface DistributedStack {
   dir: string;
   policyFile: string;
   policy: Policy;
+  /** The command signing keys every process of the stack uses (signing is on, as in production). */
+  keys: SigningKeys;
   /** The environment of a bot or agent process on this stack. */
   env(extra?: Record<string, string>): Record<string, string>;
   /** Starts the agent process of `cluster` and waits until it consumes its commands. */
@@ -75,6 +78,7 @@ export async function startStack(options: StackOptions): Promise<DistributedStac
   const policyFile = join(dir, 'policy.yaml');
   await writeFile(policyFile, options.policyYaml);
   const policy = parsePolicy(options.policyYaml, policyFile);
+  const keys = await writeSigningKeys(dir);
   const processes: EntryProcess[] = [];
   const bots: DistributedMode[] = [];
   const clients: KafkaTopicBroker[] = [];
@@ -91,6 +95,8 @@ export async function startStack(options: StackOptions): Promise<DistributedStac
     KAFKA_HEARTBEAT_INTERVAL: `${timings.heartbeatIntervalMs}ms`,
     KAFKA_REBALANCE_TIMEOUT: `${timings.rebalanceTimeoutMs}ms`,
     KAFKA_MAX_WAIT: `${timings.maxWaitTimeMs}ms`,
+    COMMAND_SIGNING_KEY_FILE: keys.privateKeyFile,
+    COMMAND_VERIFY_KEY_FILE: keys.publicKeyFile,
     ...extra,
   });
 
@@ -100,6 +106,7 @@ export async function startStack(options: StackOptions): Promise<DistributedStac
     dir,
     policyFile,
     policy,
+    keys,
     env,
     async startAgent(cluster) {
       const agent = spawnEntry('agent/main.ts', {
@@ -139,6 +146,7 @@ export async function startStack(options: StackOptions): Promise<DistributedStac
           consumer: timings,
         },
         redisUrl: redis.url,
+        signer: keys.signer,
         sweeps: { intervalMs: 1_000, agentSilenceMs: 10_000, stuckAfterMs: 30_000 },
       });
       bots.push(bot);

@@ -61,6 +61,7 @@ abstract class EnvelopeBuilder<Self> {
 
 class CommandBuilder extends EnvelopeBuilder<CommandBuilder> {
   private service = 'checkout';
+  private fence = 1;
   private body: (service: string) => CommandBody = (service) => ({
     type: 'set_weight',
     payload: { service, stageIndex: 0, weight: 5 },
@@ -72,6 +73,11 @@ class CommandBuilder extends EnvelopeBuilder<CommandBuilder> {
 
   forService(service: string): this {
     this.service = service;
+    return this;
+  }
+  /** The rollout's fencing number (`commandFields.fence`); 1 unless given. */
+  withFence(fence: number): this {
+    this.fence = fence;
     return this;
   }
   setWeight(stageIndex: number, weight: number): this {
@@ -96,7 +102,7 @@ class CommandBuilder extends EnvelopeBuilder<CommandBuilder> {
   }
 
   build(): Command {
-    return Command.parse({ ...this.header(), ...this.body(this.service) });
+    return Command.parse({ ...this.header(), fence: this.fence, ...this.body(this.service) });
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * The tests' Slack Web API double is the product's own in-process Web API (the local console's
- * Slack), so the tests and the console cannot drift apart: see bot/console/slack-web-api.ts.
+ * Slack), so the tests and the console cannot drift apart: see local/console/slack-web-api.ts.
  */
 export {
   SlackWebApi as SlackApiDouble,
@@ -10,4 +10,4 @@ export {
   type ResponseUrlPost,
   type SlackMessage,
   type SlackWebApiOptions as SlackApiDoubleOptions,
-} from '../../bot/console/slack-web-api.js';
+} from '../../local/console/slack-web-api.js';

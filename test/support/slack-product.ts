@@ -2,7 +2,7 @@ import { MemoryCardStore } from '../../bot/adapters/memory-card-store.js';
 import { MemoryHealthSampleStore } from '../../bot/adapters/memory-health-samples.js';
 import { MemoryOnceClaims } from '../../bot/adapters/memory-once-claims.js';
 import { MemoryRolloutStore } from '../../bot/adapters/memory-rollout-store.js';
-import { startLocalMode, type LocalMode } from '../../bot/local-mode.js';
+import { startLocalMode, type LocalMode } from '../../local/local-mode.js';
 import {
   createSlackSurface,
   EVENTS_PATH,

@@ -136,6 +136,37 @@ describe('the console server', () => {
     expect(await product.local.bot.service.list()).toEqual([]);
   });
 
+  it('answers a body over its limit with 413 and the limit, then goes on serving', async () => {
+    const text = `/rollout help ${'x'.repeat(70 * 1024)}`;
+    const declared = await post(base, 'console/api/command', {
+      channel: 'C0CHECKOUT',
+      user: 'U0LOCAL',
+      text,
+    });
+    expect(declared.status).toBe(413);
+    expect(await declared.json()).toEqual({
+      error: "the request is over the console's limit of 64 KiB (65536 bytes)",
+      limitBytes: 65536,
+    });
+    // Sent in chunks, with no Content-Length to refuse it by: counted as it arrives.
+    const chunked = await raw(`${base}console/api/command`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+      body: JSON.stringify({ channel: 'C0CHECKOUT', user: 'U0LOCAL', text }),
+    });
+    expect(chunked.status).toBe(413);
+    expect(JSON.parse(chunked.body)).toMatchObject({ limitBytes: 65536 });
+    expect(
+      (
+        await post(base, 'console/api/command', {
+          channel: 'C0CHECKOUT',
+          user: 'U0LOCAL',
+          text: '/rollout help',
+        })
+      ).status,
+    ).toBe(200);
+  });
+
   it('sends what is typed to the bot as a signed slash command and shows the answer to its sender', async () => {
     const sent = await post(base, 'console/api/command', {
       channel: 'C0CHECKOUT',
@@ -204,4 +235,20 @@ describe('the console server', () => {
     expect(await answer.json()).toEqual({ ok: false, error: 'invalid_auth' });
     expect(product.api.messages()).toEqual([]);
   });
+});
+
+describe('the console server on a non-loopback address', () => {
+  it.each(['0.0.0.0', '::', '10.1.2.3'])(
+    'refuses to start on %s, naming HOST, before anything starts',
+    async (host) => {
+      await expect(
+        startConsoleMode({
+          policy: parsePolicy(POLICY, 'policy.yaml'),
+          logger: silentLogger,
+          port: 0,
+          host,
+        }),
+      ).rejects.toThrow(/^HOST: .*loopback/);
+    },
+  );
 });

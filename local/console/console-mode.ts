@@ -3,22 +3,23 @@ import { systemClock, type Clock } from '../../shared/clock.js';
 import type { Policy } from '../../shared/config/policy.js';
 import { ConfigError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
-import { MemoryCardStore } from '../adapters/memory-card-store.js';
-import { MemoryHealthSampleStore } from '../adapters/memory-health-samples.js';
-import { MemoryOnceClaims } from '../adapters/memory-once-claims.js';
-import { MemoryRolloutStore } from '../adapters/memory-rollout-store.js';
+import { MemoryCardStore } from '../../bot/adapters/memory-card-store.js';
+import { MemoryHealthSampleStore } from '../../bot/adapters/memory-health-samples.js';
+import { MemoryOnceClaims } from '../../bot/adapters/memory-once-claims.js';
+import { MemoryRolloutStore } from '../../bot/adapters/memory-rollout-store.js';
 import { startLocalMode, type LocalMode, type LocalModeOptions } from '../local-mode.js';
-import { SLASH_COMMAND } from '../slack/bolt-handlers.js';
+import { SLASH_COMMAND } from '../../bot/slack/bolt-handlers.js';
 import {
   createSlackSurface,
   EVENTS_PATH,
   type SlackSurface,
   type SlackSurfaceTuning,
-} from '../slack/surface.js';
+} from '../../bot/slack/surface.js';
 import { consoleDirectory } from './console-directory.js';
 import { ConsoleFeed } from './console-feed.js';
 import { startConsoleServer, type ConsoleServer } from './console-server.js';
 import { SlackEventSender } from './slack-event-sender.js';
+import { refuseExposedConsole } from './exposure.js';
 import { SlackWebApi } from './slack-web-api.js';
 
 export interface ConsoleModeOptions {
@@ -57,6 +58,7 @@ export interface ConsoleMode {
  */
 export async function startConsoleMode(options: ConsoleModeOptions): Promise<ConsoleMode> {
   const { policy, logger } = options;
+  refuseExposedConsole({ HOST: options.host }); // before anything starts
   const clock = options.clock ?? systemClock;
   const token = `xoxb-local-${randomBytes(16).toString('hex')}`;
   const signingSecret = randomBytes(32).toString('hex');

@@ -83,6 +83,11 @@ async function post(path, body) {
     body: JSON.stringify(body),
   });
   const answer = await response.json().catch(() => ({}));
+  if (response.status === 413) {
+    // Too big for the console (its limit is in the answer): say so, not "HTTP 413".
+    const limit = answer.limitBytes ? `${Math.floor(answer.limitBytes / 1024)} KiB` : 'its limit';
+    throw new Error(`that is too long for the console (over ${limit}); shorten it and try again`);
+  }
   if (!response.ok) throw new Error(answer.error ?? `HTTP ${response.status}`);
   return answer;
 }
@@ -394,6 +399,8 @@ $('composer').addEventListener('submit', async (e) => {
     await post('/console/api/command', { channel: state.current, user: state.me, text });
   } catch (err) {
     setStatus(`could not send: ${err.message}`, 'bad');
+    // Give back what was typed (unless something new was typed meanwhile), to fix and resend.
+    if (input.value === '') input.value = text;
   }
 });
 

@@ -1,3 +1,10 @@
+import { generateKeyPairSync } from 'node:crypto';
+import {
+  Ed25519CommandSigner,
+  Ed25519CommandVerifier,
+  type CommandSigner,
+  type CommandVerifier,
+} from '../shared/messaging/command-signing.js';
 import { RolloutAgent } from '../agent/agent.js';
 import { createMetricsProvider } from '../agent/metrics/factory.js';
 import { createRouter } from '../agent/routers/factory.js';
@@ -11,13 +18,13 @@ import type { Logger } from '../shared/log.js';
 import { TopicCommandBus } from '../shared/messaging/topic-command-bus.js';
 import { TopicEventBus } from '../shared/messaging/topic-event-bus.js';
 import type { Notifier } from '../shared/ports/notifier.js';
-import { MemoryAgentRegistry } from './adapters/memory-agent-registry.js';
-import { MemoryGateScheduler } from './adapters/memory-gate-scheduler.js';
-import { MemoryHealthSampleStore } from './adapters/memory-health-samples.js';
-import { MemoryOnceClaims } from './adapters/memory-once-claims.js';
-import { MemoryRolloutStore } from './adapters/memory-rollout-store.js';
-import { MemoryServiceLocks } from './adapters/memory-service-locks.js';
-import { BotRuntime, type BotAdapters, type BotRuntimeOptions } from './bot-runtime.js';
+import { MemoryAgentRegistry } from '../bot/adapters/memory-agent-registry.js';
+import { MemoryGateScheduler } from '../bot/adapters/memory-gate-scheduler.js';
+import { MemoryHealthSampleStore } from '../bot/adapters/memory-health-samples.js';
+import { MemoryOnceClaims } from '../bot/adapters/memory-once-claims.js';
+import { MemoryRolloutStore } from '../bot/adapters/memory-rollout-store.js';
+import { MemoryServiceLocks } from '../bot/adapters/memory-service-locks.js';
+import { BotRuntime, type BotAdapters, type BotRuntimeOptions } from '../bot/bot-runtime.js';
 
 export interface LocalModeOptions {
   policy: Policy;
@@ -67,6 +74,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   const { policy, clock, logger } = options;
   const broker = new MemoryTopicBroker({ logger: logger.child({ component: 'broker' }) });
   const busOptions = { logger, clock };
+  // Signed as in distributed mode, with a key pair that lives as long as the process.
+  const keys = ephemeralSigningKeys();
   const bot = new BotRuntime({
     adapters: {
       store: new MemoryRolloutStore(),
@@ -75,7 +84,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       agents: new MemoryAgentRegistry(),
       claims: new MemoryOnceClaims(clock),
       scheduler: new MemoryGateScheduler({ logger }),
-      commands: new TopicCommandBus(broker, busOptions),
+      commands: new TopicCommandBus(broker, { ...busOptions, signer: keys.signer }),
       events: new TopicEventBus(broker, busOptions),
       notifier: options.notifier,
       ...options.adapters,
@@ -100,7 +109,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       new RolloutAgent({
         cluster: name,
         agentId: `local-${name}`,
-        commands: new TopicCommandBus(broker, busOptions),
+        commands: new TopicCommandBus(broker, { ...busOptions, verifier: keys.verifier }),
         events: new TopicEventBus(broker, busOptions),
         router: createRouter({ type: 'simulated', cluster }),
         metrics: createMetricsProvider({ type: 'simulated', cluster }),
@@ -158,4 +167,16 @@ function servicesIn(policy: Policy, cluster: string): Record<string, { stableVer
       .filter(([, s]) => s.clusters.includes(cluster))
       .map(([name, s]) => [name, { stableVersion: s.stableVersion }]),
   );
+}
+
+function ephemeralSigningKeys(): { signer: CommandSigner; verifier: CommandVerifier } {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return {
+    signer: new Ed25519CommandSigner(
+      privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    ),
+    verifier: new Ed25519CommandVerifier(
+      publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    ),
+  };
 }

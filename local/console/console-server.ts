@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +7,7 @@ import { Fault } from '../../shared/config/simulation.js';
 import { isRolloutError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import type { SimulatedFaults } from '../local-mode.js';
+import { refuseExposedConsole } from './exposure.js';
 import type { ConsoleDirectory } from './console-directory.js';
 import type { ConsoleFeed, FeedEvent } from './console-feed.js';
 import type { SlackEventSender, SlackSender } from './slack-event-sender.js';
@@ -20,9 +21,10 @@ import type { SlackWebApi } from './slack-web-api.js';
  * `/healthz`, `/readyz` and `/metrics` are forwarded to the Slack surface, so `PORT` answers them
  * as in every other mode.
  *
- * It exists only in local mode. Bound to loopback (the default), it answers only requests
- * addressed to a loopback name (no DNS rebinding) and takes changes only as JSON from its own
- * origin (no cross-site requests); the page's Content-Security-Policy allows no inline script.
+ * It exists only in local mode and has no login, so it binds only to a loopback address (any other
+ * `host` is refused at start), answers only requests addressed to a loopback name (no DNS
+ * rebinding) and takes changes only as JSON from its own origin (no cross-site requests); the
+ * page's Content-Security-Policy allows no inline script.
  */
 export interface ConsoleServerOptions {
   port: number;
@@ -66,6 +68,7 @@ const SECURITY_HEADERS = {
 };
 
 const HEALTH_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+/** The largest request body the console reads: a command (4,000 characters) or click fits well. */
 const MAX_BODY = 64 * 1024;
 
 const CommandRequest = z.object({
@@ -94,12 +97,15 @@ const FaultRequest = z.object({
 const ClearRequest = z.object({ cluster: z.string().min(1).optional(), id: z.string().optional() });
 
 export async function startConsoleServer(options: ConsoleServerOptions): Promise<ConsoleServer> {
+  refuseExposedConsole({ HOST: options.host });
   const files = loadStaticFiles();
   const streams = new Set<ServerResponse>();
-  const loopback = isLoopback(options.host);
   const server: Server = createServer((req, res) => {
     route(req, res).catch((err: unknown) => {
       if (res.headersSent) return void res.end();
+      if (err instanceof BodyTooLarge) {
+        return json(res, 413, { error: err.message, limitBytes: MAX_BODY });
+      }
       if (err instanceof z.ZodError || err instanceof SyntaxError) {
         return json(res, 400, { error: 'not a request this console understands' });
       }
@@ -110,7 +116,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]!;
-    if (loopback && !loopbackHost(req.headers.host)) {
+    if (!loopbackHost(req.headers.host)) {
       res.writeHead(421, { 'content-type': 'text/plain' }).end('misdirected request');
       return;
     }
@@ -291,7 +297,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
   });
   return {
     port,
-    url: `http://${loopback ? 'localhost' : urlHost(options.host)}:${port}/`,
+    url: `http://${urlHost(options.host)}:${port}/`,
     async close() {
       for (const res of streams) res.end();
       server.closeAllConnections();
@@ -302,12 +308,9 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
 
 /** The static files, read once: a missing one stops the start rather than the first page load. */
 function loadStaticFiles(): Map<string, Buffer> {
-  // Beside this module (`bot/console/public/`); from `dist/`, the source tree's copy.
-  const candidates = [
-    fileURLToPath(new URL('./public/', import.meta.url)),
-    fileURLToPath(new URL('../../../bot/console/public/', import.meta.url)),
-  ];
-  const dir = candidates.find((d) => existsSync(`${d}index.html`)) ?? candidates[0]!;
+  // Beside this module (`local/console/public/`). Local mode runs from source (tsx): it is not
+  // compiled into dist/ and not shipped in the bot or agent image.
+  const dir = fileURLToPath(new URL('./public/', import.meta.url));
   return new Map(
     Object.values(STATIC_FILES).map(({ file }) => [file, readFileSync(`${dir}${file}`)]),
   );
@@ -330,15 +333,45 @@ function refuseCrossSite(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) throw new Error('request body too large');
-    chunks.push(chunk);
+/** A request body over `MAX_BODY`: answered 413 with the limit, not a 500. */
+class BodyTooLarge extends Error {
+  constructor() {
+    super(`the request is over the console's limit of ${MAX_BODY / 1024} KiB (${MAX_BODY} bytes)`);
   }
-  return JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+}
+
+/**
+ * The body as JSON. Over `MAX_BODY` (declared or counted) it rejects with `BodyTooLarge` and reads
+ * the rest without keeping it, so the client finishes sending and can read the 413.
+ */
+function readJson(req: IncomingMessage): Promise<unknown> {
+  if (Number(req.headers['content-length']) > MAX_BODY) {
+    req.resume();
+    return Promise.reject(new BodyTooLarge());
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      if (size > MAX_BODY) return;
+      size += chunk.length;
+      if (size > MAX_BODY) {
+        chunks.length = 0;
+        reject(new BodyTooLarge());
+      } else {
+        chunks.push(chunk);
+      }
+    });
+    req.on('end', () => {
+      if (size > MAX_BODY) return;
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}'));
+      } catch (err) {
+        reject(err as Error);
+      }
+    });
+    req.on('error', reject);
+  });
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -363,10 +396,6 @@ function failureText(command: string, status: number): string {
     : `\`${command}\` failed with the error "dispatch_failed" (the app answered HTTP ${status})`;
 }
 
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
-}
-
 function loopbackHost(header: string | undefined): boolean {
   if (!header) return false;
   const name = header.startsWith('[')
@@ -375,7 +404,8 @@ function loopbackHost(header: string | undefined): boolean {
   return name === 'localhost' || name === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(name);
 }
 
+/** The address to print: `localhost` for the usual loopback, else the address itself. */
 function urlHost(host: string): string {
-  if (host === '0.0.0.0' || host === '::') return 'localhost';
-  return host.includes(':') ? `[${host}]` : host;
+  if (host === '127.0.0.1' || host === 'localhost') return 'localhost';
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }

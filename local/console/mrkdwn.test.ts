@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { alertView } from '../slack/alert-messages.js';
-import { escapeText } from '../slack/slack-text.js';
+import { alertView } from '../../bot/slack/alert-messages.js';
+import { escapeText } from '../../bot/slack/slack-text.js';
 import { decodeEntities, emojify, parseMrkdwn, type MrkdwnNode } from './public/mrkdwn.js';
 
 /** The text a tree shows, with formatting marked the way a test can read it. */
