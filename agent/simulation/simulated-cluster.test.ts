@@ -2,7 +2,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parsePolicy } from '../../shared/config/policy-loader.js';
+import { planFromPolicy } from '../../shared/config/plan-from-policy.js';
 import { isRolloutError } from '../../shared/errors.js';
+import { applicableGate, judgedWithoutLiveTraffic } from '../../shared/gate/applicable.js';
+import { evaluateGate } from '../../shared/gate/evaluate.js';
 import { SimulatedMetrics } from '../metrics/simulated-metrics.js';
 import { SimulatedRouter } from '../routers/simulated-router.js';
 import type { AppliedMark, RouteTarget } from '../routers/traffic-router.js';
@@ -325,5 +329,46 @@ describe('simulated cluster state file', () => {
     );
     writeFileSync(stateFile, readFileSync(join(dir, 'us.json')));
     expect(() => simulated({ stateFile })).toThrow(/holds cluster "us-east", not "eu-west"/);
+  });
+});
+
+describe('the example policy (config/policy.yaml) in local mode', () => {
+  it('its blue-green preview gets enough mirrored requests in one 5 s sample for its gate to pass', async () => {
+    const policy = parsePolicy(
+      readFileSync(new URL('../../config/policy.yaml', import.meta.url), 'utf8'),
+      'config/policy.yaml',
+    );
+    const plan = planFromPolicy(policy, { service: 'search', version: '7.2.0', startedBy: 'U0A' });
+    const cluster = new SimulatedCluster({
+      name: 'eu-west',
+      services: { search: { stableVersion: '7.1.0' } },
+      ...policy.simulation,
+    });
+    const preview: RouteTarget = {
+      service: 'search',
+      stableVersion: '7.1.0',
+      canaryVersion: '7.2.0',
+      strategy: plan.strategy,
+      ...(plan.mirrorPercent !== undefined && { mirrorPercent: plan.mirrorPercent }),
+    };
+    await new SimulatedRouter(cluster).setWeight(preview, 0, mark(1));
+    const metrics = new SimulatedMetrics(cluster);
+    const measure = (version: string, role: 'canary' | 'stable') =>
+      metrics.measure({ service: 'search', version, role, windowMs: 5_000 });
+    const stage = plan.stages[0]!;
+    const verdict = evaluateGate(
+      applicableGate(stage),
+      [
+        {
+          cluster: 'eu-west',
+          canary: await measure('7.2.0', 'canary'),
+          stable: await measure('7.1.0', 'stable'),
+        },
+      ],
+      0,
+      ['eu-west'],
+      { webhooksSuffice: judgedWithoutLiveTraffic(stage) },
+    );
+    expect(verdict.outcome).toBe('pass');
   });
 });
