@@ -1,4 +1,4 @@
-import type { Measurement, WebhookResult } from '../shared/contracts/events.js';
+import type { Measurement } from '../shared/contracts/events.js';
 import type { Logger } from '../shared/log.js';
 import type { EventBus } from '../shared/ports/buses.js';
 import { describeError } from '../shared/errors.js';
@@ -6,7 +6,8 @@ import type { EventFactory } from './event-factory.js';
 import type { MeasureQuery, MetricsProvider } from './metrics/metrics-provider.js';
 import type { WebhookCheck } from '../shared/rollout/plan.js';
 import type { RolloutTable, TrackedRollout } from './rollout-table.js';
-import { runWebhook, type WebhookRunnerOptions } from './webhooks/webhook-runner.js';
+import { WebhookChecks } from './webhooks/webhook-checks.js';
+import type { WebhookRunnerOptions } from './webhooks/webhook-runner.js';
 
 export interface HealthSamplerOptions {
   metrics: MetricsProvider;
@@ -26,19 +27,29 @@ export interface HealthSamplerOptions {
 
 /**
  * One `health_sample` per active rollout per call: canary and stable measured over the same
- * window, tagged with the rollout's current stage, with the results of the stage gate's webhook
- * checks run meanwhile (known from `start`; for a rollout recovered from its route after a
- * restart, whose stages are unknown, the policy's checks for the service). Rollouts whose stage is not known (found on a
- * route whose mark has no stage, before any command) are skipped. A failed publish is logged and
+ * window, tagged with the rollout's current stage, with the latest results of the stage gate's
+ * webhook checks (see `WebhookChecks`; a sample waits for a round in flight at most half its
+ * window). Rollouts whose stage is not known (found on a route whose mark has no stage, before
+ * any command) are skipped. A failed publish is logged and
  * the next sample goes on: samples are periodic, a lost one is replaced by the next.
  */
 export class HealthSampler {
-  constructor(private readonly options: HealthSamplerOptions) {}
+  private readonly webhooks: WebhookChecks;
+
+  constructor(private readonly options: HealthSamplerOptions) {
+    this.webhooks = new WebhookChecks({
+      cluster: options.cluster,
+      ...(options.webhooksByService !== undefined && {
+        webhooksByService: options.webhooksByService,
+      }),
+      ...(options.webhooks !== undefined && { runner: options.webhooks }),
+    });
+  }
 
   async sampleAll(): Promise<void> {
-    const due = this.options.table
-      .active()
-      .filter((r) => r.target !== undefined && r.stageIndex !== undefined);
+    const active = this.options.table.active();
+    this.webhooks.keepOnly(new Set(active.map((r) => r.rolloutId)));
+    const due = active.filter((r) => r.target !== undefined && r.stageIndex !== undefined);
     await Promise.all(due.map((rollout) => this.sample(rollout)));
   }
 
@@ -59,7 +70,7 @@ export class HealthSampler {
         role: 'stable',
         windowMs,
       }),
-      this.runWebhooks(rollout, stageIndex),
+      this.webhooks.resultsFor(rollout, stageIndex, Math.ceil(windowMs / 2)),
     ]);
     // The rollout may have ended (or moved on) while measuring: a sample must not follow its end.
     if (!rollout.active || rollout.stageIndex !== stageIndex) return;
@@ -77,29 +88,6 @@ export class HealthSampler {
         'cannot publish health sample',
       );
     }
-  }
-
-  /** Every webhook check of the stage's gate, concurrently; `runWebhook` never rejects. */
-  private async runWebhooks(rollout: TrackedRollout, stageIndex: number): Promise<WebhookResult[]> {
-    const stage = rollout.stages?.[stageIndex];
-    const target = rollout.target;
-    const checks =
-      rollout.stages === undefined
-        ? (this.options.webhooksByService?.[rollout.service] ?? [])
-        : (stage?.gate.webhooks ?? []);
-    if (target === undefined || checks.length === 0) return [];
-    const call = {
-      rolloutId: rollout.rolloutId,
-      service: target.service,
-      version: target.canaryVersion,
-      stableVersion: target.stableVersion,
-      cluster: this.options.cluster,
-      stageIndex,
-      // Unknown for a recovered rollout, until a command says; the route's weight is the truth.
-      ...(stage !== undefined && { weight: stage.weight }),
-      strategy: target.strategy,
-    };
-    return Promise.all(checks.map((check) => runWebhook(check, call, this.options.webhooks)));
   }
 
   /** The port never rejects; a provider that does anyway is reported unavailable, not thrown. */
