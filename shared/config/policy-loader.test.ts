@@ -138,5 +138,8 @@ describe('parsePolicy', () => {
       problemsOf(hooks('[{ name: a, url: "http://a.test" }, { name: a, url: "http://b.test" }]'))
         .message,
     ).toContain('webhook names must differ');
+    expect(problemsOf(hooks('[{ name: a, url: "ftp://a.test" }]')).message).toContain(
+      'services.checkout.gate.webhooks.0.url: an http:// or https:// URL',
+    );
   });
 });

@@ -58,7 +58,10 @@ export type ApprovalRule = z.infer<typeof ApprovalRule>;
 export const WebhookCheck = z.object({
   /** Names the check in gate results and alerts, e.g. `smoke`. */
   name: z.string().min(1).max(63),
-  url: z.url({ protocol: /^https?$/ }),
+  url: z.url({
+    protocol: /^https?$/,
+    error: 'an http:// or https:// URL, e.g. http://smoke.test/run',
+  }),
   /** Each try is aborted after this many ms. */
   timeoutMs: z.number().int().positive().max(60_000),
   /** Tries after the first one when a try fails (a network error, a timeout, an unexpected answer). */
