@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MemoryTopicBroker } from '../shared/adapters/memory-topic-broker.js';
 import { RolloutEvent } from '../shared/contracts/events.js';
 import { silentLogger } from '../shared/log.js';
@@ -296,16 +296,24 @@ describe('RolloutAgent: health samples and heartbeats', () => {
   });
 
   it('stops cleanly: no more events after stop(), and stop() twice is fine', async () => {
-    const h = await agentWith({ samplingIntervalMs: 5, heartbeatIntervalMs: 5 });
-    const script = new RolloutScript();
-    await h.send(script.start(), script.setWeight(0, 5));
-    await h.events.waitFor('health_sample');
-    await h.agent.stop();
-    const count = h.events.published.length;
-    await h.agent.stop();
-    // A negative check needs time to pass: six intervals in which the timers would have fired.
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    expect(h.events.published.length).toBe(count);
+    // The agent's timers run on fake time (which also follows real time, so the waits below
+    // work): after stop() the test moves time far past every interval at once, which fires any
+    // timer still scheduled, instead of sleeping and hoping a leaked timer would have fired.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'], shouldAdvanceTime: true });
+    try {
+      const h = await agentWith({ samplingIntervalMs: 5, heartbeatIntervalMs: 5 });
+      const script = new RolloutScript();
+      await h.send(script.start(), script.setWeight(0, 5));
+      await h.events.waitFor('health_sample');
+      await h.agent.stop();
+      const count = h.events.published.length;
+      await h.agent.stop();
+      await vi.advanceTimersByTimeAsync(1_000); // two hundred sampling and heartbeat intervals
+      expect(h.events.published.length).toBe(count);
+      expect(vi.getTimerCount()).toBe(0); // and nothing is left to fire later
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

@@ -157,6 +157,12 @@ export async function measureSlackAck(options: SlackAckOptions = {}): Promise<Sl
       async () => (await product.local.bot.service.get(target.id))?.status === 'baking',
       { what: 'the clicked rollout to bake', timeoutMs: 30_000 },
     );
+    // A click counts only from the rollout's own card (its channel and message).
+    const card = await waitFor(() => product.api.channelMessages(WHO.channel)[0], {
+      what: 'the card of the clicked rollout',
+      timeoutMs: 30_000,
+    });
+    const onCard = { ...WHO, messageTs: card.ts };
     const clickTimes: number[] = [];
     for (let i = 0; i < warmUp + iterations; i++) {
       const pause = i % 2 === 0;
@@ -164,7 +170,7 @@ export async function measureSlackAck(options: SlackAckOptions = {}): Promise<Sl
         i,
         async () => {
           const action = pause ? CARD_ACTIONS.pause : CARD_ACTIONS.resume;
-          const ms = await timed(() => product.slack.click(action, target.id, WHO));
+          const ms = await timed(() => product.slack.click(action, target.id, onCard));
           await waitFor(
             async () =>
               ((await product.local.bot.service.get(target.id))?.status === 'paused') === pause,

@@ -10,7 +10,10 @@ import type { CommandSigner } from '../shared/messaging/command-signing.js';
 import { TopicCommandBus } from '../shared/messaging/topic-command-bus.js';
 import { TopicEventBus } from '../shared/messaging/topic-event-bus.js';
 import type { Notifier } from '../shared/ports/notifier.js';
-import { BullGateScheduler } from './adapters/bull-gate-scheduler.js';
+import {
+  BullGateScheduler,
+  type BullGateSchedulerOptions,
+} from './adapters/bull-gate-scheduler.js';
 import { RedisAgentRegistry } from './adapters/redis-agent-registry.js';
 import { RedisHealthSampleStore } from './adapters/redis-health-samples.js';
 import { RedisOnceClaims } from './adapters/redis-once-claims.js';
@@ -23,6 +26,8 @@ export interface DistributedConnections {
   kafka: Omit<KafkaTopicBrokerOptions, 'clientId' | 'logger'> & { clientId?: string };
   /** `redis://…`: rollouts, the outbox, locks, samples, heartbeats, claims and BullMQ. */
   redisUrl: string;
+  /** How soon a gate job whose bot died mid-run runs again. Default: the scheduler's (30 s each). */
+  gateJobs?: Pick<BullGateSchedulerOptions, 'lockDurationMs' | 'stalledIntervalMs'>;
   logger: Logger;
   clock: Clock;
   /** Signs every command (see `Ed25519CommandSigner`); without it commands go out unsigned. */
@@ -71,6 +76,7 @@ export async function connectDistributedAdapters(
       claims: new RedisOnceClaims(redis),
       scheduler: new BullGateScheduler({
         url: options.redisUrl,
+        ...options.gateJobs,
         logger: logger.child({ component: 'gate-scheduler' }),
       }),
       commands: new TopicCommandBus(broker, {

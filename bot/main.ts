@@ -88,6 +88,14 @@ export async function startBot(options: {
   let readiness: ReadinessCheck[] = [];
   const distributed = await startDistributedMode({
     policy,
+    gateJobs: {
+      ...(env.GATE_LOCK_DURATION !== undefined && {
+        lockDurationMs: env.GATE_LOCK_DURATION,
+      }),
+      ...(env.GATE_STALLED_INTERVAL !== undefined && {
+        stalledIntervalMs: env.GATE_STALLED_INTERVAL,
+      }),
+    },
     clock,
     logger,
     kafka: { brokers, consumer: kafkaConsumerTimings(env), ...security },

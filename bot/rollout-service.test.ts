@@ -78,6 +78,48 @@ describe('RolloutService.start: the stable version', () => {
     expect(third.plan.stableVersion).toBe('2.5.0');
   });
 
+  it('refuses to start the stable version, naming it, and an older one without allowDowngrade', async () => {
+    const { service, store, locks, advance } = setUp();
+    await expect(service.start(checkout('2.4.0'))).rejects.toMatchObject({
+      code: 'same_as_stable',
+      message: expect.stringContaining('checkout already runs 2.4.0 as its stable version'),
+    });
+    const first = await service.start(checkout('2.5.0'));
+    await finish(store, first.id, 'succeeded');
+    await locks.release('checkout', first.id);
+    advance(60_000);
+    await expect(service.start(checkout('2.5.0'))).rejects.toMatchObject({
+      code: 'same_as_stable',
+    });
+    await expect(service.start(checkout('2.4.9'))).rejects.toMatchObject({
+      code: 'downgrade',
+      message: expect.stringContaining('add --allow-downgrade'),
+    });
+    expect(await locks.holder('checkout')).toBeUndefined();
+    expect(await service.list()).toEqual([]);
+    const back = await service.start({ ...checkout('2.4.9'), allowDowngrade: true });
+    expect(back.plan.stableVersion).toBe('2.5.0');
+  });
+
+  it('previews a start: the stable version it would use and why it would be refused now', async () => {
+    const { service, store, locks, advance } = setUp();
+    const first = await service.start(checkout('2.5.0'));
+    await finish(store, first.id, 'succeeded');
+    await locks.release('checkout', first.id);
+    advance(60_000);
+    const active = await service.start(checkout('2.6.0'));
+
+    const preview = await service.preview(checkout('2.5.0'));
+    expect(preview.plan.stableVersion).toBe('2.5.0');
+    expect(preview.refusals.map((r) => r.code)).toEqual(['same_as_stable', 'service_busy']);
+    expect(preview.refusals[1]!.message).toContain(active.id);
+    expect((await service.preview(checkout('2.7.0'))).refusals.map((r) => r.code)).toEqual([
+      'service_busy',
+    ]);
+    // Nothing was started by looking.
+    expect((await service.list()).map((s) => s.id)).toEqual([active.id]);
+  });
+
   it('reads only the same service’s rollouts', async () => {
     const { service, store } = setUp();
     const search = await service.start({ service: 'search', version: '8.0.0', startedBy: STARTER });

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Clock } from '../shared/clock.js';
 import { planFromPolicy, type RolloutRequest } from '../shared/config/plan-from-policy.js';
 import type { Policy } from '../shared/config/policy.js';
+import type { RolloutPlan } from '../shared/rollout/plan.js';
 import { isRolloutError, RolloutError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { HistoryEntry, RolloutStore } from '../shared/ports/rollout-store.js';
@@ -16,6 +17,7 @@ import {
   type RolloutInput,
   type RolloutState,
 } from '../shared/rollout/state.js';
+import { versionRefusal } from './start-checks.js';
 
 /** The service already has an active rollout; the message names it. */
 export class ServiceBusyError extends RolloutError {
@@ -92,17 +94,16 @@ export class RolloutService {
    * Plans, takes the service's lock and stores the new rollout with its first effects. The plan's
    * stable version is that of the service's last succeeded rollout (the policy file's only before
    * the first): the version that rollout promoted is what runs now, and what a rollback returns to.
+   * Starting that same version is refused, and so is an older one unless `allowDowngrade`.
    */
   async start(
     request: RolloutRequest,
     actor: Actor = { id: `user:${request.startedBy}` },
   ): Promise<RolloutState> {
-    const policy = this.deps.policy();
-    const stableVersion = Object.hasOwn(policy.services, request.service)
-      ? await this.lastSucceededVersion(request.service)
-      : undefined;
-    const plan = planFromPolicy(policy, request, stableVersion ? { stableVersion } : {});
+    const plan = await this.plan(request);
     this.authorize('start', plan.service, actor);
+    const refusal = versionRefusal(plan, request.allowDowngrade === true);
+    if (refusal) throw refusal;
     const id = (this.deps.newRolloutId ?? defaultRolloutId)(plan.service);
     const holder = await this.deps.locks.acquire(plan.service, id);
     if (holder !== id) throw new ServiceBusyError(plan.service, holder);
@@ -129,6 +130,30 @@ export class RolloutService {
     }
     this.deps.onCommitted(id);
     return result.state;
+  }
+
+  /**
+   * What `start` would do now, without starting anything: the plan it would make (with the stable
+   * version a start would use) and every reason a start would be refused now (the version, another
+   * active rollout of the service). Permissions are the caller's to show.
+   */
+  async preview(request: RolloutRequest): Promise<{ plan: RolloutPlan; refusals: RolloutError[] }> {
+    const plan = await this.plan(request);
+    const refusals: RolloutError[] = [];
+    const version = versionRefusal(plan, request.allowDowngrade === true);
+    if (version) refusals.push(version);
+    const holder = await this.deps.locks.holder(plan.service);
+    if (holder) refusals.push(new ServiceBusyError(plan.service, holder));
+    return { plan, refusals };
+  }
+
+  /** The plan of a request against the policy and the stable version the bot knows. */
+  private async plan(request: RolloutRequest): Promise<RolloutPlan> {
+    const policy = this.deps.policy();
+    const stableVersion = Object.hasOwn(policy.services, request.service)
+      ? await this.lastSucceededVersion(request.service)
+      : undefined;
+    return planFromPolicy(policy, request, stableVersion ? { stableVersion } : {});
   }
 
   /**

@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { parsePolicy } from '../shared/config/policy-loader.js';
 import { silentLogger } from '../shared/log.js';
 import { e2ePolicyYaml, STARTER } from '../test/support/e2e-policy.js';
+import { aPlan } from '../test/support/plan-builders.js';
+import { rolloutIn } from '../test/support/rollout-driver.js';
+import { aCommit } from '../test/support/state-builders.js';
 import { MemoryAgentRegistry } from './adapters/memory-agent-registry.js';
 import { MemoryOnceClaims } from './adapters/memory-once-claims.js';
 import { MemoryRolloutStore } from './adapters/memory-rollout-store.js';
@@ -46,6 +49,7 @@ function twoReplicas() {
   return {
     replicas: [replica(), replica()],
     service,
+    store,
     locks,
     agents,
     notifier,
@@ -117,5 +121,67 @@ describe('Sweeps', () => {
     expect(await locks.holder('checkout')).toBeUndefined();
     const next = await service.start({ service: 'checkout', version: '2.5.0', startedBy: STARTER });
     expect(await locks.holder('checkout')).toBe(next.id);
+  });
+});
+
+describe('Sweeps: approvals that wait too long', () => {
+  const HOUR = 3_600_000;
+  async function waiting(onTimeout: 'wait' | 'abort') {
+    const replicas = twoReplicas();
+    const plan = aPlan()
+      .withStages(5, 25, 100)
+      .withClusters('eu-west')
+      .withApproval(
+        { approvers: [], remindAfterMs: HOUR, escalateAfterMs: 2 * HOUR, onTimeout },
+        { atStage: 0 },
+      )
+      .build();
+    const state = rolloutIn('awaiting_approval', plan).state;
+    await replicas.store.create(aCommit(state));
+    replicas.advance(state.updatedAt - replicas.clock.now());
+    return { ...replicas, state };
+  }
+  const approvalAlerts = (notifier: RecordingNotifier) =>
+    notifier.notices.flatMap((n) =>
+      n.type === 'alert' && n.kind.startsWith('approval_') ? [n] : [],
+    );
+
+  it('reminds the approvers once past the timeout, then pages on-call once past the escalation', async () => {
+    const { replicas, notifier, advance, service, state } = await waiting('wait');
+    advance(HOUR - 1_000);
+    await Promise.all(replicas.map((r) => r.tick()));
+    expect(approvalAlerts(notifier)).toEqual([]);
+
+    advance(2_000);
+    await Promise.all(replicas.map((r) => r.tick()));
+    advance(1_000);
+    await Promise.all(replicas.map((r) => r.tick()));
+    expect(approvalAlerts(notifier).map((a) => a.kind)).toEqual(['approval_reminder']);
+    expect(approvalAlerts(notifier)[0]!.message).toMatch(
+      /waited 1h.* for approval \(0 of 1\) from anyone/,
+    );
+
+    advance(HOUR);
+    await Promise.all(replicas.map((r) => r.tick()));
+    advance(1_000);
+    await Promise.all(replicas.map((r) => r.tick()));
+    expect(approvalAlerts(notifier).map((a) => a.kind)).toEqual([
+      'approval_reminder',
+      'approval_overdue',
+    ]);
+    expect(approvalAlerts(notifier)[1]!.message).toMatch(
+      /holds the service until someone approves or aborts it/,
+    );
+    expect((await service.get(state.id))?.status).toBe('awaiting_approval');
+  });
+
+  it('aborts the rollout past the escalation when the policy says abort', async () => {
+    const { replicas, notifier, advance, service, state } = await waiting('abort');
+    advance(2 * HOUR + 1_000);
+    await replicas[0]!.tick();
+    expect(approvalAlerts(notifier).map((a) => a.kind)).toEqual(['approval_overdue']);
+    const after = await service.get(state.id);
+    expect(after?.status).toBe('rolling_back');
+    expect(after?.outcome).toMatch(/no approval within 2h/);
   });
 });

@@ -83,7 +83,11 @@ export class Sweeps {
       .catch((err: unknown) =>
         this.deps.logger.warn({ err }, 'checking service locks failed; the next sweep tries again'),
       );
-    return [...(await this.silentAgents(now)), ...(await this.stuckRollouts(now))];
+    return [
+      ...(await this.silentAgents(now)),
+      ...(await this.stuckRollouts(now)),
+      ...(await this.waitingApprovals(now)),
+    ];
   }
 
   private async silentAgents(now: number): Promise<string[]> {
@@ -111,6 +115,70 @@ export class Sweeps {
       const message = describeStuck(state, now);
       await this.deps.notifier.alert(state, 'rollout_stuck', message);
       raised.push(message);
+    }
+    return raised;
+  }
+
+  /**
+   * Approvals that wait too long: past the rule's `remindAfterMs` the approvers are reminded in
+   * the thread, past `escalateAfterMs` on-call is paged and, with `onTimeout: abort`, the rollout
+   * is aborted (its lock would otherwise be held with nobody deciding). Each once per waiting
+   * episode (the rollout's version: a partial approval starts a new one).
+   */
+  private async waitingApprovals(now: number): Promise<string[]> {
+    const raised: string[] = [];
+    for (const state of await this.deps.service.list()) {
+      if (state.status !== 'awaiting_approval') continue;
+      const rule = state.plan.stages[state.stageIndex]?.gate.approval;
+      if (rule?.remindAfterMs === undefined) continue;
+      const waited = now - state.updatedAt;
+      const who = rule.approvers.join(', ') || 'anyone';
+      const got = `${state.approvals.length} of ${rule.required}`;
+      // Whole minutes: "62m" reads better in a page than "3720s".
+      const since = formatDuration(Math.max(60_000, Math.round(waited / 60_000) * 60_000));
+      const label = `${state.plan.service} ${state.plan.version} (${state.id})`;
+      if (rule.escalateAfterMs !== undefined && waited >= rule.escalateAfterMs) {
+        if (
+          !(await this.deps.claims.claim(
+            `approval-overdue:${state.id}:${state.version}`,
+            EPISODE_TTL_MS,
+          ))
+        )
+          continue;
+        const abort = rule.onTimeout === 'abort';
+        const message =
+          `${label} has waited ${since} for approval (${got}) from ${who}` +
+          (abort
+            ? '; the policy aborts it now (approvalTimeoutAction: abort).'
+            : '; it holds the service until someone approves or aborts it.');
+        await this.deps.notifier.alert(state, 'approval_overdue', message);
+        raised.push(message);
+        if (abort) {
+          await this.deps.service
+            .act(
+              state.id,
+              { type: 'abort', reason: `no approval within ${since}` },
+              { id: 'system:approval-timeout' },
+            )
+            .catch((err: unknown) =>
+              this.deps.logger.warn(
+                { err, rolloutId: state.id },
+                'could not abort an overdue approval',
+              ),
+            );
+        }
+      } else if (waited >= rule.remindAfterMs) {
+        if (
+          !(await this.deps.claims.claim(
+            `approval-reminder:${state.id}:${state.version}`,
+            EPISODE_TTL_MS,
+          ))
+        )
+          continue;
+        const message = `Reminder: ${label} has waited ${since} for approval (${got}) from ${who}.`;
+        await this.deps.notifier.alert(state, 'approval_reminder', message);
+        raised.push(message);
+      }
     }
     return raised;
   }

@@ -35,6 +35,13 @@ export interface BullGateSchedulerOptions {
    * is detected after about this long and the job runs again. Default 30 s (BullMQ's).
    */
   lockDurationMs?: number;
+  /**
+   * How often this worker looks for jobs whose lock expired (a worker that died mid-job) and
+   * puts them back to run again. It runs once at start and then every interval, so a stalled job
+   * runs again at most about `lockDurationMs` plus this long after its worker died. Default 30 s
+   * (BullMQ's); tests shorten both.
+   */
+  stalledIntervalMs?: number;
   logger?: Logger;
 }
 
@@ -88,6 +95,7 @@ export class BullGateScheduler implements GateScheduler {
       concurrency: 4,
       retentionMs: 7 * DAY_MS,
       lockDurationMs: 30_000,
+      stalledIntervalMs: 30_000,
       ...definedOnly(options),
       url: options.url,
     };
@@ -173,6 +181,7 @@ export class BullGateScheduler implements GateScheduler {
         prefix: this.#options.prefix,
         concurrency: this.#options.concurrency,
         lockDuration: this.#options.lockDurationMs,
+        stalledInterval: this.#options.stalledIntervalMs,
         settings: {
           backoffStrategy: (attemptsMade: number) =>
             retryDelayMs(attemptsMade, {
@@ -255,6 +264,7 @@ function validate(o: Required<Omit<BullGateSchedulerOptions, 'logger'>>): void {
     ['maxBackoffMs', o.maxBackoffMs],
     ['retentionMs', o.retentionMs],
     ['lockDurationMs', o.lockDurationMs],
+    ['stalledIntervalMs', o.stalledIntervalMs],
   ] as const) {
     if (!(value > 0)) problems.push(`${name} must be > 0, got ${value}`);
   }

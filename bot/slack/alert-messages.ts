@@ -1,6 +1,7 @@
 import type { types } from '@slack/bolt';
 import { formatCheck } from '../../shared/gate/format.js';
 import type { AlertKind, RolloutState } from '../../shared/rollout/state.js';
+import { rolloutText } from './rollout-text.js';
 import { clip, escapeText, mention, slackify } from './slack-text.js';
 
 export interface AlertView {
@@ -16,14 +17,17 @@ const TITLE: Record<AlertKind, string> = {
   rollback_failed: ':sos: The rollback failed: a person must act',
   gate_inconclusive: ':grey_question: The gate is inconclusive: holding',
   approval_needed: ':raised_hand: Approval needed',
+  approval_reminder: ':raised_hand: Still waiting for approval',
+  approval_overdue: ':alarm_clock: Approval overdue',
   command_failed: ':warning: A command failed: rolling back',
   rollout_stuck: ':hourglass: The rollout is stuck',
 };
 
 /**
- * An alert about a rollout, posted in its card's thread. Everything but an approval request
- * mentions the service's on-call group and is broadcast to the channel: a person must see it
- * now. An approval request mentions the approvers (its message names them) in the thread only.
+ * An alert about a rollout, posted in its card's thread. Everything but an approval request (or
+ * its reminder) mentions the service's on-call group and is broadcast to the channel: a person
+ * must see it now. An approval request mentions the approvers (its message names them) in the
+ * thread only.
  */
 export function alertView(
   state: RolloutState,
@@ -31,9 +35,11 @@ export function alertView(
   message: string,
   oncall: string | undefined,
 ): AlertView {
-  const page = kind !== 'approval_needed' && oncall ? `${mention(oncall)} ` : '';
+  const quiet = kind === 'approval_needed' || kind === 'approval_reminder';
+  const page = !quiet && oncall ? `${mention(oncall)} ` : '';
   const title = `${TITLE[kind]} · *${escapeText(state.plan.service)}* \`${escapeText(state.plan.version)}\``;
-  const body = clip(slackify(message), 2500);
+  // The message is the bot's, but may quote what people typed (a reason): that shows literally.
+  const body = clip(rolloutText(state, message), 2500);
   const blocks: types.KnownBlock[] = [
     { type: 'section', text: { type: 'mrkdwn', text: `${page}${title}\n${body}` } },
   ];
@@ -52,7 +58,7 @@ export function alertView(
     // The message names the rollout itself (`checkout 2.5.0 (checkout-3f9a1c): …`).
     text: `${page}${TITLE[kind].replace(/^:[a-z_]+: /, '')}: ${body}`,
     blocks,
-    broadcast: kind !== 'approval_needed',
+    broadcast: !quiet,
   };
 }
 

@@ -1,7 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import type { App, BlockAction, ButtonAction, RespondFn } from '@slack/bolt';
 import type { Logger } from '../../shared/log.js';
+import type { CardStore } from '../../shared/ports/card-store.js';
 import { CARD_ACTIONS, type CardAction } from './card.js';
+import { clickOrigin, isFromCard, NotOnCardError } from './card-origin.js';
 import { parseCommand } from './command-parser.js';
 import type { SurfaceMetrics } from './metrics.js';
 import { refusalText } from './replies.js';
@@ -14,6 +16,8 @@ export const RECEIVED_AT = 'rolloutReceivedAt';
 
 export interface HandlerDeps {
   commands: RolloutCommands;
+  /** Where each rollout's card is: a click is taken only from that message. */
+  cards: Pick<CardStore, 'get'>;
   metrics: SurfaceMetrics;
   logger: Logger;
 }
@@ -24,7 +28,7 @@ export interface HandlerDeps {
  * that is wrong on its face (a parse error, `help`) is answered in the ack itself.
  */
 export function registerHandlers(app: App, deps: HandlerDeps): void {
-  const { commands, metrics, logger } = deps;
+  const { commands, cards, metrics, logger } = deps;
 
   app.command(SLASH_COMMAND, async ({ command, ack, respond, context }) => {
     const started = receivedAt(context);
@@ -60,13 +64,44 @@ export function registerHandlers(app: App, deps: HandlerDeps): void {
         'abort') as CardAction;
       const rolloutId = action.value ?? '';
       const who = { userId: body.user.id, channelId: body.channel?.id ?? '' };
-      const reply = rolloutId
-        ? await commands.act(kind, rolloutId, who, kind === 'abort' ? 'from the card' : undefined)
-        : { text: refusalText(new Error('button without a rollout id')), refused: true };
+      const refusal = rolloutId
+        ? await notFromCard(cards, rolloutId, clickOrigin(body), who.userId, kind, logger)
+        : refusalText(new Error('button without a rollout id'));
+      const reply = refusal
+        ? { text: refusal, refused: true }
+        : await commands.act(kind, rolloutId, who, kind === 'abort' ? 'from the card' : undefined);
       // A click that worked shows on the card and in its thread; only refusals need an answer.
       if (reply.refused) await answer(respond, reply, logger);
     },
   );
+}
+
+/**
+ * A refusal when the click did not come from the card the bot posted for the rollout (its
+ * channel and message ts as stored), else `undefined`. When the card cannot be read the click is
+ * refused too: a button must not move traffic on a check that was not made.
+ */
+async function notFromCard(
+  cards: Pick<CardStore, 'get'>,
+  rolloutId: string,
+  origin: ReturnType<typeof clickOrigin>,
+  userId: string,
+  kind: CardAction,
+  logger: Logger,
+): Promise<string | undefined> {
+  let card;
+  try {
+    card = await cards.get(rolloutId);
+  } catch (err) {
+    logger.error({ err, rolloutId }, 'could not read the card of a clicked rollout');
+    return refusalText(err);
+  }
+  if (isFromCard(origin, card)) return undefined;
+  logger.warn(
+    { audit: 'denied', rolloutId, user: userId, action: kind, origin, card: card ?? null },
+    'button click refused: not from the rollout card',
+  );
+  return refusalText(new NotOnCardError(rolloutId, card));
 }
 
 /**

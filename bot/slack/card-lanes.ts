@@ -43,6 +43,19 @@ export interface CardLanesOptions {
   /** Time and waiting, for tests that run lanes on a virtual clock. Default: real ones. */
   now?: () => number;
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /**
+   * Told of each card post and update once Slack took it, with the reading of `now` the lane
+   * paced it by (consecutive ones are at least `updateIntervalMs` apart): lets a test check the
+   * pacing where it is decided rather than on arrival times, which network and load can squeeze.
+   */
+  onCardSent?: (sent: CardSent) => void;
+}
+
+/** A card post or update as the lane sent it; `at` is on the lane's clock (`now`). */
+export interface CardSent {
+  rolloutId: string;
+  kind: 'post' | 'update';
+  at: number;
 }
 
 /** How long a replica holds the right to post a card while it posts it. */
@@ -267,6 +280,11 @@ export class CardLanes {
           if (rendered) {
             lane.ended = rendered.ended;
             await this.options.calls.update(lane.card.channel, lane.card.ts, rendered.view);
+            this.options.onCardSent?.({
+              rolloutId: lane.rolloutId,
+              kind: 'update',
+              at: lane.lastUpdateAt,
+            });
           }
           lane.failures = 0;
           continue;
@@ -311,6 +329,7 @@ export class CardLanes {
       blocks: rendered.view.blocks,
     });
     lane.lastUpdateAt = this.now();
+    this.options.onCardSent?.({ rolloutId, kind: 'post', at: lane.lastUpdateAt });
     lane.ended = rendered.ended;
     lane.card = await this.options.cards.save(rolloutId, posted);
     if (lane.card.ts !== posted.ts) {

@@ -8,11 +8,13 @@ import {
   actorLabel,
   clip,
   escapeText,
+  literal,
   mention,
   percent,
   slackify,
   slackTime,
 } from './slack-text.js';
+import { outcomeText } from './rollout-text.js';
 
 type Block = types.KnownBlock;
 
@@ -135,7 +137,7 @@ const STATUS_ICON: Record<RolloutState['status'], string> = {
 
 function headline(state: RolloutState): string {
   const { plan } = state;
-  const reason = plan.reason ? `\n> ${clip(slackify(plan.reason), 400)}` : '';
+  const reason = plan.reason ? `\n> ${clip(literal(plan.reason), 400)}` : '';
   return (
     `*${escapeText(plan.service)}* \`${escapeText(plan.version)}\` (from \`${escapeText(plan.stableVersion)}\`) · ` +
     `${plan.strategy} · started by ${mention(plan.startedBy)}${reason}`
@@ -152,7 +154,7 @@ function statusLine(state: RolloutState): string {
     line += ` · was ${state.pausedFrom.replace('_', ' ')}`;
   }
   if (state.status === 'rolling_back' && state.outcome) {
-    line += `\n${clip(slackify(state.outcome), 1500)}`;
+    line += `\n${clip(outcomeText(state), 1500)}`;
   }
   return line;
 }
@@ -298,7 +300,7 @@ function approvalLine(state: RolloutState): string | undefined {
 
 function endingLine(state: RolloutState): string {
   const icon = STATUS_ICON[state.status];
-  const outcome = state.outcome ? `\n${clip(slackify(state.outcome), 1500)}` : '';
+  const outcome = state.outcome ? `\n${clip(outcomeText(state), 1500)}` : '';
   switch (state.status) {
     case 'succeeded':
       return `${icon} *Succeeded* · \`${escapeText(state.plan.version)}\` is stable in ${state.plan.clusters.join(', ')}`;

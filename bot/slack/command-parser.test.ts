@@ -79,6 +79,52 @@ describe('parseCommand: start', () => {
     expect(error('start checkout 2.4.1 --bake 1m --bake 2m')).toContain('given twice');
   });
 
+  it('reads --allow-downgrade as a switch', () => {
+    expect(parsed('start checkout 2.3.0 --allow-downgrade back to the old one')).toEqual({
+      type: 'start',
+      request: {
+        service: 'checkout',
+        version: '2.3.0',
+        allowDowngrade: true,
+        reason: 'back to the old one',
+      },
+      dryRun: false,
+    });
+    expect(error('start checkout 2.3.0 --allow-downgrade=yes')).toContain(
+      '--allow-downgrade takes no value (got "yes"); write just --allow-downgrade',
+    );
+  });
+
+  it('answers every length limit with the limit, before anything else sees the input', () => {
+    expect(error(`start checkout 2.4.1-${'a'.repeat(294)}`)).toBe(
+      'the version is 300 characters; at most 128. Nothing was done.',
+    );
+    expect(error(`start checkout 2.4.1 ${'why '.repeat(150).trim()}`)).toBe(
+      'the reason is 599 characters; at most 500. Nothing was done.',
+    );
+    expect(error(`start ${'c'.repeat(64)} 2.4.1`)).toContain(
+      'the service name is 64 characters; at most 63',
+    );
+    expect(error(`start checkout 2.4.1 --clusters eu-west,${'x'.repeat(70)}`)).toContain(
+      'the cluster name is 70 characters; at most 63',
+    );
+    expect(error('start checkout 2.4.1 --bake 9999999999999999h')).toContain(
+      '--bake is too long; at most 2501999792h',
+    );
+    expect(error(`abort ${'r'.repeat(129)} oops`)).toContain(
+      'the rollout id is 129 characters; at most 128',
+    );
+    expect(error(`status ${'r'.repeat(129)}`)).toContain(
+      'the rollout id or service is 129 characters; at most 128',
+    );
+    expect(error(`history ${'s'.repeat(64)}`)).toContain(
+      'the service name is 64 characters; at most 63',
+    );
+    // At the limits themselves, all is well; an abort reason has no limit.
+    expect(parsed(`start checkout 2.4.1-${'a'.repeat(122)} ${'x'.repeat(500)}`).type).toBe('start');
+    expect(parsed(`abort checkout-3f9a1c ${'x'.repeat(2000)}`).type).toBe('act');
+  });
+
   it('leaves stage order and the final 100 to the plan check, which knows the strategy', () => {
     expect(parsed('start checkout 2.4.1 --stages 50,25,100')).toMatchObject({
       request: { stages: [50, 25, 100] },

@@ -1,12 +1,16 @@
-import { parseDuration } from '../../shared/config/duration.js';
+import { formatDuration, parseDuration } from '../../shared/config/duration.js';
 import { nearestNames, type RolloutRequest } from '../../shared/config/plan-from-policy.js';
-import type { Strategy } from '../../shared/rollout/plan.js';
+import { INPUT_LIMITS, type Strategy } from '../../shared/rollout/plan.js';
+import { literal } from './slack-text.js';
 
 /**
  * `/rollout …` text → a command, or an error that says what was wrong and what would be right.
- * Pure: no policy, no I/O. What needs the policy (is the service known, is the version well
- * formed, do the stages increase and end at 100) is checked by `planFromPolicy`, once, for both
- * a real start and a dry run.
+ * The error is Slack text; anything it quotes from the input is shown literally.
+ * Pure: no policy, no I/O. Every length limit the plan and the messages impose (`INPUT_LIMITS`)
+ * is checked here, so it is answered with the limit rather than failing deeper down. What needs
+ * the policy (is the service known, is the version well formed, do the stages increase and end
+ * at 100) is checked by `planFromPolicy`, once, for both a real start and a dry run; a name of
+ * the wrong form is simply not a known one there, answered with the nearest known names.
  */
 
 export const ROLLOUT_ACTIONS = ['approve', 'pause', 'resume', 'abort'] as const;
@@ -31,7 +35,7 @@ export const SUBCOMMANDS = ['start', 'status', 'list', ...ROLLOUT_ACTIONS, 'hist
 export const USAGE: Record<string, string> = {
   start:
     '/rollout start <service> <version> [--clusters a,b] [--strategy canary|blue-green] ' +
-    '[--stages 5,25,50,100] [--bake 5m] [--approve-at 50] [--dry-run] [reason…]',
+    '[--stages 5,25,50,100] [--bake 5m] [--approve-at 50] [--allow-downgrade] [--dry-run] [reason…]',
   status: '/rollout status [rollout id | service]',
   list: '/rollout list',
   approve: '/rollout approve <rollout id> [reason…]',
@@ -42,9 +46,21 @@ export const USAGE: Record<string, string> = {
   help: '/rollout help',
 };
 
-const START_FLAGS = ['clusters', 'strategy', 'stages', 'bake', 'approve-at', 'dry-run'] as const;
+const START_FLAGS = [
+  'clusters',
+  'strategy',
+  'stages',
+  'bake',
+  'approve-at',
+  'allow-downgrade',
+  'dry-run',
+] as const;
 type StartFlag = (typeof START_FLAGS)[number];
+/** Flags that are switches: present or not, no value. */
+const SWITCHES: readonly StartFlag[] = ['dry-run', 'allow-downgrade'];
 const STRATEGIES: readonly Strategy[] = ['canary', 'blue-green'];
+/** The longest bake in whole hours that is still an exact number of milliseconds. */
+const MAX_BAKE_MS = Math.floor(Number.MAX_SAFE_INTEGER / 3_600_000) * 3_600_000;
 
 export function parseCommand(text: string): ParseResult {
   const tokens = tokenize(text);
@@ -54,15 +70,21 @@ export function parseCommand(text: string): ParseResult {
   switch (sub) {
     case 'start':
       return parseStart(rest);
-    case 'status':
+    case 'status': {
       if (rest.length > 1) return tooMany('status', rest.slice(1));
+      const tooLong =
+        rest[0] && overLimit('rollout id or service', rest[0], INPUT_LIMITS.rolloutId);
+      if (tooLong) return fail(tooLong);
       return ok(rest[0] ? { type: 'status', target: rest[0].toLowerCase() } : { type: 'status' });
+    }
     case 'list':
       return rest.length > 0 ? tooMany('list', rest) : ok({ type: 'list' });
     case 'history': {
       const [service, ...extra] = rest;
       if (!service) return missing('history', 'a service name');
       if (extra.length > 0) return tooMany('history', extra);
+      const tooLong = overLimit('service name', service, INPUT_LIMITS.name);
+      if (tooLong) return fail(tooLong);
       return ok({ type: 'history', service: service.toLowerCase() });
     }
     case 'help':
@@ -73,6 +95,10 @@ export function parseCommand(text: string): ParseResult {
     case 'abort': {
       const [rolloutId, ...reason] = rest;
       if (!rolloutId || isFlag(rolloutId)) return missing(sub, 'a rollout id');
+      // No limit on the reason: nothing stores it with one, and an abort must never be refused
+      // because someone pasted a long explanation.
+      const tooLong = overLimit('rollout id', rolloutId, INPUT_LIMITS.rolloutId);
+      if (tooLong) return fail(tooLong);
       return ok({
         type: 'act',
         action: sub,
@@ -83,7 +109,7 @@ export function parseCommand(text: string): ParseResult {
     default: {
       const near = nearestNames(sub, SUBCOMMANDS);
       return fail(
-        `unknown subcommand "${head}"` +
+        `unknown subcommand "${literal(head)}"` +
           (near.length > 0 ? `; did you mean ${near.map((n) => `\`${n}\``).join(' or ')}?` : '.') +
           ` Subcommands: ${SUBCOMMANDS.join(', ')}. \`/rollout help\` shows how to use each.`,
       );
@@ -105,9 +131,11 @@ function parseStart(tokens: string[]): ParseResult {
     if (name === undefined) return unknownFlag(token, rawName);
     if (flags.has(name))
       return fail(`--${name} is given twice; give it once. Usage: ${USAGE.start}`);
-    if (name === 'dry-run') {
+    if (SWITCHES.includes(name)) {
       if (inlineValue !== undefined)
-        return fail(`--dry-run takes no value (got "${inlineValue}"); write just --dry-run`);
+        return fail(
+          `--${name} takes no value (got "${literal(inlineValue)}"); write just --${name}`,
+        );
       flags.set(name, true);
       continue;
     }
@@ -121,16 +149,42 @@ function parseStart(tokens: string[]): ParseResult {
   const [service, version, ...reason] = positional;
   if (!service) return missing('start', 'a service and a version');
   if (!version)
-    return missing('start', `a version after the service, e.g. /rollout start ${service} 2.4.1`);
+    return missing(
+      'start',
+      `a version after the service, e.g. /rollout start ${literal(service)} 2.4.1`,
+    );
 
   const request: StartRequest = { service: service.toLowerCase(), version };
   if (reason.length > 0) request.reason = reason.join(' ');
+  if (flags.has('allow-downgrade')) request.allowDowngrade = true;
   for (const [name, value] of flags) {
     if (value === true) continue;
     const problem = applyFlag(request, name, value);
     if (problem) return fail(problem);
   }
+  const tooLong = startOverLimit(request);
+  if (tooLong) return fail(tooLong);
   return ok({ type: 'start', request, dryRun: flags.has('dry-run') });
+}
+
+/** The first length limit the request breaks, said with the limit; `undefined` when none. */
+function startOverLimit(request: StartRequest): string | undefined {
+  return (
+    overLimit('service name', request.service, INPUT_LIMITS.name) ??
+    overLimit('version', request.version, INPUT_LIMITS.version) ??
+    (request.reason === undefined
+      ? undefined
+      : overLimit('reason', request.reason, INPUT_LIMITS.reason)) ??
+    (request.clusters ?? [])
+      .map((c) => overLimit('cluster name', c, INPUT_LIMITS.name))
+      .find((p) => p !== undefined)
+  );
+}
+
+/** `the version is 300 characters; at most 128`, or `undefined` within the limit. */
+function overLimit(what: string, value: string, max: number): string | undefined {
+  if (value.length <= max) return undefined;
+  return `the ${what} is ${value.length} characters; at most ${max}. Nothing was done.`;
 }
 
 const FLAG_EXAMPLES: Record<StartFlag, string> = {
@@ -139,6 +193,7 @@ const FLAG_EXAMPLES: Record<StartFlag, string> = {
   stages: '--stages 5,25,50,100',
   bake: '--bake 5m',
   'approve-at': '--approve-at 50',
+  'allow-downgrade': '--allow-downgrade',
   'dry-run': '--dry-run',
 };
 
@@ -154,31 +209,36 @@ function applyFlag(request: StartRequest, name: StartFlag, value: string): strin
     }
     case 'strategy': {
       const strategy = STRATEGIES.find((s) => s === value.toLowerCase());
-      if (!strategy) return `--strategy is canary or blue-green, got "${value}"`;
+      if (!strategy) return `--strategy is canary or blue-green, got "${literal(value)}"`;
       request.strategy = strategy;
       return undefined;
     }
     case 'stages': {
       const weights = percentages(value);
       if (!weights)
-        return `--stages takes whole percentages separated by commas, e.g. 5,25,50,100; got "${value}"`;
+        return `--stages takes whole percentages separated by commas, e.g. 5,25,50,100; got "${literal(value)}"`;
       request.stages = weights;
       return undefined;
     }
     case 'approve-at': {
       const weights = percentages(value);
       if (!weights)
-        return `--approve-at takes stage percentages separated by commas, e.g. 50 or 25,50; got "${value}"`;
+        return `--approve-at takes stage percentages separated by commas, e.g. 50 or 25,50; got "${literal(value)}"`;
       request.approveAt = weights;
       return undefined;
     }
     case 'bake': {
       const ms = parseDuration(value);
-      if (ms === undefined) return `--bake takes a duration like 30s, 5m or 1h; got "${value}"`;
+      if (ms === undefined)
+        return `--bake takes a duration like 30s, 5m or 1h; got "${literal(value)}"`;
+      // A plan holds the bake as whole milliseconds the runtime can count exactly.
+      if (!Number.isSafeInteger(ms))
+        return `--bake is too long; at most ${formatDuration(MAX_BAKE_MS)}`;
       request.bakeMs = ms;
       return undefined;
     }
     case 'dry-run':
+    case 'allow-downgrade':
       return undefined;
     default: {
       const never: never = name;
@@ -235,7 +295,7 @@ function percentages(value: string): number[] | undefined {
 function unknownFlag(token: string, name: string): ParseResult {
   const near = nearestNames(name.toLowerCase(), [...START_FLAGS]);
   return fail(
-    `unknown flag ${token}` +
+    `unknown flag ${literal(token)}` +
       (near.length > 0 ? `; did you mean ${near.map((n) => `--${n}`).join(' or ')}?` : '.') +
       ` start takes ${START_FLAGS.map((f) => `--${f}`).join(', ')}. Usage: ${USAGE.start}`,
   );
@@ -246,7 +306,7 @@ function missing(sub: string, what: string): ParseResult {
 }
 
 function tooMany(sub: string, extra: string[]): ParseResult {
-  return fail(`${sub} does not take "${extra.join(' ')}". Usage: ${USAGE[sub]}`);
+  return fail(`${sub} does not take "${literal(extra.join(' '))}". Usage: ${USAGE[sub]}`);
 }
 
 function ok(command: SlashCommand): ParseResult {

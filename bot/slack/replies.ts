@@ -5,7 +5,17 @@ import type { RolloutPlan } from '../../shared/rollout/plan.js';
 import type { RolloutState } from '../../shared/rollout/state.js';
 import { cardText, describeStatus, gateTerms } from './card.js';
 import { USAGE } from './command-parser.js';
-import { escapeText, mention, slackify, slackTime } from './slack-text.js';
+import { versionOrderNote } from '../start-checks.js';
+import { outcomeText } from './rollout-text.js';
+import {
+  escapeText,
+  literal,
+  mention,
+  slackify,
+  slackifyQuoting,
+  slackTime,
+  type Quote,
+} from './slack-text.js';
 
 /** The text of the ephemeral replies to `/rollout`. Pure. */
 
@@ -14,6 +24,7 @@ export function helpText(): string {
     '*/rollout* — staged rollouts from Slack',
     `• \`${USAGE.start}\``,
     '    plan a rollout from the service’s policy and start it; `--dry-run` shows the plan and starts nothing',
+    '    the stable version itself is refused, an older one needs `--allow-downgrade`; version ≤ 128 characters, reason ≤ 500',
     `• \`${USAGE.status}\` — one rollout, or the channel’s service, or all active ones`,
     `• \`${USAGE.list}\` — active rollouts`,
     `• \`/rollout approve|pause|resume|abort <rollout id> [reason…]\` — act on a rollout (its card has buttons too)`,
@@ -22,11 +33,14 @@ export function helpText(): string {
   ].join('\n');
 }
 
-/** What `--dry-run` shows: the plan as it would start, and whether this person may start it. */
+/**
+ * What `--dry-run` shows: the plan as it would start (from the stable version a start would use
+ * now), whether this person may start it, and why a start would be refused now (`refusals`).
+ */
 export function planText(
   plan: RolloutPlan,
   service: ServicePolicy,
-  requester: { userId: string; mayStart: boolean },
+  requester: { userId: string; mayStart: boolean; refusals?: readonly string[] },
 ): string {
   const lines = [
     ':memo: *Dry run: nothing was started.*',
@@ -52,8 +66,16 @@ export function planText(
     `*Who may start it*: ${starters.length > 0 ? starters.map(mention).join(', ') : 'anyone'}` +
       (requester.mayStart ? ' (you may)' : ` (you, ${mention(requester.userId)}, may not)`),
   );
-  if (plan.reason) lines.push(`*Reason*: ${slackify(plan.reason)}`);
-  lines.push('To start it, send the same command without `--dry-run`.');
+  if (plan.reason) lines.push(`*Reason*: ${literal(plan.reason)}`);
+  const note = versionOrderNote(plan);
+  if (note) lines.push(`*Note*: ${escapeText(note)}.`);
+  const refusals = requester.refusals ?? [];
+  if (refusals.length > 0) {
+    lines.push('*A start now would be refused*:');
+    for (const refusal of refusals) lines.push(`• ${slackify(refusal)}`);
+  } else {
+    lines.push('To start it, send the same command without `--dry-run`.');
+  }
   return lines.join('\n');
 }
 
@@ -81,7 +103,7 @@ export function historyText(service: string, states: readonly RolloutState[]): s
   return [
     `*Last rollouts of ${escapeText(service)}*`,
     ...states.map((s) => {
-      const outcome = s.outcome ? ` · ${slackify(s.outcome)}` : '';
+      const outcome = s.outcome ? ` · ${outcomeText(s)}` : '';
       return `• ${slackTime(s.createdAt)} \`${s.id}\` · \`${escapeText(s.plan.version)}\` · ${s.status.replace('_', ' ')} · by ${mention(s.plan.startedBy)}${outcome}`;
     }),
   ].join('\n');
@@ -97,9 +119,13 @@ export function actedText(action: string, state: RolloutState): string {
   return `${done[action] ?? action} \`${state.id}\`: ${escapeText(cardText(state))}.`;
 }
 
-/** A refusal as the person reads it: what was wrong and what would be right (the error says both). */
-export function refusalText(err: unknown): string {
-  if (isRolloutError(err)) return `:warning: ${slackify(err.message)}`;
+/**
+ * A refusal as the person reads it: what was wrong and what would be right (the error says both).
+ * `quotes`: what people typed that the message may quote (the input itself, a rollout's abort
+ * reason when the refusal describes its state), shown literally.
+ */
+export function refusalText(err: unknown, quotes: readonly Quote[] = []): string {
+  if (isRolloutError(err)) return `:warning: ${slackifyQuoting(err.message, quotes)}`;
   return (
     ':boom: Something went wrong on our side, so this may not have gone through. ' +
     '`/rollout list` shows where things stand; tell the platform team if it persists.'

@@ -1,5 +1,5 @@
 import type { types } from '@slack/bolt';
-import { nearestNames, planFromPolicy } from '../../shared/config/plan-from-policy.js';
+import { nearestNames } from '../../shared/config/plan-from-policy.js';
 import type { Policy } from '../../shared/config/policy.js';
 import { isRolloutError, RolloutError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
@@ -17,7 +17,8 @@ import {
   refusalText,
   startedText,
 } from './replies.js';
-import { escapeText } from './slack-text.js';
+import { quotesOf } from './rollout-text.js';
+import { escapeText, typedQuote, type Quote } from './slack-text.js';
 import type { UserGroups } from './user-groups.js';
 
 export interface Reply {
@@ -58,7 +59,31 @@ export class RolloutCommands {
       this.deps.metrics.commands.inc({ subcommand, result: 'ok' });
       return reply;
     } catch (err) {
-      return this.refused(subcommand, err, who);
+      return this.refused(subcommand, err, who, await this.quotesFor(command));
+    }
+  }
+
+  /**
+   * What people typed that a refusal of `command` may quote: the names it gave (a service or a
+   * cluster no policy knows is quoted back) and, for an action on a rollout, what was typed into
+   * that rollout (a refusal can describe its state, abort reason included).
+   */
+  private async quotesFor(command: SlashCommand): Promise<Quote[]> {
+    switch (command.type) {
+      case 'start': {
+        const { service, version, clusters = [] } = command.request;
+        return [service, version, ...clusters].map(typedQuote);
+      }
+      case 'act': {
+        const state = await this.deps.service.get(command.rolloutId).catch(() => undefined);
+        return [typedQuote(command.rolloutId), ...(state ? quotesOf(state) : [])];
+      }
+      case 'status':
+        return command.target ? [typedQuote(command.target)] : [];
+      case 'history':
+        return [typedQuote(command.service)];
+      default:
+        return [];
     }
   }
 
@@ -95,7 +120,8 @@ export class RolloutCommands {
           command.action === 'abort'
             ? {
                 type: 'abort' as const,
-                reason: command.reason ?? `from Slack by <@${who.userId}>`,
+                // The outcome already names who aborted; the reason is the person's words only.
+                reason: command.reason ?? '',
               }
             : { type: command.action };
         const after = await service.act(command.rolloutId, action, {
@@ -119,14 +145,20 @@ export class RolloutCommands {
     const request = { ...command.request, startedBy: who.userId };
     const groups = await this.deps.groups.groupsOf(who.userId, request.service);
     if (command.dryRun) {
-      const plan = planFromPolicy(policy, request);
+      const { plan, refusals } = await this.deps.service.preview(request);
       const servicePolicy = policy.services[plan.service]!;
       const allowed = servicePolicy.permissions.start;
       const mayStart =
         allowed.length === 0 ||
         allowed.includes(who.userId) ||
         groups.some((g) => allowed.includes(g));
-      return { text: planText(plan, servicePolicy, { userId: who.userId, mayStart }) };
+      return {
+        text: planText(plan, servicePolicy, {
+          userId: who.userId,
+          mayStart,
+          refusals: refusals.map((r) => r.message),
+        }),
+      };
     }
     const state = await this.deps.service.start(request, { id: `user:${who.userId}`, groups });
     this.deps.metrics.rolloutsStarted.inc({ service: state.plan.service });
@@ -180,7 +212,12 @@ export class RolloutCommands {
     );
   }
 
-  private refused(subcommand: string, err: unknown, who: Requester): Reply {
+  private refused(
+    subcommand: string,
+    err: unknown,
+    who: Requester,
+    quotes: readonly Quote[],
+  ): Reply {
     const denied =
       err instanceof PermissionDeniedError ||
       isRolloutError(err, 'not_permitted') ||
@@ -197,7 +234,7 @@ export class RolloutCommands {
       subcommand,
       result: denied ? 'denied' : isRolloutError(err) ? 'refused' : 'error',
     });
-    return { text: refusalText(err), refused: true };
+    return { text: refusalText(err, quotes), refused: true };
   }
 }
 

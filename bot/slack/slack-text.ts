@@ -8,6 +8,94 @@ export function escapeText(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+// Bidi embeddings and overrides (U+202A–U+202E), isolates (U+2066–U+2069), the LRM/RLM marks
+// and the Arabic letter mark: they reorder what readers see ("txt.exe" shown as "exe.txt").
+const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/g;
+
+// mrkdwn has no escape character, so markers a person typed that Slack would pair into
+// formatting (`*bold*`, `_it_`, `~gone~`, `` `code` ``) are swapped for look-alikes that mean
+// nothing to Slack. Zero-width characters beside a marker were the other option, but whether
+// Slack then still formats is not documented; a different character never formats. A marker
+// that cannot pair (`feature_flag`, `window.__init`, `5 * 3`) is kept as typed.
+const MARKERS: Record<string, string> = {
+  '*': '\u2217', // ∗ asterisk operator
+  '~': '\u223C', // ∼ tilde operator
+  '`': '\u02CB', // ˋ modifier letter grave accent
+  _: '\uFF3F', // ＿ fullwidth low line
+};
+// An opening marker not inside a word and before a non-space, some text without that marker,
+// and the same marker after a non-space and not followed by a word: how Slack finds a span.
+const MARKED_SPAN = /(?<![\p{L}\p{N}])([*_~`])(?=\S)(?:(?!\1).)+?(?<=\S)\1(?![\p{L}\p{N}])/gu;
+
+function unmark(text: string): string {
+  // Spans nest (`*_x_*`): unmark the outer ones, then look again.
+  for (let i = 0; i < 8; i++) {
+    const next = text.replace(
+      MARKED_SPAN,
+      (span, marker: string) => `${MARKERS[marker]}${span.slice(1, -1)}${MARKERS[marker]}`,
+    );
+    if (next === text) return text;
+    text = next;
+  }
+  return text;
+}
+
+// A Slack id as slackify would turn it into a mention (`U0LEAD`, `S0123AB`), anywhere in a word.
+const ANY_ID = /\b([UWS])((?=[A-Z0-9]*\d)[A-Z0-9]{4,})\b/g;
+
+/**
+ * Text a person typed (a reason, an abort reason), to be shown exactly as typed inside bot text:
+ * no mention, broadcast, link or formatting, whatever it contains. `&`, `<` and `>` are escaped
+ * (so `<!channel>`, `<@U1>` and `<http://x|label>` show as typed), mrkdwn markers are swapped
+ * for look-alikes, line breaks become spaces (no `>` quote at a line start), bidi controls are
+ * removed, and a bare Slack id gets an invisible word joiner after its first letter, so that no
+ * later step (`slackify`) or client takes it for an id. Use it wherever typed text enters a
+ * message, and nothing after it.
+ */
+export function literal(text: string): string {
+  const flat = text.replace(BIDI_CONTROLS, '').replace(/[\r\n\t\v\f\u2028\u2029]+/g, ' ');
+  return unmark(escapeText(flat)).replace(
+    ANY_ID,
+    (_m, first: string, rest: string) => `${first}\u2060${rest}`,
+  );
+}
+
+/** Something people typed, as it appears in bot text, and how to show it (`literal` by default). */
+export interface Quote {
+  text: string;
+  shown: string;
+}
+
+export function typedQuote(text: string): Quote {
+  return { text, shown: literal(text) };
+}
+
+/**
+ * Bot text that quotes what people typed (an abort reason inside a refusal): each occurrence of
+ * a quote's text is shown as the quote says, the bot's own words around it with `slackify`
+ * (their ids become mentions). Longer quotes win where they start at the same place.
+ */
+export function slackifyQuoting(text: string, quotes: readonly Quote[]): string {
+  // A quote that reads the same either way is left to slackify: a short one (a rollout id) could
+  // otherwise match inside the bot's own mentions and split them.
+  const usable = quotes
+    .filter((q) => q.text.trim() !== '' && q.shown !== slackify(q.text))
+    .sort((a, b) => b.text.length - a.text.length);
+  let out = '';
+  let rest = text;
+  for (;;) {
+    let at = -1;
+    let quote: Quote | undefined;
+    for (const q of usable) {
+      const i = rest.indexOf(q.text);
+      if (i !== -1 && (at === -1 || i < at)) [at, quote] = [i, q];
+    }
+    if (quote === undefined) return out + slackify(rest);
+    out += slackify(rest.slice(0, at)) + quote.shown;
+    rest = rest.slice(at + quote.text.length);
+  }
+}
+
 /** `U…`/`W…` → `<@U…>`, `S…` → `<!subteam^S…>`. */
 export function mention(id: string): string {
   return id.startsWith('S') ? `<!subteam^${id}>` : `<@${id}>`;

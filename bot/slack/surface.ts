@@ -12,7 +12,7 @@ import type { RolloutStore } from '../../shared/ports/rollout-store.js';
 import type { RolloutService } from '../rollout-service.js';
 import { boltLogger } from './bolt-logger.js';
 import { registerHandlers } from './bolt-handlers.js';
-import { CardLanes } from './card-lanes.js';
+import { CardLanes, type CardSent } from './card-lanes.js';
 import { healthRoutes, startHealthServer } from './health-routes.js';
 import { SurfaceMetrics } from './metrics.js';
 import { cachedCheck, type ReadinessCheck } from './readiness.js';
@@ -44,6 +44,8 @@ export interface SlackSurfaceTuning {
   slackCheckCacheMs?: number;
   /** Node process metrics on `/metrics`. Default true. */
   processMetrics?: boolean;
+  /** Told of each card post and update as it is sent (see `CardLanesOptions.onCardSent`). */
+  onCardSent?: (sent: CardSent) => void;
 }
 
 export interface SlackSurfaceOptions {
@@ -120,6 +122,7 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
     ...(tuning.cardUpdateIntervalMs !== undefined
       ? { updateIntervalMs: tuning.cardUpdateIntervalMs }
       : {}),
+    ...(tuning.onCardSent ? { onCardSent: tuning.onCardSent } : {}),
   });
   const notifier = new SlackNotifier({
     lanes,
@@ -179,6 +182,7 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
           metrics,
           logger: log,
         }),
+        cards: options.cards,
         metrics,
         logger: log,
       });

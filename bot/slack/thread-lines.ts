@@ -1,6 +1,6 @@
 import type { TransitionCause } from '../../shared/ports/notifier.js';
 import { isTerminal, type RolloutState, type RolloutStatus } from '../../shared/rollout/state.js';
-import { actorLabel, escapeText, slackify } from './slack-text.js';
+import { actorLabel, escapeText, literal, slackify } from './slack-text.js';
 
 /**
  * The reply in a card's thread for one transition: who or what caused it and what it did. The
@@ -29,7 +29,8 @@ export function threadLine(state: RolloutState, cause: TransitionCause): string 
       line = `:arrow_forward: ${who} resumed the rollout`;
       break;
     case 'abort':
-      line = `:no_entry: ${who} aborted the rollout${detail ? `: ${detail}` : ''}; rolling back`;
+      // The detail of an abort is the reason as the person typed it.
+      line = `:no_entry: ${who} aborted the rollout${cause.detail ? `: ${literal(cause.detail)}` : ''}; rolling back`;
       break;
     case 'stage_applied':
       line = `:arrows_counterclockwise: ${detail || who}${status === 'baking' ? ' · every cluster is there, baking' : ''}`;

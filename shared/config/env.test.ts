@@ -81,6 +81,18 @@ describe('environment configuration', () => {
     expect(nonsense.message).toContain('write e.g. 30s');
   });
 
+  it('reads the gate job timings as durations', () => {
+    const env = parseEnv(BotEnv, {
+      GATE_LOCK_DURATION: '2s',
+      GATE_STALLED_INTERVAL: '500ms',
+    });
+    expect([env.GATE_LOCK_DURATION, env.GATE_STALLED_INTERVAL]).toEqual([2_000, 500]);
+    expect(parseEnv(BotEnv, {}).GATE_LOCK_DURATION).toBeUndefined();
+    expect(configErrorOf(() => parseEnv(BotEnv, { GATE_STALLED_INTERVAL: '0s' })).variable).toBe(
+      'GATE_STALLED_INTERVAL',
+    );
+  });
+
   it('passes on only the Kafka timings that are set, and refuses a heartbeat not shorter than the session', () => {
     expect(kafkaConsumerTimings(parseEnv(BotEnv, {}))).toEqual({});
     const env = parseEnv(BotEnv, {

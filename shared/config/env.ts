@@ -83,6 +83,13 @@ export const BotEnv = z.object({
     .regex(/^xapp-/, 'an app-level token starting with xapp- (Socket Mode)')
     .optional(),
   SLACK_API_URL: HttpUrl.optional(),
+  /**
+   * Gate jobs (distributed mode): how long a bot's lock on a running job lasts without renewal,
+   * and how often each bot looks for jobs whose lock expired (their bot died mid-run) to run
+   * them again. Unset, the scheduler's defaults (30 s each) apply; tests shorten them.
+   */
+  GATE_LOCK_DURATION: PositiveDuration.optional(),
+  GATE_STALLED_INTERVAL: PositiveDuration.optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   /** Address the HTTP server binds to; loopback unless told otherwise. */
   HOST: z.string().min(1).default('127.0.0.1'),

@@ -86,6 +86,9 @@ services:
       approvers: ['U0LEAD1', 'U0LEAD2', 'S0CHECKOUTLEADS'],
       required: 1,
       allowSelfApproval: false,
+      remindAfterMs: 3_600_000,
+      escalateAfterMs: 7_200_000,
+      onTimeout: 'wait',
     });
     expect(plan.stages[1]?.gate.approval).toBeUndefined();
   });
@@ -97,22 +100,29 @@ services:
     expect(planFromPolicy(policy, request(), {}).stableVersion).toBe('2.4.0');
   });
 
-  it('applies the request’s overrides', () => {
+  it('lets a request make the rollout more careful: more stages, a longer bake, more approvals', () => {
     const plan = planFromPolicy(
       policy,
-      request({ clusters: ['us-east'], stages: [10, 100], bakeMs: 60_000, approveAt: [] }),
+      request({ stages: [1, 5, 10, 25, 50, 100], bakeMs: 60_000, approveAt: [10, 50] }),
     );
-    expect(plan.clusters).toEqual(['us-east']);
-    expect(plan.stages.map((s) => [s.weight, s.bakeMs, s.gate.approval])).toEqual([
-      [10, 60_000, undefined],
-      [100, 60_000, undefined],
+    expect(plan.stages.map((s) => [s.weight, s.bakeMs, s.gate.approval !== undefined])).toEqual([
+      [1, 60_000, false],
+      [5, 60_000, false],
+      [10, 60_000, true],
+      [25, 60_000, false],
+      [50, 60_000, true],
+      [100, 60_000, false],
     ]);
   });
 
   it('uses blue-green’s own stages when the strategy is switched without stages', () => {
     const mirrored = {
       ...policy,
-      defaults: { ...policy.defaults, blueGreen: { mirrorPercent: 5 } },
+      defaults: {
+        ...policy.defaults,
+        blueGreen: { mirrorPercent: 5 },
+        overrides: { ...policy.defaults.overrides, strategy: true, approveAt: true },
+      },
     };
     const plan = planFromPolicy(mirrored, request({ strategy: 'blue-green', approveAt: [] }));
     expect(plan.stages.map((s) => s.weight)).toEqual([0, 100]);
@@ -120,10 +130,68 @@ services:
   });
 
   it('refuses to switch a service to blue-green when nothing could judge its preview', () => {
-    const err = refusal({ strategy: 'blue-green', approveAt: [] });
+    // The policy lets a starter switch strategy, but gives blue-green nothing to judge with.
+    const switchable = {
+      ...policy,
+      defaults: { ...policy.defaults, overrides: { ...policy.defaults.overrides, strategy: true } },
+    };
+    let err: unknown;
+    try {
+      planFromPolicy(switchable, request({ strategy: 'blue-green', approveAt: [] }));
+    } catch (e) {
+      err = e;
+    }
+    if (!(err instanceof PlanError)) throw new Error(`expected a PlanError, got ${String(err)}`);
     expect(err.code).toBe('invalid_plan');
     expect(err.message).toContain(
       '--strategy blue-green needs a way to judge the preview, which gets no live traffic at 0%: checkout has no services.checkout.blueGreen.mirrorPercent and no gate.webhooks',
+    );
+  });
+
+  it.each([
+    [
+      { stages: [100], approveAt: [] },
+      /--stages 100 leaves out the policy's stage\(s\) 5,25,50 \(services.checkout.stages is 5,25,50,100\)/,
+    ],
+    [{ bakeMs: 0 }, /--bake 0s is shorter than the policy's 30s \(defaults.bake\)/],
+    [
+      { approveAt: [100] },
+      /leaves out the approval the policy requires at 50% \(services.checkout.approveAt\)/,
+    ],
+    [
+      { clusters: ['us-east'] },
+      /--clusters us-east leaves out eu-west \(services.checkout.clusters\); partial rollouts are not allowed/,
+    ],
+    [
+      { strategy: 'blue-green' as const },
+      /--strategy blue-green differs from the policy's canary \(defaults.strategy\)/,
+    ],
+  ])('refuses a request that loosens the policy (%o), naming the field', (loosened, message) => {
+    const err = refusal(loosened);
+    expect(err.code).toBe('override_refused');
+    expect(err.message).toMatch(message);
+    expect(err.message).toContain('To allow it, set defaults.overrides');
+  });
+
+  it('applies loosening flags the policy allows in services.<name>.overrides', () => {
+    const lenient = parsePolicy(
+      readFileSync(new URL('../../config/policy.yaml', import.meta.url), 'utf8').replace(
+        '    stableVersion: 2.4.0',
+        '    stableVersion: 2.4.0\n    overrides: { stages: true, bake: true, approveAt: true, clusters: true }',
+      ),
+      'policy.yaml',
+    );
+    const plan = planFromPolicy(
+      lenient,
+      request({ clusters: ['us-east'], stages: [10, 100], bakeMs: 0, approveAt: [] }),
+    );
+    expect(plan.clusters).toEqual(['us-east']);
+    expect(plan.stages.map((s) => [s.weight, s.bakeMs, s.gate.approval])).toEqual([
+      [10, 0, undefined],
+      [100, 0, undefined],
+    ]);
+    expect(() => planFromPolicy(lenient, request({ strategy: 'blue-green' }))).toThrow(
+      /--strategy blue-green differs.*set services.checkout.overrides/,
     );
   });
 
@@ -153,6 +221,12 @@ services:
     expect(refusal({ stages: [5, 25], approveAt: [] }).message).toContain(
       'the last stage must be 100, got 5,25',
     );
+  });
+
+  it('refuses what breaks the plan schema (a version over 128 characters) with a plan error, not a schema error', () => {
+    const err = refusal({ version: `2.4.1-${'a'.repeat(300)}` });
+    expect(err.code).toBe('invalid_plan');
+    expect(err.message).toContain('version: ');
   });
 
   it('refuses an approval point that is not a stage', () => {

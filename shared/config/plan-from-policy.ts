@@ -6,6 +6,7 @@ import {
   type Stage,
   type Strategy,
 } from '../rollout/plan.js';
+import { formatDuration } from './duration.js';
 import type { GatePolicy, Policy, ServicePolicy } from './policy.js';
 
 /** What a person asks for; everything left out comes from the service's policy. */
@@ -19,11 +20,13 @@ export interface RolloutRequest {
   stages?: number[];
   bakeMs?: number;
   approveAt?: number[];
+  /** Going back to a version older than the stable one is refused unless this is set. */
+  allowDowngrade?: boolean;
 }
 
 export class PlanError extends RolloutError {
   constructor(
-    code: 'unknown_service' | 'unknown_cluster' | 'invalid_plan',
+    code: 'unknown_service' | 'unknown_cluster' | 'invalid_plan' | 'override_refused',
     message: string,
     readonly suggestions: string[] = [],
   ) {
@@ -85,6 +88,10 @@ export function planFromPolicy(
       ? defaultWeights(strategy)
       : (service.stages ?? policy.defaults.stages));
   const approveAt = request.approveAt ?? service.approveAt ?? policy.defaults.approveAt;
+  const bakeMs = request.bakeMs ?? service.bake ?? policy.defaults.bake;
+  const loosened = loosening(policy, request, { clusters, strategy, weights, approveAt, bakeMs });
+  // A strategy the policy does not allow is the first thing to say: its stages differ anyway.
+  if (loosened.strategy) refuseLoosening(policy, request, [loosened.strategy]);
   const problems = planProblems({
     strategy,
     stages: weights.map((weight) => ({ weight })),
@@ -114,7 +121,9 @@ export function planFromPolicy(
   if (problems.length > 0) {
     throw new PlanError('invalid_plan', problems.map((p) => p.message).join('; '));
   }
-  const bakeMs = request.bakeMs ?? service.bake ?? policy.defaults.bake;
+  if (loosened.others.length > 0) refuseLoosening(policy, request, loosened.others);
+  refuseUnapprovable(request, service, approveAt);
+  const { permissions } = service;
   const stages: Stage[] = weights.map((weight) => ({
     weight,
     bakeMs,
@@ -122,14 +131,17 @@ export function planFromPolicy(
       ? {
           ...gate,
           approval: {
-            approvers: service.permissions.approve,
-            required: service.permissions.approvalsRequired,
-            allowSelfApproval: !service.permissions.fourEyes,
+            approvers: permissions.approve,
+            required: permissions.approvalsRequired,
+            allowSelfApproval: !permissions.fourEyes,
+            remindAfterMs: permissions.approvalTimeout,
+            escalateAfterMs: permissions.approvalEscalateAfter ?? 2 * permissions.approvalTimeout,
+            onTimeout: permissions.approvalTimeoutAction,
           },
         }
       : gate,
   }));
-  return RolloutPlan.parse({
+  const plan = RolloutPlan.safeParse({
     service: request.service,
     version: request.version,
     stableVersion: context.stableVersion ?? service.stableVersion,
@@ -140,6 +152,106 @@ export function planFromPolicy(
     startedBy: request.startedBy,
     ...(request.reason ? { reason: request.reason } : {}),
   });
+  // The Slack surface checks every limit as it parses; a caller that did not still gets an
+  // answer that says what is wrong, not a schema error.
+  if (!plan.success) {
+    throw new PlanError(
+      'invalid_plan',
+      plan.error.issues.map((i) => `${i.path.join('.') || 'plan'}: ${i.message}`).join('; '),
+    );
+  }
+  return plan.data;
+}
+
+/**
+ * What a request loosens. By default a request may only make a rollout more careful than its policy: every stage weight
+ * the policy has (more in between is fine), a bake at least as long, every approval point (more
+ * is fine), all of the service's clusters and its strategy. `overrides` in the policy names what
+ * a starter may loosen; a refusal says which field forbids it.
+ */
+function loosening(
+  policy: Policy,
+  request: RolloutRequest,
+  plan: {
+    clusters: string[];
+    strategy: Strategy;
+    weights: number[];
+    approveAt: number[];
+    bakeMs: number;
+  },
+): { strategy?: string; others: string[] } {
+  const name = request.service;
+  const service = policy.services[name]!;
+  const allowed = service.overrides ?? policy.defaults.overrides;
+  const from = (field: 'stages' | 'bake' | 'approveAt' | 'strategy') =>
+    service[field] !== undefined ? `services.${name}.${field}` : `defaults.${field}`;
+  const found: { strategy?: string; others: string[] } = { others: [] };
+  const policyStrategy = service.strategy ?? policy.defaults.strategy;
+  if (plan.strategy !== policyStrategy && !allowed.strategy) {
+    found.strategy = `--strategy ${plan.strategy} differs from the policy's ${policyStrategy} (${from('strategy')})`;
+  }
+  // Another strategy brings its own stages; loosening is judged against the policy's strategy only.
+  if (plan.strategy === policyStrategy && !allowed.stages) {
+    const policyWeights = service.stages ?? policy.defaults.stages;
+    const skipped = policyWeights.filter((w) => !plan.weights.includes(w));
+    if (skipped.length > 0) {
+      found.others.push(
+        `--stages ${plan.weights.join(',')} leaves out the policy's stage(s) ${skipped.join(',')} (${from('stages')} is ${policyWeights.join(',')}); add stages, never skip them`,
+      );
+    }
+  }
+  const policyBake = service.bake ?? policy.defaults.bake;
+  if (plan.bakeMs < policyBake && !allowed.bake) {
+    found.others.push(
+      `--bake ${formatDuration(plan.bakeMs)} is shorter than the policy's ${formatDuration(policyBake)} (${from('bake')}); a bake may only be longer`,
+    );
+  }
+  const policyApprovals = service.approveAt ?? policy.defaults.approveAt;
+  const dropped = policyApprovals.filter((w) => !plan.approveAt.includes(w));
+  if (dropped.length > 0 && !allowed.approveAt) {
+    found.others.push(
+      `--approve-at ${plan.approveAt.join(',') || '(none)'} leaves out the approval the policy requires at ${dropped.join(',')}% (${from('approveAt')}); approvals may only be added`,
+    );
+  }
+  const left = service.clusters.filter((c) => !plan.clusters.includes(c));
+  if (left.length > 0 && !allowed.clusters) {
+    found.others.push(
+      `--clusters ${plan.clusters.join(',')} leaves out ${left.join(', ')} (services.${name}.clusters); partial rollouts are not allowed`,
+    );
+  }
+  return found;
+}
+
+function refuseLoosening(policy: Policy, request: RolloutRequest, refusals: string[]): never {
+  const overridesField = policy.services[request.service]!.overrides
+    ? `services.${request.service}.overrides`
+    : 'defaults.overrides';
+  throw new PlanError(
+    'override_refused',
+    `the policy does not let a start loosen it: ${refusals.join('; ')}. To allow it, set ${overridesField} (stages, bake, approveAt, clusters, strategy).`,
+  );
+}
+
+/**
+ * Refuses a start that no one could ever approve: under four-eyes, a starter who is one of the
+ * listed approvers leaves fewer people than the approvals required. User groups are counted as
+ * unknown (anyone may be in them), so only plain user lists are checked.
+ */
+function refuseUnapprovable(
+  request: RolloutRequest,
+  service: ServicePolicy,
+  approveAt: number[],
+): void {
+  const { approve, approvalsRequired, fourEyes } = service.permissions;
+  if (approveAt.length === 0 || approve.length === 0 || !fourEyes) return;
+  if (!approve.every((id) => id.startsWith('U') || id.startsWith('W'))) return;
+  const others = approve.filter((id) => id !== request.startedBy);
+  if (others.length < approvalsRequired) {
+    throw new PlanError(
+      'invalid_plan',
+      `${request.startedBy} is one of ${request.service}'s ${approve.length} approver(s) and may not approve their own rollout (four-eyes), which leaves ${others.length} for the ${approvalsRequired} approval(s) required: ask ${others.join(', ') || 'another approver'} to start it, or change services.${request.service}.permissions`,
+    );
+  }
 }
 
 function defaultWeights(strategy: Strategy): number[] {

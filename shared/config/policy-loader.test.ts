@@ -142,4 +142,27 @@ describe('parsePolicy', () => {
       'services.checkout.gate.webhooks.0.url: an http:// or https:// URL',
     );
   });
+
+  it('refuses more approvals required than people listed could ever give', () => {
+    const err = problemsOf(
+      example
+        .replace('approve: [U0LEAD1, U0LEAD2, S0CHECKOUTLEADS]', 'approve: [U0LEAD1, U0LEAD2]')
+        .replace('approvalsRequired: 1', 'approvalsRequired: 3'),
+    );
+    expect(err.message).toContain(
+      'services.checkout.permissions.approvalsRequired: 3 approvals required but only 2 approver(s) listed',
+    );
+  });
+
+  it('refuses an escalation that would come before the reminder', () => {
+    const err = problemsOf(
+      example.replace(
+        'approve: [U0LEAD1, U0LEAD2, S0CHECKOUTLEADS]',
+        'approve: [U0LEAD1]\n      approvalTimeout: 30m\n      approvalEscalateAfter: 10m',
+      ),
+    );
+    expect(err.message).toContain(
+      'services.checkout.permissions.approvalEscalateAfter: must be longer than approvalTimeout',
+    );
+  });
 });

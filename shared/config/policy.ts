@@ -91,15 +91,44 @@ export type BlueGreenPolicy = z.infer<typeof BlueGreenPolicy>;
 const StageWeights = z.array(z.number().int().min(0).max(100)).min(1);
 
 export const Permissions = z.strictObject({
-  /** Who may start, approve and abort; an empty list means anyone in the channel. */
+  /**
+   * Who may start, approve and abort (user ids U…, or user groups S…); an empty list means
+   * anyone in the workspace, and for approvals anyone but the starter under four-eyes.
+   */
   start: z.array(SlackId).default([]),
   approve: z.array(SlackId).default([]),
   abort: z.array(SlackId).default([]),
   /** Forbid the person who started a rollout from approving it. */
   fourEyes: z.boolean().default(true),
   approvalsRequired: z.number().int().min(1).default(1),
+  /**
+   * An approval waiting this long reminds the approvers in the card's thread; after
+   * `approvalEscalateAfter` (default twice this) it pages on-call, and with
+   * `approvalTimeoutAction: abort` the rollout is then aborted. Default 1 hour.
+   */
+  approvalTimeout: Duration.pipe(z.number().int().positive()).default(3_600_000),
+  approvalEscalateAfter: Duration.pipe(z.number().int().positive()).optional(),
+  approvalTimeoutAction: z.enum(['wait', 'abort']).default('wait'),
 });
 export type Permissions = z.infer<typeof Permissions>;
+
+/**
+ * What a person starting a rollout may loosen with flags. By default nothing: flags may only make
+ * a rollout more careful (more stages, a longer bake, more approval points, the same clusters).
+ */
+export const Overrides = z.strictObject({
+  /** Stages without some of the policy's weights (`--stages 50,100`). */
+  stages: z.boolean().default(false),
+  /** A bake shorter than the policy's (`--bake 0s`). */
+  bake: z.boolean().default(false),
+  /** Approval points the policy requires moved or left out (`--approve-at`). */
+  approveAt: z.boolean().default(false),
+  /** Some of the service's clusters only (`--clusters eu-west`): a partial rollout. */
+  clusters: z.boolean().default(false),
+  /** Another strategy than the policy's (`--strategy`). */
+  strategy: z.boolean().default(false),
+});
+export type Overrides = z.infer<typeof Overrides>;
 
 export const ServiceDefaults = z.strictObject({
   strategy: Strategy.default('canary'),
@@ -109,6 +138,7 @@ export const ServiceDefaults = z.strictObject({
   /** Stage weights after whose bake a person must approve before the rollout goes on. */
   approveAt: z.array(z.number().int().min(0).max(100)).default([]),
   blueGreen: BlueGreenPolicy.default({}),
+  overrides: Overrides.default(Overrides.parse({})),
 });
 
 export const ServicePolicy = z.strictObject({
@@ -130,6 +160,8 @@ export const ServicePolicy = z.strictObject({
   /** Overrides `defaults.blueGreen` as a whole. */
   blueGreen: BlueGreenPolicy.optional(),
   permissions: Permissions.default(Permissions.parse({})),
+  /** What a starter may loosen with flags (see `Overrides`); absent: `defaults.overrides`. */
+  overrides: Overrides.optional(),
   /** Where the `gateway-api` router finds the service's HTTPRoute (required with that router). */
   routing: ServiceRouting.optional(),
   /** PromQL templates for this service, overriding `prometheus.queries` field by field. */
@@ -175,6 +207,28 @@ export const Policy = z
       if (strategy === 'blue-green') {
         const problem = blindPreview(name, service, policy.defaults);
         if (problem !== undefined) ctx.addIssue({ code: 'custom', ...problem });
+      }
+      const { approve, approvalsRequired } = service.permissions;
+      const users = approve.filter((id) => id.startsWith('U') || id.startsWith('W'));
+      // With user groups in the list, who can approve is only known at approval time.
+      if (
+        approve.length > 0 &&
+        users.length === approve.length &&
+        approvalsRequired > users.length
+      ) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['services', name, 'permissions', 'approvalsRequired'],
+          message: `${approvalsRequired} approvals required but only ${users.length} approver(s) listed (${users.join(', ')}): nobody could ever approve enough; lower it or list more approvers`,
+        });
+      }
+      const { approvalTimeout, approvalEscalateAfter } = service.permissions;
+      if (approvalEscalateAfter !== undefined && approvalEscalateAfter <= approvalTimeout) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['services', name, 'permissions', 'approvalEscalateAfter'],
+          message: `must be longer than approvalTimeout (${approvalTimeout} ms): people are reminded first, then on-call is paged`,
+        });
       }
       for (const weight of service.approveAt ?? policy.defaults.approveAt) {
         if (!weights.includes(weight)) {

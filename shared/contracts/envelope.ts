@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { INPUT_LIMITS } from '../rollout/plan.js';
 
 /** The schema version this build writes. Readers accept every version listed in `SUPPORTED_VERSIONS`. */
 export const SCHEMA_VERSION = 1;
@@ -15,7 +16,7 @@ export const envelopeFields = {
    * Null only for messages about a cluster rather than a rollout (agent heartbeats). Room for the
    * bot's ids, `<service>-<6 hex>` with a service name of up to 63 characters, and then some.
    */
-  rolloutId: z.string().min(1).max(128).nullable(),
+  rolloutId: z.string().min(1).max(INPUT_LIMITS.rolloutId).nullable(),
   cluster: z.string().min(1).max(63),
   seq: z.number().int().nonnegative(),
   at: z.iso.datetime(),

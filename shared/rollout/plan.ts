@@ -6,6 +6,19 @@ import { z } from 'zod';
  * so they live beside the messages and are versioned with them.
  */
 
+/**
+ * How long what people type may be: the plan's own limits and the envelope's (`rolloutId`). The
+ * Slack surface checks each where it parses the input, so a person reads the limit, not a bug.
+ */
+export const INPUT_LIMITS = {
+  /** Service and cluster names (a DNS label). */
+  name: 63,
+  version: 128,
+  reason: 500,
+  /** The envelope carries at most this many characters of rollout id. */
+  rolloutId: 128,
+} as const;
+
 export const ClusterName = z
   .string()
   .regex(
@@ -46,6 +59,11 @@ export const ApprovalRule = z.object({
   required: z.number().int().min(1).default(1),
   /** Four-eyes: when false, the person who started the rollout cannot approve it. */
   allowSelfApproval: z.boolean().default(false),
+  /** Waiting this long reminds the approvers; absent in plans made before reminders. */
+  remindAfterMs: z.number().int().positive().optional(),
+  /** Waiting this long pages on-call (and aborts with `onTimeout: abort`). */
+  escalateAfterMs: z.number().int().positive().optional(),
+  onTimeout: z.enum(['wait', 'abort']).optional(),
 });
 export type ApprovalRule = z.infer<typeof ApprovalRule>;
 
@@ -102,9 +120,9 @@ export type Stage = z.infer<typeof Stage>;
 export const RolloutPlan = z
   .object({
     service: ServiceName,
-    version: z.string().min(1).max(128),
+    version: z.string().min(1).max(INPUT_LIMITS.version),
     /** The version traffic returns to on rollback; what the clusters run before this rollout. */
-    stableVersion: z.string().min(1).max(128),
+    stableVersion: z.string().min(1).max(INPUT_LIMITS.version),
     strategy: Strategy,
     /**
      * Blue-green only: the percentage of live requests the gateway mirrors (copies) to the preview
@@ -114,7 +132,7 @@ export const RolloutPlan = z
     clusters: z.array(ClusterName).min(1),
     stages: z.array(Stage).min(1),
     startedBy: z.string().min(1),
-    reason: z.string().max(500).optional(),
+    reason: z.string().max(INPUT_LIMITS.reason).optional(),
     /** Set when this rollout is one service of a multi-service release. */
     releaseId: z.string().min(1).optional(),
   })

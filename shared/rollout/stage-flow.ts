@@ -67,7 +67,7 @@ export function afterGatePassed(draft: Draft): void {
     draft,
     'approval_needed',
     `${rolloutLabel(state)} passed its gate at ${stageLabel(state)}; ` +
-      `${approval.required} approval(s) needed before ${next} from ${approval.approvers.join(', ')}${selfNote}`,
+      `${approval.required} approval(s) needed before ${next} from ${approval.approvers.join(', ') || 'anyone'}${selfNote}`,
   );
 }
 

@@ -127,6 +127,10 @@ export type AlertKind =
   | 'rollback_failed'
   | 'gate_inconclusive'
   | 'approval_needed'
+  /** Raised by the sweep: an approval has waited past `remindAfterMs` (thread only, no page). */
+  | 'approval_reminder'
+  /** Raised by the sweep: an approval has waited past `escalateAfterMs` (pages on-call). */
+  | 'approval_overdue'
   | 'command_failed'
   /** Raised by the bot's periodic sweep (a rollout waiting on machines for too long), not by `transition`. */
   | 'rollout_stuck';

@@ -70,6 +70,16 @@ describe('approve', () => {
     );
   });
 
+  it('with an empty approver list, lets anyone approve but the starter (four-eyes)', () => {
+    const d = rolloutIn('awaiting_approval', planWithApproval({ approvers: [] }));
+    expect(effectsOf(d.effects, 'notify').at(-1)?.message ?? '').not.toMatch(/from \(not/);
+    const starter = d.send({ type: 'approve', actor: STARTER });
+    expect(starter).toMatchObject({ ok: false, code: 'four_eyes' });
+    expect(!starter.ok && starter.reason).toMatch(/ask another approver: anyone else/);
+    d.accept({ type: 'approve', actor: 'U-anyone' });
+    expect(d.state.status).toBe('progressing');
+  });
+
   it('refuses the starter under four-eyes', () => {
     const d = rolloutIn('awaiting_approval', planWithApproval({ approvers: [STARTER, APPROVER] }));
     const result = d.send({ type: 'approve', actor: STARTER });

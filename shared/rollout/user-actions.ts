@@ -61,7 +61,8 @@ export function onApprove(draft: Draft, input: InputOf<'approve'>): Outcome {
   if (rule === undefined) return notNow(state, 'approve (this stage needs no approval)');
   const where = `${stageLabel(state)} of ${rolloutLabel(state)}`;
   const who = [input.actor, ...(input.groups ?? [])];
-  if (!who.some((id) => rule.approvers.includes(id))) {
+  // An empty list means anyone (four-eyes still applies below).
+  if (rule.approvers.length > 0 && !who.some((id) => rule.approvers.includes(id))) {
     return reject(
       'not_permitted',
       `${input.actor} may not approve ${where}: approvers are ${rule.approvers.join(', ')}`,
@@ -71,7 +72,7 @@ export function onApprove(draft: Draft, input: InputOf<'approve'>): Outcome {
     return reject(
       'four_eyes',
       `${input.actor} started ${rolloutLabel(state)} and cannot approve it (four-eyes); ` +
-        `ask another approver: ${rule.approvers.join(', ')}`,
+        `ask another approver: ${rule.approvers.join(', ') || 'anyone else'}`,
     );
   }
   if (state.approvals.includes(input.actor)) {
@@ -132,6 +133,14 @@ export function onResume(draft: Draft): Outcome {
 }
 
 /**
+ * How the outcome of an abort begins; the rest is the person's words as typed, which renderers
+ * must show literally (they may hold anything, mentions included).
+ */
+export function abortOutcomePrefix(actor: string): string {
+  return `aborted by ${actor}: `;
+}
+
+/**
  * A person stops the rollout. Before `start` nothing was sent, so it ends at once; otherwise every
  * cluster rolls back and the rollout ends `aborted` when all confirm.
  */
@@ -144,7 +153,7 @@ export function onAbort(draft: Draft, input: InputOf<'abort'>): Outcome {
     );
   }
   const why = input.reason.trim() === '' ? 'no reason given' : input.reason.trim();
-  const reason = `aborted by ${input.actor}: ${why}`;
+  const reason = `${abortOutcomePrefix(input.actor)}${why}`;
   if (state.status === 'pending') {
     state.outcome = reason;
     state.rollback = { cause: 'aborted', actor: input.actor };

@@ -164,18 +164,26 @@ describe('the local console in a browser', () => {
     await waitForText(page.locator('#fault-list'), /None: every cluster is healthy/);
 
     // Abort through the confirm dialog: "Keep going" changes nothing, confirming aborts.
-    const thirdCard = cardOf(
-      page,
-      startedId(await ask(page, '/rollout start checkout 2.7.0 --bake 5m')),
-    );
+    const thirdId = startedId(await ask(page, '/rollout start checkout 2.7.0 --bake 5m'));
+    const thirdCard = cardOf(page, thirdId);
     await waitForText(thirdCard, /Baking stage 1 of 4/);
     const dialog = page.locator('dialog#confirm');
     await thirdCard.getByRole('button', { name: 'Abort' }).click();
     await waitForText(dialog, /Abort this rollout\?/);
     expect(await dialog.innerText()).toContain('Every cluster goes back to 2.5.0 for checkout.');
+    // "Keep going" must send nothing. Proof without sleeping: the page's POSTs are recorded in
+    // the order it makes them, and a command typed afterwards is answered; a click the dialog
+    // let through would have been requested before that command.
+    const requests: string[] = [];
+    const record = (request: { url(): string; method(): string }) => {
+      if (request.method() === 'POST') requests.push(new URL(request.url()).pathname);
+    };
+    page.on('request', record);
     await dialog.getByRole('button', { name: 'Keep going' }).click();
     await expect.poll(() => dialog.isVisible()).toBe(false);
-    await page.waitForTimeout(1_000);
+    expect(await ask(page, `/rollout status ${thirdId}`)).toMatch(/Baking stage 1 of 4/);
+    page.off('request', record);
+    expect(requests).toEqual(['/console/api/command']);
     expect(await thirdCard.innerText()).toMatch(/Baking stage 1 of 4/);
 
     await thirdCard.getByRole('button', { name: 'Abort' }).click();

@@ -119,6 +119,44 @@ describe('card buttons over HTTP', () => {
     );
   });
 
+  it('refuses a click whose payload names another channel or another message than the card, and takes the genuine one', async () => {
+    const id = await startPayments();
+    await waitForStatus(product, id, ['awaiting_approval']);
+    const card = await waitForCardWhere(product, channel, 'the approve button', (c) =>
+      buttonsOf(c).includes(CARD_ACTIONS.approve),
+    );
+    const forgedChannel = await product.slack.click(CARD_ACTIONS.approve, id, {
+      user: GROUP_LEAD,
+      channel: CHANNELS.checkout,
+      messageTs: card.ts,
+    });
+    expect(await product.slack.reply(forgedChannel)).toContain(
+      `this button is not on the card of rollout ${id}, so nothing was done`,
+    );
+    const forgedTs = await product.slack.click(CARD_ACTIONS.approve, id, {
+      user: GROUP_LEAD,
+      channel,
+      messageTs: '1111111111.000001',
+    });
+    expect(await product.slack.reply(forgedTs)).toContain(`its card in <#${channel}>`);
+    const noMessage = await product.slack.click(CARD_ACTIONS.abort, id, { user: LEAD, channel });
+    expect(await product.slack.reply(noMessage)).toContain('not on the card');
+    expect((await product.local.bot.service.get(id))?.status).toBe('awaiting_approval');
+    expect((await product.local.bot.service.get(id))?.approvals).toEqual([]);
+    const warned = product.logs.filter((l) => l.includes('not from the rollout card'));
+    expect(warned).toHaveLength(3);
+    expect(warned.every((l) => JSON.parse(l).level === 'warn' || JSON.parse(l).level === 40)).toBe(
+      true,
+    );
+
+    await product.slack.click(CARD_ACTIONS.approve, id, {
+      user: GROUP_LEAD,
+      channel,
+      messageTs: card.ts,
+    });
+    expect((await waitForStatus(product, id, ENDED)).status).toBe('succeeded');
+  });
+
   it('refuses a click on a rollout that has ended, saying so', async () => {
     const id = await startPayments();
     await waitForStatus(product, id, ['awaiting_approval']);

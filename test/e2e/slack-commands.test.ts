@@ -57,6 +57,53 @@ describe('/rollout over HTTP', () => {
     expect(product.api.calls('chat.postMessage')).toEqual([]);
   });
 
+  it('answers a version over 128 characters and a reason over 500 with the limit, and starts nothing', async () => {
+    const version = `2.5.0-${'a'.repeat(294)}`;
+    const reason = 'x'.repeat(600);
+    const cases: [string, string][] = [
+      [`start checkout ${version}`, 'the version is 300 characters; at most 128'],
+      [`start checkout 2.5.0 ${reason}`, 'the reason is 600 characters; at most 500'],
+      [`start checkout ${version} --dry-run`, 'the version is 300 characters; at most 128'],
+    ];
+    for (const [text, expected] of cases) {
+      const result = await product.slack.command(text, inCheckout(STARTER));
+      const reply = await product.slack.reply(result);
+      expect(reply).toContain(expected);
+      expect(reply).not.toContain('Something went wrong');
+      expect(JSON.parse(result.body)).toMatchObject({ response_type: 'ephemeral' });
+    }
+    expect(await product.local.bot.service.list()).toEqual([]);
+    expect(await product.local.bot.service.history('checkout')).toEqual([]);
+    expect(commandsPublished(product)).toBe(0);
+    expect(product.api.calls('chat.postMessage')).toEqual([]);
+    expect(product.logs.filter((l) => l.includes('ZodError'))).toEqual([]);
+  });
+
+  it('refuses the stable version and a downgrade without --allow-downgrade; a dry run says so and shows the stable version', async () => {
+    const same = await product.slack.ask('start checkout 2.4.0', inCheckout(STARTER));
+    expect(same).toContain('checkout already runs 2.4.0 as its stable version');
+    const older = await product.slack.ask('start checkout 2.3.0', inCheckout(STARTER));
+    expect(older).toContain(
+      "2.3.0 is older than checkout's stable version 2.4.0: to go back to it, add --allow-downgrade",
+    );
+    const dryRun = await product.slack.ask('start checkout 2.4.0 --dry-run', inCheckout(STARTER));
+    expect(dryRun).toContain('*checkout* `2.4.0` (from `2.4.0`)');
+    expect(dryRun).toContain('*A start now would be refused*:');
+    expect(dryRun).toContain('checkout already runs 2.4.0 as its stable version');
+    expect(await product.local.bot.service.list()).toEqual([]);
+    expect(commandsPublished(product)).toBe(0);
+
+    const id = startedId(
+      await product.slack.ask(
+        'start checkout 2.3.0 --allow-downgrade back out',
+        inCheckout(STARTER),
+      ),
+    );
+    const busy = await product.slack.ask('start checkout 2.6.0 --dry-run', inCheckout(STARTER));
+    expect(busy).toContain(`checkout already has an active rollout, ${id}`);
+    expect(busy).not.toContain('To start it, send the same command');
+  });
+
   it('answers each bad input with what was wrong and what would be right, and starts nothing', async () => {
     const cases: [string, string[]][] = [
       [

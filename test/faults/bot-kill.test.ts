@@ -1,10 +1,12 @@
 /**
- * The bot process killed with SIGKILL between scheduling a gate evaluation and its run, then
- * started again on the same Kafka and Redis (distributed mode, `bot/main.ts` and two agent
- * processes). The gate job is a delayed BullMQ job in Redis; the new bot's worker runs it.
+ * The bot process killed with SIGKILL around a gate evaluation, then started again on the same
+ * Kafka and Redis (distributed mode, `bot/main.ts` and two agent processes): while the gate job
+ * is a delayed BullMQ job in Redis (the new bot's worker runs it), and while the job runs (it
+ * stalls: the new bot's worker finds its lock expired and runs it again).
  */
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { gateJobId } from '../../bot/adapters/bull-gate-scheduler.js';
 import { RedisRolloutStore } from '../../bot/adapters/redis-rollout-store.js';
@@ -20,6 +22,7 @@ import {
   type DistributedStack,
 } from '../support/distributed-stack.js';
 import { testLogger } from '../support/topic-brokers.js';
+import { GATE_JOB_PROBE, probeLines } from '../support/gate-job-probe.js';
 import { waitFor } from '../support/wait-for.js';
 
 /**
@@ -70,33 +73,37 @@ function gateResultsOfStage(trail: HistoryEntry[], index: number): HistoryEntry[
     .filter((h) => h.input === 'gate_result');
 }
 
+/**
+ * The stack with both agents, the gate queue as the test reads it, and a rollout of ledger that
+ * the test started through the same store the bot uses (a rollout request arriving at another
+ * replica): the bot process, once started, carries out its effects from the outbox.
+ */
+async function stackWithRollout() {
+  stack = await startStack({ policyYaml: POLICY });
+  const redis = new Redis(stack.redis.url);
+  closers.push(() => redis.quit());
+  const queue = new Queue('gate-evaluations', { connection: redis, prefix: 'bull' });
+  closers.push(() => queue.close());
+  const store = new RedisRolloutStore(redis);
+  const rollouts = new RolloutService({
+    store,
+    locks: new RedisServiceLocks(redis),
+    policy: () => stack!.policy,
+    clock: systemClock,
+    logger: testLogger,
+    onCommitted: () => {},
+  });
+  await Promise.all([stack.startAgent('eu-west'), stack.startAgent('us-east')]);
+  const rollout = await rollouts.start({ service: 'ledger', version: '3.1.0', startedBy: STARTER });
+  return { stack, queue, store, rollout };
+}
+
 describe('the bot process killed between scheduling a gate evaluation and its run', () => {
   it(
     'after a restart the evaluation runs once and the rollout carries on to success',
     { timeout: 90_000 },
     async () => {
-      stack = await startStack({ policyYaml: POLICY });
-      const redis = new Redis(stack.redis.url);
-      closers.push(() => redis.quit());
-      const queue = new Queue('gate-evaluations', { connection: redis, prefix: 'bull' });
-      closers.push(() => queue.close());
-      // The test starts the rollout through the same store the bot uses (a rollout request
-      // arriving at another replica); the bot process carries out its effects from the outbox.
-      const store = new RedisRolloutStore(redis);
-      const rollouts = new RolloutService({
-        store,
-        locks: new RedisServiceLocks(redis),
-        policy: () => stack!.policy,
-        clock: systemClock,
-        logger: testLogger,
-        onCommitted: () => {},
-      });
-      await Promise.all([stack.startAgent('eu-west'), stack.startAgent('us-east')]);
-      const rollout = await rollouts.start({
-        service: 'ledger',
-        version: '3.1.0',
-        startedBy: STARTER,
-      });
+      const { stack, queue, store, rollout } = await stackWithRollout();
       const firstBot = await stack.startBotProcess();
 
       // Stage 1 bakes and its first evaluation waits in BullMQ: kill the bot now.
@@ -133,6 +140,88 @@ describe('the bot process killed between scheduling a gate evaluation and its ru
       expect(stage1.at(-1)?.detail).toMatch(/^pass/);
 
       // And the new bot stops gracefully on SIGTERM.
+      expect(await secondBot.kill('SIGTERM')).toEqual({ code: 0, signal: null });
+    },
+  );
+});
+
+describe('the bot process killed while a gate evaluation runs', () => {
+  // BullMQ's defaults find a dead worker's job after 30 s; the bots here take a 2 s lock and look
+  // for expired ones every 500 ms, so the stalled job runs again within seconds.
+  const GATE_JOBS = { GATE_LOCK_DURATION: '2s', GATE_STALLED_INTERVAL: '500ms' };
+
+  it.each([
+    ['before', 'no verdict yet: the new bot evaluates the tick'],
+    ['after', 'the verdict was applied (the job not completed): the re-run changes nothing'],
+  ] as const)(
+    'killed %s its handler ran: after a restart BullMQ runs the stalled job again, %s, and the rollout succeeds with no stage applied twice',
+    { timeout: 90_000 },
+    async (hold, _outcome) => {
+      const { stack, queue, store, rollout } = await stackWithRollout();
+      const probe = join(stack.dir, 'gate-jobs.jsonl');
+      const env = { ...GATE_JOBS, GATE_JOB_PROBE_FILE: probe };
+      const firstBot = await stack.startBotProcess({
+        env: { ...env, GATE_JOB_PROBE_HOLD: hold },
+        preload: [GATE_JOB_PROBE],
+      });
+
+      // The first gate evaluation of stage 1 is running in the first bot: kill the bot now.
+      const first = { rolloutId: rollout.id, stageIndex: 0, tick: 1 };
+      const jobId = gateJobId(first);
+      await waitFor(
+        () => probeLines(probe).some((l) => l.step === 'held' && gateJobId(l.job) === jobId),
+        { what: 'the first gate evaluation of stage 1 to be running', intervalMs: 10 },
+      );
+      expect((await firstBot.kill('SIGKILL')).signal).toBe('SIGKILL');
+      const killedAt = Date.now();
+      const job = await queue.getJob(jobId);
+      expect(await job?.getState()).toBe('active');
+      expect(job?.attemptsStarted).toBe(1);
+      const resultsBeforeRestart = gateResultsOfStage(await store.history(rollout.id), 0);
+      expect(resultsBeforeRestart).toHaveLength(hold === 'before' ? 0 : 1);
+
+      const secondBot = await stack.startBotProcess({ env, preload: [GATE_JOB_PROBE] });
+      const finished = await waitForRollout(store, rollout.id, FINISHED);
+      expect(finished.status).toBe('succeeded');
+
+      // BullMQ found the job stalled and the new bot ran it to the end.
+      const ran = await queue.getJob(jobId);
+      expect(await ran?.getState()).toBe('completed');
+      expect(ran?.stalledCounter).toBe(1);
+      const runs = probeLines(probe).filter((l) => gateJobId(l.job) === jobId);
+      expect(runs.map((l) => [l.pid, l.step])).toEqual([
+        [firstBot.pid, 'started'],
+        [firstBot.pid, 'held'],
+        [secondBot.pid, 'started'],
+        [secondBot.pid, 'finished'],
+      ]);
+      const stage1 = gateResultsOfStage(await store.history(rollout.id), 0);
+      if (hold === 'before') {
+        expect(stage1.length).toBeGreaterThanOrEqual(1);
+        expect(stage1.every((h) => h.at >= killedAt)).toBe(true);
+      } else {
+        expect(stage1).toEqual(resultsBeforeRestart); // the re-run found the tick done
+      }
+      expect(stage1.at(-1)?.detail).toMatch(/^pass/);
+
+      // Each stage reached each cluster once: one router write per stage, and one stage_applied.
+      for (const cluster of ['eu-west', 'us-east']) {
+        const writes = stack.routeWrites(cluster).filter((w) => w.rolloutId === rollout.id);
+        expect(writes.map((w) => [w.operation, w.canaryWeight])).toEqual([
+          ['setWeight', 0],
+          ['setWeight', 50],
+          ['setWeight', 100],
+          ['promote', 0],
+        ]);
+      }
+      const applied = (await store.history(rollout.id)).filter((h) => h.input === 'stage_applied');
+      expect(applied.map((h) => h.detail).sort()).toEqual([
+        'eu-west at 100% (stage 2)',
+        'eu-west at 50% (stage 1)',
+        'us-east at 100% (stage 2)',
+        'us-east at 50% (stage 1)',
+      ]);
+
       expect(await secondBot.kill('SIGTERM')).toEqual({ code: 0, signal: null });
     },
   );

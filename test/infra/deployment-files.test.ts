@@ -3,11 +3,19 @@
  * as their tools would and checks what would break first: images and build targets that exist,
  * ports that match, every environment variable known to the process that receives it (and a
  * valid value), files that exist, the policy in the ConfigMap valid for the drivers configured,
- * topics named as the code names them, and an agent Role that grants nothing beyond get and
- * patch on httproutes.
+ * topics named as the code names them, an agent Role that grants nothing beyond get and patch on
+ * httproutes, and command signing keys that reach the bot (private) and the agents (public only).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +26,15 @@ import { readImports } from '../../scripts/check-imports.js';
 import { BotEnv, parseEnv } from '../../shared/config/env.js';
 import { parsePolicy } from '../../shared/config/policy-loader.js';
 import type { Policy } from '../../shared/config/policy.js';
-import { commandTopic, DLQ_TOPIC, EVENTS_TOPIC } from '../../shared/contracts/topics.js';
+import { commandSigner, commandVerifier, kafkaSecurity } from '../../shared/config/security.js';
+import {
+  agentGroup,
+  BOT_EVENTS_GROUP,
+  commandTopic,
+  DLQ_TOPIC,
+  EVENTS_TOPIC,
+} from '../../shared/contracts/topics.js';
+import { aCommand } from '../support/envelopes.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -47,6 +63,17 @@ function schemaOf(command: string) {
   if (command.includes('bot/main')) return BotEnv;
   if (command.includes('agent/main')) return AgentMainEnv;
   throw new Error(`no environment schema for ${command}`);
+}
+
+/** A compose service's environment as its process sees it. */
+function composeEnv(service: Json): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries((service.environment ?? {}) as Record<string, unknown>).map(([k, v]) => [
+      k,
+      // `${VAR:-}` is the host's value or empty, which the process takes as unset.
+      String(v).replace(/^\$\{\w+:-([^}]*)\}$/, '$1'),
+    ]),
+  );
 }
 
 /** The command an image target runs (the Dockerfile's CMD of that stage). */
@@ -174,13 +201,7 @@ describe('docker-compose.yml', () => {
   it('gives the bot and agents only variables their process knows, with valid values', () => {
     for (const [name, service] of apps) {
       const schema = schemaOf(commandOfTarget(service.build.target));
-      const env = Object.fromEntries(
-        Object.entries(service.environment as Record<string, unknown>).map(([k, v]) => [
-          k,
-          // `${VAR:-}` is the host's value or empty, which the process takes as unset.
-          String(v).replace(/^\$\{\w+:-([^}]*)\}$/, '$1'),
-        ]),
-      );
+      const env = composeEnv(service);
       for (const variable of Object.keys(env)) {
         expect(Object.keys(schema.shape), `${name}: ${variable}`).toContain(variable);
       }
@@ -218,6 +239,141 @@ describe('docker-compose.yml', () => {
     expect(init.entrypoint).toEqual(['bash', '/create-topics.sh']);
     expect(init.volumes).toContain('./infra/kafka/create-topics.sh:/create-topics.sh:ro');
     expect([...init.command].sort()).toEqual(Object.keys(examplePolicy.clusters).sort());
+  });
+});
+
+describe('docker-compose.yml: command signing keys', () => {
+  const services = compose.services;
+  const volumes = (parse(read('docker-compose.yml')) as { volumes?: Record<string, unknown> })
+    .volumes;
+  const job = services['command-keys']!;
+  const apps = Object.entries(services).filter(([, s]) => s.build !== undefined);
+  const bot = services.bot!;
+  const agents = apps.filter(([, s]) => s.build.target === 'agent');
+  const [script, signingDir, verifyDir] = (job.command as string[]).slice(1);
+
+  /** A service's named-volume mounts (`volume:/path[:ro]`; host paths start with . or /). */
+  const namedMounts = (service: Json) =>
+    ((service.volumes ?? []) as string[])
+      .map((v) => v.split(':'))
+      .filter(([source]) => !/^[./]/.test(source!))
+      .map(([volume, path, mode]) => ({ volume: volume!, path: path!, readOnly: mode === 'ro' }));
+  /** The named volume a file of `service` lies in, and its path inside that volume. */
+  const volumeOf = (service: Json, file: string) => {
+    const mount = namedMounts(service).find((m) => file.startsWith(`${m.path}/`));
+    return mount && { ...mount, inside: file.slice(mount.path.length + 1) };
+  };
+  const jobVolumeAt = (dir: string) => namedMounts(job).find((m) => m.path === dir)!.volume;
+
+  it('makes the key pair once, in a one-shot job the bot and every agent wait for', () => {
+    expect(job.image).toMatch(/^node:20[-\w.]*$/);
+    expect(job.command[0]).toBe('node');
+    expect(job.volumes).toContain(`./infra/docker/generate-command-keys.mjs:${script}:ro`);
+    expect(job.restart).toBe('no');
+    // The images' `node` user (Dockerfile: USER node) is uid and gid 1000; the job hands it the files.
+    expect(job.environment.KEY_OWNER).toBe('1000:1000');
+    const [signing, verify] = [jobVolumeAt(signingDir!), jobVolumeAt(verifyDir!)];
+    expect(signing).not.toBe(verify);
+    expect(Object.keys(volumes ?? {}).sort()).toEqual([signing, verify].sort());
+    for (const [name, service] of apps) {
+      expect(service.depends_on['command-keys']?.condition, name).toBe(
+        'service_completed_successfully',
+      );
+      expect(service.environment.COMMAND_SIGNING, `${name} turns signing off`).toBeUndefined();
+    }
+  });
+
+  it('gives the bot the private key and the agents only the public key, read-only', () => {
+    const key = volumeOf(bot, bot.environment.COMMAND_SIGNING_KEY_FILE)!;
+    expect(key).toEqual({
+      volume: jobVolumeAt(signingDir!),
+      path: expect.any(String),
+      readOnly: true,
+      inside: 'command-signing.key',
+    });
+    expect(agents.length).toBeGreaterThan(0);
+    for (const [name, agent] of agents) {
+      expect(agent.environment.COMMAND_SIGNING_KEY_FILE, name).toBeUndefined();
+      const pem = volumeOf(agent, agent.environment.COMMAND_VERIFY_KEY_FILE)!;
+      expect(pem, name).toEqual({
+        volume: jobVolumeAt(verifyDir!),
+        path: expect.any(String),
+        readOnly: true,
+        inside: 'command-verify.pem',
+      });
+      const mounted = namedMounts(agent).map((m) => m.volume);
+      expect(mounted, `${name} mounts the private key's volume`).not.toContain(key.volume);
+    }
+  });
+
+  describe('infra/docker/generate-command-keys.mjs', () => {
+    const root = mkdtempSync(join(tmpdir(), 'rollout-command-keys-'));
+    afterAll(() => rmSync(root, { recursive: true, force: true }));
+    let runs = 0;
+
+    /** Fresh volumes, each a folder; the job's arguments and the apps' paths map onto them. */
+    function volumesOnHost() {
+      const dir = join(root, String(runs++));
+      const onHost = (volume: string, inside = '') => join(dir, volume, inside);
+      const privateFile = onHost(jobVolumeAt(signingDir!), 'command-signing.key');
+      const publicFile = onHost(jobVolumeAt(verifyDir!), 'command-verify.pem');
+      const runJob = () =>
+        spawnSync(
+          process.execPath,
+          [
+            join(ROOT, 'infra/docker/generate-command-keys.mjs'),
+            onHost(jobVolumeAt(signingDir!)),
+            onHost(jobVolumeAt(verifyDir!)),
+          ],
+          { encoding: 'utf8', env: { ...process.env, KEY_OWNER: '' } },
+        );
+      const readerOf = (service: Json) => (path: string) => {
+        const at = volumeOf(service, path);
+        if (!at) throw new Error(`${path} is in no volume of the service`);
+        return readFileSync(onHost(at.volume, at.inside), 'utf8');
+      };
+      return { privateFile, publicFile, runJob, readerOf };
+    }
+
+    it('writes a pair the bot signs with and every agent verifies with', () => {
+      const { privateFile, runJob, readerOf } = volumesOnHost();
+      const run = runJob();
+      expect(run.status, run.stderr).toBe(0);
+      expect(run.stdout).toContain('wrote a new signing key');
+      expect(statSync(privateFile).mode & 0o777).toBe(0o600);
+      expect(readFileSync(privateFile, 'utf8')).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+
+      const signer = commandSigner(parseEnv(BotEnv, composeEnv(bot)), readerOf(bot))!;
+      const signed = signer.sign(aCommand().setWeight(1, 25).build());
+      for (const [name, agent] of agents) {
+        const verifier = commandVerifier(
+          parseEnv(AgentMainEnv, composeEnv(agent)),
+          readerOf(agent),
+        )!;
+        expect(verifier.refusal(signed), name).toBeUndefined();
+        expect(verifier.refusal({ ...signed, seq: signed.seq + 1 }), name).toMatch(/forged/);
+      }
+    });
+
+    it('keeps both files on the next run', () => {
+      const { privateFile, publicFile, runJob } = volumesOnHost();
+      expect(runJob().status).toBe(0);
+      const before = [privateFile, publicFile].map((f) => readFileSync(f, 'utf8'));
+      const run = runJob();
+      expect(run.status, run.stderr).toBe(0);
+      expect(run.stdout).toContain('kept the existing signing key');
+      expect([privateFile, publicFile].map((f) => readFileSync(f, 'utf8'))).toEqual(before);
+    });
+
+    it('makes no private key that the public key already there would not match', () => {
+      const { privateFile, runJob } = volumesOnHost();
+      expect(runJob().status).toBe(0);
+      rmSync(privateFile);
+      const run = runJob();
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain('docker compose down -v');
+      expect(existsSync(privateFile)).toBe(false);
+    });
   });
 });
 
@@ -337,6 +493,154 @@ describe('infra/k8s manifests', () => {
     // The bot needs no Kubernetes API: no token mounted, nothing bound to its account.
     expect(bot.spec.template.spec.automountServiceAccountToken).toBe(false);
   });
+
+  describe('command signing keys', () => {
+    const template = 'command-signing-keys.example.yaml';
+    const templateObjects = parseAllDocuments(read(`infra/k8s/${template}`)).map(
+      (doc) => doc.toJS() as Json,
+    );
+    const podOf = (d: Json) => d.spec.template.spec as Json;
+    /** The volume a file of the Deployment's container lies in, its mount, and its path inside. */
+    const volumeOf = (d: Json, file: string) => {
+      const mount = (container(d).volumeMounts as Json[]).find((m) =>
+        file.startsWith(`${m.mountPath}/`),
+      )!;
+      const volume = (podOf(d).volumes as Json[]).find((v) => v.name === mount.name)!;
+      return { mount, volume, inside: file.slice(mount.mountPath.length + 1) };
+    };
+    const envValue = (d: Json, name: string) =>
+      envOf(d).find((e) => e.name === name)?.value as string | undefined;
+
+    it('mounts the Secret rollout-command-signing-key in the bot where COMMAND_SIGNING_KEY_FILE points, readable by its user alone', () => {
+      const file = envValue(bot, 'COMMAND_SIGNING_KEY_FILE')!;
+      const { mount, volume, inside } = volumeOf(bot, file);
+      expect(mount.readOnly).toBe(true);
+      expect(volume.secret.secretName).toBe('rollout-command-signing-key');
+      expect(volume.secret.items).toEqual([{ key: 'command-signing.key', path: inside }]);
+      // Root-owned files: group-readable for the bot's group (fsGroup), nothing for others.
+      expect(volume.secret.defaultMode).toBe(0o440);
+      const security = podOf(bot).securityContext;
+      expect(security.fsGroup).toBe(security.runAsGroup);
+    });
+
+    it('gives the agent the public key from the ConfigMap rollout-command-verify-key, and never the private key', () => {
+      const file = envValue(agent, 'COMMAND_VERIFY_KEY_FILE')!;
+      const { mount, volume, inside } = volumeOf(agent, file);
+      expect(mount.readOnly).toBe(true);
+      expect(volume.configMap.name).toBe('rollout-command-verify-key');
+      expect(volume.configMap.items).toEqual([{ key: 'command-verify.pem', path: inside }]);
+      expect((podOf(agent).volumes as Json[]).filter((v) => v.secret !== undefined)).toEqual([]);
+      const agentObjects = JSON.stringify(
+        manifests.filter((m) => m.metadata.name === 'rollout-agent'),
+      );
+      for (const secret of ['rollout-command-signing-key', 'command-signing.key']) {
+        expect(agentObjects).not.toContain(secret);
+      }
+      expect(envValue(agent, 'COMMAND_SIGNING_KEY_FILE')).toBeUndefined();
+      for (const d of deployments)
+        expect(envValue(d, 'COMMAND_SIGNING'), d.metadata.name).toBeUndefined();
+    });
+
+    it('mounts each volume beside the others, never inside another', () => {
+      for (const d of deployments) {
+        const paths = (container(d).volumeMounts as Json[]).map((m) => m.mountPath as string);
+        for (const a of paths) {
+          for (const b of paths)
+            if (a !== b)
+              expect(b.startsWith(`${a}/`), `${d.metadata.name}: ${b} in ${a}`).toBe(false);
+        }
+      }
+    });
+
+    it('keeps the keys out of the repository: a template outside kustomization, with placeholders the processes refuse', () => {
+      const { resources } = parse(read('infra/k8s/kustomization.yaml')) as { resources: string[] };
+      expect(resources).not.toContain(template);
+      const secret = templateObjects.find((o) => o.kind === 'Secret')!;
+      const configMap = templateObjects.find((o) => o.kind === 'ConfigMap')!;
+      expect(secret.metadata).toMatchObject({
+        name: 'rollout-command-signing-key',
+        namespace: 'rollouts',
+      });
+      expect(configMap.metadata).toMatchObject({
+        name: 'rollout-command-verify-key',
+        namespace: 'rollouts',
+      });
+      expect(Object.keys(secret.stringData)).toEqual(['command-signing.key']);
+      expect(Object.keys(configMap.data)).toEqual(['command-verify.pem']);
+      // The kubectl commands the template gives create exactly these names and keys.
+      const text = read(`infra/k8s/${template}`);
+      expect(text).toContain('create secret generic rollout-command-signing-key');
+      expect(text).toContain('--from-file=command-signing.key=');
+      expect(text).toContain('create configmap rollout-command-verify-key');
+      expect(text).toContain('--from-file=command-verify.pem=');
+      // No key material anywhere in the deployment files.
+      for (const file of [
+        ...resources.map((r) => `infra/k8s/${r}`),
+        `infra/k8s/${template}`,
+        'docker-compose.yml',
+      ]) {
+        expect(read(file), file).not.toMatch(/-----BEGIN [A-Z ]*KEY-----/);
+      }
+      // Applied as they are, the placeholders stop the processes with the variable to fix.
+      const placeholder = (text: string) => () => text;
+      expect(() =>
+        commandSigner(
+          { COMMAND_SIGNING: 'on', COMMAND_SIGNING_KEY_FILE: '/k' },
+          placeholder(secret.stringData['command-signing.key']),
+        ),
+      ).toThrow(/^COMMAND_SIGNING_KEY_FILE: /);
+      expect(() =>
+        commandVerifier(
+          { COMMAND_SIGNING: 'on', COMMAND_VERIFY_KEY_FILE: '/k' },
+          placeholder(configMap.data['command-verify.pem']),
+        ),
+      ).toThrow(/^COMMAND_VERIFY_KEY_FILE: /);
+    });
+  });
+
+  it('documents Kafka TLS and SASL in commented env entries the process knows, consistent once uncommented', () => {
+    for (const [file, d] of [
+      ['infra/k8s/bot.yaml', bot],
+      ['infra/k8s/agent.yaml', agent],
+    ] as const) {
+      // `# - name: X`, `#   value: …`, `#   valueFrom:`, `#     secretKeyRef: …`
+      const commented = read(file)
+        .split('\n')
+        .map(
+          (line) =>
+            line.match(/^\s*# ( ?- name: .*|\s+(?:value|valueFrom|secretKeyRef): ?.*)$/)?.[1],
+        )
+        .filter((line): line is string => line !== undefined);
+      const entries = parse(commented.join('\n')) as Json[];
+      expect(
+        entries.map((e) => e.name),
+        file,
+      ).toEqual([
+        'KAFKA_SSL',
+        'KAFKA_SASL_MECHANISM',
+        'KAFKA_SASL_USERNAME',
+        'KAFKA_SASL_PASSWORD',
+      ]);
+      const schema = schemaOf(
+        commandOfTarget(container(d).image.match(/rollout-chatops-(\w+)/)[1]),
+      );
+      const env: Record<string, string> = Object.fromEntries(
+        envOf(d)
+          .filter((e) => e.value !== undefined)
+          .map((e) => [e.name, String(e.value)]),
+      );
+      for (const entry of entries) {
+        expect(Object.keys(schema.shape), `${file}: ${entry.name}`).toContain(entry.name);
+        env[entry.name] = entry.value ?? `from-${entry.valueFrom.secretKeyRef.key}`;
+      }
+      const security = kafkaSecurity(
+        parseEnv(schema, env) as Parameters<typeof kafkaSecurity>[0],
+        () => '',
+      );
+      expect(security.tls, file).toEqual({});
+      expect(security.sasl?.mechanism, file).toBe(env.KAFKA_SASL_MECHANISM);
+    }
+  });
 });
 
 describe('infra/kafka/create-topics.sh', () => {
@@ -422,5 +726,41 @@ describe('infra/prometheus', () => {
       expect(d.metadata.namespace).toBe('rollouts');
       expect(d.spec.template.metadata.labels['app.kubernetes.io/part-of']).toBe('rollout-chatops');
     }
+  });
+});
+
+describe('README: Kafka ACLs', () => {
+  it('grants each process what it uses, on the topics and groups as the code names them', () => {
+    const readme = read('README.md');
+    const section = readme.slice(readme.indexOf('### Kafka ACLs'));
+    const block = section.match(/```sh\n([\s\S]*?)```/)![1]!.replace(/\\\n\s*/g, ' ');
+    const grants = block
+      .split('\n')
+      .filter((line) => line.startsWith('acl '))
+      .flatMap((line) => {
+        const principal = line.match(/--allow-principal (\S+)/)![1];
+        const [, kind, name] = line.match(/--(topic|group) (\S+)/)!;
+        const pattern = line.includes('--resource-pattern-type prefixed') ? '*' : '';
+        return [...line.matchAll(/--operation (\w+)/g)].map(
+          ([, operation]) => `${principal} ${operation} ${kind} ${name}${pattern}`,
+        );
+      });
+    const commandsPrefix = commandTopic('eu-west').slice(0, -'eu-west'.length);
+    const bot = 'User:rollout-bot';
+    const agent = 'User:rollout-agent-eu-west';
+    expect(grants.sort()).toEqual(
+      [
+        `${bot} Write topic ${commandsPrefix}*`,
+        `${bot} Describe topic ${commandsPrefix}*`,
+        `${bot} Write topic ${DLQ_TOPIC}`,
+        `${bot} Describe topic ${DLQ_TOPIC}`,
+        `${bot} Read topic ${EVENTS_TOPIC}`,
+        `${bot} Read group ${BOT_EVENTS_GROUP}`,
+        `${agent} Read topic ${commandTopic('eu-west')}`,
+        `${agent} Read group ${agentGroup('eu-west')}`,
+        `${agent} Write topic ${EVENTS_TOPIC}`,
+        `${agent} Write topic ${DLQ_TOPIC}`,
+      ].sort(),
+    );
   });
 });

@@ -54,8 +54,14 @@ export interface DistributedStack {
   env(extra?: Record<string, string>): Record<string, string>;
   /** Starts the agent process of `cluster` and waits until it consumes its commands. */
   startAgent(cluster: string): Promise<EntryProcess>;
-  /** Starts `bot/main.ts` in distributed mode and waits until it runs. */
-  startBotProcess(): Promise<EntryProcess>;
+  /**
+   * Starts `bot/main.ts` in distributed mode and waits until it runs; `env` adds variables,
+   * `preload` modules loaded before it (see `spawnEntry`).
+   */
+  startBotProcess(options?: {
+    env?: Record<string, string>;
+    preload?: string[];
+  }): Promise<EntryProcess>;
   /** The bot in this process, with `notifier` and sweeps every second. */
   startBot(notifier: Notifier): Promise<DistributedMode>;
   /** A Kafka client of this test (closed by `stop`). */
@@ -123,11 +129,12 @@ export async function startStack(options: StackOptions): Promise<DistributedStac
       await agent.ready;
       return agent;
     },
-    async startBotProcess() {
+    async startBotProcess(botOptions = {}) {
       const bot = spawnEntry('bot/main.ts', {
         name: 'bot',
-        env: env(),
+        env: env(botOptions.env),
         readyLine: /"msg":"bot running in distributed mode/,
+        ...(botOptions.preload ? { preload: botOptions.preload } : {}),
       });
       processes.push(bot);
       await bot.ready;

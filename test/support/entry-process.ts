@@ -43,12 +43,15 @@ export function spawnEntry(
     /** A line of output that means the process is up (e.g. its "running" log line). */
     readyLine: RegExp;
     readyTimeoutMs?: number;
+    /** Modules loaded before the entry point (after tsx), e.g. a test's hook into the process. */
+    preload?: string[];
   },
 ): EntryProcess {
   const env = Object.fromEntries(
     Object.entries(process.env).filter(([key]) => !CONFIG_VARIABLES.test(key)),
   );
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const preload = (options.preload ?? []).flatMap((module) => ['--import', module]);
+  const child = spawn(process.execPath, ['--import', 'tsx', ...preload, entry], {
     cwd: REPO_ROOT,
     env: { ...env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

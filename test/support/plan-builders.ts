@@ -96,6 +96,7 @@ export class PlanBuilder {
   private approvals = new Map<number, Partial<ApprovalRule>>();
   private starter = STARTER;
   private releaseId: string | undefined;
+  private reason: string | undefined;
 
   withService(service: string, version = this.version, stableVersion = this.stableVersion): this {
     this.service = service;
@@ -143,6 +144,12 @@ export class PlanBuilder {
     return this;
   }
 
+  /** The start reason, as the person typed it. */
+  withReason(reason: string): this {
+    this.reason = reason;
+    return this;
+  }
+
   inRelease(releaseId: string): this {
     this.releaseId = releaseId;
     return this;
@@ -158,6 +165,7 @@ export class PlanBuilder {
       clusters: this.clusters,
       startedBy: this.starter,
       ...(this.releaseId === undefined ? {} : { releaseId: this.releaseId }),
+      ...(this.reason === undefined ? {} : { reason: this.reason }),
       stages: this.weights.map((weight, i) => {
         const gate = this.gate.build();
         const rule = this.approvals.get(i);
