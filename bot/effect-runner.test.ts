@@ -274,3 +274,64 @@ describe('EffectRunner', () => {
     expect(await store.pendingEffects()).toEqual([]);
   });
 });
+
+describe('EffectRunner: rollbacks first, each cluster on its own', () => {
+  function rollback(cluster: string, seq: number): Effect {
+    return {
+      type: 'publish_command',
+      cluster,
+      seq,
+      command: { type: 'rollback', payload: { service: 'checkout', reason: 'gate breached' } },
+    };
+  }
+
+  it('publishes the other clusters’ rollbacks while one cluster’s publish keeps failing, and later commands to that cluster wait', async () => {
+    const { store, commands, runner } = setUp();
+    const failingCluster = 'us-east';
+    const bus = commands as RecordingCommandBus & { publish(c: Command): Promise<void> };
+    const publish = bus.publish.bind(bus);
+    bus.publish = async (command) => {
+      if (command.cluster === failingCluster) throw new Error('leader not available');
+      return publish(command);
+    };
+    const state = aRolloutState().withVersion(1).build();
+    await store.create(
+      aCommit(state, [
+        rollback('us-east', 1),
+        rollback('eu-west', 2),
+        rollback('ap-south', 3),
+        { type: 'cancel_gates' },
+        { type: 'update_card' },
+      ]),
+    );
+    await store.create(aCommit(aRolloutState().withVersion(1).build(), []));
+
+    await runner.drain();
+
+    expect(commands.published.map((c) => `${c.cluster} ${c.type}`)).toEqual([
+      'eu-west rollback',
+      'ap-south rollback',
+    ]);
+    expect((await store.pendingEffects()).map((p) => p.effect.type)).toEqual(['publish_command']);
+  });
+
+  it('does not let failing housekeeping hold up the rollback commands', async () => {
+    const store = new MemoryRolloutStore();
+    const { commands, runner } = setUp(store);
+    const state = aRolloutState().withVersion(1).build();
+    // A gate scheduler that cannot be reached (Redis blip) fails cancel_gates.
+    const scheduler = (runner as unknown as { deps: { scheduler: { cancel: unknown } } }).deps
+      .scheduler;
+    scheduler.cancel = async () => {
+      throw new Error('Connection is closed');
+    };
+    await store.create(
+      aCommit(state, [{ type: 'cancel_gates' }, rollback('eu-west', 1), rollback('us-east', 2)]),
+    );
+
+    await runner.drain();
+
+    expect(commands.published.map((c) => c.cluster)).toEqual(['eu-west', 'us-east']);
+    expect((await store.pendingEffects()).map((p) => p.effect.type)).toEqual(['cancel_gates']);
+  });
+});

@@ -27,6 +27,13 @@ const BATCH = 100;
 /** A replica that claimed an effect and died: another may take it over after this long. */
 const CLAIM_TTL_MS = 15_000;
 
+/** Effects that must stay in order: a rollout's commands to one cluster; its other effects. */
+function laneOf(item: PendingEffect): string {
+  return item.effect.type === 'publish_command'
+    ? `${item.rolloutId}/commands/${item.effect.cluster}`
+    : `${item.rolloutId}/housekeeping`;
+}
+
 /**
  * An effect that can never be carried out, whatever the retries: its command does not match the
  * message contract. Marked done (so it does not hold its rollout's later effects forever) and
@@ -77,10 +84,12 @@ export class EffectRunner {
   }
 
   /**
-   * One pass over the whole outbox per round, page by page in insertion order. A rollout whose
-   * effect failed (or is claimed by another replica) keeps its later effects waiting, so order
-   * holds per rollout; every other rollout's effects go ahead, on this page and the pages after
-   * it, however many blocked ones come first.
+   * One pass over the whole outbox per round, page by page in insertion order. Effects run in
+   * lanes (`laneOf`): a rollout's commands to one cluster, and its other effects. An effect that
+   * failed (or is claimed by another replica) keeps the later effects of its lane waiting, so
+   * order holds where it matters (an agent ignores a command older than one it applied); every
+   * other lane goes ahead, the same rollout's included: one cluster's failing publish or a Redis
+   * blip on housekeeping never holds up the rollback of the other clusters.
    */
   private async loop(): Promise<void> {
     do {
@@ -90,8 +99,9 @@ export class EffectRunner {
       for (;;) {
         const page = await this.deps.store.pendingEffects(BATCH, after);
         for (const item of page) {
-          if (blocked.has(item.rolloutId) || this.inFlight.has(item.id)) continue;
-          if (!(await this.runOne(item))) blocked.add(item.rolloutId);
+          const lane = laneOf(item);
+          if (blocked.has(lane) || this.inFlight.has(item.id)) continue;
+          if (!(await this.runOne(item))) blocked.add(lane);
         }
         if (page.length < BATCH) break;
         after = page[page.length - 1]!.seq;

@@ -30,6 +30,9 @@ export function createEventIngest(deps: EventIngestDeps): (event: RolloutEvent) 
           await deps.samples.record(event.rolloutId, {
             cluster: event.cluster,
             receivedAt: at,
+            // The agent's time ends the window; an agent clock running ahead cannot make a sample
+            // look newer than its arrival.
+            windowEnd: Math.min(Date.parse(event.at), at),
             sample: event.payload,
           });
         }

@@ -24,7 +24,7 @@ const healthy: HealthSamplePayload = {
 };
 
 /** A rollout of checkout baking stage 0 in eu-west since BAKE_STARTED, and a clock the test sets. */
-async function baking(plan?: RolloutPlan) {
+async function baking(maxClockSkewMs = 0, plan?: RolloutPlan) {
   let now = BAKE_STARTED;
   const clock = { now: () => now };
   const store = new MemoryRolloutStore();
@@ -50,7 +50,13 @@ async function baking(plan?: RolloutPlan) {
   });
   await store.create(aCommit(created));
   await store.commit(aCommit(state));
-  const runGate = createGateRunner({ service, samples, clock, logger: silentLogger });
+  const runGate = createGateRunner({
+    service,
+    samples,
+    clock,
+    logger: silentLogger,
+    maxClockSkewMs,
+  });
   return {
     id: state.id,
     /** Runs the tick the rollout waits for at `at`, and returns the verdict it stored. */
@@ -62,8 +68,13 @@ async function baking(plan?: RolloutPlan) {
       expect(after.gate.tick).toBe(current.gate.tick + 1);
       return after.gate.lastVerdict!;
     },
-    received: (at: number, sample: HealthSamplePayload = healthy) =>
-      samples.record(state.id, { cluster: 'eu-west', receivedAt: at, sample }),
+    received: (at: number, windowEnd?: number, sample: HealthSamplePayload = healthy) =>
+      samples.record(state.id, {
+        cluster: 'eu-west',
+        receivedAt: at,
+        ...(windowEnd !== undefined && { windowEnd }),
+        sample,
+      }),
   };
 }
 
@@ -74,17 +85,17 @@ describe('the gate runner', () => {
       .withClusters('eu-west')
       .withGate(aGate().withWebhook('smoke'))
       .build();
-    const rollout = await baking(plan);
+    const rollout = await baking(0, plan);
     const preview = (passed: boolean): HealthSamplePayload => ({
       ...healthy,
       canary: { status: 'ok', requests: 0, errors: 0, latencyMs: { p50: 0, p95: 0, p99: 0 } },
       webhooks: [aWebhookResult('smoke', passed)],
     });
-    await rollout.received(BAKE_STARTED + 50_000, preview(false));
+    await rollout.received(BAKE_STARTED + 50_000, undefined, preview(false));
     const failed = await rollout.tick(BAKE_STARTED + 60_000);
     expect(failed.outcome).toBe('failing');
     expect(failed.summary).toContain('webhook smoke failed in eu-west: status 500, expected 200');
-    await rollout.received(BAKE_STARTED + 110_000, preview(true));
+    await rollout.received(BAKE_STARTED + 110_000, undefined, preview(true));
     expect((await rollout.tick(BAKE_STARTED + 120_000)).outcome).toBe('pass');
   });
 
@@ -114,5 +125,23 @@ describe('the gate runner', () => {
     const rollout = await baking();
     await rollout.received(BAKE_STARTED - 1_000);
     expect((await rollout.tick(BAKE_STARTED + 5_000)).outcome).toBe('inconclusive');
+  });
+
+  it('judges a sample by when its window ended: one read from a backlog just now is as old as it is', async () => {
+    const rollout = await baking();
+    // Taken 10 s into the bake, delivered 90 s later (a consumer that fell behind, a redelivery).
+    await rollout.received(BAKE_STARTED + 100_000, BAKE_STARTED + 10_000);
+    const verdict = await rollout.tick(BAKE_STARTED + 100_000);
+    expect(verdict.outcome).toBe('inconclusive');
+    // The same sample, on time, passes.
+    await rollout.received(BAKE_STARTED + 150_000, BAKE_STARTED + 149_000);
+    expect((await rollout.tick(BAKE_STARTED + 150_000)).outcome).toBe('pass');
+  });
+
+  it('tolerates clocks that disagree by up to maxClockSkewMs around the bake start', async () => {
+    const rollout = await baking(2_000);
+    // The agent's clock is 1.5 s behind the bot's: its first window seems to end before the bake.
+    await rollout.received(BAKE_STARTED + 5_000, BAKE_STARTED - 1_500);
+    expect((await rollout.tick(BAKE_STARTED + 5_000)).outcome).toBe('pass');
   });
 });

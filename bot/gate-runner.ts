@@ -4,7 +4,11 @@ import { evaluateGate } from '../shared/gate/evaluate.js';
 import { isRolloutError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { GateJob } from '../shared/ports/gate-scheduler.js';
-import type { HealthSampleStore, StoredSample } from '../shared/ports/health-samples.js';
+import {
+  sampledAt,
+  type HealthSampleStore,
+  type StoredSample,
+} from '../shared/ports/health-samples.js';
 import type { RolloutService } from './rollout-service.js';
 
 export interface GateRunnerDeps {
@@ -13,12 +17,19 @@ export interface GateRunnerDeps {
   /** The clock samples' `receivedAt` was read from (the events consumer's). */
   clock: Clock;
   logger: Logger;
+  /**
+   * How far the clocks of agents and bot replicas may disagree: a sample's window end may be this
+   * much earlier than the bake's start, or than the freshness bound, and still count. Default 1 s.
+   */
+  maxClockSkewMs?: number;
 }
 
 /**
  * Evaluates one gate tick: reads each target cluster's latest sample for the stage, judges them,
- * and feeds the verdict to the state machine. A sample counts only if it was received since the
- * bake began and is fresh: no older than one gate interval plus the sample's own window. An
+ * and feeds the verdict to the state machine. A sample counts only if its window ended since the
+ * bake began and it is fresh: its window ended no longer ago than one gate interval plus the
+ * window itself (both judged by the sample's own time, not when it was received, so a redelivered
+ * or backlogged sample is as old as it is; `maxClockSkewMs` absorbs clocks that disagree). An
  * agent samples about once per window, so a live one always has a sample that recent (the gate
  * interval is the slack for delivery and for ticks that fall between samples); a cluster whose
  * agent stopped sampling counts as having sent nothing, which makes the verdict inconclusive,
@@ -40,8 +51,9 @@ export function createGateRunner(deps: GateRunnerDeps): (job: GateJob) => Promis
     const stage = state.plan.stages[state.stageIndex]!;
     const since = state.bakeStartedAt ?? 0;
     const now = deps.clock.now();
+    const skew = deps.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
     const samples = (await deps.samples.latest(state.id, state.stageIndex))
-      .filter((s) => s.receivedAt >= since && isFresh(s, stage.gate.intervalMs, now))
+      .filter((s) => sampledAt(s) >= since - skew && isFresh(s, stage.gate.intervalMs, now, skew))
       .map((s) => ({
         cluster: s.cluster,
         canary: s.sample.canary,
@@ -75,7 +87,14 @@ export function createGateRunner(deps: GateRunnerDeps): (job: GateJob) => Promis
   };
 }
 
-/** Received within the last gate interval plus the sample's window (see `createGateRunner`). */
-export function isFresh(sample: StoredSample, gateIntervalMs: number, now: number): boolean {
-  return sample.receivedAt >= now - (gateIntervalMs + sample.sample.windowMs);
+const DEFAULT_MAX_CLOCK_SKEW_MS = 1_000;
+
+/** Its window ended within the last gate interval plus the window (see `createGateRunner`). */
+export function isFresh(
+  sample: StoredSample,
+  gateIntervalMs: number,
+  now: number,
+  maxClockSkewMs = 0,
+): boolean {
+  return sampledAt(sample) >= now - (gateIntervalMs + sample.sample.windowMs + maxClockSkewMs);
 }

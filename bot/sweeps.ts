@@ -1,6 +1,7 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Clock } from '../shared/clock.js';
 import { formatDuration } from '../shared/config/duration.js';
+import { isRolloutError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { AgentRegistry } from '../shared/ports/agent-registry.js';
 import type { Notifier } from '../shared/ports/notifier.js';
@@ -21,6 +22,11 @@ export interface SweepOptions {
    * is still retried by the Redis client to land first. Default 5 minutes.
    */
   orphanLockGraceMs?: number;
+  /**
+   * A baking rollout's gate silent for three intervals, and at least this long, has lost its
+   * evaluation job and gets a new one. Default 60 s (past BullMQ's 30 s stalled-job check).
+   */
+  lostTickAfterMs?: number;
 }
 
 export const DEFAULT_SWEEP_OPTIONS: SweepOptions = {
@@ -42,6 +48,8 @@ export interface SweepDeps {
 }
 
 const EPISODE_TTL_MS = 7 * 24 * 3_600_000;
+/** A gate silent for less than this is never taken for lost: BullMQ's stalled check is 30 s. */
+const LOST_TICK_FLOOR_MS = 60_000;
 
 /**
  * Periodic checks for what no event will announce: an agent that stopped sending heartbeats, a
@@ -87,6 +95,7 @@ export class Sweeps {
       ...(await this.silentAgents(now)),
       ...(await this.stuckRollouts(now)),
       ...(await this.waitingApprovals(now)),
+      ...(await this.lostGateTicks(now)),
     ];
   }
 
@@ -178,6 +187,41 @@ export class Sweeps {
         const message = `Reminder: ${label} has waited ${since} for approval (${got}) from ${who}.`;
         await this.deps.notifier.alert(state, 'approval_reminder', message);
         raised.push(message);
+      }
+    }
+    return raised;
+  }
+
+  /**
+   * A baking rollout whose gate has not reported for three intervals (and at least a minute, past
+   * BullMQ's stalled-job check) lost its evaluation job: a job that stalled too often is failed
+   * for good, and nothing else would ever schedule the next one. Asks for a new tick, which the
+   * state machine grants only if that tick is still the one it waits for (a late result wins).
+   */
+  private async lostGateTicks(now: number): Promise<string[]> {
+    const raised: string[] = [];
+    for (const state of await this.deps.service.list()) {
+      if (state.status !== 'baking') continue;
+      const stage = state.plan.stages[state.stageIndex];
+      if (stage === undefined) continue;
+      const floor = this.options.lostTickAfterMs ?? LOST_TICK_FLOOR_MS;
+      if (now - state.updatedAt < Math.max(3 * stage.gate.intervalMs, floor)) continue;
+      const input = {
+        type: 'gate_lost',
+        stageIndex: state.stageIndex,
+        tick: state.gate.tick,
+      } as const;
+      try {
+        await this.deps.service.apply(state.id, input, 'system:sweep');
+        const message = `rescheduled the lost gate tick ${input.tick} of ${state.id} stage ${input.stageIndex}`;
+        this.deps.logger.warn({ rolloutId: state.id, ...input }, message);
+        raised.push(message);
+      } catch (err) {
+        if (!isRolloutError(err, 'stale_event'))
+          this.deps.logger.warn(
+            { err, rolloutId: state.id },
+            'could not reschedule a lost gate tick',
+          );
       }
     }
     return raised;

@@ -182,6 +182,10 @@ export class BullGateScheduler implements GateScheduler {
         concurrency: this.#options.concurrency,
         lockDuration: this.#options.lockDurationMs,
         stalledInterval: this.#options.stalledIntervalMs,
+        // BullMQ fails a job on its second stall by default, and a failed gate job is never
+        // scheduled again: allow more (a stall is a bot dying mid-job), with the sweep's lost-tick
+        // check behind it.
+        maxStalledCount: 5,
         settings: {
           backoffStrategy: (attemptsMade: number) =>
             retryDelayMs(attemptsMade, {

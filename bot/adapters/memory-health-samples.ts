@@ -1,4 +1,8 @@
-import type { HealthSampleStore, StoredSample } from '../../shared/ports/health-samples.js';
+import {
+  sampledAt,
+  type HealthSampleStore,
+  type StoredSample,
+} from '../../shared/ports/health-samples.js';
 
 export class MemoryHealthSampleStore implements HealthSampleStore {
   private readonly samples = new Map<string, Map<string, StoredSample>>();
@@ -7,7 +11,7 @@ export class MemoryHealthSampleStore implements HealthSampleStore {
     const key = `${rolloutId}/${stored.sample.stageIndex}`;
     const byCluster = this.samples.get(key) ?? new Map<string, StoredSample>();
     const current = byCluster.get(stored.cluster);
-    if (current && current.receivedAt > stored.receivedAt) return;
+    if (current && sampledAt(current) > sampledAt(stored)) return;
     byCluster.set(stored.cluster, structuredClone(stored));
     this.samples.set(key, byCluster);
   }

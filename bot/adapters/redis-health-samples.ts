@@ -1,20 +1,29 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { HealthSamplePayload } from '../../shared/contracts/events.js';
-import type { HealthSampleStore, StoredSample } from '../../shared/ports/health-samples.js';
+import {
+  sampledAt,
+  type HealthSampleStore,
+  type StoredSample,
+} from '../../shared/ports/health-samples.js';
 
 const Stored = z.object({
   cluster: z.string(),
   receivedAt: z.number(),
+  windowEnd: z.number().optional(),
   sample: HealthSamplePayload,
 });
 
-// Keep the newer of the stored and the incoming sample: redelivered old events must not win.
+// Keep the newer of the stored and the incoming sample (by when its window ended, or when it was
+// received for records from before): redelivered and backlogged old events must not win.
 const RECORD = `
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if current then
   local ok, decoded = pcall(cjson.decode, current)
-  if ok and decoded.receivedAt > tonumber(ARGV[3]) then return 0 end
+  if ok then
+    local stored = decoded.windowEnd or decoded.receivedAt
+    if type(stored) == 'number' and stored > tonumber(ARGV[3]) then return 0 end
+  end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
@@ -36,7 +45,7 @@ export class RedisHealthSampleStore implements HealthSampleStore {
       key,
       stored.cluster,
       JSON.stringify(stored),
-      stored.receivedAt,
+      sampledAt(stored),
       this.retentionMs,
     );
   }

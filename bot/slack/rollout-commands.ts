@@ -115,6 +115,7 @@ export class RolloutCommands {
       case 'act': {
         const state = await service.get(command.rolloutId);
         if (!state) throw await this.notFound(command.rolloutId);
+        this.requireChannel(state.plan.service, command.action, who);
         const groups = await this.deps.groups.groupsOf(who.userId, state.plan.service);
         const action =
           command.action === 'abort'
@@ -143,6 +144,9 @@ export class RolloutCommands {
   ): Promise<Reply> {
     const policy = this.deps.policy();
     const request = { ...command.request, startedBy: who.userId };
+    if (!command.dryRun && policy.services[request.service] !== undefined) {
+      this.requireChannel(request.service, 'start', who);
+    }
     const groups = await this.deps.groups.groupsOf(who.userId, request.service);
     if (command.dryRun) {
       const { plan, refusals } = await this.deps.service.preview(request);
@@ -188,6 +192,17 @@ export class RolloutCommands {
     return { text: card.text, blocks: card.blocks };
   }
 
+  /**
+   * With `permissions.channelOnly` (the default), starting and acting on a service's rollouts is
+   * taken only in the service's channel, where the team sees it: not in a DM, not elsewhere.
+   */
+  private requireChannel(service: string, action: string, who: Requester): void {
+    const policy = this.deps.policy().services[service];
+    if (policy === undefined || !policy.permissions.channelOnly) return;
+    if (who.channelId === policy.channel) return;
+    throw new WrongChannelError(action, service, policy.channel);
+  }
+
   private requireService(name: string): void {
     const known = Object.keys(this.deps.policy().services);
     if (known.includes(name)) return;
@@ -220,6 +235,7 @@ export class RolloutCommands {
   ): Reply {
     const denied =
       err instanceof PermissionDeniedError ||
+      err instanceof WrongChannelError ||
       isRolloutError(err, 'not_permitted') ||
       isRolloutError(err, 'four_eyes');
     if (denied) {
@@ -242,5 +258,16 @@ export class RolloutCommands {
 export class UnknownTargetError extends RolloutError {
   constructor(message: string) {
     super('unknown_rollout', message);
+  }
+}
+
+/** An action on a service's rollouts asked for outside the service's channel. */
+export class WrongChannelError extends RolloutError {
+  constructor(action: string, service: string, channel: string) {
+    super(
+      'wrong_channel',
+      `${action} for ${service} is taken only in <#${channel}>, where its team sees it ` +
+        `(services.${service}.permissions.channelOnly); run the command there`,
+    );
   }
 }

@@ -51,6 +51,9 @@ export function threadLine(state: RolloutState, cause: TransitionCause): string 
     case 'gate_result':
       line = gateLine(status, cause.detail ?? '');
       break;
+    case 'gate_lost':
+      line = `:repeat: the gate's next evaluation was lost; ${who} scheduled a new one`;
+      break;
     default: {
       const never: never = cause.input;
       line = `${who}: ${String(never)}`;

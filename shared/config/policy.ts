@@ -109,6 +109,12 @@ export const Permissions = z.strictObject({
   approvalTimeout: Duration.pipe(z.number().int().positive()).default(3_600_000),
   approvalEscalateAfter: Duration.pipe(z.number().int().positive()).optional(),
   approvalTimeoutAction: z.enum(['wait', 'abort']).default('wait'),
+  /**
+   * Take `/rollout start` and actions on the service's rollouts only in its own channel (never
+   * in a DM or another channel), where the team sees them. Reading (status, list, history) works
+   * anywhere.
+   */
+  channelOnly: z.boolean().default(true),
 });
 export type Permissions = z.infer<typeof Permissions>;
 

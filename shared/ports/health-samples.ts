@@ -4,6 +4,13 @@ export interface StoredSample {
   cluster: string;
   /** When the bot received it, ms since epoch. */
   receivedAt: number;
+  /**
+   * When the sample's window ended (its envelope's `at`, never later than `receivedAt`), ms since
+   * epoch: what orders samples and decides whether one is fresh. A sample redelivered or read
+   * from a backlog keeps its own time, so it never passes for a newer one. Absent on samples
+   * stored before it was kept: `receivedAt` stands in.
+   */
+  windowEnd?: number;
   sample: HealthSamplePayload;
 }
 
@@ -12,8 +19,16 @@ export interface StoredSample {
  * rollout card shows. Samples are not state-machine inputs (they arrive every few seconds).
  */
 export interface HealthSampleStore {
-  /** Keeps `sample` if it is newer than the one stored for its (rollout, stage, cluster). */
+  /**
+   * Keeps `sample` unless the one stored for its (rollout, stage, cluster) is newer (a later
+   * `windowEnd`, or `receivedAt` where a sample has none).
+   */
   record(rolloutId: string, stored: StoredSample): Promise<void>;
   /** The latest sample of each cluster for one stage; clusters that sent none are absent. */
   latest(rolloutId: string, stageIndex: number): Promise<StoredSample[]>;
+}
+
+/** When a stored sample was taken: its window's end, or when it was received for old records. */
+export function sampledAt(stored: StoredSample): number {
+  return stored.windowEnd ?? stored.receivedAt;
 }

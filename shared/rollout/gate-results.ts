@@ -13,6 +13,27 @@ import { afterGatePassed, bakeIsOver, beginRollback, scheduleNextTick } from './
 import type { RolloutInput } from './state.js';
 
 type GateResult = Extract<RolloutInput, { type: 'gate_result' }>;
+type GateLost = Extract<RolloutInput, { type: 'gate_lost' }>;
+
+/**
+ * The awaited evaluation was lost: schedule the next tick, so the bake goes on. Only for the tick
+ * the machine still waits for; once any result (or another `gate_lost`) moved it on, it is stale.
+ */
+export function onGateLost(draft: Draft, input: GateLost): Outcome {
+  const { state } = draft;
+  if (
+    state.status !== 'baking' ||
+    input.stageIndex !== state.stageIndex ||
+    input.tick !== state.gate.tick
+  ) {
+    return reject(
+      'stale_event',
+      `lost gate tick ${input.tick} of ${stageLabel(state, input.stageIndex)} ignored: ${rolloutLabel(state)} is ${describeStatus(state)} at tick ${state.gate.tick}`,
+    );
+  }
+  scheduleNextTick(draft);
+  return undefined;
+}
 
 /** The breached checks with measured value, threshold and cluster; the summary if none are listed. */
 function breachedChecks(verdict: GateVerdict): string {

@@ -110,10 +110,11 @@ export function beginRollback(
   state.rollback = actor === undefined ? { cause } : { cause, actor };
   delete state.pausedFrom;
   for (const [, cluster] of targets(state)) cluster.status = 'rolling_back';
-  draft.effects.push({ type: 'cancel_gates' });
+  // What makes traffic safe goes first; housekeeping after (and in its own lane of the runner).
   publishToAll(draft, () => [
     { type: 'rollback', payload: { service: state.plan.service, reason } },
   ]);
+  draft.effects.push({ type: 'cancel_gates' });
 }
 
 /** Ends the rollout. Every terminal status releases the service's lock exactly once. */

@@ -118,7 +118,12 @@ export type RolloutInput =
   | { type: 'promoted'; cluster: string }
   | { type: 'rolled_back'; cluster: string }
   | ({ type: 'command_failed'; cluster: string } & CommandFailedPayload)
-  | { type: 'gate_result'; stageIndex: number; tick: number; verdict: GateVerdict };
+  | { type: 'gate_result'; stageIndex: number; tick: number; verdict: GateVerdict }
+  /**
+   * The evaluation `tick` of the stage never came (its job was lost: failed for good after
+   * stalls, deleted): the bot's sweep asks for a new one. Stale unless it is still the awaited tick.
+   */
+  | { type: 'gate_lost'; stageIndex: number; tick: number };
 export type RolloutInputType = RolloutInput['type'];
 
 export type AlertKind =

@@ -50,7 +50,12 @@ describe('abort', () => {
       outcome: 'aborted by U1: customer complaints',
       rollback: { cause: 'aborted', actor: 'U1' },
     });
-    expect(effects[0]).toEqual({ type: 'cancel_gates' });
+    // The rollback commands come first; cancelling the gate is housekeeping after them.
+    expect(effects.slice(0, 3).map((e) => e.type)).toEqual([
+      'publish_command',
+      'publish_command',
+      'cancel_gates',
+    ]);
     expect(commandsIn(effects)).toEqual(['eu:rollback', 'us:rollback']);
     const [rollback] = effectsOf(effects, 'publish_command');
     expect(rollback!.command.payload).toEqual({

@@ -210,7 +210,11 @@ describe('gate_result', () => {
       ],
     });
     expect(d.state).toMatchObject({ status: 'rolling_back', rollback: { cause: 'gate_breached' } });
-    expect(effects[0]).toEqual({ type: 'cancel_gates' });
+    expect(effects.slice(0, 3).map((e) => e.type)).toEqual([
+      'publish_command',
+      'publish_command',
+      'cancel_gates',
+    ]);
     expect(commandsIn(effects)).toEqual(['eu:rollback', 'us:rollback']);
     const [alert] = effectsOf(effects, 'notify');
     expect(alert!.kind).toBe('gate_breached');
@@ -375,5 +379,36 @@ describe('a terminal rollout', () => {
       expect(result).toMatchObject({ ok: false, code: 'terminal' });
       expect(!result.ok && result.reason).toMatch(/has ended.*start a new rollout/);
     }
+  });
+});
+
+describe('gate_lost', () => {
+  const plan = () =>
+    aPlan().withStages(5, 100).withClusters('eu').withGate(aGate().withInterval(60_000)).build();
+
+  it('schedules a new tick for the awaited one, and the bake goes on', () => {
+    const d = rolloutIn('baking', plan());
+    const effects = d.accept({ type: 'gate_lost', stageIndex: 0, tick: 1 });
+    expect(d.state).toMatchObject({ status: 'baking', gate: { tick: 2 } });
+    expect(effectsOf(effects, 'schedule_gate')).toEqual([
+      { type: 'schedule_gate', stageIndex: 0, tick: 2, delayMs: 60_000 },
+    ]);
+    // The lost tick's result, should it still come, is stale; the new one counts.
+    expect(
+      d.send({ type: 'gate_result', stageIndex: 0, tick: 1, verdict: aVerdict('pass') }),
+    ).toMatchObject({ ok: false, code: 'stale_event' });
+  });
+
+  it('is stale once a result moved the gate on, and when not baking', () => {
+    const d = rolloutIn('baking', plan());
+    d.gate('failing', { consecutiveFailures: 1 });
+    expect(d.send({ type: 'gate_lost', stageIndex: 0, tick: 1 })).toMatchObject({
+      ok: false,
+      code: 'stale_event',
+    });
+    const paused = rolloutIn('paused', plan());
+    expect(
+      paused.send({ type: 'gate_lost', stageIndex: 0, tick: paused.state.gate.tick }),
+    ).toMatchObject({ ok: false, code: 'stale_event' });
   });
 });

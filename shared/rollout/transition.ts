@@ -1,7 +1,7 @@
 import { RolloutError } from '../errors.js';
 import { onCommandFailed, onPromoted, onRolledBack, onStageApplied } from './agent-events.js';
 import { describeStatus, reject, rolloutLabel, type Draft, type Outcome } from './draft.js';
-import { onGateResult } from './gate-results.js';
+import { onGateLost, onGateResult } from './gate-results.js';
 import { planProblems, type RolloutPlan } from './plan.js';
 import {
   isTerminal,
@@ -86,6 +86,8 @@ function apply(draft: Draft, input: RolloutInput): Outcome {
       return onCommandFailed(draft, input);
     case 'gate_result':
       return onGateResult(draft, input);
+    case 'gate_lost':
+      return onGateLost(draft, input);
     default: {
       const never: never = input;
       throw new Error(`unknown rollout input ${JSON.stringify(never)}`);

@@ -55,6 +55,19 @@ describe.each([
     expect((await store.latest('r1', 0))[0]?.receivedAt).toBe(2000);
   });
 
+  it('orders by when the window ended, not by arrival: a redelivered older sample never replaces a newer one', async () => {
+    const store = create();
+    const newer = { ...aSample('eu-west', 0, 5_000, 2), windowEnd: 4_900 };
+    const redelivered = { ...aSample('eu-west', 0, 9_000, 9), windowEnd: 1_000 };
+    await store.record('r1', newer);
+    await store.record('r1', redelivered);
+    expect(await store.latest('r1', 0)).toEqual([newer]);
+    // A sample stored before window ends were kept is compared by its arrival.
+    await store.record('r2', aSample('eu-west', 0, 3_000, 1));
+    await store.record('r2', { ...aSample('eu-west', 0, 9_000, 7), windowEnd: 2_000 });
+    expect((await store.latest('r2', 0))[0]?.receivedAt).toBe(3_000);
+  });
+
   it('keeps rollouts apart and returns nothing for a stage without samples', async () => {
     const store = create();
     await store.record('r1', aSample('eu-west', 0, 1000));

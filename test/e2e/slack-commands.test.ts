@@ -57,6 +57,25 @@ describe('/rollout over HTTP', () => {
     expect(product.api.calls('chat.postMessage')).toEqual([]);
   });
 
+  it('takes a start and an action only in the service’s channel: a DM or another channel is refused, naming the channel', async () => {
+    for (const channel of ['D0DIRECTMESSAGE', CHANNELS.payments]) {
+      const reply = await product.slack.ask('start checkout 2.5.0', { user: STARTER, channel });
+      expect(reply).toContain(`start for checkout is taken only in <#${CHANNELS.checkout}>`);
+      expect(reply).toContain('services.checkout.permissions.channelOnly');
+    }
+    expect(await product.local.bot.service.list()).toEqual([]);
+    expect(commandsPublished(product)).toBe(0);
+
+    const id = startedId(await product.slack.ask('start checkout 2.5.0', inCheckout(STARTER)));
+    const elsewhere = await product.slack.ask(`abort ${id} not here`, inPayments(LEAD));
+    expect(elsewhere).toContain(`abort for checkout is taken only in <#${CHANNELS.checkout}>`);
+    expect((await product.local.bot.service.get(id))?.status).not.toMatch(/rolling_back|aborted/);
+    // Reading works anywhere.
+    expect(await product.slack.ask(`status ${id}`, { user: OUTSIDER, channel: 'D0DM' })).toContain(
+      'checkout',
+    );
+  });
+
   it('answers a version over 128 characters and a reason over 500 with the limit, and starts nothing', async () => {
     const version = `2.5.0-${'a'.repeat(294)}`;
     const reason = 'x'.repeat(600);

@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDistributedMode, type DistributedMode } from '../../bot/distributed-mode.js';
+import type { SweepOptions } from '../../bot/sweeps.js';
 import { SimulatedCluster, type RouteWrite } from '../../agent/simulation/simulated-cluster.js';
 import { KafkaTopicBroker } from '../../shared/adapters/kafka-topic-broker.js';
 import { systemClock } from '../../shared/clock.js';
@@ -62,8 +63,8 @@ export interface DistributedStack {
     env?: Record<string, string>;
     preload?: string[];
   }): Promise<EntryProcess>;
-  /** The bot in this process, with `notifier` and sweeps every second. */
-  startBot(notifier: Notifier): Promise<DistributedMode>;
+  /** The bot in this process, with `notifier` and sweeps every second (or `sweeps`). */
+  startBot(notifier: Notifier, sweeps?: Partial<SweepOptions>): Promise<DistributedMode>;
   /** A Kafka client of this test (closed by `stop`). */
   kafkaClient(clientId: string): KafkaTopicBroker;
   /** The cluster's route of `service` as the agent left it in its state file. */
@@ -140,7 +141,7 @@ export async function startStack(options: StackOptions): Promise<DistributedStac
       await bot.ready;
       return bot;
     },
-    async startBot(notifier) {
+    async startBot(notifier, sweeps = {}) {
       const bot = await startDistributedMode({
         policy,
         notifier,
@@ -154,7 +155,7 @@ export async function startStack(options: StackOptions): Promise<DistributedStac
         },
         redisUrl: redis.url,
         signer: keys.signer,
-        sweeps: { intervalMs: 1_000, agentSilenceMs: 10_000, stuckAfterMs: 30_000 },
+        sweeps: { intervalMs: 1_000, agentSilenceMs: 10_000, stuckAfterMs: 30_000, ...sweeps },
       });
       bots.push(bot);
       return bot;
