@@ -57,18 +57,21 @@ export class HealthSampler {
     const { target, stageIndex } = rollout;
     if (target === undefined || stageIndex === undefined) return;
     const { windowMs } = this.options;
+    const counts = countsWanted(rollout, stageIndex);
     const [canary, stable, webhooks] = await Promise.all([
       this.measure({
         service: target.service,
         version: target.canaryVersion,
         role: 'canary',
         windowMs,
+        ...counts,
       }),
       this.measure({
         service: target.service,
         version: target.stableVersion,
         role: 'stable',
         windowMs,
+        ...counts,
       }),
       this.webhooks.resultsFor(rollout, stageIndex, Math.ceil(windowMs / 2)),
     ]);
@@ -101,4 +104,17 @@ export class HealthSampler {
       };
     }
   }
+}
+
+/**
+ * Interval counts are asked for only when the stage has sequential checks (a Prometheus provider
+ * runs extra queries for them), with the latency bounds of its slow-request checks.
+ */
+function countsWanted(rollout: TrackedRollout, stageIndex: number): Pick<MeasureQuery, 'counts'> {
+  const sequential = rollout.stages?.[stageIndex]?.gate.sequential ?? [];
+  if (sequential.length === 0) return {};
+  const bounds = sequential.flatMap((c) =>
+    c.latencyBoundMs === undefined ? [] : [c.latencyBoundMs],
+  );
+  return { counts: { slowBoundsMs: [...new Set(bounds)] } };
 }

@@ -10,8 +10,13 @@
  *     intervals, in ms and as a ratio to each;
  * (c) resident memory of the bot (this process) and of each agent process.
  *
+ * (d) the `judge` section (`judge.ts`): a pure seeded simulation of how fast the sequential judge,
+ *     today's threshold gate, a Flagger-like gate and a fixed-horizon test catch regressions, and
+ *     their false-alarm rates.
+ *
  * Prints a table, or with `--json` one JSON object and nothing else; always writes the JSON to
  * bench/results/latest.json. Iterations are fixed; the whole run takes about a minute.
+ * `--only judge` runs the judge section alone (no Kafka, no Redis; seconds).
  */
 import { measureSlackAck, type SlackAckBench } from './slack-ack.js';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -27,6 +32,7 @@ import { silentLogger } from '../shared/log.js';
 import type { CommandBus, EventBus } from '../shared/ports/buses.js';
 import { FINISHED, startStack, waitForRollout } from '../test/support/distributed-stack.js';
 import { waitFor } from '../test/support/wait-for.js';
+import { judgeTable, runJudgeBench, type JudgeBench } from './judge.js';
 import { measureKafkaFloor } from './kafka-floor.js';
 import { percentile, round } from './stats.js';
 
@@ -322,6 +328,8 @@ async function residentBytes(pid: number): Promise<number> {
 type FullResult = BenchResult & {
   /** Ack latency through Bolt's HTTP endpoint (signed requests), beside an ack-only handler. */
   slackAck: SlackAckBench;
+  /** Detection time and false alarms of four ways of judging a canary (simulation). */
+  judge: JudgeBench;
 };
 
 function table(r: FullResult): string {
@@ -380,6 +388,8 @@ function table(r: FullResult): string {
     '',
     ...lines,
     '',
+    judgeTable(r.judge),
+    '',
     `took ${Math.round(r.durationMs / 1000)} s; JSON in ${RESULTS_FILE}`,
   ].join('\n');
 }
@@ -390,9 +400,21 @@ async function main(): Promise<void> {
   const log = (line: string) => {
     if (!json) process.stderr.write(`${line}\n`);
   };
+  const onlyAt = process.argv.indexOf('--only');
+  const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
+  if (onlyAt >= 0 && only !== 'judge') {
+    throw new Error(`--only takes one section: judge (got ${only ?? 'nothing'})`);
+  }
+  log('judge: seeded simulation of four ways of judging a canary…');
+  const judge = runJudgeBench();
+  if (only === 'judge') {
+    // The judge section alone does not overwrite the full run's JSON.
+    process.stdout.write(json ? `${JSON.stringify({ judge })}\n` : `${judgeTable(judge)}\n`);
+    return;
+  }
   const kafka = await runBench(log);
   log('Slack acks: signed /rollout start and button clicks through the HTTP endpoint…');
-  const result: FullResult = { ...kafka, slackAck: await measureSlackAck() };
+  const result: FullResult = { ...kafka, slackAck: await measureSlackAck(), judge };
   await mkdir(dirname(RESULTS_FILE), { recursive: true });
   await writeFile(RESULTS_FILE, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(json ? `${JSON.stringify(result)}\n` : `${table(result)}\n`);

@@ -36,7 +36,7 @@ export function createEventIngest(deps: EventIngestDeps): (event: RolloutEvent) 
             sample: event.payload,
           });
         }
-        return;
+        break; // and its counts, if any, go to the sequential judge below
       case 'agent_heartbeat':
         await deps.agents.beat(event.cluster, event.payload.agentId, at);
         return;
@@ -70,6 +70,18 @@ function inputOf(event: RolloutEvent): RolloutInput | undefined {
       return { type: 'rolled_back', cluster: event.cluster };
     case 'command_failed':
       return { type: 'command_failed', cluster: event.cluster, ...event.payload };
+    case 'health_sample': {
+      // Only samples with interval counts for both versions feed the judge (see shared/judge).
+      const { canary, stable } = event.payload;
+      if (canary.status !== 'ok' || stable.status !== 'ok') return undefined;
+      if (canary.counts === undefined || stable.counts === undefined) return undefined;
+      return {
+        type: 'health_counts',
+        cluster: event.cluster,
+        canary: canary.counts,
+        stable: stable.counts,
+      };
+    }
     default:
       return undefined;
   }

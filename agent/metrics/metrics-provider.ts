@@ -6,6 +6,11 @@ export interface MeasureQuery {
   /** Which side of the split the version is on; providers may select series by it. */
   role: 'canary' | 'stable';
   windowMs: number;
+  /**
+   * Asks for `counts` too (non-overlapping counter increments, for the sequential judge), with
+   * the requests slower than each of `slowBoundsMs`. A provider that cannot count leaves them out.
+   */
+  counts?: { slowBoundsMs: readonly number[] };
 }
 
 /**

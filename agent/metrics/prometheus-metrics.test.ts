@@ -75,6 +75,41 @@ describe('PrometheusMetrics on a real Prometheus', () => {
     },
   );
 
+  it('counts whole intervals of a fixed grid, once each, with slow requests from the buckets', async () => {
+    const query = {
+      service: 'checkout',
+      version: '2.4.1',
+      role: 'canary',
+      windowMs: WINDOW_MS,
+      counts: { slowBoundsMs: [250] },
+    } as const;
+    // Its own provider, so the suite's other measurements do not use up the interval.
+    const counting = new PrometheusMetrics({ url: prometheus.url, minWindowMs: 0 });
+    // The first grid interval the series fully covers may still be ahead: no counts until then.
+    let m: Measurement | undefined;
+    await waitFor(
+      async () => {
+        m = Measurement.parse(await counting.measure(query));
+        return m.status === 'ok' && m.counts !== undefined;
+      },
+      { what: 'a counted interval', timeoutMs: 20_000, intervalMs: 250 },
+    );
+    if (m?.status !== 'ok' || m.counts === undefined) throw new Error('expected counts');
+    const { counts } = m;
+    expect(counts.toMs % WINDOW_MS).toBe(0);
+    expect(counts.toMs - counts.fromMs).toBe(WINDOW_MS);
+    // At most rps × window (less while the series is younger than the interval).
+    expect(counts.requests).toBeGreaterThan(0);
+    expect(counts.requests).toBeLessThan(SLOW_AND_FAILING.rps * (WINDOW_MS / 1000) * 1.3);
+    expect(counts.errors / counts.requests).toBeCloseTo(SLOW_AND_FAILING.errorRatio, 1);
+    // 70% of SLOW_AND_FAILING's requests take at most 250 ms: 30% are slow.
+    expect(counts.slow![0]!.count / counts.requests).toBeCloseTo(0.3, 1);
+    // The same grid interval is never reported twice.
+    const again = await counting.measure(query);
+    if (again.status !== 'ok') throw new Error('expected ok');
+    if (again.counts) expect(again.counts.fromMs).toBeGreaterThanOrEqual(counts.toMs);
+  });
+
   it('reports a version with no series as unavailable, naming the query', async () => {
     const m = await provider.measure({
       service: 'checkout',
@@ -193,6 +228,19 @@ describe('PrometheusMetrics on a real Prometheus', () => {
       expect(isRolloutError(err, 'invalid_config')).toBe(true);
       expect((err as Error).message).toMatch(/^services\.checkout\.prometheus\.errors: /);
       expect((err as Error).message).toContain('parse error');
+    });
+
+    it('refuses a bucket template that does not parse, naming its policy field', async () => {
+      const broken = new PrometheusMetrics({
+        url: prometheus.url,
+        queries: PromQueryTemplates.parse({
+          bucket: 'sum(increase(latency_bucket{le="$le"}[$window])',
+        }),
+      });
+      const err = await broken
+        .verify([{ service: 'checkout', version: '2.4.0' }])
+        .catch((e: unknown) => e);
+      expect((err as Error).message).toMatch(/^prometheus\.queries\.bucket: /);
     });
 
     it('refuses a selector that does not parse, naming prometheus.queries.selector', async () => {

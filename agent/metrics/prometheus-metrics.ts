@@ -1,3 +1,4 @@
+import type { CountedInterval } from '../../shared/contracts/counted-interval.js';
 import type { Measurement } from '../../shared/contracts/events.js';
 import {
   PromQueryTemplates,
@@ -5,7 +6,7 @@ import {
 } from '../../shared/config/prometheus-queries.js';
 import { ConfigError } from '../../shared/errors.js';
 import type { MeasureQuery, MetricsProvider } from './metrics-provider.js';
-import { renderQueries, renderSelector } from './promql-templates.js';
+import { renderCountQueries, renderQueries, renderSelector } from './promql-templates.js';
 
 export interface PrometheusMetricsOptions {
   /** Prometheus' base URL (`PROMETHEUS_URL`), e.g. `http://prometheus.monitoring:9090`. */
@@ -22,7 +23,7 @@ export interface PrometheusMetricsOptions {
   now?: () => number;
 }
 
-type TemplateField = 'selector' | 'requests' | 'errors' | 'latency';
+type TemplateField = 'selector' | 'requests' | 'errors' | 'latency' | 'bucket';
 
 /**
  * One query's answer: a number, or why there is none, and whose fault that is: Prometheus
@@ -43,6 +44,8 @@ export class PrometheusMetrics implements MetricsProvider {
   private readonly minWindowMs: number;
   private readonly timeoutMs: number;
   private readonly now: () => number;
+  /** Per service/version/role: the end (ms) of the last interval whose counts were reported. */
+  private readonly countedUntil = new Map<string, number>();
 
   /** Throws `ConfigError('PROMETHEUS_URL')` for a URL that is not http(s) without query or fragment. */
   constructor(private readonly options: PrometheusMetricsOptions) {
@@ -115,17 +118,74 @@ export class PrometheusMetrics implements MetricsProvider {
       }
       const scale = templates.latencyUnit === 'seconds' ? 1000 : 1;
       const total = Math.round(count);
+      const counts = query.counts
+        ? await this.counts(templates, query, windowMs, scale)
+        : undefined;
       return {
         status: 'ok',
         requests: total,
         // Two increase() results are extrapolated separately and can disagree by a fraction.
         errors: Math.min(Math.round(value(errors)), total),
         latencyMs: { p50: latency.p50 * scale, p95: latency.p95 * scale, p99: latency.p99 * scale },
+        ...(counts ? { counts } : {}),
       };
     } catch (err) {
       // The port never rejects: a gate must see "unavailable", not an exception.
       return unavailable(`prometheus metrics failed: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * Counts of the last whole interval of the grid (k·Δ − Δ, k·Δ], Δ = the window: requests and
+   * errors as `increase(...[Δ])`, slow requests as requests minus `increase(bucket{le}[Δ])`, all
+   * evaluated at the grid instant k·Δ. Windowed queries overlap when evaluated at "now" every few
+   * seconds; evaluated on a fixed grid whose step is their window they tile time instead, so the
+   * counts of successive intervals never share a request. An interval is reported once (a sample
+   * before the next grid instant carries no counts), and the bot also refuses an interval that
+   * starts before the end of the last one it folded. `increase` extrapolates to the window's edges,
+   * so counts are rounded and slow requests clamped to 0..requests. Any failed query: no counts,
+   * the measurement itself is unaffected.
+   */
+  private async counts(
+    templates: PromQueryTemplates,
+    query: MeasureQuery,
+    windowMs: number,
+    scale: number,
+  ): Promise<CountedInterval | undefined> {
+    const key = `${query.service}\u0000${query.version}\u0000${query.role}`;
+    const toMs = Math.floor(this.now() / windowMs) * windowMs;
+    if ((this.countedUntil.get(key) ?? -Infinity) >= toMs) return undefined;
+    const bounds = query.counts?.slowBoundsMs ?? [];
+    const rendered = renderCountQueries(
+      templates,
+      query,
+      windowMs,
+      bounds.map((ms) => ms / scale),
+    );
+    const time = toMs / 1000;
+    const answers = await Promise.all([
+      this.instant(rendered.requests, time),
+      this.instant(rendered.errors, time),
+      ...rendered.buckets.map((q) => this.instant(q, time)),
+    ]);
+    if (answers.some((a) => 'problem' in a || !Number.isFinite(a.value) || a.value < 0)) {
+      return undefined;
+    }
+    const [requests, errors, ...buckets] = answers.map((a) =>
+      Math.round((a as { value: number }).value),
+    );
+    this.countedUntil.set(key, toMs);
+    const slow = bounds.map((boundMs, i) => ({
+      boundMs,
+      count: Math.min(requests!, Math.max(0, requests! - buckets[i]!)),
+    }));
+    return {
+      fromMs: toMs - windowMs,
+      toMs,
+      requests: requests!,
+      errors: Math.min(errors!, requests!),
+      ...(slow.length > 0 ? { slow } : {}),
+    };
   }
 
   /**
@@ -148,6 +208,16 @@ export class PrometheusMetrics implements MetricsProvider {
         ['requests', rendered.requests],
         ['errors', rendered.errors],
         ['latency', rendered.latency.p99],
+        // Parsed here even when no check counts slow requests: an empty answer is fine.
+        [
+          'bucket',
+          renderCountQueries(
+            templates,
+            { service, version, role: 'stable' },
+            this.minWindowMs,
+            [0.3],
+          ).buckets[0]!,
+        ],
       ];
       for (const [field, promql] of checks) {
         const answer = await this.instant(promql, time, { emptyIsFine: true });

@@ -66,3 +66,26 @@ function labelValues(query: Pick<MeasureQuery, 'service' | 'version' | 'role'>) 
 function escapeLabel(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
+
+/**
+ * The queries of one interval's counts: requests, errors, and requests no slower than each bound
+ * (`boundsInUnit`, already in the templates' latency unit), over `windowMs`.
+ */
+export function renderCountQueries(
+  templates: PromQueryTemplates,
+  query: Pick<MeasureQuery, 'service' | 'version' | 'role'>,
+  windowMs: number,
+  boundsInUnit: readonly number[],
+): { requests: string; errors: string; buckets: string[] } {
+  const rendered = renderQueries(templates, query, windowMs);
+  const values = {
+    ...labelValues(query),
+    selector: renderSelector(templates, query),
+    window: promDuration(windowMs),
+  };
+  return {
+    requests: rendered.requests,
+    errors: rendered.errors,
+    buckets: boundsInUnit.map((le) => fill(templates.bucket, { ...values, le: String(le) })),
+  };
+}

@@ -1,6 +1,8 @@
 import type { Measurement } from '../../shared/contracts/events.js';
 import type { SimulatedCluster } from '../simulation/simulated-cluster.js';
-import { simulateWindow, trafficShare } from '../simulation/traffic-model.js';
+import { normalUpperTail } from '../../shared/judge/normal-tail.js';
+import { binomial } from '../simulation/random.js';
+import { simulateWindow, trafficShare, type TrafficProfile } from '../simulation/traffic-model.js';
 import type { MeasureQuery, MetricsProvider } from './metrics-provider.js';
 
 /**
@@ -8,9 +10,21 @@ import type { MeasureQuery, MetricsProvider } from './metrics-provider.js';
  * errors and latency the service's traffic profile plus the faults in force (see
  * `simulateWindow`). A service without a route, or an injected `metricsUnavailable`, is
  * reported `unavailable`; a version the route does not serve has zero requests.
+ *
+ * Asked for counts, it reports the window's own draws as the last whole interval of a grid whose
+ * step is the window, (k·w − w, k·w], once per interval (like the Prometheus provider): every call
+ * draws a fresh window, so successive samples never share a request, and the grid keeps a timer
+ * that fires a little early from reporting intervals that look overlapping. Slow requests are drawn
+ * from a log-normal latency fitted to the profile's p50 and p99, shifted by injected latency.
  */
 export class SimulatedMetrics implements MetricsProvider {
-  constructor(private readonly cluster: SimulatedCluster) {}
+  constructor(
+    private readonly cluster: SimulatedCluster,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Per service/version/role: the end of the last interval whose counts were reported. */
+  private readonly countedUntil = new Map<string, number>();
 
   async measure(query: MeasureQuery): Promise<Measurement> {
     try {
@@ -35,13 +49,37 @@ export class SimulatedMetrics implements MetricsProvider {
         );
       }
       const profile = this.cluster.trafficOf(query.service);
-      return simulateWindow({
+      const measured = simulateWindow({
         profile,
         share: trafficShare(route, query.version),
         windowMs: query.windowMs,
         effect,
         random: this.cluster.random,
       });
+      if (query.counts === undefined || measured.status !== 'ok') return measured;
+      const windowMs = Math.round(query.windowMs);
+      const toMs = Math.floor(this.now() / windowMs) * windowMs;
+      const key = `${query.service}\u0000${query.version}\u0000${query.role}`;
+      if ((this.countedUntil.get(key) ?? -Infinity) >= toMs) return measured;
+      this.countedUntil.set(key, toMs);
+      const slow = query.counts.slowBoundsMs.map((boundMs) => ({
+        boundMs,
+        count: binomial(
+          this.cluster.random,
+          measured.requests,
+          slowShare(profile, boundMs - effect.addedLatencyMs),
+        ),
+      }));
+      return {
+        ...measured,
+        counts: {
+          fromMs: Math.max(0, toMs - windowMs),
+          toMs,
+          requests: measured.requests,
+          errors: measured.errors,
+          ...(slow.length > 0 ? { slow } : {}),
+        },
+      };
     } catch (err) {
       // The port never rejects: a gate must see "unavailable", not an exception.
       return unavailable(`simulated metrics failed: ${(err as Error).message}`);
@@ -51,4 +89,13 @@ export class SimulatedMetrics implements MetricsProvider {
 
 function unavailable(reason: string): Measurement {
   return { status: 'unavailable', reason };
+}
+
+/** P(latency > boundMs) for a log-normal through the profile's p50 and p99. */
+export function slowShare(profile: TrafficProfile, boundMs: number): number {
+  if (boundMs <= 0) return 1;
+  const { p50, p99 } = profile.latencyMs;
+  const sigma = Math.max(1e-6, Math.log(p99 / p50) / 2.3263);
+  const z = Math.log(boundMs / p50) / sigma;
+  return normalUpperTail(z);
 }

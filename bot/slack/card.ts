@@ -15,6 +15,7 @@ import {
   slackTime,
 } from './slack-text.js';
 import { outcomeText } from './rollout-text.js';
+import { evidenceLines, sequentialTerms } from './evidence-lines.js';
 
 type Block = types.KnownBlock;
 
@@ -208,6 +209,7 @@ function healthLines(state: RolloutState, samples: readonly StoredSample[]): str
       `Last gate evaluation: *${verdict.outcome}*${streak} · ${clip(slackify(verdict.summary), 600)}`,
     );
   }
+  lines.push(...evidenceLines(state, stage));
   return lines.join('\n');
 }
 
@@ -272,6 +274,7 @@ export function gateTerms(stage: Stage): string {
   return [
     ...checks,
     ...webhooks,
+    ...sequentialTerms(stage),
     // At 0% the preview gets live traffic only through a mirror; passing webhooks are enough then.
     `≥ ${gate.minRequests} canary requests${stage.weight === 0 && webhooks.length > 0 ? ' (or webhooks alone at 0%)' : ''}`,
     `every ${formatDuration(gate.intervalMs)}`,

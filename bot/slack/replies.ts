@@ -6,6 +6,7 @@ import type { RolloutState } from '../../shared/rollout/state.js';
 import { cardText, describeStatus, gateTerms } from './card.js';
 import { USAGE } from './command-parser.js';
 import { versionOrderNote } from '../start-checks.js';
+import { SEQUENTIAL_HELP } from './evidence-lines.js';
 import { outcomeText } from './rollout-text.js';
 import {
   escapeText,
@@ -30,6 +31,7 @@ export function helpText(): string {
     `• \`/rollout approve|pause|resume|abort <rollout id> [reason…]\` — act on a rollout (its card has buttons too)`,
     `• \`${USAGE.history}\` — the service’s last rollouts`,
     'Example: `/rollout start checkout 2.4.1 --stages 5,25,100 --bake 10m fixes INC-42`',
+    ...SEQUENTIAL_HELP,
   ].join('\n');
 }
 

@@ -88,3 +88,24 @@ describe('slackify and actorLabel', () => {
     expect(actorLabel('system:gate')).toBe('the gate');
   });
 });
+
+describe('threadLine for the sequential judge', () => {
+  const counts = (status: 'baking' | 'rolling_back' | 'progressing', outcome?: string) =>
+    threadLine(
+      { ...state, ...(outcome ? { outcome } : {}) },
+      { actor: 'agent:eu-west', input: 'health_counts', status },
+    );
+
+  it('is silent for counts that decided nothing', () => {
+    expect(counts('baking')).toBeUndefined();
+  });
+
+  it('says why when the judge rolled back, and when it ended a stage early', () => {
+    expect(
+      counts('rolling_back', 'sequential check breached at stage 1/3 (5%): errors 14 in 500'),
+    ).toBe(
+      ':rotating_light: sequential check breached at stage 1/3 (5%): errors 14 in 500; rolling back',
+    );
+    expect(counts('progressing')).toMatch(/^:fast_forward: The sequential checks ended the stage/);
+  });
+});

@@ -54,6 +54,19 @@ export function threadLine(state: RolloutState, cause: TransitionCause): string 
     case 'gate_lost':
       line = `:repeat: the gate's next evaluation was lost; ${who} scheduled a new one`;
       break;
+    case 'health_counts':
+      // Counts arrive with every sample: a line only when the sequential judge decided.
+      if (status === 'rolling_back') {
+        line = `:rotating_light: ${slackify(state.outcome ?? 'a sequential check is breached')}; rolling back`;
+      } else if (
+        status === 'progressing' ||
+        status === 'promoting' ||
+        status === 'awaiting_approval'
+      ) {
+        line =
+          ':fast_forward: The sequential checks ended the stage early: the canary is no worse than stable within the tolerance';
+      }
+      break;
     default: {
       const never: never = cause.input;
       line = `${who}: ${String(never)}`;

@@ -7,6 +7,7 @@ import {
   type Strategy,
 } from '../rollout/plan.js';
 import { formatDuration } from './duration.js';
+import { planChecks } from './gate-check-policy.js';
 import type { GatePolicy, Policy, ServicePolicy } from './policy.js';
 
 /** What a person asks for; everything left out comes from the service's policy. */
@@ -265,8 +266,10 @@ export function gateFor(policy: Policy, service: ServicePolicy): Gate {
     Object.entries(service.gate ?? {}).filter(([, value]) => value !== undefined),
   );
   const merged: GatePolicy = { ...policy.defaults.gate, ...own };
+  const { checks, sequential } = planChecks(merged.checks);
   return {
-    checks: merged.checks,
+    checks,
+    ...(sequential.length > 0 ? { sequential } : {}),
     ...(merged.webhooks.length > 0 && {
       webhooks: merged.webhooks.map((w) => ({
         name: w.name,

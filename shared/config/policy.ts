@@ -1,16 +1,10 @@
 import { z } from 'zod';
 import { Duration } from './duration.js';
+import { PolicyGateCheck } from './gate-check-policy.js';
 import { PrometheusSettings, ServicePromQueries } from './prometheus-queries.js';
 import { ServiceRouting } from './routing.js';
 import { SimulationSettings } from './simulation.js';
-import {
-  ClusterName,
-  GateCheck,
-  WebhookCheck,
-  planProblems,
-  ServiceName,
-  Strategy,
-} from '../rollout/plan.js';
+import { ClusterName, WebhookCheck, planProblems, ServiceName, Strategy } from '../rollout/plan.js';
 
 /**
  * The policy file (`ROLLOUT_CONFIG`): which services may be rolled out, where, how, and by whom.
@@ -42,10 +36,6 @@ export const WebhookPolicy = z.strictObject({
 });
 export type WebhookPolicy = z.infer<typeof WebhookPolicy>;
 
-const PolicyCheck = z.strictObject({
-  ...GateCheck.shape,
-  mode: GateCheck.shape.mode.default('absolute'),
-});
 const Webhooks = z
   .array(WebhookPolicy)
   .refine((hooks) => new Set(hooks.map((h) => h.name)).size === hooks.length, {
@@ -53,26 +43,13 @@ const Webhooks = z
   });
 
 export const GatePolicy = z.strictObject({
-  checks: z.array(PolicyCheck).default([]),
+  checks: z.array(PolicyGateCheck).default([]),
   webhooks: Webhooks.default([]),
   minRequests: z.number().int().nonnegative().default(100),
   interval: Duration.default(30_000),
   failureLimit: z.number().int().min(1).default(2),
 });
 export type GatePolicy = z.infer<typeof GatePolicy>;
-
-/**
- * A service's `gate`: each field given replaces the one in `defaults.gate`, each left out keeps
- * it. No defaults of its own here: zod 4's `partial()` would fill them in and so silently replace
- * what `defaults.gate` says.
- */
-const ServiceGatePolicy = z.strictObject({
-  checks: z.array(PolicyCheck).optional(),
-  webhooks: Webhooks.optional(),
-  minRequests: z.number().int().nonnegative().optional(),
-  interval: Duration.optional(),
-  failureLimit: z.number().int().min(1).optional(),
-});
 
 /**
  * `blueGreen`: how a blue-green preview (the new version at weight 0) gets traffic to be judged.
@@ -161,7 +138,17 @@ export const ServicePolicy = z.strictObject({
   strategy: Strategy.optional(),
   stages: StageWeights.optional(),
   bake: Duration.optional(),
-  gate: ServiceGatePolicy.optional(),
+  // Not `GatePolicy.partial()`: that keeps the field defaults, so a service setting only its
+  // checks got interval 30s and minRequests 100 instead of the policy's `defaults.gate`.
+  gate: z
+    .strictObject({
+      checks: GatePolicy.shape.checks.unwrap().optional(),
+      webhooks: GatePolicy.shape.webhooks.unwrap().optional(),
+      minRequests: GatePolicy.shape.minRequests.unwrap().optional(),
+      interval: GatePolicy.shape.interval.unwrap().optional(),
+      failureLimit: GatePolicy.shape.failureLimit.unwrap().optional(),
+    })
+    .optional(),
   approveAt: z.array(z.number().int().min(0).max(100)).optional(),
   /** Overrides `defaults.blueGreen` as a whole. */
   blueGreen: BlueGreenPolicy.optional(),

@@ -9,7 +9,8 @@ import { Duration } from './duration.js';
  * - `$service`, `$version`, `$role` (`canary` or `stable`): what is being measured;
  * - `$selector`: the rendered `selector` template, label matchers for one version's series;
  * - `$window`: the lookback as a PromQL duration (`30000ms`);
- * - `$quantile`: `0.5`, `0.95` or `0.99` (the `latency` template is run once per percentile).
+ * - `$quantile`: `0.5`, `0.95` or `0.99` (the `latency` template is run once per percentile);
+ * - `$le`: a histogram bucket's upper bound in `latencyUnit` (`0.3`), for the `bucket` template.
  *
  * Each query must return a single number (a scalar, or a vector of exactly one series).
  */
@@ -21,6 +22,7 @@ export const PLACEHOLDERS = [
   'selector',
   'window',
   'quantile',
+  'le',
 ] as const;
 export type Placeholder = (typeof PLACEHOLDERS)[number];
 
@@ -32,6 +34,9 @@ export const DEFAULT_QUERIES = {
   errors: 'sum(increase(http_requests_total{$selector,code=~"5.."}[$window])) or vector(0)',
   latency:
     'histogram_quantile($quantile, sum by (le) (rate(http_request_duration_seconds_bucket{$selector}[$window])))',
+  // Requests no slower than $le: a sequential latency check counts the rest as slow. $le must be
+  // one of the histogram's bucket bounds, written as the exporter writes it (`0.3`).
+  bucket: 'sum(increase(http_request_duration_seconds_bucket{$selector,le="$le"}[$window]))',
   latencyUnit: 'seconds',
 } as const;
 
@@ -67,6 +72,8 @@ const TemplateFields = {
   errors: template(QUERY_PLACEHOLDERS),
   /** One latency percentile over the window. */
   latency: template([...QUERY_PLACEHOLDERS, 'quantile'], ['quantile']),
+  /** Requests no slower than `$le` in the window (a histogram bucket's increase). */
+  bucket: template([...QUERY_PLACEHOLDERS, 'le'], ['le']),
   /** What `latency` returns: `seconds` (Prometheus' convention) or `milliseconds`. */
   latencyUnit: z.enum(['seconds', 'milliseconds']),
 };
@@ -76,6 +83,7 @@ export const PromQueryTemplates = z.strictObject({
   requests: TemplateFields.requests.default(DEFAULT_QUERIES.requests),
   errors: TemplateFields.errors.default(DEFAULT_QUERIES.errors),
   latency: TemplateFields.latency.default(DEFAULT_QUERIES.latency),
+  bucket: TemplateFields.bucket.default(DEFAULT_QUERIES.bucket),
   latencyUnit: TemplateFields.latencyUnit.default(DEFAULT_QUERIES.latencyUnit),
 });
 export type PromQueryTemplates = z.infer<typeof PromQueryTemplates>;

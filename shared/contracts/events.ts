@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { envelopeOf } from './envelope.js';
 import { COMMAND_TYPES } from './commands.js';
+import { CountedInterval } from './counted-interval.js';
 
 /** Events flow agent → bot on `rollout.events`; names are past tense. */
 
@@ -24,6 +25,8 @@ export const Measurement = z.discriminatedUnion('status', [
       p95: z.number().nonnegative(),
       p99: z.number().nonnegative(),
     }),
+    /** Non-overlapping counts for the sequential judge; absent from providers that cannot count. */
+    counts: CountedInterval.optional(),
   }),
   z.object({ status: z.literal('unavailable'), reason: z.string().min(1) }),
 ]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aGate } from '../../test/support/plan-builders.js';
+import { aGate, aPlan } from '../../test/support/plan-builders.js';
 import { applicableGate } from './applicable.js';
 
 describe('applicableGate', () => {
@@ -19,5 +19,19 @@ describe('applicableGate', () => {
     expect(applicableGate({ weight: 100, bakeMs: 0, gate }).checks).toEqual([
       { metric: 'error_rate', mode: 'absolute', max: 0.02 },
     ]);
+  });
+});
+
+describe('applicableGate with sequential checks', () => {
+  it('drops the minimum-traffic guard when only sequential checks judge', () => {
+    const gate = aGate().withChecks().withMinRequests(50).withSequential({ metric: 'error_rate' });
+    const stage = aPlan().withStages(1, 100).withGate(gate).build().stages[0]!;
+    expect(applicableGate(stage).minRequests).toBe(0);
+  });
+
+  it('keeps it beside threshold checks', () => {
+    const gate = aGate().withMinRequests(50).withSequential({ metric: 'error_rate' });
+    const stage = aPlan().withStages(1, 100).withGate(gate).build().stages[0]!;
+    expect(applicableGate(stage).minRequests).toBe(50);
   });
 });

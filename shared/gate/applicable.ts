@@ -6,8 +6,22 @@ import type { Gate, Stage } from '../rollout/plan.js';
  * only absolute ones judge. Keeping them would hold the last stage inconclusive forever.
  */
 export function applicableGate(stage: Stage): Gate {
-  if (stage.weight < 100) return stage.gate;
-  return { ...stage.gate, checks: stage.gate.checks.filter((c) => c.mode === 'absolute') };
+  const gate =
+    stage.weight < 100
+      ? stage.gate
+      : { ...stage.gate, checks: stage.gate.checks.filter((c) => c.mode === 'absolute') };
+  return thresholdGuarded(gate);
+}
+
+/**
+ * The minimum-traffic guard belongs to threshold checks (a rate over a handful of requests is
+ * noise). A gate judged only by sequential checks needs none: their evidence weighs every request,
+ * and holding the bake inconclusive at low traffic would hold a healthy canary forever. Zero
+ * requests stays inconclusive.
+ */
+function thresholdGuarded(gate: Gate): Gate {
+  const sequentialOnly = gate.checks.length === 0 && (gate.sequential?.length ?? 0) > 0;
+  return sequentialOnly ? { ...gate, minRequests: 0 } : gate;
 }
 
 /**

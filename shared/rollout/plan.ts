@@ -53,6 +53,30 @@ export const GateCheck = z.object({
 });
 export type GateCheck = z.infer<typeof GateCheck>;
 
+/**
+ * A sequential check (`mode: sequential` in the policy), judged on every health sample by
+ * `shared/judge` rather than on the gate's timer: it counts events (errors of requests, or for a
+ * latency metric the requests slower than `latencyBoundMs`) of canary and stable and rolls back
+ * once the evidence that the canary's rate exceeds `maxRatio` × stable's reaches 1/`alpha`.
+ */
+export const SequentialCheck = z.object({
+  metric: GateMetric,
+  /** The false-alarm probability of a rollback, over the whole rollout (0 < α ≤ 0.2). */
+  alpha: z.number().gt(0).max(0.2),
+  /** Tolerance: the canary's event rate may be up to this many times stable's (≥ 1). */
+  maxRatio: z.number().min(1),
+  /** For latency metrics: a request slower than this (ms) is a slow request, the counted event. */
+  latencyBoundMs: z.number().positive().optional(),
+  /**
+   * Early promotion: the stage may end before its bake once the evidence that the canary is no
+   * worse than the tolerance reaches 1/`alpha` (a separate test), never before `minBakeMs`.
+   */
+  promoteEarly: z
+    .object({ alpha: z.number().gt(0).max(0.2), minBakeMs: z.number().int().nonnegative() })
+    .optional(),
+});
+export type SequentialCheck = z.infer<typeof SequentialCheck>;
+
 export const ApprovalRule = z.object({
   /** Slack user ids (U…) or user group ids (S…) allowed to approve; empty means anyone. */
   approvers: z.array(z.string().min(1)),
@@ -98,6 +122,8 @@ export type WebhookCheck = z.infer<typeof WebhookCheck>;
 
 export const Gate = z.object({
   checks: z.array(GateCheck),
+  /** Checks judged on every sample by the sequential judge; absent in plans made before it. */
+  sequential: z.array(SequentialCheck).optional(),
   /** Webhook checks run by the agents; absent in plans made before webhooks existed. */
   webhooks: z.array(WebhookCheck).optional(),
   /** Below this many canary requests in a cluster's window, an evaluation is inconclusive. */

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { RolloutPlan } from './plan.js';
 import type { CommandFailedPayload } from '../contracts/events.js';
 import type { CommandBody } from '../contracts/commands.js';
+import type { CountedInterval } from '../contracts/counted-interval.js';
+import { Evidence } from '../judge/evidence.js';
 import type { GateVerdict } from '../gate/verdict.js';
 
 export const ACTIVE_STATUSES = [
@@ -89,6 +91,17 @@ export const RolloutState = z.object({
     heldAlerted: z.boolean(),
     lastVerdict: z.custom<GateVerdict>().optional(),
   }),
+  /**
+   * The sequential judge's running evidence, for the whole rollout (the split may change between
+   * stages): per check (`evidenceKey`), and per cluster the end of the last interval folded, so an
+   * interval that overlaps one already counted is refused. Absent until the first counts.
+   */
+  judge: z
+    .object({
+      checks: z.record(z.string(), Evidence),
+      countedUntil: z.record(z.string(), z.number()),
+    })
+    .optional(),
   /** Why it ended or is ending: the breached check, the abort reason, the failed command. */
   outcome: z.string().optional(),
   /**
@@ -123,7 +136,10 @@ export type RolloutInput =
    * The evaluation `tick` of the stage never came (its job was lost: failed for good after
    * stalls, deleted): the bot's sweep asks for a new one. Stale unless it is still the awaited tick.
    */
-  | { type: 'gate_lost'; stageIndex: number; tick: number };
+  | { type: 'gate_lost'; stageIndex: number; tick: number }
+
+  /** One cluster's interval counts from a health sample, for the sequential judge. */
+  | { type: 'health_counts'; cluster: string; canary: CountedInterval; stable: CountedInterval };
 export type RolloutInputType = RolloutInput['type'];
 
 export type AlertKind =

@@ -24,6 +24,7 @@ const planArb: fc.Arbitrary<RolloutPlan> = fc
     clusters: fc.shuffledSubarray(CLUSTERS, { minLength: 1 }),
     bakeMs: fc.constantFrom(0, 1_000, 5_000),
     failureLimit: fc.integer({ min: 1, max: 3 }),
+    sequential: fc.constantFrom('none', 'rollback', 'promote'),
     approvals: fc.array(
       fc.option(
         fc.record({
@@ -50,7 +51,19 @@ const planArb: fc.Arbitrary<RolloutPlan> = fc
       .withStages(...weights)
       .withClusters(...p.clusters)
       .withBake(p.bakeMs)
-      .withGate(aGate().withFailureLimit(p.failureLimit).withInterval(1_000));
+      .withGate(
+        p.sequential === 'none'
+          ? aGate().withFailureLimit(p.failureLimit).withInterval(1_000)
+          : aGate()
+              .withFailureLimit(p.failureLimit)
+              .withInterval(1_000)
+              .withSequential({
+                metric: 'error_rate',
+                ...(p.sequential === 'promote'
+                  ? { promoteEarly: { alpha: 0.05, minBakeMs: 1_000 } }
+                  : {}),
+              }),
+      );
     p.approvals.slice(0, weights.length).forEach((rule, atStage) => {
       if (rule !== null) builder.withApproval(rule, { atStage });
     });
@@ -65,6 +78,7 @@ type Step =
   | { kind: 'stage_applied'; cluster: number; stageDelta: number; weightOk: boolean }
   | { kind: 'promoted' | 'rolled_back'; cluster: number }
   | { kind: 'command_failed'; cluster: number; commandType: string; command: number }
+  | { kind: 'health_counts'; cluster: number; canaryErrors: number; overlap: boolean }
   | {
       kind: 'gate_result';
       stageDelta: number;
@@ -129,6 +143,16 @@ const stepArb: fc.Arbitrary<{ dt: number; step: Step }> = fc.record({
         commandType: fc.constantFrom('rollback', 'rollback', 'set_weight', 'promote'),
         // A few command ids: the same one again is a redelivery, another a new failure.
         command: fc.integer({ min: 0, max: 3 }),
+      }),
+    },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        kind: fc.constant('health_counts' as const),
+        cluster: fc.integer({ min: 0, max: 3 }),
+        // From far fewer errors than stable's rate predicts to far more.
+        canaryErrors: fc.integer({ min: 0, max: 12 }),
+        overlap: fc.boolean(),
       }),
     },
     {
@@ -211,6 +235,23 @@ function inputFor(step: Step, state: RolloutState): RolloutInput {
         commandType: step.commandType,
         reason: 'injected',
       };
+    case 'health_counts': {
+      const cluster = clusterName(step.cluster);
+      const until = state.judge?.countedUntil[cluster] ?? 0;
+      const fromMs = step.overlap && until > 0 ? until - 1_000 : until;
+      const interval = (requests: number, errors: number) => ({
+        fromMs,
+        toMs: fromMs + 5_000,
+        requests,
+        errors,
+      });
+      return {
+        type: 'health_counts',
+        cluster,
+        canary: interval(250, step.canaryErrors),
+        stable: interval(4_750, 24),
+      };
+    }
     case 'gate_result':
       return {
         type: 'gate_result',

@@ -2,6 +2,7 @@ import { RolloutError } from '../errors.js';
 import { onCommandFailed, onPromoted, onRolledBack, onStageApplied } from './agent-events.js';
 import { describeStatus, reject, rolloutLabel, type Draft, type Outcome } from './draft.js';
 import { onGateLost, onGateResult } from './gate-results.js';
+import { onHealthCounts } from './judge-counts.js';
 import { planProblems, type RolloutPlan } from './plan.js';
 import {
   isTerminal,
@@ -88,6 +89,8 @@ function apply(draft: Draft, input: RolloutInput): Outcome {
       return onGateResult(draft, input);
     case 'gate_lost':
       return onGateLost(draft, input);
+    case 'health_counts':
+      return onHealthCounts(draft, input);
     default: {
       const never: never = input;
       throw new Error(`unknown rollout input ${JSON.stringify(never)}`);

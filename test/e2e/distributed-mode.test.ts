@@ -12,8 +12,8 @@ import { describeRolloutScenarios } from './rollout-scenarios.js';
 // more so on a busy machine.
 vi.setConfig({ testTimeout: 60_000 });
 
-describeRolloutScenarios('distributed mode', async ({ faults }) => {
-  const stack = await startStack({ policyYaml: e2ePolicyYaml(faults) });
+describeRolloutScenarios('distributed mode', async ({ faults, policyYaml }) => {
+  const stack = await startStack({ policyYaml: policyYaml ?? e2ePolicyYaml(faults) });
   try {
     const notifier = new RecordingNotifier();
     const [bot] = await Promise.all([

@@ -6,10 +6,10 @@ import { silentLogger } from '../../shared/log.js';
 import { e2ePolicyYaml } from '../support/e2e-policy.js';
 import { describeRolloutScenarios } from './rollout-scenarios.js';
 
-describeRolloutScenarios('local mode', async ({ faults }) => {
+describeRolloutScenarios('local mode', async ({ faults, policyYaml }) => {
   const notifier = new RecordingNotifier();
   const local = await startLocalMode({
-    policy: parsePolicy(e2ePolicyYaml(faults), 'e2e-policy.yaml'),
+    policy: parsePolicy(policyYaml ?? e2ePolicyYaml(faults), 'e2e-policy.yaml'),
     notifier,
     clock: systemClock,
     logger: silentLogger,

@@ -13,7 +13,11 @@ export interface RolloutHarness {
   stop(): Promise<void>;
 }
 
-export type HarnessFactory = (options: { faults?: Fault[] }) => Promise<RolloutHarness>;
+/** `policyYaml` replaces the e2e policy (whose faults are then the policy's own). */
+export type HarnessFactory = (options: {
+  faults?: Fault[];
+  policyYaml?: string;
+}) => Promise<RolloutHarness>;
 
 export async function waitForStatus(
   harness: RolloutHarness,

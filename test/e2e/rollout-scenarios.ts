@@ -3,6 +3,7 @@ import { ServiceBusyError } from '../../bot/rollout-service.js';
 import { isRolloutError } from '../../shared/errors.js';
 import { LEAD, OUTSIDER, STARTER } from '../support/e2e-policy.js';
 import { waitFor } from '../support/wait-for.js';
+import { judgeScenarios } from './judge-scenarios.js';
 import { waitForStatus, type HarnessFactory, type RolloutHarness } from './rollout-harness.js';
 
 const user = (id: string) => ({ id: `user:${id}` });
@@ -17,6 +18,10 @@ export function describeRolloutScenarios(mode: string, start: HarnessFactory): v
     afterEach(async () => {
       await harness?.stop();
       harness = undefined;
+    });
+
+    judgeScenarios(start, (h) => {
+      harness = h;
     });
 
     it('takes a healthy canary across two clusters through every stage to success', async () => {

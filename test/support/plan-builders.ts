@@ -11,6 +11,7 @@ import {
   type ApprovalRule,
   type Gate,
   type GateCheck,
+  type SequentialCheck,
   type Strategy,
 } from '../../shared/rollout/plan.js';
 
@@ -52,6 +53,12 @@ export class GateBuilder {
         expect: { status: 200 },
       },
     ];
+    return this;
+  }
+
+  /** Sequential checks (defaults: α 0.01, tolerance 1.2× stable). */
+  withSequential(...checks: (Partial<SequentialCheck> & Pick<SequentialCheck, 'metric'>)[]): this {
+    this.gate.sequential = checks.map((c) => ({ alpha: 0.01, maxRatio: 1.2, ...c }));
     return this;
   }
 
