@@ -24,6 +24,10 @@ describe('AgentEndpoints', () => {
     const text = await metrics.text();
     expect(text).toContain('rollout_agent_active_rollouts{cluster="eu-west"} 2');
     expect(text).toContain('process_cpu_seconds_total');
+    endpoints.deadLetters.inc({ topic: 'rollout.commands.eu-west', kind: 'refused' });
+    expect(await (await get('/metrics')).text()).toContain(
+      'rollout_dead_letters_total{topic="rollout.commands.eu-west",kind="refused",cluster="eu-west"} 1',
+    );
     expect((await get('/nothing')).status).toBe(404);
   });
 

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 
 export interface AgentEndpointsOptions {
   cluster: string;
@@ -18,6 +18,16 @@ export interface AgentEndpointsOptions {
 export class AgentEndpoints {
   private readonly registry = new Registry();
   private readonly server: Server;
+  /**
+   * Messages this agent sent to `rollout.dlq` (forged or unsigned commands among them): its buses
+   * report them here through `onDeadLetter`.
+   */
+  readonly deadLetters = new Counter({
+    name: 'rollout_dead_letters_total',
+    help: 'Messages sent to rollout.dlq by this agent, by the topic they came from and why (invalid, refused, unprocessable, failed).',
+    labelNames: ['topic', 'kind'] as const,
+    registers: [this.registry],
+  });
 
   constructor(options: AgentEndpointsOptions) {
     this.registry.setDefaultLabels({ cluster: options.cluster });

@@ -98,7 +98,18 @@ export async function main(): Promise<void> {
     ...security,
     logger,
   });
-  const busOptions = { logger, clock: systemClock };
+  // Made before the buses, which count their dead letters on its /metrics.
+  let running = false;
+  const endpoints = new AgentEndpoints({
+    cluster,
+    activeRollouts: () => agent.activeRollouts(),
+    ready: () => running,
+  });
+  const busOptions = {
+    logger,
+    clock: systemClock,
+    onDeadLetter: (letter: { topic: string; kind: string }) => endpoints.deadLetters.inc(letter),
+  };
   const agent = new RolloutAgent({
     cluster,
     agentId,
@@ -128,12 +139,6 @@ export async function main(): Promise<void> {
   );
 
   // Probes and /metrics. A port already taken is logged, not fatal: shifting traffic matters more.
-  let running = false;
-  const endpoints = new AgentEndpoints({
-    cluster,
-    activeRollouts: () => agent.activeRollouts(),
-    ready: () => running,
-  });
   await endpoints.listen(env.PORT, env.HOST).then(
     (port) => logger.info({ port, host: env.HOST }, 'serving /healthz, /readyz and /metrics'),
     (err: unknown) =>

@@ -134,7 +134,12 @@ export async function measureSlackAck(options: SlackAckOptions = {}): Promise<Sl
         async () => {
           let sent: Awaited<ReturnType<typeof product.slack.command>> | undefined;
           const ms = await timed(
-            async () => (sent = await product.slack.command(`start svc-${i} 2.0.0 bench`, WHO)),
+            // Each service's start comes from its own channel, as the policy requires.
+            async () =>
+              (sent = await product.slack.command(`start svc-${i} 2.0.0 bench`, {
+                ...WHO,
+                channel: `C0BENCH${i}`,
+              })),
           );
           // The work after the ack: its answer, then everything it set off.
           const answer = await product.slack.reply(sent!);

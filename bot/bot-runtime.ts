@@ -6,6 +6,8 @@ import type { CommandBus, EventBus } from '../shared/ports/buses.js';
 import type { GateScheduler } from '../shared/ports/gate-scheduler.js';
 import type { HealthSampleStore } from '../shared/ports/health-samples.js';
 import type { Notifier } from '../shared/ports/notifier.js';
+import type { Pager } from '../shared/ports/pager.js';
+import type { PagerRouting } from '../shared/config/pager-routing.js';
 import type { OnceClaims } from '../shared/ports/once-claims.js';
 import type { RolloutStore } from '../shared/ports/rollout-store.js';
 import type { ServiceLocks } from '../shared/ports/service-locks.js';
@@ -13,6 +15,8 @@ import type { Subscription } from '../shared/ports/topic-broker.js';
 import { EffectRunner } from './effect-runner.js';
 import { createEventIngest } from './event-ingest.js';
 import { createGateRunner } from './gate-runner.js';
+import { OperatorMetrics } from './operator-metrics.js';
+import { PagingNotifier } from './paging-notifier.js';
 import { RolloutService } from './rollout-service.js';
 import { DEFAULT_SWEEP_OPTIONS, Sweeps, type SweepOptions } from './sweeps.js';
 
@@ -41,6 +45,13 @@ export interface BotRuntimeOptions {
   /** Run the periodic sweeps on a timer (tests call `sweeps.tick()` themselves). Default true. */
   sweepTimer?: boolean;
   newRolloutId?: (service: string) => string;
+  /** Pages on-call beside the notifier (PagerDuty); absent, or with no key set: no paging. */
+  paging?: { pager: Pager; routing: PagerRouting };
+  /**
+   * Where operator metrics go; pass the one the buses report dead letters to. Default: a new one
+   * (`runtime.metrics`, for `/metrics` to include).
+   */
+  metrics?: OperatorMetrics;
 }
 
 /**
@@ -51,13 +62,27 @@ export class BotRuntime {
   readonly service: RolloutService;
   readonly effects: EffectRunner;
   readonly sweeps: Sweeps;
+  readonly metrics: OperatorMetrics;
   private subscription: Subscription | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: BotRuntimeOptions) {
     const { adapters, clock, logger } = options;
+    this.metrics = options.metrics ?? new OperatorMetrics();
+    this.metrics.observe(adapters.store);
+    const notifier =
+      options.paging?.routing.enabled === true
+        ? new PagingNotifier({
+            inner: adapters.notifier,
+            pager: options.paging.pager,
+            routing: options.paging.routing,
+            claims: adapters.claims,
+            logger: logger.child({ component: 'pager' }),
+          })
+        : adapters.notifier;
     this.effects = new EffectRunner({
       ...adapters,
+      notifier,
       clock,
       logger: logger.child({ component: 'effects' }),
     });
@@ -74,7 +99,7 @@ export class BotRuntime {
       {
         service: this.service,
         agents: adapters.agents,
-        notifier: adapters.notifier,
+        notifier,
         claims: adapters.claims,
         clock,
         logger: logger.child({ component: 'sweeps' }),
@@ -88,18 +113,29 @@ export class BotRuntime {
   async start(): Promise<void> {
     const { adapters, logger, clock } = this.options;
     await this.effects.drain();
-    this.subscription = await adapters.events.subscribe(
-      createEventIngest({
-        service: this.service,
-        samples: adapters.samples,
-        agents: adapters.agents,
-        clock,
-        logger,
-      }),
-    );
-    await adapters.scheduler.start(
-      createGateRunner({ service: this.service, samples: adapters.samples, clock, logger }),
-    );
+    const ingest = createEventIngest({
+      service: this.service,
+      samples: adapters.samples,
+      agents: adapters.agents,
+      clock,
+      logger,
+    });
+    this.subscription = await adapters.events.subscribe((event) => {
+      const age = (clock.now() - Date.parse(event.at)) / 1000;
+      if (Number.isFinite(age))
+        this.metrics.eventAge.observe({ type: event.type }, Math.max(0, age));
+      return ingest(event);
+    });
+    const runGate = createGateRunner({
+      service: this.service,
+      samples: adapters.samples,
+      clock,
+      logger,
+    });
+    await adapters.scheduler.start((job, timing) => {
+      if (timing) this.metrics.gateLag.observe(Math.max(0, clock.now() - timing.dueAt) / 1000);
+      return runGate(job);
+    });
     if (this.options.sweepTimer !== false) this.sweeps.start();
     // An effect that failed (a broker briefly down) stays in the outbox: retry it periodically.
     this.drainTimer = setInterval(() => void this.effects.drain(), 5_000);

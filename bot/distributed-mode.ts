@@ -4,6 +4,7 @@ import {
   type KafkaTopicBrokerOptions,
 } from '../shared/adapters/kafka-topic-broker.js';
 import type { Clock } from '../shared/clock.js';
+import { BOT_EVENTS_GROUP, EVENTS_TOPIC } from '../shared/contracts/topics.js';
 import type { Policy } from '../shared/config/policy.js';
 import type { Logger } from '../shared/log.js';
 import type { CommandSigner } from '../shared/messaging/command-signing.js';
@@ -19,6 +20,7 @@ import { RedisHealthSampleStore } from './adapters/redis-health-samples.js';
 import { RedisOnceClaims } from './adapters/redis-once-claims.js';
 import { RedisRolloutStore } from './adapters/redis-rollout-store.js';
 import { RedisServiceLocks } from './adapters/redis-service-locks.js';
+import type { OperatorMetrics } from './operator-metrics.js';
 import { BotRuntime, type BotAdapters, type BotRuntimeOptions } from './bot-runtime.js';
 
 export interface DistributedConnections {
@@ -32,6 +34,8 @@ export interface DistributedConnections {
   clock: Clock;
   /** Signs every command (see `Ed25519CommandSigner`); without it commands go out unsigned. */
   signer?: CommandSigner;
+  /** Counts what the buses dead-letter (and hands the runtime its metrics). */
+  metrics?: OperatorMetrics;
 }
 
 /** The bot's adapters on Kafka, Redis and BullMQ, with the connections behind them. */
@@ -65,7 +69,14 @@ export async function connectDistributedAdapters(
     ...options.kafka,
     logger,
   });
-  const busOptions = { logger, clock };
+  const busOptions = {
+    logger,
+    clock,
+    ...(options.metrics && {
+      onDeadLetter: (letter: { topic: string; kind: string }) =>
+        options.metrics!.deadLetters.inc(letter),
+    }),
+  };
   let closing: Promise<void> | undefined;
   return {
     adapters: {
@@ -103,6 +114,7 @@ export interface DistributedModeOptions extends DistributedConnections {
   notifier: Notifier | ((connected: DistributedAdapters) => Notifier);
   sweeps?: BotRuntimeOptions['sweeps'];
   sweepTimer?: boolean;
+  paging?: BotRuntimeOptions['paging'];
 }
 
 export interface DistributedMode {
@@ -123,6 +135,12 @@ export async function startDistributedMode(
 ): Promise<DistributedMode> {
   const { policy, clock, logger } = options;
   const connected = await connectDistributedAdapters(options);
+  options.metrics?.watchConsumerLag(async () =>
+    (await connected.broker.consumerLag(BOT_EVENTS_GROUP, EVENTS_TOPIC)).map((p) => ({
+      topic: EVENTS_TOPIC,
+      ...p,
+    })),
+  );
   const bot = new BotRuntime({
     adapters: {
       ...connected.adapters,
@@ -134,6 +152,8 @@ export async function startDistributedMode(
     logger,
     ...(options.sweeps ? { sweeps: options.sweeps } : {}),
     ...(options.sweepTimer !== undefined ? { sweepTimer: options.sweepTimer } : {}),
+    ...(options.paging ? { paging: options.paging } : {}),
+    ...(options.metrics ? { metrics: options.metrics } : {}),
   });
   try {
     await bot.start();

@@ -20,7 +20,11 @@ import { commandSigner, kafkaSecurity } from '../shared/config/security.js';
 import type { Policy } from '../shared/config/policy.js';
 import { ConfigError, isRolloutError } from '../shared/errors.js';
 import { createLogger, type Logger } from '../shared/log.js';
+import { pagerRouting } from '../shared/config/pager-routing.js';
 import { LogNotifier } from './adapters/log-notifier.js';
+import { PagerDutyPager } from './adapters/pagerduty-pager.js';
+import { OperatorMetrics } from './operator-metrics.js';
+import type { BotRuntimeOptions } from './bot-runtime.js';
 import type { BotRuntime } from './bot-runtime.js';
 import { describeRedisUrl, startDistributedMode } from './distributed-mode.js';
 import { RedisCardStore } from './adapters/redis-card-store.js';
@@ -43,6 +47,38 @@ export function loadPolicy(file: string): Policy {
     );
   }
   return parsePolicy(text, file);
+}
+
+/**
+ * PagerDuty paging from the environment and the policy, or undefined when no routing key is set
+ * (paging is optional). A routing-key variable the policy names but the environment leaves unset
+ * is a `ConfigError`. `lookup` reads the per-service variables (default: `process.env`).
+ */
+export function pagingFromEnv(
+  env: Pick<BotEnv, 'PAGERDUTY_ROUTING_KEY' | 'PAGERDUTY_EVENTS_URL'>,
+  policy: Policy,
+  logger: Logger,
+  lookup: (variable: string) => string | undefined = (variable) => process.env[variable],
+): BotRuntimeOptions['paging'] {
+  const routing = pagerRouting(policy, (variable) =>
+    variable === 'PAGERDUTY_ROUTING_KEY' ? env.PAGERDUTY_ROUTING_KEY : lookup(variable),
+  );
+  if (!routing.enabled) return undefined;
+  const paged = Object.keys(policy.services).filter((s) => routing.forService(s) !== undefined);
+  // Which services page, never with what key.
+  logger.info({ services: paged, eventsUrl: env.PAGERDUTY_EVENTS_URL }, 'PagerDuty paging on');
+  return {
+    routing,
+    pager: new PagerDutyPager({
+      eventsUrl: env.PAGERDUTY_EVENTS_URL,
+      logger: logger.child({ component: 'pagerduty' }),
+    }),
+  };
+}
+
+function withOperatorMetrics(surface: SurfaceMetrics, operator: OperatorMetrics): SurfaceMetrics {
+  surface.include(operator.registry);
+  return surface;
 }
 
 export interface RunningBot {
@@ -86,6 +122,8 @@ export async function startBot(options: {
   }
   let surface: SlackSurface | undefined;
   let readiness: ReadinessCheck[] = [];
+  const paging = pagingFromEnv(env, policy, logger);
+  const metrics = new OperatorMetrics();
   const distributed = await startDistributedMode({
     policy,
     gateJobs: {
@@ -98,6 +136,8 @@ export async function startBot(options: {
     },
     clock,
     logger,
+    metrics,
+    ...(paging && { paging }),
     kafka: { brokers, consumer: kafkaConsumerTimings(env), ...security },
     redisUrl,
     ...(signer !== undefined && { signer }),
@@ -120,6 +160,7 @@ export async function startBot(options: {
       return surface.notifier;
     },
   });
+  surface?.metrics.include(metrics.registry);
   let http: { port: number; close?: () => Promise<void> };
   try {
     http = surface
@@ -127,7 +168,7 @@ export async function startBot(options: {
       : await startHealthServer({
           port: env.PORT,
           host: env.HOST,
-          metrics: new SurfaceMetrics(),
+          metrics: withOperatorMetrics(new SurfaceMetrics(), metrics),
           readiness: () => readiness,
           logger,
         });

@@ -8,6 +8,7 @@ import type { Logger } from '../shared/log.js';
 import type { HistoryEntry, RolloutStore } from '../shared/ports/rollout-store.js';
 import { RolloutNotFoundError } from '../shared/ports/rollout-store.js';
 import type { HeldLock, ServiceLocks } from '../shared/ports/service-locks.js';
+import { auditRecords, type AuditRecord } from '../shared/rollout/audit.js';
 import { createRollout, transition } from '../shared/rollout/transition.js';
 import {
   ACTIVE_STATUSES,
@@ -101,7 +102,25 @@ export class RolloutService {
     actor: Actor = { id: `user:${request.startedBy}` },
   ): Promise<RolloutState> {
     const plan = await this.plan(request);
-    this.authorize('start', plan.service, actor);
+    try {
+      this.authorize('start', plan.service, actor);
+    } catch (err) {
+      if (isRolloutError(err)) {
+        // No rollout exists to carry the refusal in its history: the log is its only trace.
+        this.deps.logger.info(
+          {
+            audit: true,
+            event: 'denied',
+            service: plan.service,
+            version: plan.version,
+            actor: actor.id,
+            outcome: `start refused (${err.code}): ${err.message}`,
+          },
+          `audit: denied start of ${plan.service}`,
+        );
+      }
+      throw err;
+    }
     const refusal = versionRefusal(plan, request.allowDowngrade === true);
     if (refusal) throw refusal;
     const id = (this.deps.newRolloutId ?? defaultRolloutId)(plan.service);
@@ -128,6 +147,7 @@ export class RolloutService {
     } catch (err) {
       if (!(await this.settleFailedCreate(result.state, err))) throw err;
     }
+    this.audit(result.state, actor.id, { event: 'start', outcome: result.state.status });
     this.deps.onCommitted(id);
     return result.state;
   }
@@ -237,6 +257,10 @@ export class RolloutService {
       return await this.apply(rolloutId, input, actor.id);
     } catch (err) {
       if (isRolloutError(err)) {
+        this.audit(state, actor.id, {
+          event: 'denied',
+          outcome: `${action.type} refused (${err.code}): ${err.message}`,
+        });
         await this.deps.store.appendHistory(rolloutId, {
           at: this.deps.clock.now(),
           version: state.version,
@@ -265,6 +289,9 @@ export class RolloutService {
           effects: withIds(result.effects),
           history: entry(result.state, actor, input.type, detailOf(input)),
         });
+        // Only once stored: a commit that lost a version conflict did not happen.
+        for (const record of auditRecords(state, input, result.state))
+          this.audit(result.state, actor, record);
         this.deps.onCommitted(rolloutId);
         return result.state;
       } catch (err) {
@@ -307,6 +334,25 @@ export class RolloutService {
     const state = await this.deps.store.get(rolloutId);
     if (!state) throw new RolloutNotFoundError(rolloutId);
     return state;
+  }
+
+  /**
+   * One structured line per decision that moves or stops traffic (`audit: true`), for operators
+   * to search and ship: the card's thread is for people in the channel, this is for the log.
+   */
+  private audit(state: RolloutState, actor: string, record: AuditRecord): void {
+    this.deps.logger.info(
+      {
+        audit: true,
+        event: record.event,
+        rolloutId: state.id,
+        service: state.plan.service,
+        version: state.plan.version,
+        actor,
+        outcome: record.outcome,
+      },
+      `audit: ${record.event} ${state.id}`,
+    );
   }
 
   private authorize(action: 'start' | 'abort', service: string, actor: Actor): void {

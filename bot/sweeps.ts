@@ -103,7 +103,18 @@ export class Sweeps {
     const expected = new Set(this.deps.clusters());
     const raised: string[] = [];
     for (const { cluster, agentId, at } of await this.deps.agents.lastSeen()) {
-      if (!expected.has(cluster) || now - at < this.options.agentSilenceMs) continue;
+      if (!expected.has(cluster)) continue;
+      if (now - at < this.options.agentSilenceMs) {
+        await this.deps.notifier
+          .clusterRecovered?.(cluster)
+          .catch((err: unknown) =>
+            this.deps.logger.warn(
+              { err, cluster },
+              'could not report an agent back; the next sweep tries again',
+            ),
+          );
+        continue;
+      }
       if (!(await this.deps.claims.claim(`silent:${cluster}:${at}`, EPISODE_TTL_MS))) continue;
       const message =
         `The rollout agent in ${cluster} (${agentId}) has sent no heartbeat for ${formatDuration(now - at)}. ` +

@@ -25,6 +25,7 @@ import { MemoryOnceClaims } from '../bot/adapters/memory-once-claims.js';
 import { MemoryRolloutStore } from '../bot/adapters/memory-rollout-store.js';
 import { MemoryServiceLocks } from '../bot/adapters/memory-service-locks.js';
 import { BotRuntime, type BotAdapters, type BotRuntimeOptions } from '../bot/bot-runtime.js';
+import { OperatorMetrics } from '../bot/operator-metrics.js';
 
 export interface LocalModeOptions {
   policy: Policy;
@@ -36,6 +37,8 @@ export interface LocalModeOptions {
   heartbeatIntervalMs?: number;
   sweeps?: BotRuntimeOptions['sweeps'];
   sweepTimer?: boolean;
+  /** Pages on-call beside the notifier (PagerDuty, or its double in tests). */
+  paging?: BotRuntimeOptions['paging'];
   /**
    * Adapters to use instead of the in-memory ones this mode creates: lets the Slack surface read
    * the same rollouts and health samples, and tests share stores between runs.
@@ -74,9 +77,16 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   const { policy, clock, logger } = options;
   const broker = new MemoryTopicBroker({ logger: logger.child({ component: 'broker' }) });
   const busOptions = { logger, clock };
+  const metrics = new OperatorMetrics();
+  // The bot's buses count what they dead-letter; the agents' are other processes in production.
+  const botBusOptions = {
+    ...busOptions,
+    onDeadLetter: (letter: { topic: string; kind: string }) => metrics.deadLetters.inc(letter),
+  };
   // Signed as in distributed mode, with a key pair that lives as long as the process.
   const keys = ephemeralSigningKeys();
   const bot = new BotRuntime({
+    metrics,
     adapters: {
       store: new MemoryRolloutStore(),
       locks: new MemoryServiceLocks(clock),
@@ -84,8 +94,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       agents: new MemoryAgentRegistry(),
       claims: new MemoryOnceClaims(clock),
       scheduler: new MemoryGateScheduler({ logger }),
-      commands: new TopicCommandBus(broker, { ...busOptions, signer: keys.signer }),
-      events: new TopicEventBus(broker, busOptions),
+      commands: new TopicCommandBus(broker, { ...botBusOptions, signer: keys.signer }),
+      events: new TopicEventBus(broker, botBusOptions),
       notifier: options.notifier,
       ...options.adapters,
     },
@@ -94,6 +104,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     logger,
     ...(options.sweeps ? { sweeps: options.sweeps } : {}),
     ...(options.sweepTimer !== undefined ? { sweepTimer: options.sweepTimer } : {}),
+    ...(options.paging ? { paging: options.paging } : {}),
   });
   const clusters = new Map<string, SimulatedCluster>();
   const agents = new Map<string, RolloutAgent>();

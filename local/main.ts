@@ -10,7 +10,7 @@
  * loopback address and refuses to start beside a real Slack token (see `console/exposure.ts`).
  */
 import { pathToFileURL } from 'node:url';
-import { loadPolicy } from '../bot/main.js';
+import { loadPolicy, pagingFromEnv } from '../bot/main.js';
 import type { Clock } from '../shared/clock.js';
 import { BotEnv, parseEnv, runMode } from '../shared/config/env.js';
 import type { Policy } from '../shared/config/policy.js';
@@ -51,9 +51,12 @@ export async function startLocalConsole(options: {
       'local mode plays Slack itself in the local console: these variables are not used',
     );
   }
+  // On-call's pager works in local mode too (a demo of a real integration, or its double).
+  const paging = pagingFromEnv(env, policy, logger);
   const started = await startConsoleMode({
     policy,
     logger,
+    ...(paging && { local: { paging } }),
     ...(options.clock ? { clock: options.clock } : {}),
     port: env.PORT,
     host: env.HOST,

@@ -174,7 +174,11 @@ export class BullGateScheduler implements GateScheduler {
       this.#options.queueName,
       async (job: Job<GateJob>) => {
         const { rolloutId, stageIndex, tick } = job.data;
-        await handler({ rolloutId, stageIndex, tick });
+        // Added to the queue at `timestamp` with `delay`: due then, however late a worker took it.
+        await handler(
+          { rolloutId, stageIndex, tick },
+          { dueAt: job.timestamp + (job.opts.delay ?? 0) },
+        );
       },
       {
         connection: this.#workerRedis,

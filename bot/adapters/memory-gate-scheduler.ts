@@ -25,6 +25,8 @@ interface Entry {
   timer?: NodeJS.Timeout;
   /** Its time came before `start`: runs as soon as a handler is given. */
   due: boolean;
+  /** When it was first due (wall clock, as the timers are). */
+  dueAt: number;
 }
 
 /**
@@ -69,7 +71,12 @@ export class MemoryGateScheduler implements GateScheduler {
     const key = keyOf(job);
     if (this.#claimed.has(key)) return false;
     this.#claimed.add(key);
-    const entry: Entry = { job: { ...job }, runs: 0, due: false };
+    const entry: Entry = {
+      job: { ...job },
+      runs: 0,
+      due: false,
+      dueAt: Date.now() + Math.max(0, delayMs),
+    };
     this.#waiting.set(key, entry);
     this.#arm(key, entry, delayMs);
     return true;
@@ -120,7 +127,7 @@ export class MemoryGateScheduler implements GateScheduler {
     entry.runs++;
     const run = (async () => {
       try {
-        await handler({ ...entry.job });
+        await handler({ ...entry.job }, { dueAt: entry.dueAt });
       } catch (err) {
         if (this.#closed) return;
         if (entry.runs >= this.#attempts) {

@@ -57,12 +57,21 @@ export class SurfaceMetrics {
     registers: [this.registry],
   });
 
+  /** Registries shown on the same `/metrics` (the runtime's operator metrics). */
+  private readonly included: Registry[] = [];
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
+  /** Shows `registry`'s metrics on this `/metrics` too (their names must not collide with ours). */
+  include(registry: Registry): void {
+    this.included.push(registry);
+  }
+
   async text(): Promise<string> {
-    return this.registry.metrics();
+    const texts = await Promise.all([this.registry, ...this.included].map((r) => r.metrics()));
+    return texts.join('\n');
   }
 
   get contentType(): string {

@@ -32,7 +32,7 @@ export interface ConsoleModeOptions {
   /** Local mode's knobs (tests shorten the agents' intervals). */
   local?: Pick<
     LocalModeOptions,
-    'samplingIntervalMs' | 'heartbeatIntervalMs' | 'sweeps' | 'sweepTimer'
+    'samplingIntervalMs' | 'heartbeatIntervalMs' | 'sweeps' | 'sweepTimer' | 'paging'
   >;
   surface?: SlackSurfaceTuning;
 }
@@ -105,6 +105,7 @@ export async function startConsoleMode(options: ConsoleModeOptions): Promise<Con
       () => surface.stop(1_000),
       () => local.stop(),
     );
+    surface.metrics.include(local.bot.metrics.registry);
     const { port: surfacePort } = await surface.start(local.bot.service);
     const feed = new ConsoleFeed(api);
     cleanup.push(async () => feed.close());

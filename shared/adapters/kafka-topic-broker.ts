@@ -176,6 +176,34 @@ export class KafkaTopicBroker implements TopicBroker {
     }
   }
 
+  /**
+   * How many records of `topic` the consumer group `group` has not committed yet, per partition
+   * (the log-end offset minus the group's committed offset; a partition the group never committed
+   * counts from its earliest offset). Two admin requests (ListOffsets, OffsetFetch) per call: for
+   * a metrics scrape, not for a hot path. Kafka-only, so outside the `TopicBroker` port.
+   */
+  async consumerLag(group: string, topic: string): Promise<{ partition: number; lag: number }[]> {
+    this.assertOpen();
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const ends = await admin.fetchTopicOffsets(topic);
+      const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+      const at = new Map(
+        (committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)] as const),
+      );
+      return ends
+        .map(({ partition, high, low }) => {
+          const done = at.get(partition);
+          const from = done === undefined || done < 0 ? Number(low) : done;
+          return { partition, lag: Math.max(0, Number(high) - from) };
+        })
+        .sort((a, b) => a.partition - b.partition);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
   close(): Promise<void> {
     this.closing ??= (async () => {
       await Promise.all([...this.subscriptions].map((s) => s.stop()));

@@ -95,6 +95,13 @@ export const BotEnv = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   /** The bot's Ed25519 private key (PKCS#8 PEM file) that signs every command. */
   COMMAND_SIGNING_KEY_FILE: z.string().min(1).optional(),
+  /**
+   * PagerDuty Events API v2 routing key for every service whose policy names none of its own
+   * (`services.<name>.pagerduty.routingKeyEnv`). Unset, and no service names one: no paging.
+   */
+  PAGERDUTY_ROUTING_KEY: z.string().min(1).optional(),
+  /** The Events API base URL; tests and proxies point it elsewhere. */
+  PAGERDUTY_EVENTS_URL: HttpUrl.default('https://events.pagerduty.com'),
 });
 export type BotEnv = z.infer<typeof BotEnv>;
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Duration } from './duration.js';
 import { PolicyGateCheck } from './gate-check-policy.js';
+import { ServicePagerDuty } from './pagerduty.js';
 import { PrometheusSettings, ServicePromQueries } from './prometheus-queries.js';
 import { ServiceRouting } from './routing.js';
 import { SimulationSettings } from './simulation.js';
@@ -159,6 +160,8 @@ export const ServicePolicy = z.strictObject({
   routing: ServiceRouting.optional(),
   /** PromQL templates for this service, overriding `prometheus.queries` field by field. */
   prometheus: ServicePromQueries.optional(),
+  /** Pages on-call through PagerDuty (see pager-routing.ts); else `PAGERDUTY_ROUTING_KEY` if set. */
+  pagerduty: ServicePagerDuty.optional(),
 });
 export type ServicePolicy = z.infer<typeof ServicePolicy>;
 

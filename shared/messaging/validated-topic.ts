@@ -26,13 +26,19 @@ export interface BusOptions {
    * once whatever this says.
    */
   maxAttempts?: number;
+  /** Told of every message this bus dead-letters (for a metric), after it reached the DLQ. */
+  onDeadLetter?: (letter: { topic: string; kind: DeadLetterKind }) => void;
 }
+
+/** Why a message was dead-lettered: it did not decode, a check refused it, or its handler could not handle it. */
+export type DeadLetterKind = 'invalid' | 'refused' | 'unprocessable' | 'failed';
 
 export interface BusSettings {
   logger: Logger;
   clock: Clock;
   /** `Infinity` unless the bus was given `maxAttempts`. */
   maxAttempts: number;
+  onDeadLetter?: BusOptions['onDeadLetter'];
 }
 
 export function busSettings(options: BusOptions, component: string): BusSettings {
@@ -47,6 +53,7 @@ export function busSettings(options: BusOptions, component: string): BusSettings
     logger: (options.logger ?? silentLogger).child({ component }),
     clock: options.clock ?? systemClock,
     maxAttempts,
+    ...(options.onDeadLetter && { onDeadLetter: options.onDeadLetter }),
   };
 }
 
@@ -95,7 +102,11 @@ export function subscribeValidated<S extends z.ZodDiscriminatedUnion>(
   /** Failed tries per record still being retried; bounded so abandoned records cannot pile up. */
   const attempts = new Map<string, number>();
 
-  const deadLetter = async (record: BrokerRecord, reason: string): Promise<void> => {
+  const deadLetter = async (
+    record: BrokerRecord,
+    reason: string,
+    kind: DeadLetterKind,
+  ): Promise<void> => {
     const letter: DeadLetter = {
       reason,
       origin: {
@@ -109,13 +120,14 @@ export function subscribeValidated<S extends z.ZodDiscriminatedUnion>(
     };
     logger.warn({ origin: letter.origin, reason }, 'dead-lettering a message');
     await broker.produce(DLQ_TOPIC, record.key, JSON.stringify(DeadLetter.parse(letter)));
+    settings.onDeadLetter?.({ topic: record.topic, kind });
   };
 
   return broker.subscribe(subscription, async (record) => {
     const decoded = decodeMessage(schema, record.value);
-    if (!decoded.ok) return deadLetter(record, decoded.reason);
+    if (!decoded.ok) return deadLetter(record, decoded.reason, 'invalid');
     const refusal = refuse(decoded.message);
-    if (refusal !== undefined) return deadLetter(record, refusal);
+    if (refusal !== undefined) return deadLetter(record, refusal, 'refused');
 
     const id = `${record.topic}/${record.partition}/${record.offset}`;
     try {
@@ -124,13 +136,17 @@ export function subscribeValidated<S extends z.ZodDiscriminatedUnion>(
     } catch (err) {
       if (err instanceof UnprocessableMessageError) {
         attempts.delete(id);
-        return deadLetter(record, `unprocessable: ${err.message}`);
+        return deadLetter(record, `unprocessable: ${err.message}`, 'unprocessable');
       }
       if (maxAttempts === Infinity) throw err; // the broker retries the same record, for as long as it takes
       const failed = (attempts.get(id) ?? 0) + 1;
       attempts.delete(id);
       if (failed >= maxAttempts) {
-        return deadLetter(record, `handler failed after ${failed} attempts: ${describeError(err)}`);
+        return deadLetter(
+          record,
+          `handler failed after ${failed} attempts: ${describeError(err)}`,
+          'failed',
+        );
       }
       attempts.set(id, failed);
       if (attempts.size > 1_000) attempts.delete(attempts.keys().next().value as string);

@@ -5,7 +5,12 @@ export interface GateJob {
   tick: number;
 }
 
-export type GateJobHandler = (job: GateJob) => Promise<void>;
+/** When a run's job was due (ms since epoch), for the gate-lag metric; retries keep the first due time. */
+export interface GateJobTiming {
+  dueAt: number;
+}
+
+export type GateJobHandler = (job: GateJob, timing?: GateJobTiming) => Promise<void>;
 
 export interface GateScheduler {
   /**

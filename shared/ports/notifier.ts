@@ -31,4 +31,10 @@ export interface Notifier {
   alert(state: RolloutState, kind: AlertKind, message: string): Promise<void>;
   /** An alert not tied to one rollout (an agent that went silent). Settles as `alert` does. */
   clusterAlert(cluster: string, message: string): Promise<void>;
+  /**
+   * The cluster's agent is sending heartbeats (called on every sweep for each live agent, so it
+   * must be cheap and idempotent): ends what `clusterAlert` opened where that can be ended (a
+   * page). Optional: notifiers with nothing to end leave it out.
+   */
+  clusterRecovered?(cluster: string): Promise<void>;
 }
