@@ -41,6 +41,19 @@ export function createGateRunner(deps: GateRunnerDeps): (job: GateJob) => Promis
   return async (job) => {
     const state = await deps.service.get(job.rolloutId);
     if (
+      state?.status === 'rolling_back' &&
+      state.stageIndex === job.stageIndex &&
+      state.gate.tick === job.tick
+    ) {
+      // While rolling back, the timer is that of failed rollbacks (see rollback-retries.ts).
+      await deps.service
+        .apply(state.id, { type: 'rollback_retry', tick: job.tick }, 'system:rollback-retry')
+        .catch((err: unknown) => {
+          if (!isRolloutError(err) || err.code === 'version_conflict') throw err;
+        });
+      return;
+    }
+    if (
       !state ||
       state.status !== 'baking' ||
       state.stageIndex !== job.stageIndex ||

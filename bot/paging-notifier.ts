@@ -23,6 +23,8 @@ const PAGED: Partial<Record<AlertKind, { cause: string; severity: PageSeverity }
   command_failed: { cause: 'automatic_rollback', severity: 'error' },
   rollback_failed: { cause: 'rollback_failed', severity: 'critical' },
   rollout_stuck: { cause: 'rollout_stuck', severity: 'error' },
+  // An approval nobody gave for hours holds the service: on-call decides (approve or abort).
+  approval_overdue: { cause: 'approval_overdue', severity: 'warning' },
 };
 const ROLLOUT_CAUSES = [...new Set(Object.values(PAGED).map((p) => p.cause))];
 

@@ -62,7 +62,12 @@ function mention(id: string): string {
 }
 
 export type UserAction =
-  { type: 'approve' } | { type: 'pause' } | { type: 'resume' } | { type: 'abort'; reason: string };
+  | { type: 'approve' }
+  | { type: 'pause' }
+  | { type: 'resume' }
+  | { type: 'abort'; reason: string }
+  /** Releases a rollback that cannot finish; the same people as abort may. */
+  | { type: 'force_finish'; reason: string };
 
 export interface Actor {
   /** `user:U123`, `system:gate`, `agent:eu-west`. */
@@ -246,8 +251,8 @@ export class RolloutService {
     // The state machine knows people by their Slack id, as the policy's approver lists do.
     const person = actor.id.startsWith('user:') ? actor.id.slice('user:'.length) : actor.id;
     const input: RolloutInput =
-      action.type === 'abort'
-        ? { type: 'abort', actor: person, reason: action.reason }
+      action.type === 'abort' || action.type === 'force_finish'
+        ? { type: action.type, actor: person, reason: action.reason }
         : action.type === 'approve'
           ? { type: 'approve', actor: person, groups: actor.groups ?? [] }
           : { type: action.type, actor: person };
@@ -398,6 +403,7 @@ function entry(
 function detailOf(input: RolloutInput): string | undefined {
   switch (input.type) {
     case 'abort':
+    case 'force_finish':
       return input.reason;
     case 'command_failed':
       return `${input.cluster}: ${input.commandType} failed: ${input.reason}`;

@@ -26,11 +26,21 @@ export type SlashCommand =
   | { type: 'list' }
   | { type: 'act'; action: RolloutAction; rolloutId: string; reason?: string }
   | { type: 'history'; service: string }
+  /** Without `confirmed`, only says what it would do and how to confirm (nothing changes). */
+  | { type: 'force_finish'; rolloutId: string; reason: string; confirmed: boolean }
   | { type: 'help' };
 
 export type ParseResult = { ok: true; command: SlashCommand } | { ok: false; error: string };
 
-export const SUBCOMMANDS = ['start', 'status', 'list', ...ROLLOUT_ACTIONS, 'history', 'help'];
+export const SUBCOMMANDS = [
+  'start',
+  'status',
+  'list',
+  ...ROLLOUT_ACTIONS,
+  'force-finish',
+  'history',
+  'help',
+];
 
 export const USAGE: Record<string, string> = {
   start:
@@ -42,6 +52,7 @@ export const USAGE: Record<string, string> = {
   pause: '/rollout pause <rollout id> [reason…]',
   resume: '/rollout resume <rollout id> [reason…]',
   abort: '/rollout abort <rollout id> [reason…]',
+  'force-finish': '/rollout force-finish <rollout id> <reason…> [--confirm]',
   history: '/rollout history <service>',
   help: '/rollout help',
 };
@@ -89,6 +100,22 @@ export function parseCommand(text: string): ParseResult {
     }
     case 'help':
       return ok({ type: 'help' });
+    case 'force-finish': {
+      const confirmed = rest.some((t) => t.toLowerCase() === '--confirm');
+      const [rolloutId, ...reason] = rest.filter((t) => t.toLowerCase() !== '--confirm');
+      if (!rolloutId || isFlag(rolloutId)) return missing('force-finish', 'a rollout id');
+      const tooLong = overLimit('rollout id', rolloutId, INPUT_LIMITS.rolloutId);
+      if (tooLong) return fail(tooLong);
+      // Leaving clusters unrestored is a decision people must be able to read back: say why.
+      if (reason.length === 0)
+        return missing('force-finish', 'a reason (why the rollback cannot finish)');
+      return ok({
+        type: 'force_finish',
+        rolloutId: rolloutId.toLowerCase(),
+        reason: reason.join(' '),
+        confirmed,
+      });
+    }
     case 'approve':
     case 'pause':
     case 'resume':

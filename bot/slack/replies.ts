@@ -117,6 +117,7 @@ export function actedText(action: string, state: RolloutState): string {
     pause: 'Paused',
     resume: 'Resumed',
     abort: 'Aborted',
+    force_finish: 'Force-finished',
   };
   return `${done[action] ?? action} \`${state.id}\`: ${escapeText(cardText(state))}.`;
 }

@@ -18,7 +18,7 @@ import {
   startedText,
 } from './replies.js';
 import { quotesOf } from './rollout-text.js';
-import { escapeText, typedQuote, type Quote } from './slack-text.js';
+import { escapeText, literal, typedQuote, type Quote } from './slack-text.js';
 import type { UserGroups } from './user-groups.js';
 
 export interface Reply {
@@ -131,11 +131,56 @@ export class RolloutCommands {
         });
         return { text: actedText(command.action, after) };
       }
+      case 'force_finish':
+        return this.forceFinish(command, who);
       default: {
         const never: never = command;
         throw new Error(`unknown command ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  /**
+   * `/rollout force-finish <id> <reason>` says what it would leave behind and asks for
+   * `--confirm`; with it, the rollout ends `failed` and the service is released.
+   */
+  private async forceFinish(
+    command: Extract<SlashCommand, { type: 'force_finish' }>,
+    who: Requester,
+  ): Promise<Reply> {
+    const { service } = this.deps;
+    const state = await service.get(command.rolloutId);
+    if (!state) throw await this.notFound(command.rolloutId);
+    this.requireChannel(state.plan.service, 'force-finish', who);
+    if (!command.confirmed) {
+      const left = Object.entries(state.clusters)
+        .filter(([, c]) => c.status !== 'rolled_back')
+        .map(([name, c]) => `${name} (${c.status}${c.failure ? `: ${c.failure}` : ''})`);
+      return {
+        text:
+          `Force-finishing \`${state.id}\` ends it as failed and releases *${escapeText(state.plan.service)}* ` +
+          `without waiting for ${left.length > 0 ? escapeText(left.join(', ')) : 'any cluster'} to confirm the rollback: ` +
+          `those may keep serving \`${escapeText(state.plan.version)}\` until someone restores them by hand. ` +
+          `Nothing was changed. To do it, run \`/rollout force-finish ${state.id} ${literal(command.reason)} --confirm\`.`,
+      };
+    }
+    const groups = await this.deps.groups.groupsOf(who.userId, state.plan.service);
+    const after = await service.act(
+      state.id,
+      { type: 'force_finish', reason: command.reason },
+      { id: `user:${who.userId}`, groups },
+    );
+    this.deps.logger.warn(
+      {
+        audit: 'force_finish',
+        rolloutId: after.id,
+        service: after.plan.service,
+        user: who.userId,
+        outcome: after.outcome,
+      },
+      'rollout force-finished',
+    );
+    return { text: actedText('force_finish', after) };
   }
 
   private async start(

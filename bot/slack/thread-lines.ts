@@ -54,6 +54,12 @@ export function threadLine(state: RolloutState, cause: TransitionCause): string 
     case 'gate_lost':
       line = `:repeat: the gate's next evaluation was lost; ${who} scheduled a new one`;
       break;
+    case 'rollback_retry':
+      // Retries of a failing rollback: the rollback_failed alerts in this thread tell people.
+      return undefined;
+    case 'force_finish':
+      line = `:octagonal_sign: ${who} force-finished the rollback${cause.detail ? `: ${literal(cause.detail)}` : ''}; the service is released`;
+      break;
     case 'health_counts':
       // Counts arrive with every sample: a line only when the sequential judge decided.
       if (status === 'rolling_back') {

@@ -1,9 +1,9 @@
+import { formatDuration } from '../config/duration.js';
 import {
   clusterOf,
   describeStatus,
   notNow,
   notify,
-  publishTo,
   reject,
   rolloutLabel,
   stageAt,
@@ -13,6 +13,7 @@ import {
   type Outcome,
   type Rejection,
 } from './draft.js';
+import { scheduleRollbackRetry } from './rollback-retries.js';
 import { allApplied, beginRollback, finish, startBake } from './stage-flow.js';
 import type { ClusterState, RolloutInput, RolloutState } from './state.js';
 
@@ -169,13 +170,15 @@ const REMEMBERED_FAILURES = 10;
 /**
  * A rollback failed in one cluster (the agent already retried it a few times). Giving up would
  * leave that cluster's traffic on the new version with nobody holding the service, so the rollout
- * stays `rolling_back`: the cluster is marked `failed` with the reason, people are alerted once
- * per cluster (a person must look at what stops it), the rollback is sent to that cluster again
- * with a new seq, and the lock stays held until every cluster has confirmed weight 0. A later
- * `rolled_back` from that cluster is accepted as usual.
+ * stays `rolling_back`: the cluster is marked `failed` with the reason, the lock stays held until
+ * every cluster has confirmed weight 0 (or a person force-finishes the rollout), and the rollback
+ * is sent to that cluster again after a backoff that doubles from 5 s up to 5 minutes
+ * (`rollbackRetryDelayMs`), through the gate scheduler (`rollback_retry`). On-call is paged on the
+ * 1st, 2nd, 4th, 8th… failure of a cluster: again and again while it lasts, ever less often. A
+ * later `rolled_back` from that cluster is accepted as usual.
  *
  * A failure is counted once per command: a redelivered `command_failed` (same command id) is
- * refused as `stale_event`, or every redelivery would start one more endless retry loop.
+ * refused as `stale_event`, or every redelivery would start one more retry.
  */
 function onRollbackFailed(
   draft: Draft,
@@ -194,22 +197,32 @@ function onRollbackFailed(
       `${what}; a duplicate: the failure of command ${input.commandId} was counted already`,
     );
   }
-  const firstFailure = cluster.status !== 'failed';
+  const attempts = (cluster.rollbackAttempts ?? 0) + 1;
   cluster.status = 'failed';
   cluster.failure = input.reason;
   cluster.failedRollbacks = [...seen, input.commandId].slice(-REMEMBERED_FAILURES);
-  if (firstFailure) {
+  cluster.rollbackAttempts = attempts;
+  const delayMs = rollbackRetryDelayMs(attempts);
+  if (isPowerOfTwo(attempts)) {
     notify(
       draft,
       'rollback_failed',
-      `${rolloutLabel(state)}: rollback ${what}. Traffic in ${input.cluster} may still reach ${state.plan.version}; ` +
+      `${rolloutLabel(state)}: rollback ${what} (${attempts} failed attempt(s) in ${input.cluster}). ` +
+        `Traffic in ${input.cluster} may still reach ${state.plan.version}; ` +
         `a person must look: fix what stops the rollback there (or restore ${state.plan.stableVersion} by hand). ` +
-        `The rollback is retried until it succeeds, and ${state.plan.service} stays locked until then`,
+        `The rollback is retried (next in ${formatDuration(delayMs)}), and ${state.plan.service} stays locked until it succeeds; ` +
+        `if the cluster is gone for good, /rollout force-finish ${state.id} <reason> releases it`,
     );
   }
-  publishTo(draft, input.cluster, {
-    type: 'rollback',
-    payload: { service: state.plan.service, reason: state.outcome ?? what },
-  });
+  scheduleRollbackRetry(draft, delayMs);
   return undefined;
+}
+
+/** Doubling from 5 s, capped at 5 minutes: a cluster that is down is not hammered every 4 s. */
+export function rollbackRetryDelayMs(attempts: number): number {
+  return Math.min(5_000 * 2 ** Math.max(0, attempts - 1), 300_000);
+}
+
+function isPowerOfTwo(n: number): boolean {
+  return n > 0 && (n & (n - 1)) === 0;
 }

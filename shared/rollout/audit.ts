@@ -1,9 +1,6 @@
 import type { RolloutInput, RolloutState } from './state.js';
 
-/**
- * What an operator searches the log for: the decisions that move or stop production traffic.
- * `force_finish` is reserved for `/rollout force-finish` (issue 10, item 5).
- */
+/** What an operator searches the log for: the decisions that move or stop production traffic. */
 export type AuditEvent =
   | 'start'
   | 'gate_breach'
@@ -57,6 +54,9 @@ export function auditRecords(
       break;
     case 'abort':
       records.push({ event: 'abort', outcome: `${after.status}: ${input.reason}` });
+      break;
+    case 'force_finish':
+      records.push({ event: 'force_finish', outcome: `${after.status}${why}` });
       break;
     default:
       break;

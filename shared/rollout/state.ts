@@ -55,6 +55,8 @@ export const ClusterState = z.object({
    * redelivered `command_failed` is recognised and the rollback is not sent once more for it.
    */
   failedRollbacks: z.array(z.string()).optional(),
+  /** Failed rollback attempts in this cluster so far: sets the retry backoff and re-pages. */
+  rollbackAttempts: z.number().int().nonnegative().optional(),
 });
 export type ClusterState = z.infer<typeof ClusterState>;
 
@@ -138,6 +140,13 @@ export type RolloutInput =
    */
   | { type: 'gate_lost'; stageIndex: number; tick: number }
 
+  /** The retry timer of failed rollbacks (`tick`) fired: send them again. */
+  | { type: 'rollback_retry'; tick: number }
+  /**
+   * A person gives up on a rollback that cannot finish (a cluster that is gone): the rollout ends
+   * `failed` with the clusters not rolled back named, and the service is released.
+   */
+  | { type: 'force_finish'; actor: string; reason: string }
   /** One cluster's interval counts from a health sample, for the sequential judge. */
   | { type: 'health_counts'; cluster: string; canary: CountedInterval; stable: CountedInterval };
 export type RolloutInputType = RolloutInput['type'];

@@ -307,8 +307,12 @@ function run(plan: RolloutPlan, steps: { dt: number; step: Step }[]): void {
       expect(result.state.status, 'a failed rollback never ends the rollout').toBe('rolling_back');
       expect(
         result.effects.filter((e) => e.type === 'publish_command'),
-        'a failed rollback is sent again to that cluster, and only there',
-      ).toMatchObject([{ cluster: input.cluster, command: { type: 'rollback' } }]);
+        'a failed rollback is not sent again at once (no hammering a broken cluster)',
+      ).toEqual([]);
+      expect(
+        result.effects.filter((e) => e.type === 'schedule_gate'),
+        'a failed rollback sets the retry timer',
+      ).toHaveLength(1);
     }
     for (const effect of result.effects) {
       if (effect.type !== 'publish_command') continue;

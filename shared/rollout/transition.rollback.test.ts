@@ -146,7 +146,7 @@ describe('command_failed', () => {
     );
   });
 
-  it('a failed rollback keeps rolling back: the cluster is marked failed, people are alerted, the rollback is sent again', () => {
+  it('a failed rollback keeps rolling back: the cluster is marked failed, people are alerted, the rollback is sent again after a backoff', () => {
     const d = rolloutIn('rolling_back', plan());
     const outcome = d.state.outcome;
     d.accept({ type: 'rolled_back', cluster: 'eu' });
@@ -157,14 +157,22 @@ describe('command_failed', () => {
     expect(d.state.clusters.us).toMatchObject({
       status: 'failed',
       failure: 'gateway API unreachable',
+      rollbackAttempts: 1,
     });
     const alerts = effectsOf(effects, 'notify');
     expect(alerts).toHaveLength(1);
     expect(alerts[0]!.kind).toBe('rollback_failed');
     expect(alerts[0]!.message).toMatch(
-      /rollback failed in us: gateway API unreachable\. Traffic in us may still reach 2\.4\.1; a person must look/,
+      /rollback failed in us: gateway API unreachable \(1 failed attempt\(s\) in us\)\. Traffic in us may still reach 2\.4\.1; a person must look/,
     );
-    expect(effectsOf(effects, 'publish_command')).toEqual([
+    expect(alerts[0]!.message).toMatch(/next in 5s.*\/rollout force-finish r-1 <reason>/);
+    // Not at once: a timer (the gate scheduler's next tick) sends it again.
+    expect(effectsOf(effects, 'publish_command')).toEqual([]);
+    const [timer] = effectsOf(effects, 'schedule_gate');
+    expect(timer).toMatchObject({ delayMs: 5_000, tick: d.state.gate.tick });
+
+    const retried = d.accept({ type: 'rollback_retry', tick: timer!.tick });
+    expect(effectsOf(retried, 'publish_command')).toEqual([
       {
         type: 'publish_command',
         cluster: 'us',
@@ -172,33 +180,74 @@ describe('command_failed', () => {
         command: { type: 'rollback', payload: { service: 'checkout', reason: outcome } },
       },
     ]);
-    expect(effectsOf(effects, 'release_lock')).toEqual([]);
+    expect(d.state.clusters.us!.status).toBe('rolling_back');
+    expect(effectsOf(retried, 'release_lock')).toEqual([]);
+    // The same timer again is stale.
+    expect(d.send({ type: 'rollback_retry', tick: timer!.tick })).toMatchObject({
+      ok: false,
+      code: 'stale_event',
+    });
   });
 
-  it('alerts once per cluster, resends the rollback after every failure, and ends only when that cluster confirms weight 0', () => {
+  it('backs off, doubling up to 5 minutes, re-pages on-call on the 1st, 2nd, 4th, 8th… failure, and ends only when that cluster confirms weight 0', () => {
     const d = rolloutIn('rolling_back', plan(), { stage: 1 });
     d.accept({ type: 'rolled_back', cluster: 'eu' });
-    d.accept(failed('us', 'rollback', 'gateway API unreachable'));
-    const again = d.accept(
-      failed('us', 'rollback', 'HTTPRoute shop/checkout: 403 forbidden', 'cmd-2'),
-    );
-    expect(effectsOf(again, 'notify')).toEqual([]);
-    expect(commandsIn(again)).toEqual(['us:rollback']);
-    expect(effectsOf(again, 'publish_command')[0]!.seq).toBe(d.state.seq);
-    expect(d.state.clusters.us).toMatchObject({
-      status: 'failed',
-      failure: 'HTTPRoute shop/checkout: 403 forbidden',
-    });
+    const delays: number[] = [];
+    const paged: number[] = [];
+    for (let attempt = 1; attempt <= 9; attempt++) {
+      const effects = d.accept(
+        failed('us', 'rollback', 'HTTPRoute shop/checkout: 403 forbidden', `cmd-${attempt}`),
+      );
+      if (effectsOf(effects, 'notify').length > 0) paged.push(attempt);
+      const [timer] = effectsOf(effects, 'schedule_gate');
+      delays.push(timer!.delayMs);
+      expect(commandsIn(d.accept({ type: 'rollback_retry', tick: timer!.tick }))).toEqual([
+        'us:rollback',
+      ]);
+    }
+    expect(paged).toEqual([1, 2, 4, 8]);
+    expect(delays).toEqual([
+      5_000, 10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000, 300_000,
+    ]);
     expect(d.history.filter((e) => e.type === 'release_lock')).toEqual([]);
 
     const last = d.accept({ type: 'rolled_back', cluster: 'us' });
     expect(d.state.status).toBe('rolled_back');
-    expect(d.state.clusters.us).toEqual({ status: 'rolled_back', weight: 0, appliedStage: 1 });
     expect(weights(d)).toEqual([0, 0]);
     expect(effectsOf(last, 'notify')[0]!.kind).toBe('rolled_back');
     expect(d.history.filter((e) => e.type === 'release_lock')).toEqual([
       { type: 'release_lock', service: 'checkout' },
     ]);
+  });
+
+  it('force-finish releases a rollback that cannot finish: failed, the clusters left named, the lock released, on-call told', () => {
+    const d = rolloutIn('rolling_back', plan());
+    d.accept({ type: 'rolled_back', cluster: 'eu' });
+    d.accept(failed('us', 'rollback', 'cluster us is gone'));
+    const effects = d.accept({
+      type: 'force_finish',
+      actor: 'U-lead',
+      reason: 'us-east decommissioned',
+    });
+    expect(d.state.status).toBe('failed');
+    expect(d.state.outcome).toBe(
+      'force-finished by U-lead: us-east decommissioned; not confirmed back on 2.4.0: us',
+    );
+    expect(effectsOf(effects, 'release_lock')).toEqual([
+      { type: 'release_lock', service: 'checkout' },
+    ]);
+    expect(effectsOf(effects, 'notify')[0]!.message).toMatch(
+      /us may still serve 2\.4\.1: restore 2\.4\.0 there by hand/,
+    );
+  });
+
+  it('force-finish is refused outside a rollback, pointing at abort', () => {
+    const d = rolloutIn('baking', plan());
+    const result = d.send({ type: 'force_finish', actor: 'U-lead', reason: 'x' });
+    expect(result).toMatchObject({ ok: false, code: 'invalid_transition' });
+    expect(!result.ok && result.reason).toMatch(
+      /only for a rollback that cannot finish.*Abort it instead/,
+    );
   });
 
   it('alerts separately for each cluster whose rollback fails', () => {

@@ -3,6 +3,7 @@ import { onCommandFailed, onPromoted, onRolledBack, onStageApplied } from './age
 import { describeStatus, reject, rolloutLabel, type Draft, type Outcome } from './draft.js';
 import { onGateLost, onGateResult } from './gate-results.js';
 import { onHealthCounts } from './judge-counts.js';
+import { onForceFinish, onRollbackRetry } from './rollback-retries.js';
 import { planProblems, type RolloutPlan } from './plan.js';
 import {
   isTerminal,
@@ -89,6 +90,10 @@ function apply(draft: Draft, input: RolloutInput): Outcome {
       return onGateResult(draft, input);
     case 'gate_lost':
       return onGateLost(draft, input);
+    case 'rollback_retry':
+      return onRollbackRetry(draft, input);
+    case 'force_finish':
+      return onForceFinish(draft, input);
     case 'health_counts':
       return onHealthCounts(draft, input);
     default: {
