@@ -17,8 +17,8 @@ const SlackId = z
   .regex(/^[UWS][A-Z0-9]{2,}$/, 'a Slack user id (U…/W…) or user group id (S…)');
 
 /**
- * `gate.webhooks[]`: a smoke, conformance or load test the agent calls in each cluster with every
- * health sample (see `WebhookCheck`). The answer passes when its status is `expect.status` and its
+ * `gate.webhooks[]`: a smoke, conformance or load test the agent calls in each cluster once per
+ * sampling round (see `WebhookCheck`). The answer passes when its status is `expect.status` and its
  * JSON body holds every `expect.body` field.
  */
 export const WebhookPolicy = z.strictObject({

@@ -93,8 +93,8 @@ export type ApprovalRule = z.infer<typeof ApprovalRule>;
 
 /**
  * A webhook check (a smoke, conformance or load test): the agent of each cluster POSTs the
- * rollout's service, version, cluster, rolloutId and stage to `url` with every health sample and
- * reports whether the answer met `expect`. It judges a version without needing live traffic, which
+ * rollout's service, version, cluster, rolloutId and stage to `url` once per sampling round and
+ * reports on its health samples whether the answer met `expect`. It judges a version without needing live traffic, which
  * is what lets a blue-green preview at weight 0 pass its gate.
  */
 export const WebhookCheck = z.object({
