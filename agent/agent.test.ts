@@ -14,6 +14,8 @@ import {
 import { waitFor } from '../test/support/wait-for.js';
 import { RolloutAgent } from './agent.js';
 import type { TrafficRouter } from './routers/traffic-router.js';
+import type { WebhookCheck } from '../shared/rollout/plan.js';
+import { startWebhookServer, type WebhookServer } from '../test/support/webhook-server.js';
 
 const running: AgentHarness[] = [];
 const brokers: MemoryTopicBroker[] = [];
@@ -32,6 +34,12 @@ function sharedBroker(): MemoryTopicBroker {
   });
   brokers.push(broker);
   return broker;
+}
+
+function stateFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'agent-restart-'));
+  dirs.push(dir);
+  return join(dir, 'eu-west.json');
 }
 
 afterEach(async () => {
@@ -310,12 +318,6 @@ describe('RolloutAgent: health samples and heartbeats', () => {
 });
 
 describe('RolloutAgent: recovery after a restart', () => {
-  function stateFile(): string {
-    const dir = mkdtempSync(join(tmpdir(), 'agent-restart-'));
-    dirs.push(dir);
-    return join(dir, 'eu-west.json');
-  }
-
   it('a new agent on the same cluster file confirms a redelivered set_weight without calling the router', async () => {
     const broker = sharedBroker();
     const file = stateFile();
@@ -435,6 +437,57 @@ describe('RolloutAgent: recovery after a restart', () => {
       strategy: 'blue-green',
       applied: { stageIndex: 1, strategy: 'blue-green' },
     });
+  });
+});
+
+describe('RolloutAgent: webhook checks', () => {
+  let server: WebhookServer | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  it('runs the stage gate’s webhooks with each sample, and the policy’s for a rollout recovered after a restart', async () => {
+    server = await startWebhookServer({ status: 200, body: { ok: true } });
+    const smoke: WebhookCheck = {
+      name: 'smoke',
+      url: `${server.url}/smoke`,
+      timeoutMs: 1_000,
+      retries: 0,
+      expect: { status: 200 },
+    };
+    const file = stateFile();
+    const script = new RolloutScript();
+    const first = await agentWith({ stateFile: file });
+    await first.send(script.start('blue-green', [0, 100], [smoke]), script.setWeight(0, 0));
+    await first.events.waitFor('stage_applied');
+    await first.agent.sampleNow();
+    const sample = await first.events.waitFor('health_sample');
+    expect(sample.payload.webhooks).toEqual([
+      { name: 'smoke', passed: true, detail: expect.stringMatching(/^status 200 in/), attempts: 1 },
+    ]);
+    expect(server.calls().at(-1)?.body).toMatchObject({
+      service: 'checkout',
+      version: '2.4.1',
+      cluster: 'eu-west',
+      stageIndex: 0,
+      weight: 0,
+    });
+    await first.stop();
+    running.splice(running.indexOf(first), 1);
+
+    // A new process knows the rollout only from its route: the policy says which checks to run.
+    server.answer({ status: 500 });
+    const second = await agentWith({
+      stateFile: file,
+      services: ['checkout'],
+      webhooksByService: { checkout: [smoke] },
+    });
+    await second.agent.sampleNow();
+    const recovered = await second.events.waitFor('health_sample');
+    expect(recovered.payload.webhooks).toEqual([
+      { name: 'smoke', passed: false, detail: 'status 500, expected 200', attempts: 1 },
+    ]);
   });
 });
 

@@ -3,7 +3,7 @@ import { RolloutError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { CommandBus, EventBus } from '../shared/ports/buses.js';
 import type { Subscription } from '../shared/ports/topic-broker.js';
-import { ClusterName } from '../shared/rollout/plan.js';
+import { ClusterName, type WebhookCheck } from '../shared/rollout/plan.js';
 import { CommandApplier, type RetryPolicy } from './command-applier.js';
 import { EventFactory } from './event-factory.js';
 import { HealthSampler } from './health-sampler.js';
@@ -39,6 +39,12 @@ export interface RolloutAgentOptions {
    * other services are recognised from their route when their first command arrives. Default none.
    */
   services?: readonly string[];
+  /**
+   * Webhook checks per service, from the policy: run for a rollout recovered from its route after
+   * a restart, whose stages (and their gates' webhooks, from `start`) this process never saw.
+   * Without them such a rollout sends no webhook results and its gate waits. Default none.
+   */
+  webhooksByService?: Readonly<Record<string, readonly WebhookCheck[]>>;
   /** How a failing rollback is retried before `command_failed`. Default `DEFAULT_ROLLBACK_RETRY`. */
   rollbackRetry?: RetryPolicy;
   /** Event ids. Default `crypto.randomUUID`. */
@@ -100,6 +106,10 @@ export class RolloutAgent {
       ...shared,
       metrics: options.metrics,
       windowMs: options.sampleWindowMs ?? options.samplingIntervalMs,
+      cluster: options.cluster,
+      ...(options.webhooksByService !== undefined && {
+        webhooksByService: options.webhooksByService,
+      }),
     });
     this.heartbeat = new Heartbeat({ ...shared, agentId: options.agentId });
   }

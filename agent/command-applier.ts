@@ -183,8 +183,15 @@ export class CommandApplier {
     try {
       switch (command.type) {
         case 'start': {
-          const { service, version, stableVersion, strategy, stages } = command.payload;
-          rollout.target = { service, stableVersion, canaryVersion: version, strategy };
+          const { service, version, stableVersion, strategy, stages, mirrorPercent } =
+            command.payload;
+          rollout.target = {
+            service,
+            stableVersion,
+            canaryVersion: version,
+            strategy,
+            ...(mirrorPercent !== undefined && { mirrorPercent }),
+          };
           rollout.stages = stages;
           await router.setWeight(rollout.target, 0, markOf(rollout, command, 0));
           rollout.appliedSeq = command.seq;

@@ -42,6 +42,7 @@ function sampler(gate = aGate()) {
       subscribe: () => Promise.reject(new Error('not used')),
     },
     envelopes: new EventFactory('eu-west', { now: () => 1_000 }),
+    cluster: 'eu-west',
     table,
     logger: silentLogger,
     windowMs: 5_000,

@@ -4,7 +4,10 @@ import type { EventBus } from '../shared/ports/buses.js';
 import { describeError } from '../shared/errors.js';
 import type { EventFactory } from './event-factory.js';
 import type { MeasureQuery, MetricsProvider } from './metrics/metrics-provider.js';
+import type { WebhookCheck } from '../shared/rollout/plan.js';
 import type { RolloutTable, TrackedRollout } from './rollout-table.js';
+import { WebhookChecks } from './webhooks/webhook-checks.js';
+import type { WebhookRunnerOptions } from './webhooks/webhook-runner.js';
 
 export interface HealthSamplerOptions {
   metrics: MetricsProvider;
@@ -14,21 +17,39 @@ export interface HealthSamplerOptions {
   logger: Logger;
   /** The window each sample covers, in ms. */
   windowMs: number;
+  /** This agent's cluster: webhooks are told where they judge. */
+  cluster: string;
+  /** How webhook checks are called (tests pass a fetch or a sleep). Default the global fetch. */
+  webhooks?: WebhookRunnerOptions;
+  /** The policy's webhook checks per service, for rollouts whose stages are unknown (`RolloutAgentOptions`). */
+  webhooksByService?: Readonly<Record<string, readonly WebhookCheck[]>>;
 }
 
 /**
  * One `health_sample` per active rollout per call: canary and stable measured over the same
- * window, tagged with the rollout's current stage. Rollouts whose stage is not known (found on a
- * route whose mark has no stage, before any command) are skipped. A failed publish is logged and
+ * window, tagged with the rollout's current stage, with the latest results of the stage gate's
+ * webhook checks (see `WebhookChecks`; a sample waits for a round in flight at most half its
+ * window). Rollouts whose stage is not known (found on a route whose mark has no stage, before
+ * any command) are skipped. A failed publish is logged and
  * the next sample goes on: samples are periodic, a lost one is replaced by the next.
  */
 export class HealthSampler {
-  constructor(private readonly options: HealthSamplerOptions) {}
+  private readonly webhooks: WebhookChecks;
+
+  constructor(private readonly options: HealthSamplerOptions) {
+    this.webhooks = new WebhookChecks({
+      cluster: options.cluster,
+      ...(options.webhooksByService !== undefined && {
+        webhooksByService: options.webhooksByService,
+      }),
+      ...(options.webhooks !== undefined && { runner: options.webhooks }),
+    });
+  }
 
   async sampleAll(): Promise<void> {
-    const due = this.options.table
-      .active()
-      .filter((r) => r.target !== undefined && r.stageIndex !== undefined);
+    const active = this.options.table.active();
+    this.webhooks.keepOnly(new Set(active.map((r) => r.rolloutId)));
+    const due = active.filter((r) => r.target !== undefined && r.stageIndex !== undefined);
     await Promise.all(due.map((rollout) => this.sample(rollout)));
   }
 
@@ -37,7 +58,7 @@ export class HealthSampler {
     if (target === undefined || stageIndex === undefined) return;
     const { windowMs } = this.options;
     const counts = countsWanted(rollout, stageIndex);
-    const [canary, stable] = await Promise.all([
+    const [canary, stable, webhooks] = await Promise.all([
       this.measure({
         service: target.service,
         version: target.canaryVersion,
@@ -52,6 +73,7 @@ export class HealthSampler {
         windowMs,
         ...counts,
       }),
+      this.webhooks.resultsFor(rollout, stageIndex, Math.ceil(windowMs / 2)),
     ]);
     // The rollout may have ended (or moved on) while measuring: a sample must not follow its end.
     if (!rollout.active || rollout.stageIndex !== stageIndex) return;
@@ -59,7 +81,7 @@ export class HealthSampler {
     const event = envelopes.event(
       'health_sample',
       { rolloutId: rollout.rolloutId, seq: envelopes.nextOwnSeq() },
-      { stageIndex, windowMs, canary, stable },
+      { stageIndex, windowMs, canary, stable, ...(webhooks.length > 0 && { webhooks }) },
     );
     try {
       await events.publish(event);

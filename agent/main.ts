@@ -14,6 +14,8 @@ import { AgentEnv, kafkaConsumerTimings, parseEnv } from '../shared/config/env.j
 import { commandVerifier, kafkaSecurity } from '../shared/config/security.js';
 import { parsePolicy } from '../shared/config/policy-loader.js';
 import type { Policy } from '../shared/config/policy.js';
+import { gateFor } from '../shared/config/plan-from-policy.js';
+import type { WebhookCheck } from '../shared/rollout/plan.js';
 import { ConfigError } from '../shared/errors.js';
 import { createLogger } from '../shared/log.js';
 import { TopicCommandBus } from '../shared/messaging/topic-command-bus.js';
@@ -123,6 +125,7 @@ export async function main(): Promise<void> {
     samplingIntervalMs: env.AGENT_SAMPLING_INTERVAL,
     heartbeatIntervalMs: env.AGENT_HEARTBEAT_INTERVAL,
     services: Object.keys(services),
+    webhooksByService: webhooksIn(policy, Object.keys(services)),
   });
 
   exitGracefullyOnSignals(
@@ -190,6 +193,13 @@ function metricsConfig(
     case 'prometheus':
       return { type, ...prometheusOptions(env.PROMETHEUS_URL, policy) };
   }
+}
+
+/** Each service's webhook checks as the policy sets them (for rollouts recovered after a restart). */
+function webhooksIn(policy: Policy, names: string[]): Record<string, WebhookCheck[]> {
+  return Object.fromEntries(
+    names.map((name) => [name, gateFor(policy, policy.services[name]!).webhooks ?? []]),
+  );
 }
 
 /** The services the policy rolls out in `cluster`, with the version each runs now. */

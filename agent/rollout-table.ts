@@ -75,6 +75,8 @@ export function fromRoute(rolloutId: string, service: string, route: RouteState)
         stableVersion: route.stableVersion,
         canaryVersion: route.canaryVersion!,
         strategy,
+        // A preview being judged keeps its mirror through the writes that follow a restart.
+        ...(route.mirrorPercent !== undefined && { mirrorPercent: route.mirrorPercent }),
       }
     : route.previousStableVersion !== undefined
       ? {

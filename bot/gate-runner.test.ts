@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { HealthSamplePayload } from '../shared/contracts/events.js';
 import { silentLogger } from '../shared/log.js';
+import type { RolloutPlan } from '../shared/rollout/plan.js';
+import { aGate, aPlan, aWebhookResult } from '../test/support/plan-builders.js';
 import { aCommit, aRolloutState, nextVersion } from '../test/support/state-builders.js';
 import { MemoryHealthSampleStore } from './adapters/memory-health-samples.js';
 import { MemoryRolloutStore } from './adapters/memory-rollout-store.js';
@@ -22,7 +24,7 @@ const healthy: HealthSamplePayload = {
 };
 
 /** A rollout of checkout baking stage 0 in eu-west since BAKE_STARTED, and a clock the test sets. */
-async function baking(maxClockSkewMs = 0) {
+async function baking(maxClockSkewMs = 0, plan?: RolloutPlan) {
   let now = BAKE_STARTED;
   const clock = { now: () => now };
   const store = new MemoryRolloutStore();
@@ -37,12 +39,13 @@ async function baking(maxClockSkewMs = 0) {
     logger: silentLogger,
     onCommitted: () => {},
   });
-  const created = aRolloutState().build();
+  const created = (plan ? aRolloutState().withPlan(plan) : aRolloutState()).build();
+  const weight = created.plan.stages[0]!.weight;
   const state = nextVersion(created, {
     status: 'baking',
     seq: 1,
     bakeStartedAt: BAKE_STARTED,
-    clusters: { 'eu-west': { status: 'applied', weight: 5, appliedStage: 0 } },
+    clusters: { 'eu-west': { status: 'applied', weight, appliedStage: 0 } },
     gate: { tick: 1, consecutiveFailures: 0, heldAlerted: false },
   });
   await store.create(aCommit(created));
@@ -65,17 +68,37 @@ async function baking(maxClockSkewMs = 0) {
       expect(after.gate.tick).toBe(current.gate.tick + 1);
       return after.gate.lastVerdict!;
     },
-    received: (at: number, windowEnd?: number) =>
+    received: (at: number, windowEnd?: number, sample: HealthSamplePayload = healthy) =>
       samples.record(state.id, {
         cluster: 'eu-west',
         receivedAt: at,
         ...(windowEnd !== undefined && { windowEnd }),
-        sample: healthy,
+        sample,
       }),
   };
 }
 
 describe('the gate runner', () => {
+  it('judges a blue-green preview with no traffic by its webhook: a pass passes, a failure fails with its reason', async () => {
+    const plan = aPlan()
+      .blueGreen()
+      .withClusters('eu-west')
+      .withGate(aGate().withWebhook('smoke'))
+      .build();
+    const rollout = await baking(0, plan);
+    const preview = (passed: boolean): HealthSamplePayload => ({
+      ...healthy,
+      canary: { status: 'ok', requests: 0, errors: 0, latencyMs: { p50: 0, p95: 0, p99: 0 } },
+      webhooks: [aWebhookResult('smoke', passed)],
+    });
+    await rollout.received(BAKE_STARTED + 50_000, undefined, preview(false));
+    const failed = await rollout.tick(BAKE_STARTED + 60_000);
+    expect(failed.outcome).toBe('failing');
+    expect(failed.summary).toContain('webhook smoke failed in eu-west: status 500, expected 200');
+    await rollout.received(BAKE_STARTED + 110_000, undefined, preview(true));
+    expect((await rollout.tick(BAKE_STARTED + 120_000)).outcome).toBe('pass');
+  });
+
   it('passes on a fresh healthy sample', async () => {
     const rollout = await baking();
     await rollout.received(BAKE_STARTED + 50_000);

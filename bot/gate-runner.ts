@@ -1,5 +1,5 @@
 import type { Clock } from '../shared/clock.js';
-import { applicableGate } from '../shared/gate/applicable.js';
+import { applicableGate, judgedWithoutLiveTraffic } from '../shared/gate/applicable.js';
 import { evaluateGate } from '../shared/gate/evaluate.js';
 import { isRolloutError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
@@ -67,12 +67,18 @@ export function createGateRunner(deps: GateRunnerDeps): (job: GateJob) => Promis
     const skew = deps.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
     const samples = (await deps.samples.latest(state.id, state.stageIndex))
       .filter((s) => sampledAt(s) >= since - skew && isFresh(s, stage.gate.intervalMs, now, skew))
-      .map((s) => ({ cluster: s.cluster, canary: s.sample.canary, stable: s.sample.stable }));
+      .map((s) => ({
+        cluster: s.cluster,
+        canary: s.sample.canary,
+        stable: s.sample.stable,
+        webhooks: s.sample.webhooks,
+      }));
     const verdict = evaluateGate(
       applicableGate(stage),
       samples,
       state.gate.consecutiveFailures,
       state.plan.clusters,
+      { webhooksSuffice: judgedWithoutLiveTraffic(stage) },
     );
     try {
       await deps.service.apply(

@@ -51,7 +51,7 @@ export class SimulatedMetrics implements MetricsProvider {
       const profile = this.cluster.trafficOf(query.service);
       const measured = simulateWindow({
         profile,
-        share: trafficShare(route, query.version, profile.previewShare),
+        share: trafficShare(route, query.version),
         windowMs: query.windowMs,
         effect,
         random: this.cluster.random,

@@ -329,6 +329,57 @@ describe('GatewayApiRouter against the Kubernetes API double', () => {
     ]);
   });
 
+  it('blue-green with a mirror: a RequestMirror filter to the canary Service while the preview is judged, gone after the switch', async () => {
+    const teamFilter = {
+      type: 'RequestHeaderModifier',
+      requestHeaderModifier: { add: [{ name: 'x-team', value: 'payments' }] },
+    };
+    const route = api.route(NS, 'checkout')!;
+    (route.spec!.rules as { filters?: unknown[] }[])[0]!.filters = [teamFilter];
+    api.putRoute(route);
+    const preview = { ...target, strategy: 'blue-green' as const, mirrorPercent: 10 };
+
+    expect(await router.setWeight(preview, 0, mark(1))).toMatchObject({
+      canaryWeight: 0,
+      mirrorPercent: 10,
+    });
+    const filters = () =>
+      (api.route(NS, 'checkout')!.spec!.rules as { filters?: unknown[] }[]).map((r) => r.filters);
+    expect(filters()).toEqual([
+      [
+        teamFilter,
+        {
+          type: 'RequestMirror',
+          requestMirror: { backendRef: { name: 'checkout-canary', port: 8080 }, percent: 10 },
+        },
+      ],
+      undefined,
+    ]);
+    expect(weights(api.route(NS, 'checkout')).slice(0, 2)).toEqual([
+      ['checkout-stable', 100],
+      ['checkout-canary', 0],
+    ]);
+    // The same write again changes nothing on the route.
+    const patches = api.routeRequests().filter((r) => r.method === 'PATCH').length;
+    await router.setWeight(preview, 0, mark(1));
+    expect(api.routeRequests().filter((r) => r.method === 'PATCH')).toHaveLength(patches);
+
+    const switched = await router.setWeight(preview, 100, mark(2));
+    expect(switched.mirrorPercent).toBeUndefined();
+    expect(filters()).toEqual([[teamFilter], undefined]);
+    expect(await router.read('checkout')).toEqual(switched);
+  });
+
+  it('rollback removes the preview’s mirror', async () => {
+    const preview = { ...target, strategy: 'blue-green' as const, mirrorPercent: 25 };
+    await router.setWeight(preview, 0, mark(1));
+    const state = await router.rollback(preview, mark(2));
+    expect(state.mirrorPercent).toBeUndefined();
+    expect(
+      (api.route(NS, 'checkout')!.spec!.rules as { filters?: unknown[] }[])[0]!.filters,
+    ).toBeUndefined();
+  });
+
   it('verify() checks the route exists and has both backends', async () => {
     await expect(router.verify('checkout')).resolves.toMatchObject({ canaryWeight: 0 });
     api.deleteRoute(NS, 'checkout');

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { ServiceRouting } from '../../shared/config/routing.js';
 import {
   APPLIED_ANNOTATION,
@@ -8,6 +9,7 @@ import {
   serializeRecord,
   unresolvedRefs,
   viewRoute,
+  withMirror,
   withWeights,
   type HttpRoute,
   type RolloutRecord,
@@ -15,7 +17,13 @@ import {
 } from './http-route.js';
 import { KubeApiError, type HttpRouteApi } from './kube-api.js';
 import { assertCanaryWeight, assertNotFenced, RouterError } from './router-error.js';
-import type { AppliedMark, RouteState, RouteTarget, TrafficRouter } from './traffic-router.js';
+import {
+  mirrorFor,
+  type AppliedMark,
+  type RouteState,
+  type RouteTarget,
+  type TrafficRouter,
+} from './traffic-router.js';
 
 export interface GatewayRoutedService {
   routing: ServiceRouting;
@@ -48,7 +56,9 @@ export interface GatewayApiRouterOptions {
  * Promotion hands the stable role to the Service that served the canary (it keeps all traffic);
  * the next version is deployed behind the other one. Until then the other one still serves the
  * old version, so a rollback of the promoted rollout hands the stable role back to it. Canary and blue-green shift weights alike: a
- * blue-green preview is weight 0, reachable through the canary Service directly.
+ * blue-green preview is weight 0, reachable through the canary Service directly; with
+ * `target.mirrorPercent` the owned rules also get a `RequestMirror` filter copying that share of
+ * live requests to the canary Service while the preview is judged, and any other write removes it.
  */
 export class GatewayApiRouter implements TrafficRouter {
   private readonly maxConflicts: number;
@@ -63,8 +73,11 @@ export class GatewayApiRouter implements TrafficRouter {
     mark: AppliedMark,
   ): Promise<RouteState> {
     assertCanaryWeight(target.service, canaryWeight);
-    return this.change(target, mark, canaryWeight > 0, (view) => ({
+    const mirror = mirrorFor(target, canaryWeight);
+    // A mirror sends requests to the preview too: its Service must resolve.
+    return this.change(target, mark, canaryWeight > 0 || mirror !== undefined, (view) => ({
       weights: { stable: 100 - canaryWeight, canary: canaryWeight },
+      mirrorPercent: mirror,
       record: {
         stableVersion: target.stableVersion,
         stableService: view.stableService,
@@ -134,6 +147,8 @@ export class GatewayApiRouter implements TrafficRouter {
     needsBackends: boolean,
     plan: (view: RouteView) => {
       weights: { stable: number; canary: number };
+      /** Mirror this percentage to the canary Service; undefined removes our mirror. */
+      mirrorPercent?: number | undefined;
       record: RolloutRecord;
     },
   ): Promise<RouteState> {
@@ -143,7 +158,7 @@ export class GatewayApiRouter implements TrafficRouter {
       const route = (await this.get(target.service, routing, { notFound: 'throw' }))!;
       let view = viewRoute(route, target.service, routing);
       assertNotFenced(target.service, view.applied, mark);
-      const { weights, record } = plan(view);
+      const { weights, record, mirrorPercent } = plan(view);
       if (record.stableService !== view.stableService) {
         // Roles swap (promotion): `weights` are meant for the Services in their new roles.
         view = viewRoute(withRecord(route, record), target.service, routing);
@@ -159,13 +174,18 @@ export class GatewayApiRouter implements TrafficRouter {
         [APPLIED_ANNOTATION]: JSON.stringify(mark),
         [ROLLOUT_ANNOTATION]: serializeRecord(record),
       };
+      const rules = withMirror(withWeights(route, view.owned, weights), view.owned, {
+        canaryService: view.canaryService,
+        routing,
+        percent: mirrorPercent,
+      });
       const unchanged =
-        hasWeights(route, view.owned, weights) &&
+        isDeepStrictEqual(rules, route.spec?.rules ?? []) &&
         Object.entries(annotations).every(([k, v]) => route.metadata.annotations?.[k] === v);
       if (!unchanged) {
         const patch = {
           metadata: { resourceVersion: route.metadata.resourceVersion, annotations },
-          spec: { rules: withWeights(route, view.owned, weights) },
+          spec: { rules },
         };
         try {
           await this.options.api.mergePatch(routing.namespace, routing.httpRoute, patch);
@@ -176,7 +196,7 @@ export class GatewayApiRouter implements TrafficRouter {
           throw this.routerError(err, target.service, routing);
         }
       }
-      return this.confirm(target.service, config, weights, annotations);
+      return this.confirm(target.service, config, weights, mirrorPercent, annotations);
     }
   }
 
@@ -185,17 +205,19 @@ export class GatewayApiRouter implements TrafficRouter {
     service: string,
     config: GatewayRoutedService,
     weights: { stable: number; canary: number },
+    mirrorPercent: number | undefined,
     annotations: Record<string, string>,
   ): Promise<RouteState> {
     const route = (await this.get(service, config.routing, { notFound: 'throw' }))!;
     const view = viewRoute(route, service, config.routing);
     const written =
       hasWeights(route, view.owned, weights) &&
+      view.mirrorPercent === mirrorPercent &&
       Object.entries(annotations).every(([k, v]) => route.metadata.annotations?.[k] === v);
     if (!written) {
       throw new RouterError(
         'unconfirmed',
-        `HTTPRoute ${routeName(config.routing)} does not show the weights just written (stable ${weights.stable}, canary ${weights.canary}); something else rewrites it (a GitOps sync, another controller): stop that or exclude the route's backendRefs from it`,
+        `HTTPRoute ${routeName(config.routing)} does not show the weights just written (stable ${weights.stable}, canary ${weights.canary}${mirrorPercent === undefined ? '' : `, mirror ${mirrorPercent}%`}); something else rewrites it (a GitOps sync, another controller): stop that or exclude the route's backendRefs from it`,
       );
     }
     return routeState(view, config.stableVersion);

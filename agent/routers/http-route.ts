@@ -20,8 +20,21 @@ export interface BackendRef {
   [field: string]: unknown;
 }
 
+export interface HttpRouteFilter {
+  type: string;
+  /** Set on `type: RequestMirror`: where copies of the rule's requests go, and what share of them. */
+  requestMirror?: {
+    backendRef: BackendRef;
+    /** Percentage of requests mirrored (Gateway API v1.3+, GEP-3171); all of them when unset. */
+    percent?: number;
+    fraction?: { numerator: number; denominator?: number };
+  };
+  [field: string]: unknown;
+}
+
 export interface HttpRouteRule {
   backendRefs?: BackendRef[];
+  filters?: HttpRouteFilter[];
   [field: string]: unknown;
 }
 
@@ -84,6 +97,8 @@ export interface RouteView {
   owned: OwnedRule[];
   /** The canary Service's share of the first owned rule, in percent (rounded). */
   canaryWeight: number;
+  /** Percentage of the first owned rule's requests mirrored to the canary Service; undefined when none. */
+  mirrorPercent: number | undefined;
 }
 
 /** `namespace/name`, as operators type it into kubectl. */
@@ -144,6 +159,7 @@ export function viewRoute(route: HttpRoute, service: string, routing: ServiceRou
     canaryService,
     owned,
     canaryWeight: shareOf(rules, owned[0]!),
+    mirrorPercent: mirrorOf(rules[owned[0]!.rule]!, canaryService, routing),
   };
 }
 
@@ -155,6 +171,7 @@ export function routeState(view: RouteView, configuredStableVersion: string): Ro
     canaryWeight: view.canaryWeight,
     stableVersion: view.record?.stableVersion ?? configuredStableVersion,
     ...(canaryVersion !== undefined && { canaryVersion }),
+    ...(view.mirrorPercent !== undefined && { mirrorPercent: view.mirrorPercent }),
     ...(previousStableVersion !== undefined && { previousStableVersion }),
     ...(view.applied !== undefined && { applied: view.applied }),
   };
@@ -173,6 +190,68 @@ export function withWeights(
     refs[canary] = { ...refs[canary]!, weight: weights.canary };
   }
   return rules;
+}
+
+/**
+ * The rules with every owned rule's mirror to the canary Service set to `percent` of its requests
+ * (a `RequestMirror` filter), or removed when `percent` is undefined. Only a mirror to one of our two
+ * Services is ours: other filters, another team's mirror included, are kept as they were.
+ */
+export function withMirror(
+  rules: readonly HttpRouteRule[],
+  owned: readonly OwnedRule[],
+  mirror: { canaryService: string; routing: ServiceRouting; percent: number | undefined },
+): HttpRouteRule[] {
+  const { canaryService, routing, percent } = mirror;
+  const next = structuredClone(rules) as HttpRouteRule[];
+  for (const { rule, canary } of owned) {
+    const current = next[rule]!;
+    const kept = (current.filters ?? []).filter((f) => !isOurMirror(f, routing));
+    if (percent !== undefined) {
+      const canaryRef = current.backendRefs![canary]!;
+      // A Service backendRef of a mirror needs its port; the rule's ref to the Service has it.
+      const port = canaryRef.port ?? routing.port;
+      kept.push({
+        type: 'RequestMirror',
+        requestMirror: {
+          backendRef: { name: canaryService, ...(port !== undefined && { port }) },
+          percent,
+        },
+      });
+    }
+    if (kept.length > 0) current.filters = kept;
+    else delete current.filters;
+  }
+  return next;
+}
+
+/** The percentage a rule mirrors to `service` (unset `percent`: all, 100); undefined when none. */
+function mirrorOf(
+  rule: HttpRouteRule,
+  service: string,
+  routing: ServiceRouting,
+): number | undefined {
+  const mirror = (rule.filters ?? []).find(
+    (f) => isOurMirror(f, routing) && f.requestMirror!.backendRef.name === service,
+  );
+  if (mirror === undefined) return undefined;
+  const { percent, fraction } = mirror.requestMirror!;
+  if (typeof percent === 'number') return percent;
+  if (fraction !== undefined)
+    return Math.round((100 * fraction.numerator) / (fraction.denominator ?? 100));
+  return 100;
+}
+
+function isOurMirror(filter: HttpRouteFilter, routing: ServiceRouting): boolean {
+  const ref = filter.requestMirror?.backendRef;
+  return (
+    filter.type === 'RequestMirror' &&
+    ref !== undefined &&
+    (ref.kind ?? 'Service') === 'Service' &&
+    (ref.group ?? '') === '' &&
+    (ref.namespace ?? routing.namespace) === routing.namespace &&
+    (ref.name === routing.stableService || ref.name === routing.canaryService)
+  );
 }
 
 /** True when every owned rule already has exactly these weights. */

@@ -1,7 +1,13 @@
 import type { RouterOperation } from '../simulation/faults.js';
 import type { SimulatedCluster, SimulatedRoute } from '../simulation/simulated-cluster.js';
 import { assertCanaryWeight, assertNotFenced, RouterError } from './router-error.js';
-import type { AppliedMark, RouteState, RouteTarget, TrafficRouter } from './traffic-router.js';
+import {
+  mirrorFor,
+  type AppliedMark,
+  type RouteState,
+  type RouteTarget,
+  type TrafficRouter,
+} from './traffic-router.js';
 
 /**
  * A `TrafficRouter` over a `SimulatedCluster`: the route is a record in the cluster (persisted
@@ -28,12 +34,14 @@ export class SimulatedRouter implements TrafficRouter {
     assertNotFenced(target.service, current?.applied, mark);
     const stageIndex = nextStageIndex(current, mark);
     this.failIfInjected('setWeight', target, stageIndex);
+    const mirrorPercent = mirrorFor(target, canaryWeight);
     this.cluster.putRoute(
       target.service,
       {
         stableVersion: target.stableVersion,
         canaryVersion: target.canaryVersion,
         canaryWeight,
+        ...(mirrorPercent !== undefined && { mirrorPercent }),
         strategy: target.strategy,
         applied: copyOf(mark),
         stageIndex,
@@ -87,6 +95,7 @@ export class SimulatedRouter implements TrafficRouter {
       canaryWeight: route.canaryWeight,
       stableVersion: route.stableVersion,
       ...(route.canaryVersion !== undefined && { canaryVersion: route.canaryVersion }),
+      ...(route.mirrorPercent !== undefined && { mirrorPercent: route.mirrorPercent }),
       ...(route.previousStableVersion !== undefined && {
         previousStableVersion: route.previousStableVersion,
       }),

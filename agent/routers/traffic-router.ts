@@ -6,6 +6,11 @@ export interface RouteTarget {
   stableVersion: string;
   canaryVersion: string;
   strategy: Strategy;
+  /**
+   * Blue-green: percentage of live requests to mirror (copy) to the preview while it is at
+   * weight 0. Routers mirror only then, and remove the mirror with any other write.
+   */
+  mirrorPercent?: number;
 }
 
 /** The traffic split as the router reads it back from the cluster, not as it was asked for. */
@@ -15,6 +20,8 @@ export interface RouteState {
   /** The version serving the rest of the traffic. */
   stableVersion: string;
   canaryVersion?: string;
+  /** Percentage of requests mirrored to the canary version; absent when none are. */
+  mirrorPercent?: number;
   /**
    * Set after `promote` until the route is next written: the version that was stable before the
    * promotion, which a `rollback` of that rollout restores. An agent that did not apply the
@@ -55,6 +62,11 @@ export interface AppliedMark {
  * fix. Methods are idempotent: applying the same weight twice is harmless. Every write checks
  * the route's mark first (`assertNotFenced`) and changes nothing for an older rollout's command.
  */
+/** The mirror a `setWeight` of `target` to `canaryWeight` puts on the route, if any. */
+export function mirrorFor(target: RouteTarget, canaryWeight: number): number | undefined {
+  return target.strategy === 'blue-green' && canaryWeight === 0 ? target.mirrorPercent : undefined;
+}
+
 export interface TrafficRouter {
   setWeight(target: RouteTarget, canaryWeight: number, mark: AppliedMark): Promise<RouteState>;
   /** Makes the canary version the stable one, with all traffic on it. */

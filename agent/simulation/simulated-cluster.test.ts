@@ -2,7 +2,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parsePolicy } from '../../shared/config/policy-loader.js';
+import { planFromPolicy } from '../../shared/config/plan-from-policy.js';
 import { isRolloutError } from '../../shared/errors.js';
+import { applicableGate, judgedWithoutLiveTraffic } from '../../shared/gate/applicable.js';
+import { evaluateGate } from '../../shared/gate/evaluate.js';
 import { SimulatedMetrics } from '../metrics/simulated-metrics.js';
 import { SimulatedRouter } from '../routers/simulated-router.js';
 import type { AppliedMark, RouteTarget } from '../routers/traffic-router.js';
@@ -66,15 +70,43 @@ describe('simulated traffic', () => {
     expect(m.latencyMs.p99).toBeLessThan(300);
   });
 
-  it('sends no traffic to a canary at weight 0, but test traffic to a blue-green preview', async () => {
-    const { router, metrics } = simulated({ traffic: { previewShare: 0.1 } });
+  it('sends no traffic to weight 0, a blue-green preview included: nothing invents requests for it', async () => {
+    const { router, metrics } = simulated();
     await router.setWeight(target, 0, mark(1));
     expect((await okMeasure(metrics, 'canary')).requests).toBe(0);
     await router.setWeight({ ...target, strategy: 'blue-green' }, 0, mark(2));
+    expect((await okMeasure(metrics, 'canary')).requests).toBe(0);
+    expect((await okMeasure(metrics, 'stable')).requests).toBeGreaterThan(12_000 * 0.95);
+  });
+
+  it('mirrors a share of requests to a blue-green preview; stable still serves them all', async () => {
+    const { cluster, router, metrics } = simulated();
+    const state = await router.setWeight(
+      { ...target, strategy: 'blue-green', mirrorPercent: 10 },
+      0,
+      mark(1),
+    );
+    expect(state.mirrorPercent).toBe(10);
     const preview = await okMeasure(metrics, 'canary');
     expect(preview.requests).toBeGreaterThan(12_000 * 0.1 * 0.85);
     expect(preview.requests).toBeLessThan(12_000 * 0.1 * 1.15);
-    expect((await okMeasure(metrics, 'stable')).requests).toBeGreaterThan(11_000);
+    // Mirrored requests are copies: stable's share is not reduced by them.
+    expect((await okMeasure(metrics, 'stable')).requests).toBeGreaterThan(12_000 * 0.95);
+    // The switch to 100% removes the mirror.
+    const switched = await router.setWeight(
+      { ...target, strategy: 'blue-green', mirrorPercent: 10 },
+      100,
+      mark(2),
+    );
+    expect(switched.mirrorPercent).toBeUndefined();
+    expect(cluster.route('checkout')?.mirrorPercent).toBeUndefined();
+  });
+
+  it('mirrors nothing for a canary, whatever the target says', async () => {
+    const { router, metrics } = simulated();
+    const state = await router.setWeight({ ...target, mirrorPercent: 10 }, 0, mark(1));
+    expect(state.mirrorPercent).toBeUndefined();
+    expect((await okMeasure(metrics, 'canary')).requests).toBe(0);
   });
 
   it('uses a service’s own request rate', async () => {
@@ -297,5 +329,46 @@ describe('simulated cluster state file', () => {
     );
     writeFileSync(stateFile, readFileSync(join(dir, 'us.json')));
     expect(() => simulated({ stateFile })).toThrow(/holds cluster "us-east", not "eu-west"/);
+  });
+});
+
+describe('the example policy (config/policy.yaml) in local mode', () => {
+  it('its blue-green preview gets enough mirrored requests in one 5 s sample for its gate to pass', async () => {
+    const policy = parsePolicy(
+      readFileSync(new URL('../../config/policy.yaml', import.meta.url), 'utf8'),
+      'config/policy.yaml',
+    );
+    const plan = planFromPolicy(policy, { service: 'search', version: '7.2.0', startedBy: 'U0A' });
+    const cluster = new SimulatedCluster({
+      name: 'eu-west',
+      services: { search: { stableVersion: '7.1.0' } },
+      ...policy.simulation,
+    });
+    const preview: RouteTarget = {
+      service: 'search',
+      stableVersion: '7.1.0',
+      canaryVersion: '7.2.0',
+      strategy: plan.strategy,
+      ...(plan.mirrorPercent !== undefined && { mirrorPercent: plan.mirrorPercent }),
+    };
+    await new SimulatedRouter(cluster).setWeight(preview, 0, mark(1));
+    const metrics = new SimulatedMetrics(cluster);
+    const measure = (version: string, role: 'canary' | 'stable') =>
+      metrics.measure({ service: 'search', version, role, windowMs: 5_000 });
+    const stage = plan.stages[0]!;
+    const verdict = evaluateGate(
+      applicableGate(stage),
+      [
+        {
+          cluster: 'eu-west',
+          canary: await measure('7.2.0', 'canary'),
+          stable: await measure('7.1.0', 'stable'),
+        },
+      ],
+      0,
+      ['eu-west'],
+      { webhooksSuffice: judgedWithoutLiveTraffic(stage) },
+    );
+    expect(verdict.outcome).toBe('pass');
   });
 });

@@ -15,6 +15,11 @@ export const SimulatedRoute = z.object({
   /** The version being rolled out; absent when no rollout is in progress (after promote/rollback). */
   canaryVersion: z.string().min(1).optional(),
   canaryWeight: z.number().int().min(0).max(100),
+  /**
+   * Percentage of the service's requests copied to the canary version (a blue-green preview being
+   * judged), as a Gateway API `RequestMirror` filter would; absent when nothing is mirrored.
+   */
+  mirrorPercent: z.number().int().min(1).max(100).optional(),
   /** Set by a promotion until the next write: the version stable before it (see `RouteState`). */
   previousStableVersion: z.string().min(1).optional(),
   strategy: Strategy,

@@ -8,7 +8,6 @@ import type { TrafficProfile } from '../../shared/config/simulation.js';
 export const DEFAULT_TRAFFIC: TrafficProfile = {
   requestsPerSecond: 200,
   baseErrorRate: 0.002,
-  previewShare: 0.05,
   latencyMs: { p50: 40, p95: 110, p99: 220 },
   latencyJitter: 0.05,
 };
@@ -18,19 +17,21 @@ export interface RouteSplit {
   stableVersion: string;
   canaryVersion?: string;
   canaryWeight: number;
-  strategy: 'canary' | 'blue-green';
+  /** Percentage of requests the gateway copies to the canary version (a blue-green preview). */
+  mirrorPercent?: number | undefined;
 }
 
 /**
  * The share of the service's traffic that `version` receives on `route`: the canary weight for
- * the canary version, the rest for the stable one, and the preview share for a blue-green
- * preview at weight 0. A version the route does not serve gets 0.
+ * the canary version, the rest for the stable one. Weight 0 receives nothing, as on a real
+ * gateway; only a mirror sends a preview requests, and those are copies: the stable version
+ * still serves every request it would without the mirror. A version the route does not serve
+ * gets 0.
  */
-export function trafficShare(route: RouteSplit, version: string, previewShare: number): number {
+export function trafficShare(route: RouteSplit, version: string): number {
   let share = 0;
   if (route.canaryVersion === version) {
-    const preview = route.strategy === 'blue-green' && route.canaryWeight === 0;
-    share += preview ? previewShare : route.canaryWeight / 100;
+    share += route.canaryWeight / 100 + (route.mirrorPercent ?? 0) / 100;
   }
   if (route.stableVersion === version) share += (100 - route.canaryWeight) / 100;
   return share;

@@ -7,6 +7,7 @@ import {
   aGate,
   aPlan,
   aVerdict,
+  aWebhookResult,
   measured,
 } from '../../test/support/plan-builders.js';
 import { aRolloutState } from '../../test/support/state-builders.js';
@@ -116,6 +117,32 @@ describe('renderCard', () => {
       '*eu-west* errors 0.5% vs 0.2% (limit 5.0%) · p99 180ms vs 150ms (limit 225ms = 1.5× stable) · 1,200 canary requests in 5s',
     );
     expect(all).toContain('*us-east* _no sample yet_');
+  });
+
+  it('shows a blue-green preview’s webhook checks in the gate terms and their results per cluster', () => {
+    const preview = aPlan()
+      .blueGreen()
+      .withClusters('eu-west')
+      .withGate(aGate().withWebhook('smoke'))
+      .build();
+    const samples: StoredSample[] = [
+      {
+        cluster: 'eu-west',
+        receivedAt: 1,
+        sample: {
+          stageIndex: 0,
+          windowMs: 5000,
+          canary: measured({ requests: 0 }),
+          stable: measured(),
+          webhooks: [aWebhookResult('smoke', false, 'status 500, expected 200')],
+        },
+      },
+    ];
+    const all = text(
+      renderCard({ ...state({ status: 'baking', stageIndex: 0 }), plan: preview }, { samples }),
+    );
+    expect(all).toContain('webhook smoke, ≥ 100 canary requests (or webhooks alone at 0%)');
+    expect(all).toContain('· webhook smoke *failed* (status 500, expected 200)');
   });
 
   it('says how it ended, with no buttons', () => {

@@ -219,6 +219,20 @@ function healthLines(state: RolloutState, samples: readonly StoredSample[]): str
 }
 
 function sampleLine(stored: StoredSample, checks: readonly GateCheck[]): string {
+  return `${metricsLine(stored, checks)}${webhooksLine(stored)}`;
+}
+
+/** ` · webhook smoke passed (status 200 in 35ms)`, one per webhook check the sample carries. */
+function webhooksLine(stored: StoredSample): string {
+  return (stored.sample.webhooks ?? [])
+    .map(
+      (w) =>
+        ` · webhook ${escapeText(w.name)} ${w.passed ? 'passed' : '*failed*'} (${escapeText(clip(w.detail, 200))})`,
+    )
+    .join('');
+}
+
+function metricsLine(stored: StoredSample, checks: readonly GateCheck[]): string {
   const { canary, stable, windowMs } = stored.sample;
   if (canary.status !== 'ok') return `canary metrics unavailable: ${escapeText(canary.reason)}`;
   const shown: { metric: GateCheck['metric']; check?: GateCheck }[] =
@@ -261,10 +275,13 @@ export function gateTerms(stage: Stage): string {
       ? `${METRIC_LABEL[c.metric]} ≤ ${formatMetric(c.metric, c.max)}`
       : `${METRIC_LABEL[c.metric]} ≤ ${c.max}× stable`,
   );
+  const webhooks = (gate.webhooks ?? []).map((w) => `webhook ${escapeText(w.name)}`);
   return [
     ...checks,
+    ...webhooks,
     ...sequentialTerms(stage),
-    `≥ ${gate.minRequests} canary requests`,
+    // At 0% the preview gets live traffic only through a mirror; passing webhooks are enough then.
+    `≥ ${gate.minRequests} canary requests${stage.weight === 0 && webhooks.length > 0 ? ' (or webhooks alone at 0%)' : ''}`,
     `every ${formatDuration(gate.intervalMs)}`,
   ].join(', ');
 }

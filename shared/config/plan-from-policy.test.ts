@@ -28,6 +28,45 @@ function refusal(overrides: Partial<RolloutRequest>): PlanError {
 }
 
 describe('planFromPolicy', () => {
+  it('carries a blue-green service’s mirror and its gate’s webhooks into the plan', () => {
+    const plan = planFromPolicy(policy, request({ service: 'search', version: '7.2.0' }));
+    expect(plan).toMatchObject({ strategy: 'blue-green', mirrorPercent: 10 });
+    const withHooks = parsePolicy(
+      `
+clusters: { eu-west: {} }
+defaults:
+  gate:
+    minRequests: 7
+    webhooks: [{ name: smoke, url: "http://smoke.test/run", timeout: 2s, retries: 1 }]
+services:
+  search:
+    channel: C0SEARCH
+    clusters: [eu-west]
+    strategy: blue-green
+    stages: [0, 100]
+    gate: { interval: 1s }
+`,
+      'policy.yaml',
+    );
+    const gate = planFromPolicy(withHooks, request({ service: 'search', version: '7.2.0' }))
+      .stages[0]!.gate;
+    // The service's gate overrides field by field: the rest comes from defaults.gate.
+    expect(gate).toMatchObject({ intervalMs: 1_000, minRequests: 7 });
+    expect(gate.webhooks).toEqual([
+      {
+        name: 'smoke',
+        url: 'http://smoke.test/run',
+        timeoutMs: 2_000,
+        retries: 1,
+        expect: { status: 200 },
+      },
+    ]);
+  });
+
+  it('puts no mirror on a canary plan', () => {
+    expect(planFromPolicy(policy, request()).mirrorPercent).toBeUndefined();
+  });
+
   it('fills in the service’s clusters, stages, bake, gate and approval from the policy', () => {
     const plan = planFromPolicy(policy, request());
     expect(plan).toMatchObject({
@@ -74,6 +113,39 @@ describe('planFromPolicy', () => {
       [50, 60_000, true],
       [100, 60_000, false],
     ]);
+  });
+
+  it('uses blue-green’s own stages when the strategy is switched without stages', () => {
+    const mirrored = {
+      ...policy,
+      defaults: {
+        ...policy.defaults,
+        blueGreen: { mirrorPercent: 5 },
+        overrides: { ...policy.defaults.overrides, strategy: true, approveAt: true },
+      },
+    };
+    const plan = planFromPolicy(mirrored, request({ strategy: 'blue-green', approveAt: [] }));
+    expect(plan.stages.map((s) => s.weight)).toEqual([0, 100]);
+    expect(plan.mirrorPercent).toBe(5);
+  });
+
+  it('refuses to switch a service to blue-green when nothing could judge its preview', () => {
+    // The policy lets a starter switch strategy, but gives blue-green nothing to judge with.
+    const switchable = {
+      ...policy,
+      defaults: { ...policy.defaults, overrides: { ...policy.defaults.overrides, strategy: true } },
+    };
+    let err: unknown;
+    try {
+      planFromPolicy(switchable, request({ strategy: 'blue-green', approveAt: [] }));
+    } catch (e) {
+      err = e;
+    }
+    if (!(err instanceof PlanError)) throw new Error(`expected a PlanError, got ${String(err)}`);
+    expect(err.code).toBe('invalid_plan');
+    expect(err.message).toContain(
+      '--strategy blue-green needs a way to judge the preview, which gets no live traffic at 0%: checkout has no services.checkout.blueGreen.mirrorPercent and no gate.webhooks',
+    );
   });
 
   it.each([

@@ -8,7 +8,7 @@ import {
 } from '../rollout/plan.js';
 import { formatDuration } from './duration.js';
 import { planChecks } from './gate-check-policy.js';
-import type { Policy, ServicePolicy } from './policy.js';
+import type { GatePolicy, Policy, ServicePolicy } from './policy.js';
 
 /** What a person asks for; everything left out comes from the service's policy. */
 export interface RolloutRequest {
@@ -110,12 +110,25 @@ export function planFromPolicy(
       message: `--approve-at ${missingApproval.join(',')} is not one of the stages ${weights.join(',')}`,
     });
   }
+  const gate = gateFor(policy, service);
+  const mirrorPercent = (service.blueGreen ?? policy.defaults.blueGreen).mirrorPercent;
+  // The policy refuses such a blue-green service at load; a canary service switched to blue-green
+  // by the request is caught here, before a preview is deployed that no gate could ever pass.
+  if (
+    strategy === 'blue-green' &&
+    mirrorPercent === undefined &&
+    (gate.webhooks ?? []).length === 0
+  ) {
+    problems.push({
+      path: ['strategy'],
+      message: `--strategy blue-green needs a way to judge the preview, which gets no live traffic at 0%: ${request.service} has no services.${request.service}.blueGreen.mirrorPercent and no gate.webhooks in the policy`,
+    });
+  }
   if (problems.length > 0) {
     throw new PlanError('invalid_plan', problems.map((p) => p.message).join('; '));
   }
   if (loosened.others.length > 0) refuseLoosening(policy, request, loosened.others);
   refuseUnapprovable(request, service, approveAt);
-  const gate = gateFor(policy, service);
   const { permissions } = service;
   const stages: Stage[] = weights.map((weight) => ({
     weight,
@@ -146,6 +159,7 @@ export function planFromPolicy(
     stableVersion: perCluster[clusters[0]!] ?? fallback,
     ...(distinct.size > 1 && { stableVersions: perCluster }),
     strategy,
+    ...(strategy === 'blue-green' && mirrorPercent !== undefined && { mirrorPercent }),
     clusters,
     stages,
     startedBy: request.startedBy,
@@ -257,12 +271,26 @@ function defaultWeights(strategy: Strategy): number[] {
   return strategy === 'blue-green' ? [0, 100] : [5, 25, 50, 100];
 }
 
-function gateFor(policy: Policy, service: ServicePolicy): Gate {
-  const merged = { ...policy.defaults.gate, ...service.gate };
+/** A service's gate: its own `gate` fields over `defaults.gate`. */
+export function gateFor(policy: Policy, service: ServicePolicy): Gate {
+  // Field by field: a field the service leaves out (undefined) keeps the default's value.
+  const own = Object.fromEntries(
+    Object.entries(service.gate ?? {}).filter(([, value]) => value !== undefined),
+  );
+  const merged: GatePolicy = { ...policy.defaults.gate, ...own };
   const { checks, sequential } = planChecks(merged.checks);
   return {
     checks,
     ...(sequential.length > 0 ? { sequential } : {}),
+    ...(merged.webhooks.length > 0 && {
+      webhooks: merged.webhooks.map((w) => ({
+        name: w.name,
+        url: w.url,
+        timeoutMs: w.timeout,
+        retries: w.retries,
+        expect: w.expect,
+      })),
+    }),
     minRequests: merged.minRequests,
     intervalMs: merged.interval,
     failureLimit: merged.failureLimit,

@@ -90,6 +90,59 @@ describe('parsePolicy', () => {
     );
   });
 
+  it('refuses a blue-green service whose preview no traffic and no webhook can judge, naming the field', () => {
+    const blind = example.replace(/ {4}blueGreen:\n {6}mirrorPercent: 10\n/, '');
+    expect(blind).not.toBe(example);
+    const err = problemsOf(blind);
+    expect(err.problems).toEqual([
+      expect.objectContaining({
+        field: 'services.search.blueGreen.mirrorPercent',
+        message: expect.stringMatching(
+          /error_rate, latency_p99\) can never pass: set services\.search\.blueGreen\.mirrorPercent .* or add services\.search\.gate\.webhooks/,
+        ),
+      }),
+    ]);
+    // At the service's block (its first line): the field to add is not there yet.
+    expect(err.problems[0]?.line).toBe(
+      example.split('\n').findIndex((l) => l.startsWith('  search:')) + 2,
+    );
+  });
+
+  it('accepts a blue-green service judged by a webhook instead of a mirror', () => {
+    const judged = example.replace(
+      / {4}blueGreen:\n {6}mirrorPercent: 10\n/,
+      '    gate:\n      webhooks:\n        - { name: smoke, url: "http://smoke.test/run", timeout: 5s, expect: { body: { ok: true } } }\n',
+    );
+    const policy = parsePolicy(judged, 'policy.yaml');
+    expect(policy.services.search?.gate?.webhooks).toEqual([
+      {
+        name: 'smoke',
+        url: 'http://smoke.test/run',
+        timeout: 5_000,
+        retries: 2,
+        expect: { status: 200, body: { ok: true } },
+      },
+    ]);
+  });
+
+  it('refuses a webhook with an unbounded timeout or a duplicate name', () => {
+    const hooks = (list: string) =>
+      example.replace(
+        '    approveAt: [50]',
+        `    approveAt: [50]\n    gate:\n      webhooks: ${list}`,
+      );
+    expect(
+      problemsOf(hooks('[{ name: load, url: "http://l.test", timeout: 5m }]')).message,
+    ).toContain('services.checkout.gate.webhooks.0.timeout: at most 60s');
+    expect(
+      problemsOf(hooks('[{ name: a, url: "http://a.test" }, { name: a, url: "http://b.test" }]'))
+        .message,
+    ).toContain('webhook names must differ');
+    expect(problemsOf(hooks('[{ name: a, url: "ftp://a.test" }]')).message).toContain(
+      'services.checkout.gate.webhooks.0.url: an http:// or https:// URL',
+    );
+  });
+
   it('refuses more approvals required than people listed could ever give', () => {
     const err = problemsOf(
       example

@@ -5,7 +5,7 @@ import { ServicePagerDuty } from './pagerduty.js';
 import { PrometheusSettings, ServicePromQueries } from './prometheus-queries.js';
 import { ServiceRouting } from './routing.js';
 import { SimulationSettings } from './simulation.js';
-import { ClusterName, planProblems, ServiceName, Strategy } from '../rollout/plan.js';
+import { ClusterName, WebhookCheck, planProblems, ServiceName, Strategy } from '../rollout/plan.js';
 
 /**
  * The policy file (`ROLLOUT_CONFIG`): which services may be rolled out, where, how, and by whom.
@@ -16,13 +16,55 @@ const SlackId = z
   .string()
   .regex(/^[UWS][A-Z0-9]{2,}$/, 'a Slack user id (U…/W…) or user group id (S…)');
 
+/**
+ * `gate.webhooks[]`: a smoke, conformance or load test the agent calls in each cluster once per
+ * sampling round (see `WebhookCheck`). The answer passes when its status is `expect.status` and its
+ * JSON body holds every `expect.body` field.
+ */
+export const WebhookPolicy = z.strictObject({
+  name: WebhookCheck.shape.name,
+  url: WebhookCheck.shape.url,
+  /** Each try is aborted after this long. Default 10s, at most 60s. */
+  timeout: Duration.pipe(z.number().int().positive().max(60_000, 'at most 60s')).default(10_000),
+  /** Tries after the first one when a try fails. Default 2, at most 5. */
+  retries: WebhookCheck.shape.retries.default(2),
+  expect: z
+    .strictObject({
+      status: WebhookCheck.shape.expect.shape.status.default(200),
+      body: WebhookCheck.shape.expect.shape.body,
+    })
+    .default({ status: 200 }),
+});
+export type WebhookPolicy = z.infer<typeof WebhookPolicy>;
+
+const Webhooks = z
+  .array(WebhookPolicy)
+  .refine((hooks) => new Set(hooks.map((h) => h.name)).size === hooks.length, {
+    message: 'webhook names must differ: results and alerts name a check by it',
+  });
+
 export const GatePolicy = z.strictObject({
   checks: z.array(PolicyGateCheck).default([]),
+  webhooks: Webhooks.default([]),
   minRequests: z.number().int().nonnegative().default(100),
   interval: Duration.default(30_000),
   failureLimit: z.number().int().min(1).default(2),
 });
 export type GatePolicy = z.infer<typeof GatePolicy>;
+
+/**
+ * `blueGreen`: how a blue-green preview (the new version at weight 0) gets traffic to be judged.
+ * Without a mirror its gate has only webhooks to go by.
+ */
+export const BlueGreenPolicy = z.strictObject({
+  /**
+   * Percentage of live requests the gateway copies to the preview while it is judged (a Gateway
+   * API `RequestMirror` filter; the simulation mirrors likewise). Copies: the stable version
+   * still answers every request. Unset: no mirror.
+   */
+  mirrorPercent: z.number().int().min(1).max(100).optional(),
+});
+export type BlueGreenPolicy = z.infer<typeof BlueGreenPolicy>;
 
 const StageWeights = z.array(z.number().int().min(0).max(100)).min(1);
 
@@ -79,6 +121,7 @@ export const ServiceDefaults = z.strictObject({
   gate: GatePolicy.default(GatePolicy.parse({})),
   /** Stage weights after whose bake a person must approve before the rollout goes on. */
   approveAt: z.array(z.number().int().min(0).max(100)).default([]),
+  blueGreen: BlueGreenPolicy.default({}),
   overrides: Overrides.default(Overrides.parse({})),
 });
 
@@ -101,12 +144,15 @@ export const ServicePolicy = z.strictObject({
   gate: z
     .strictObject({
       checks: GatePolicy.shape.checks.unwrap().optional(),
+      webhooks: GatePolicy.shape.webhooks.unwrap().optional(),
       minRequests: GatePolicy.shape.minRequests.unwrap().optional(),
       interval: GatePolicy.shape.interval.unwrap().optional(),
       failureLimit: GatePolicy.shape.failureLimit.unwrap().optional(),
     })
     .optional(),
   approveAt: z.array(z.number().int().min(0).max(100)).optional(),
+  /** Overrides `defaults.blueGreen` as a whole. */
+  blueGreen: BlueGreenPolicy.optional(),
   permissions: Permissions.default(Permissions.parse({})),
   /** What a starter may loosen with flags (see `Overrides`); absent: `defaults.overrides`. */
   overrides: Overrides.optional(),
@@ -154,6 +200,10 @@ export const Policy = z
           message: problem.message,
         });
       }
+      if (strategy === 'blue-green') {
+        const problem = blindPreview(name, service, policy.defaults);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', ...problem });
+      }
       const { approve, approvalsRequired } = service.permissions;
       const users = approve.filter((id) => id.startsWith('U') || id.startsWith('W'));
       // With user groups in the list, who can approve is only known at approval time.
@@ -188,3 +238,31 @@ export const Policy = z
     }
   });
 export type Policy = z.infer<typeof Policy>;
+
+/**
+ * A blue-green preview runs at weight 0: no live request reaches it, so a gate that needs traffic
+ * (every gate: zero requests is never enough evidence) stays inconclusive forever unless the
+ * preview gets mirrored traffic or webhook checks judge it. Such a service is refused here, at
+ * load, naming the field to set, rather than discovered when its first rollout hangs.
+ */
+function blindPreview(
+  name: string,
+  service: ServicePolicy,
+  defaults: z.infer<typeof ServiceDefaults>,
+): { path: string[]; message: string } | undefined {
+  const mirror = (service.blueGreen ?? defaults.blueGreen).mirrorPercent;
+  const webhooks = service.gate?.webhooks ?? defaults.gate.webhooks;
+  if (mirror !== undefined || webhooks.length > 0) return undefined;
+  const checks = service.gate?.checks ?? defaults.gate.checks;
+  const judged =
+    checks.length > 0
+      ? `its gate's traffic checks (${checks.map((c) => c.metric).join(', ')})`
+      : 'its gate (it needs canary requests)';
+  return {
+    path: ['services', name, 'blueGreen', 'mirrorPercent'],
+    message:
+      `blue-green judges the preview at weight 0, where no live traffic reaches it, so ${judged} can never pass: ` +
+      `set services.${name}.blueGreen.mirrorPercent (mirror a share of live requests to the preview) ` +
+      `or add services.${name}.gate.webhooks (a smoke or load test that judges the preview)`,
+  };
+}

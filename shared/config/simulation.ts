@@ -66,11 +66,6 @@ export const TrafficProfile = z.strictObject({
   requestsPerSecond: z.number().nonnegative(),
   /** Fraction of requests that fail on a healthy version. Default 0.002 (0.2%). */
   baseErrorRate: z.number().min(0).max(1),
-  /**
-   * Fraction of the service's request rate sent as test traffic to a blue-green preview (canary
-   * version at weight 0), so its gate has something to judge. Default 0.05.
-   */
-  previewShare: z.number().min(0).max(1),
   /** Latency percentiles of a healthy version, in ms. Default 40 / 110 / 220. */
   latencyMs: z
     .strictObject({

@@ -10,6 +10,8 @@ export const StartPayload = z.object({
   stableVersion: z.string().min(1),
   strategy: Strategy,
   stages: z.array(Stage).min(1),
+  /** Blue-green: mirror this percentage of live requests to the preview while at weight 0. */
+  mirrorPercent: z.number().int().min(1).max(100).optional(),
 });
 export type StartPayload = z.infer<typeof StartPayload>;
 

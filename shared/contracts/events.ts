@@ -32,11 +32,24 @@ export const Measurement = z.discriminatedUnion('status', [
 ]);
 export type Measurement = z.infer<typeof Measurement>;
 
+/** The outcome of one webhook check (`Gate.webhooks`) as the agent ran it for a sample. */
+export const WebhookResult = z.object({
+  name: z.string().min(1),
+  passed: z.boolean(),
+  /** What was seen: `200 in 35ms`, or why it failed (`status 500, expected 200`, `timed out after 2000ms`). */
+  detail: z.string().min(1),
+  /** Tries made, the first included. */
+  attempts: z.number().int().min(1),
+});
+export type WebhookResult = z.infer<typeof WebhookResult>;
+
 export const HealthSamplePayload = z.object({
   stageIndex: z.number().int().nonnegative(),
   windowMs: z.number().int().positive(),
   canary: Measurement,
   stable: Measurement,
+  /** The stage gate's webhook checks, run for this sample; absent when the gate has none. */
+  webhooks: z.array(WebhookResult).optional(),
 });
 export type HealthSamplePayload = z.infer<typeof HealthSamplePayload>;
 

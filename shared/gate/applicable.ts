@@ -23,3 +23,11 @@ function thresholdGuarded(gate: Gate): Gate {
   const sequentialOnly = gate.checks.length === 0 && (gate.sequential?.length ?? 0) > 0;
   return sequentialOnly ? { ...gate, minRequests: 0 } : gate;
 }
+
+/**
+ * At weight 0 (a blue-green preview) no live request reaches the new version: the gate can only
+ * count traffic a mirror copies to it, and otherwise has its webhook checks to go by.
+ */
+export function judgedWithoutLiveTraffic(stage: Stage): boolean {
+  return stage.weight === 0;
+}

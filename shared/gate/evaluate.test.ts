@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { aGate, aSample, measured, unavailable } from '../../test/support/plan-builders.js';
+import {
+  aGate,
+  aSample,
+  aWebhookResult,
+  measured,
+  unavailable,
+} from '../../test/support/plan-builders.js';
 import { evaluateGate } from './evaluate.js';
 
 /** One small test per rule. Default sample: 1000 requests, 0 errors, p95 120ms, p99 200ms. */
@@ -53,7 +59,7 @@ describe('absolute checks', () => {
       )
       .build();
     const v = evaluateGate(gate, [aSample('eu', measured({ p95: 151, p99: 299 }))], 0);
-    expect(v.checks.map((c) => [c.metric, c.measured, c.passed])).toEqual([
+    expect(v.checks.map((c) => c.kind !== 'webhook' && [c.metric, c.measured, c.passed])).toEqual([
       ['latency_p95', 151, false],
       ['latency_p99', 299, true],
     ]);
@@ -254,5 +260,69 @@ describe('summary', () => {
   it('reads as a pass when everything passed', () => {
     const v = evaluateGate(errorRateUnder2Percent().build(), [aSample('eu'), aSample('us')], 0);
     expect(v.summary).toBe('all 2 checks passed in eu, us');
+  });
+});
+
+describe('webhook checks', () => {
+  const smokeGate = () => errorRateUnder2Percent().withWebhook('smoke').build();
+  const noTraffic = measured({ requests: 0 });
+
+  it('a blue-green preview with no traffic passes on its passing webhook (webhooksSuffice)', () => {
+    const v = evaluateGate(
+      smokeGate(),
+      [aSample('eu', noTraffic, measured(), [aWebhookResult('smoke', true)])],
+      0,
+      ['eu'],
+      { webhooksSuffice: true },
+    );
+    expect(v.outcome).toBe('pass');
+    expect(v.checks).toEqual([
+      {
+        kind: 'webhook',
+        cluster: 'eu',
+        webhook: 'smoke',
+        passed: true,
+        detail: 'status 200 in 12ms',
+      },
+    ]);
+  });
+
+  it('without webhooksSuffice, no traffic stays inconclusive even with a passing webhook', () => {
+    const v = evaluateGate(
+      smokeGate(),
+      [aSample('eu', noTraffic, measured(), [aWebhookResult('smoke', true)])],
+      0,
+    );
+    expect(v.outcome).toBe('inconclusive');
+  });
+
+  it('a failed webhook is a failed check with its name and reason, traffic or not', () => {
+    const sample = aSample('eu', noTraffic, measured(), [
+      aWebhookResult('smoke', false, 'status 500, expected 200'),
+    ]);
+    const v = evaluateGate(smokeGate(), [sample], 2, ['eu'], { webhooksSuffice: true });
+    expect(v.outcome).toBe('fail');
+    expect(v.summary).toContain('webhook smoke failed in eu: status 500, expected 200');
+    // Also at a canary stage, where missing traffic would otherwise hide it.
+    expect(evaluateGate(smokeGate(), [sample], 0).outcome).toBe('failing');
+  });
+
+  it('a webhook that has not reported yet is inconclusive, never a pass', () => {
+    const v = evaluateGate(smokeGate(), [aSample('eu', noTraffic)], 0, ['eu'], {
+      webhooksSuffice: true,
+    });
+    expect(v).toMatchObject({ outcome: 'inconclusive' });
+    expect(v.summary).toContain('webhook smoke not reported yet');
+  });
+
+  it('mirrored traffic that arrives is still held to the metric checks', () => {
+    const v = evaluateGate(
+      smokeGate(),
+      [aSample('eu', measured({ errors: 300 }), measured(), [aWebhookResult('smoke', true)])],
+      0,
+      ['eu'],
+      { webhooksSuffice: true },
+    );
+    expect(v.outcome).toBe('failing');
   });
 });

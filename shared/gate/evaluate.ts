@@ -1,4 +1,4 @@
-import type { Measurement } from '../contracts/events.js';
+import type { Measurement, WebhookResult } from '../contracts/events.js';
 import type { Gate, GateCheck, GateMetric } from '../rollout/plan.js';
 import { formatChecks } from './format.js';
 import type { CheckResult, GateOutcome, GateVerdict } from './verdict.js';
@@ -8,6 +8,17 @@ export interface GateSample {
   cluster: string;
   canary: Measurement;
   stable: Measurement;
+  /** The gate's webhook checks as the cluster's agent ran them for this sample. */
+  webhooks?: readonly WebhookResult[] | undefined;
+}
+
+export interface EvaluateOptions {
+  /**
+   * The version gets no live traffic at this stage (a blue-green preview at weight 0): too few
+   * canary requests is then no reason to wait, when webhook checks judge it instead. They must
+   * all pass; traffic that does arrive (a mirror) is still held to the checks.
+   */
+  webhooksSuffice?: boolean;
 }
 
 type Measured = Extract<Measurement, { status: 'ok' }>;
@@ -36,28 +47,57 @@ export function metricValue(metric: GateMetric, m: Measured): number {
 function evaluateCluster(
   gate: Gate,
   sample: GateSample,
+  options: EvaluateOptions,
 ): { checks: CheckResult[]; inconclusive?: string } {
   const { cluster, canary, stable } = sample;
+  const hooks = judgeWebhooks(gate, sample);
+  const checks: CheckResult[] = [...hooks.checks];
+  const withoutTraffic = options.webhooksSuffice === true && (gate.webhooks ?? []).length > 0;
+  const tooLittle = (reason: string) =>
+    withoutTraffic
+      ? hooks.inconclusive === undefined
+        ? { checks }
+        : { checks, inconclusive: hooks.inconclusive }
+      : { checks, inconclusive: hooks.inconclusive ?? reason };
   if (canary.status === 'unavailable') {
-    return { checks: [], inconclusive: `canary metrics unavailable: ${canary.reason}` };
+    return tooLittle(`canary metrics unavailable: ${canary.reason}`);
   }
   // Zero requests is never enough, even with minRequests 0: an error rate over nothing is no evidence.
-  if (canary.requests === 0)
-    return { checks: [], inconclusive: 'no canary requests in the window' };
+  if (canary.requests === 0) return tooLittle('no canary requests in the window');
   if (canary.requests < gate.minRequests) {
-    return {
-      checks: [],
-      inconclusive: `${canary.requests} requests < ${gate.minRequests} minimum`,
-    };
+    return tooLittle(`${canary.requests} requests < ${gate.minRequests} minimum`);
   }
-  const checks: CheckResult[] = [];
-  let inconclusive: string | undefined;
+  let inconclusive: string | undefined = hooks.inconclusive;
   for (const check of gate.checks) {
     const result = judge(check, cluster, canary, stable);
     if (typeof result === 'string') inconclusive ??= result;
     else checks.push(result);
   }
   return inconclusive === undefined ? { checks } : { checks, inconclusive };
+}
+
+/** Each webhook check of the gate by the sample's result for it; one that has not reported is unknown. */
+function judgeWebhooks(
+  gate: Gate,
+  sample: GateSample,
+): { checks: CheckResult[]; inconclusive?: string } {
+  const checks: CheckResult[] = [];
+  const missing: string[] = [];
+  for (const hook of gate.webhooks ?? []) {
+    const result = sample.webhooks?.find((r) => r.name === hook.name);
+    if (result === undefined) missing.push(hook.name);
+    else
+      checks.push({
+        kind: 'webhook',
+        cluster: sample.cluster,
+        webhook: hook.name,
+        passed: result.passed,
+        detail: result.detail,
+      });
+  }
+  return missing.length === 0
+    ? { checks }
+    : { checks, inconclusive: `webhook ${missing.join(', ')} not reported yet` };
 }
 
 function judge(
@@ -101,8 +141,11 @@ function judge(
  * samples and passes the prior streak of failed evaluations.
  *
  * - A cluster is inconclusive when its canary metrics are unavailable, it served fewer than
- *   `minRequests` (or zero) requests, a relative check has no stable baseline, or it sent no
- *   sample at all (only detectable when `clusters` lists the targets).
+ *   `minRequests` (or zero) requests, a relative check has no stable baseline, a webhook check
+ *   has not reported, or it sent no sample at all (only detectable when `clusters` lists the
+ *   targets). With `webhooksSuffice` (no live traffic at this stage) and webhook checks, missing
+ *   traffic is not a reason: the webhooks judge.
+ * - A failed webhook check is a failed check like a metric's, with its name and reason.
  * - Any failed check in any cluster makes the evaluation failed: the streak grows by one and the
  *   outcome is `fail` once it reaches `failureLimit`, `failing` before.
  * - Otherwise any inconclusive cluster makes it `inconclusive`, and the streak is left as it was:
@@ -115,6 +158,7 @@ export function evaluateGate(
   samples: readonly GateSample[],
   priorConsecutiveFailures: number,
   clusters?: readonly string[],
+  options: EvaluateOptions = {},
 ): GateVerdict {
   const byCluster = new Map(samples.map((s) => [s.cluster, s]));
   const targets = clusters ?? [...byCluster.keys()];
@@ -127,7 +171,7 @@ export function evaluateGate(
       inconclusive.push({ cluster, reason: 'no health sample received' });
       continue;
     }
-    const result = evaluateCluster(gate, sample);
+    const result = evaluateCluster(gate, sample, options);
     checks.push(...result.checks);
     if (result.inconclusive !== undefined)
       inconclusive.push({ cluster, reason: result.inconclusive });
@@ -180,7 +224,7 @@ function summarize(v: {
     case 'inconclusive':
       return `inconclusive: ${unsure}`;
     case 'pass':
-      return v.gate.checks.length === 0
+      return v.checks.length === 0
         ? `enough traffic in ${v.targets.join(', ')}; no checks configured`
         : `all ${v.checks.length} checks passed in ${v.targets.join(', ')}`;
   }

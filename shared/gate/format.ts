@@ -39,6 +39,9 @@ function multiplier(threshold: number, baseline: number): string {
  * `latency_p99 412ms > 300ms (1.5× stable 200ms) in us-east`.
  */
 export function formatCheck(check: CheckResult): string {
+  if (check.kind === 'webhook') {
+    return `webhook ${check.webhook} ${check.passed ? 'passed' : 'failed'} in ${check.cluster}: ${check.detail}`;
+  }
   const [measured, threshold, digits] = formatPair(check.metric, check.measured, check.threshold);
   const op = check.passed ? '≤' : '>';
   let how = 'absolute';

@@ -1,7 +1,11 @@
 import type { GateMetric } from '../rollout/plan.js';
 
-/** One check as measured in one cluster: enough for a person to read why a gate decided. */
-export interface CheckResult {
+/** One check as judged in one cluster: enough for a person to read why a gate decided. */
+export type CheckResult = MetricCheckResult | WebhookCheckResult;
+
+/** A metric check over the canary's traffic. */
+export interface MetricCheckResult {
+  kind?: 'metric';
   cluster: string;
   metric: GateMetric;
   mode: 'absolute' | 'relative';
@@ -12,6 +16,17 @@ export interface CheckResult {
   /** The stable version's value, for `relative` checks. */
   baseline?: number;
   passed: boolean;
+}
+
+/** A webhook check (`Gate.webhooks`) as the cluster's agent ran it. */
+export interface WebhookCheckResult {
+  kind: 'webhook';
+  cluster: string;
+  /** The webhook's name in the policy. */
+  webhook: string;
+  passed: boolean;
+  /** What came back, or why it failed (`status 500, expected 200`). */
+  detail: string;
 }
 
 /**

@@ -91,10 +91,41 @@ export const ApprovalRule = z.object({
 });
 export type ApprovalRule = z.infer<typeof ApprovalRule>;
 
+/**
+ * A webhook check (a smoke, conformance or load test): the agent of each cluster POSTs the
+ * rollout's service, version, cluster, rolloutId and stage to `url` once per sampling round and
+ * reports on its health samples whether the answer met `expect`. It judges a version without needing live traffic, which
+ * is what lets a blue-green preview at weight 0 pass its gate.
+ */
+export const WebhookCheck = z.object({
+  /** Names the check in gate results and alerts, e.g. `smoke`. */
+  name: z.string().min(1).max(63),
+  url: z.url({
+    protocol: /^https?$/,
+    error: 'an http:// or https:// URL, e.g. http://smoke.test/run',
+  }),
+  /** Each try is aborted after this many ms. */
+  timeoutMs: z.number().int().positive().max(60_000),
+  /** Tries after the first one when a try fails (a network error, a timeout, an unexpected answer). */
+  retries: z.number().int().min(0).max(5),
+  expect: z.object({
+    /** The HTTP status that passes. */
+    status: z.number().int().min(100).max(599),
+    /**
+     * Fields the JSON body must hold, by dotted path (`result.status`) to the exact value. With
+     * this set, a body that is not JSON fails.
+     */
+    body: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).optional(),
+  }),
+});
+export type WebhookCheck = z.infer<typeof WebhookCheck>;
+
 export const Gate = z.object({
   checks: z.array(GateCheck),
   /** Checks judged on every sample by the sequential judge; absent in plans made before it. */
   sequential: z.array(SequentialCheck).optional(),
+  /** Webhook checks run by the agents; absent in plans made before webhooks existed. */
+  webhooks: z.array(WebhookCheck).optional(),
   /** Below this many canary requests in a cluster's window, an evaluation is inconclusive. */
   minRequests: z.number().int().nonnegative(),
   intervalMs: z.number().int().positive(),
@@ -124,6 +155,11 @@ export const RolloutPlan = z
      */
     stableVersions: z.record(ClusterName, z.string().min(1).max(INPUT_LIMITS.version)).optional(),
     strategy: Strategy,
+    /**
+     * Blue-green only: the percentage of live requests the gateway mirrors (copies) to the preview
+     * while it is judged at weight 0. Responses of mirrored requests are discarded.
+     */
+    mirrorPercent: z.number().int().min(1).max(100).optional(),
     clusters: z.array(ClusterName).min(1),
     stages: z.array(Stage).min(1),
     startedBy: z.string().min(1),

@@ -44,6 +44,7 @@ export function onStart(draft: Draft): Outcome {
         stableVersion: stableVersionIn(plan, cluster),
         strategy: plan.strategy,
         stages: plan.stages,
+        ...(plan.mirrorPercent !== undefined && { mirrorPercent: plan.mirrorPercent }),
       },
     },
     { type: 'set_weight', payload: { service: plan.service, stageIndex: 0, weight: first.weight } },

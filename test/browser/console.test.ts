@@ -48,6 +48,7 @@ services:
     stableVersion: 7.1.0
     strategy: blue-green
     stages: [0, 100]
+    blueGreen: { mirrorPercent: 5 }
 simulation:
   seed: 7
   traffic:

@@ -177,6 +177,21 @@ describe.each(routers)('TrafficRouter contract: $name', ({ create }) => {
     expect(preview).toMatchObject({ canaryWeight: 0, stableVersion: fx.stableVersion });
   });
 
+  it('mirrors a share of requests to a blue-green preview at weight 0, and stops on the switch, promote and rollback', async () => {
+    const preview = { ...target, strategy: 'blue-green' as const, mirrorPercent: 10 };
+    const judged = await fx.router.setWeight(preview, 0, mark(1));
+    expect(judged).toMatchObject({ canaryWeight: 0, mirrorPercent: 10 });
+    expect(await fx.router.read(fx.service)).toEqual(judged);
+    expect((await fx.router.setWeight(preview, 100, mark(2))).mirrorPercent).toBeUndefined();
+    await fx.router.setWeight(preview, 0, mark(3));
+    expect((await fx.router.rollback(preview, mark(4))).mirrorPercent).toBeUndefined();
+    await fx.router.setWeight(preview, 0, mark(5));
+    expect((await fx.router.promote(preview, mark(6))).mirrorPercent).toBeUndefined();
+    // A canary never gets a mirror, whatever the target says.
+    const canary = await fx.router.setWeight({ ...target, mirrorPercent: 10 }, 0, mark(7));
+    expect(canary.mirrorPercent).toBeUndefined();
+  });
+
   it('rollback puts all traffic back on the stable version (canary weight 0)', async () => {
     await fx.router.setWeight(target, 50, mark(1));
     const state = await fx.router.rollback(target, mark(2));

@@ -12,7 +12,7 @@ import { TopicCommandBus } from '../../shared/messaging/topic-command-bus.js';
 import { TopicEventBus } from '../../shared/messaging/topic-event-bus.js';
 import type { EventBus, MessageHandler } from '../../shared/ports/buses.js';
 import type { Subscription } from '../../shared/ports/topic-broker.js';
-import type { Strategy } from '../../shared/rollout/plan.js';
+import type { Strategy, WebhookCheck } from '../../shared/rollout/plan.js';
 import { RolloutAgent } from '../../agent/agent.js';
 import { SimulatedMetrics } from '../../agent/metrics/simulated-metrics.js';
 import { SimulatedRouter } from '../../agent/routers/simulated-router.js';
@@ -135,8 +135,18 @@ export class RolloutScript {
     return this;
   }
 
-  start(strategy: Strategy = 'canary', weights: number[] = [5, 25, 100]): Command {
-    const gate = { checks: [], minRequests: 10, intervalMs: 1_000, failureLimit: 1 };
+  start(
+    strategy: Strategy = 'canary',
+    weights: number[] = [5, 25, 100],
+    webhooks?: WebhookCheck[],
+  ): Command {
+    const gate = {
+      checks: [],
+      minRequests: 10,
+      intervalMs: 1_000,
+      failureLimit: 1,
+      ...(webhooks !== undefined && { webhooks }),
+    };
     return this.command('start', {
       service: this.service,
       version: this.version,
@@ -192,6 +202,8 @@ export interface AgentHarnessOptions {
   agentId?: string;
   /** Wraps the counting router, to shape what the router answers. */
   wrapRouter?: (router: TrafficRouter) => TrafficRouter;
+  /** The policy's webhook checks per service (`RolloutAgentOptions.webhooksByService`). */
+  webhooksByService?: Record<string, WebhookCheck[]>;
 }
 
 export interface AgentHarness {
@@ -235,6 +247,9 @@ export async function startAgent(options: AgentHarnessOptions = {}): Promise<Age
     samplingIntervalMs: options.samplingIntervalMs ?? 3_600_000,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? 3_600_000,
     ...(options.services !== undefined && { services: options.services }),
+    ...(options.webhooksByService !== undefined && {
+      webhooksByService: options.webhooksByService,
+    }),
   });
   await agent.start();
   return {

@@ -47,11 +47,12 @@ services:
     stableVersion: 7.1.0
     strategy: blue-green
     stages: [0, 100]
+    # The preview at weight 0 gets no live requests: the gateway mirrors 5% of them to it.
+    blueGreen: { mirrorPercent: 5 }
 simulation:
   seed: 7
   traffic:
     requestsPerSecond: 20000
-    previewShare: 0.05
   faults: ${JSON.stringify(faults)}
 `;
 }

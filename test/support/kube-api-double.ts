@@ -92,9 +92,16 @@ export async function startKubeApiDouble(options: { token?: string } = {}): Prom
   const resolveStatus = (route: KubeObject): void => {
     const ns = route.metadata.namespace!;
     const missing: string[] = [];
-    const rules = (route.spec?.rules ?? []) as { backendRefs?: Record<string, unknown>[] }[];
+    const rules = (route.spec?.rules ?? []) as {
+      backendRefs?: Record<string, unknown>[];
+      filters?: { requestMirror?: { backendRef?: Record<string, unknown> } }[];
+    }[];
     for (const rule of rules) {
-      for (const ref of rule.backendRefs ?? []) {
+      // A RequestMirror filter's backend must resolve too, as a gateway controller checks it.
+      const mirrors = (rule.filters ?? []).flatMap((f) =>
+        f.requestMirror?.backendRef ? [f.requestMirror.backendRef] : [],
+      );
+      for (const ref of [...(rule.backendRefs ?? []), ...mirrors]) {
         if ((ref.kind ?? 'Service') !== 'Service') continue;
         const refNs = (ref.namespace as string | undefined) ?? ns;
         if (!services.has(key(refNs, ref.name as string))) missing.push(`${refNs}/${ref.name}`);

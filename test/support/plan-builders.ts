@@ -1,6 +1,11 @@
-import type { Measurement } from '../../shared/contracts/events.js';
+import type { Measurement, WebhookResult } from '../../shared/contracts/events.js';
 import type { GateSample } from '../../shared/gate/evaluate.js';
-import type { CheckResult, GateOutcome, GateVerdict } from '../../shared/gate/verdict.js';
+import type {
+  CheckResult,
+  GateOutcome,
+  GateVerdict,
+  MetricCheckResult,
+} from '../../shared/gate/verdict.js';
 import {
   RolloutPlan,
   type ApprovalRule,
@@ -33,6 +38,21 @@ export class GateBuilder {
 
   withCheck(metric: GateCheck['metric'], mode: GateCheck['mode'], max: number): this {
     this.gate.checks = [...this.gate.checks, { metric, mode, max }];
+    return this;
+  }
+
+  /** A webhook check `name` (at http://<name>.test/, status 200 expected). */
+  withWebhook(name: string): this {
+    this.gate.webhooks = [
+      ...(this.gate.webhooks ?? []),
+      {
+        name,
+        url: `http://${name}.test/`,
+        timeoutMs: 1_000,
+        retries: 0,
+        expect: { status: 200 },
+      },
+    ];
     return this;
   }
 
@@ -191,13 +211,24 @@ export function aSample(
   cluster: string,
   canary: Measurement = measured(),
   stable: Measurement = measured(),
+  webhooks?: WebhookResult[],
 ): GateSample {
-  return { cluster, canary, stable };
+  return { cluster, canary, stable, ...(webhooks !== undefined && { webhooks }) };
+}
+
+/** A webhook check's result as an agent reports it. */
+export function aWebhookResult(name: string, passed: boolean, detail?: string): WebhookResult {
+  return {
+    name,
+    passed,
+    detail: detail ?? (passed ? 'status 200 in 12ms' : 'status 500, expected 200'),
+    attempts: 1,
+  };
 }
 
 // ---- Verdicts, as the gate runner would hand them to the state machine ----
 
-export function aFailedCheck(overrides: Partial<CheckResult> = {}): CheckResult {
+export function aFailedCheck(overrides: Partial<MetricCheckResult> = {}): CheckResult {
   return {
     cluster: 'eu-west',
     metric: 'error_rate',

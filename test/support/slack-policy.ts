@@ -66,11 +66,11 @@ services:
     stableVersion: 7.1.0
     strategy: blue-green
     stages: [0, 100]
+    blueGreen: { mirrorPercent: 5 }
 simulation:
   seed: 7
   traffic:
     requestsPerSecond: 20000
-    previewShare: 0.05
   faults: ${JSON.stringify(faults)}
 `;
 }
