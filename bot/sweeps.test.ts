@@ -4,7 +4,7 @@ import { silentLogger } from '../shared/log.js';
 import { e2ePolicyYaml, STARTER } from '../test/support/e2e-policy.js';
 import { aPlan } from '../test/support/plan-builders.js';
 import { rolloutIn } from '../test/support/rollout-driver.js';
-import { aCommit } from '../test/support/state-builders.js';
+import { aCommit, nextVersion } from '../test/support/state-builders.js';
 import { MemoryAgentRegistry } from './adapters/memory-agent-registry.js';
 import { MemoryOnceClaims } from './adapters/memory-once-claims.js';
 import { MemoryRolloutStore } from './adapters/memory-rollout-store.js';
@@ -141,47 +141,103 @@ describe('Sweeps: approvals that wait too long', () => {
     replicas.advance(state.updatedAt - replicas.clock.now());
     return { ...replicas, state };
   }
-  const approvalAlerts = (notifier: RecordingNotifier) =>
-    notifier.notices.flatMap((n) =>
-      n.type === 'alert' && n.kind.startsWith('approval_') ? [n] : [],
+  /** The approval notices the sweeps decided, as they wait in the outbox to be delivered. */
+  const notices = async (store: MemoryRolloutStore) =>
+    (await store.pendingEffects(1_000)).flatMap((p) =>
+      p.effect.type === 'notify' && p.effect.kind.startsWith('approval_')
+        ? [{ kind: p.effect.kind, message: p.effect.message }]
+        : [],
     );
 
   it('reminds the approvers once past the timeout, then pages on-call once past the escalation', async () => {
-    const { replicas, notifier, advance, service, state } = await waiting('wait');
+    const { replicas, store, advance, service, state } = await waiting('wait');
     advance(HOUR - 1_000);
     await Promise.all(replicas.map((r) => r.tick()));
-    expect(approvalAlerts(notifier)).toEqual([]);
+    expect(await notices(store)).toEqual([]);
 
     advance(2_000);
     await Promise.all(replicas.map((r) => r.tick()));
     advance(1_000);
     await Promise.all(replicas.map((r) => r.tick()));
-    expect(approvalAlerts(notifier).map((a) => a.kind)).toEqual(['approval_reminder']);
-    expect(approvalAlerts(notifier)[0]!.message).toMatch(
-      /waited 1h.* for approval \(0 of 1\) from anyone/,
+    expect((await notices(store)).map((n) => n.kind)).toEqual(['approval_reminder']);
+    expect((await notices(store))[0]!.message).toMatch(
+      /waited 1h.* for approval at stage 1\/3 \(5%\) \(0 of 1\) from anyone/,
     );
 
     advance(HOUR);
     await Promise.all(replicas.map((r) => r.tick()));
     advance(1_000);
     await Promise.all(replicas.map((r) => r.tick()));
-    expect(approvalAlerts(notifier).map((a) => a.kind)).toEqual([
+    expect((await notices(store)).map((n) => n.kind)).toEqual([
       'approval_reminder',
       'approval_overdue',
     ]);
-    expect(approvalAlerts(notifier)[1]!.message).toMatch(
+    expect((await notices(store))[1]!.message).toMatch(
       /holds the service until someone approves or aborts it/,
     );
     expect((await service.get(state.id))?.status).toBe('awaiting_approval');
   });
 
-  it('aborts the rollout past the escalation when the policy says abort', async () => {
-    const { replicas, notifier, advance, service, state } = await waiting('abort');
+  it('aborts the rollout past the escalation when the policy says abort, with the page in the same commit', async () => {
+    const { replicas, store, advance, service, state } = await waiting('abort');
     advance(2 * HOUR + 1_000);
     await replicas[0]!.tick();
-    expect(approvalAlerts(notifier).map((a) => a.kind)).toEqual(['approval_overdue']);
+    expect((await notices(store)).map((n) => n.kind)).toEqual(['approval_overdue']);
     const after = await service.get(state.id);
     expect(after?.status).toBe('rolling_back');
-    expect(after?.outcome).toMatch(/no approval within 2h/);
+    expect(after?.outcome).toMatch(/aborted by system:approval-timeout: no approval within 2h/);
+  });
+
+  it('counts the wait from when it began, although health samples keep changing the rollout', async () => {
+    const { replicas, store, advance, state } = await waiting('wait');
+    let current = state;
+    for (let minute = 0; minute < 61; minute++) {
+      advance(60_000);
+      // What every accepted health sample does: a new version, a new updatedAt.
+      current = nextVersion(current, { updatedAt: current.updatedAt + 60_000 });
+      await store.commit(aCommit(current));
+    }
+    await replicas[0]!.tick();
+    expect((await notices(store)).map((n) => n.kind)).toEqual(['approval_reminder']);
+  });
+
+  it('runs a lost rollback retry: a rollback timer past due by the floor is run by the sweep', async () => {
+    const replicas = twoReplicas();
+    const plan = aPlan().withStages(5, 100).withClusters('eu-west', 'us-east').build();
+    const d = rolloutIn('rolling_back', plan);
+    d.accept({ type: 'rolled_back', cluster: 'eu-west' });
+    d.accept({
+      type: 'command_failed',
+      cluster: 'us-east',
+      commandId: 'c-1',
+      commandType: 'rollback',
+      reason: 'api down',
+    });
+    await replicas.store.create(aCommit(d.state));
+    replicas.advance(d.state.gate.retryDueAt! - replicas.clock.now() + 61_000);
+    await replicas.replicas[0]!.tick();
+    const after = await replicas.service.get(d.state.id);
+    expect(after?.clusters['us-east']?.status).toBe('rolling_back');
+    const trail = await replicas.service.auditTrail(d.state.id);
+    expect(trail.at(-1)).toMatchObject({ input: 'rollback_retry', actor: 'system:sweep' });
+  });
+
+  it('sends a stuck alert that was not delivered again on the next sweep', async () => {
+    const { replicas, service, notifier, advance } = twoReplicas();
+    const alert = notifier.alert.bind(notifier);
+    let failures = 1;
+    notifier.alert = async (...args) => {
+      if (failures-- > 0) throw new Error('Slack is down');
+      return alert(...args);
+    };
+    await service.start({ service: 'checkout', version: '2.5.0', startedBy: STARTER });
+    advance(61_000);
+    await replicas[0]!.tick();
+    expect(notifier.notices.filter((n) => n.type === 'alert')).toEqual([]);
+    advance(1_000);
+    await replicas[1]!.tick();
+    expect(
+      notifier.notices.filter((n) => n.type === 'alert').map((n) => n.type === 'alert' && n.kind),
+    ).toEqual(['rollout_stuck']);
   });
 });

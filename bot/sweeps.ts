@@ -6,7 +6,7 @@ import type { Logger } from '../shared/log.js';
 import type { AgentRegistry } from '../shared/ports/agent-registry.js';
 import type { Notifier } from '../shared/ports/notifier.js';
 import type { OnceClaims } from '../shared/ports/once-claims.js';
-import type { RolloutState } from '../shared/rollout/state.js';
+import type { RolloutInput, RolloutState } from '../shared/rollout/state.js';
 import type { RolloutService } from './rollout-service.js';
 
 export interface SweepOptions {
@@ -129,21 +129,23 @@ export class Sweeps {
     const raised: string[] = [];
     for (const state of await this.deps.service.list()) {
       const limit = this.stuckLimit(state);
-      if (limit === undefined || now - state.updatedAt < limit) continue;
-      if (!(await this.deps.claims.claim(`stuck:${state.id}:${state.version}`, EPISODE_TTL_MS)))
-        continue;
-      const message = describeStuck(state, now);
-      await this.deps.notifier.alert(state, 'rollout_stuck', message);
-      raised.push(message);
+      const since = lastProgressAt(state);
+      if (limit === undefined || now - since < limit) continue;
+      const message = describeStuck(state, now, since);
+      const key = `stuck:${state.id}:${state.status}:${since}`;
+      if (
+        await this.alertOnce(key, () => this.deps.notifier.alert(state, 'rollout_stuck', message))
+      )
+        raised.push(message);
     }
     return raised;
   }
 
   /**
-   * Approvals that wait too long: past the rule's `remindAfterMs` the approvers are reminded in
-   * the thread, past `escalateAfterMs` on-call is paged and, with `onTimeout: abort`, the rollout
-   * is aborted (its lock would otherwise be held with nobody deciding). Each once per waiting
-   * episode (the rollout's version: a partial approval starts a new one).
+   * Approvals that wait too long: asks the state machine for a reminder (past the rule's
+   * `remindAfterMs`) or an escalation (past `escalateAfterMs`); it checks the wait against its own
+   * record of when it began (health samples do not move it) and of what people were told, so
+   * asking again, from any replica, changes nothing. The notices go through the outbox.
    */
   private async waitingApprovals(now: number): Promise<string[]> {
     const raised: string[] = [];
@@ -151,56 +153,47 @@ export class Sweeps {
       if (state.status !== 'awaiting_approval') continue;
       const rule = state.plan.stages[state.stageIndex]?.gate.approval;
       if (rule?.remindAfterMs === undefined) continue;
-      const waited = now - state.updatedAt;
-      const who = rule.approvers.join(', ') || 'anyone';
-      const got = `${state.approvals.length} of ${rule.required}`;
-      // Whole minutes: "62m" reads better in a page than "3720s".
-      const since = formatDuration(Math.max(60_000, Math.round(waited / 60_000) * 60_000));
-      const label = `${state.plan.service} ${state.plan.version} (${state.id})`;
-      if (rule.escalateAfterMs !== undefined && waited >= rule.escalateAfterMs) {
-        if (
-          !(await this.deps.claims.claim(
-            `approval-overdue:${state.id}:${state.version}`,
-            EPISODE_TTL_MS,
-          ))
-        )
-          continue;
-        const abort = rule.onTimeout === 'abort';
-        const message =
-          `${label} has waited ${since} for approval (${got}) from ${who}` +
-          (abort
-            ? '; the policy aborts it now (approvalTimeoutAction: abort).'
-            : '; it holds the service until someone approves or aborts it.');
-        await this.deps.notifier.alert(state, 'approval_overdue', message);
-        raised.push(message);
-        if (abort) {
-          await this.deps.service
-            .act(
-              state.id,
-              { type: 'abort', reason: `no approval within ${since}` },
-              { id: 'system:approval-timeout' },
-            )
-            .catch((err: unknown) =>
-              this.deps.logger.warn(
-                { err, rolloutId: state.id },
-                'could not abort an overdue approval',
-              ),
-            );
-        }
-      } else if (waited >= rule.remindAfterMs) {
-        if (
-          !(await this.deps.claims.claim(
-            `approval-reminder:${state.id}:${state.version}`,
-            EPISODE_TTL_MS,
-          ))
-        )
-          continue;
-        const message = `Reminder: ${label} has waited ${since} for approval (${got}) from ${who}.`;
-        await this.deps.notifier.alert(state, 'approval_reminder', message);
-        raised.push(message);
+      const waited = now - (state.approvalRequestedAt ?? state.updatedAt);
+      const input: RolloutInput | undefined =
+        rule.escalateAfterMs !== undefined && waited >= rule.escalateAfterMs
+          ? { type: 'approval_overdue' }
+          : waited >= rule.remindAfterMs
+            ? { type: 'approval_reminder' }
+            : undefined;
+      if (input === undefined) continue;
+      try {
+        await this.deps.service.apply(state.id, input, 'system:sweep');
+        raised.push(`${input.type} ${state.id}`);
+      } catch (err) {
+        if (!isRolloutError(err, 'stale_event'))
+          this.deps.logger.warn(
+            { err, rolloutId: state.id, input: input.type },
+            'could not act on a waiting approval; the next sweep tries again',
+          );
       }
     }
     return raised;
+  }
+
+  /**
+   * Sends an alert once per `key` across replicas and sweeps. The claim is taken first (so two
+   * replicas do not both send it) and given back when the alert is not delivered, so the next
+   * sweep tries again rather than the alert being lost.
+   */
+  private async alertOnce(key: string, send: () => Promise<void>): Promise<boolean> {
+    if (!(await this.deps.claims.claim(key, EPISODE_TTL_MS))) return false;
+    try {
+      await send();
+      return true;
+    } catch (err) {
+      this.deps.logger.warn({ err, key }, 'alert not delivered; the next sweep sends it again');
+      await this.deps.claims
+        .release(key)
+        .catch((releaseErr: unknown) =>
+          this.deps.logger.warn({ err: releaseErr, key }, 'could not release an alert claim'),
+        );
+      return false;
+    }
   }
 
   /**
@@ -211,27 +204,33 @@ export class Sweeps {
    */
   private async lostGateTicks(now: number): Promise<string[]> {
     const raised: string[] = [];
+    const floor = this.options.lostTickAfterMs ?? LOST_TICK_FLOOR_MS;
     for (const state of await this.deps.service.list()) {
-      if (state.status !== 'baking') continue;
       const stage = state.plan.stages[state.stageIndex];
       if (stage === undefined) continue;
-      const floor = this.options.lostTickAfterMs ?? LOST_TICK_FLOOR_MS;
-      if (now - state.updatedAt < Math.max(3 * stage.gate.intervalMs, floor)) continue;
-      const input = {
-        type: 'gate_lost',
-        stageIndex: state.stageIndex,
-        tick: state.gate.tick,
-      } as const;
+      const scheduledAt = state.gate.scheduledAt ?? state.updatedAt;
+      let input: RolloutInput | undefined;
+      if (state.status === 'baking') {
+        if (now - scheduledAt >= Math.max(3 * stage.gate.intervalMs, floor)) {
+          input = { type: 'gate_lost', stageIndex: state.stageIndex, tick: state.gate.tick };
+        }
+      } else if (state.status === 'rolling_back' && state.gate.retryDueAt !== undefined) {
+        // The retry timer of failed rollbacks is a job too, and can be lost the same way.
+        if (now - state.gate.retryDueAt >= floor) {
+          input = { type: 'rollback_retry', tick: state.gate.tick };
+        }
+      }
+      if (input === undefined) continue;
       try {
         await this.deps.service.apply(state.id, input, 'system:sweep');
-        const message = `rescheduled the lost gate tick ${input.tick} of ${state.id} stage ${input.stageIndex}`;
-        this.deps.logger.warn({ rolloutId: state.id, ...input }, message);
+        const message = `${input.type === 'gate_lost' ? 'rescheduled the lost gate tick' : 'ran the lost rollback retry'} ${state.gate.tick} of ${state.id}`;
+        this.deps.logger.warn({ rolloutId: state.id, input: input.type }, message);
         raised.push(message);
       } catch (err) {
         if (!isRolloutError(err, 'stale_event'))
           this.deps.logger.warn(
             { err, rolloutId: state.id },
-            'could not reschedule a lost gate tick',
+            'could not recover a lost gate or retry job',
           );
       }
     }
@@ -259,14 +258,22 @@ export class Sweeps {
   }
 }
 
-function describeStuck(state: RolloutState, now: number): string {
+/**
+ * When the rollout last moved in a way the stuck check cares about: its gate's last tick while
+ * baking (health samples move `updatedAt` every few seconds), its last change otherwise.
+ */
+function lastProgressAt(state: RolloutState): number {
+  return state.status === 'baking' ? (state.gate.scheduledAt ?? state.updatedAt) : state.updatedAt;
+}
+
+function describeStuck(state: RolloutState, now: number, since: number): string {
   const waiting = Object.entries(state.clusters)
     .filter(([, c]) => !['applied', 'promoted', 'rolled_back'].includes(c.status))
     .map(([name, c]) => `${name} (${c.status})`);
-  const since = formatDuration(Math.round((now - state.updatedAt) / 1000) * 1000);
+  const waited = formatDuration(Math.round((now - since) / 1000) * 1000);
   return (
     `Rollout ${state.id} (${state.plan.service} ${state.plan.version}) has been ${state.status.replace('_', ' ')} ` +
-    `for ${since} with no progress` +
+    `for ${waited} with no progress` +
     (waiting.length > 0 ? `; waiting on ${waiting.join(', ')}` : '') +
     '. Check the agents of those clusters; abort if it cannot finish.'
   );

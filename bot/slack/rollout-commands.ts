@@ -152,6 +152,15 @@ export class RolloutCommands {
     const state = await service.get(command.rolloutId);
     if (!state) throw await this.notFound(command.rolloutId);
     this.requireChannel(state.plan.service, 'force-finish', who);
+    if (state.status !== 'rolling_back') {
+      throw new RolloutError(
+        'invalid_transition',
+        `force-finish is only for a rollback that cannot finish; ${state.id} is ${state.status.replace('_', ' ')}` +
+          (['succeeded', 'rolled_back', 'aborted', 'failed'].includes(state.status)
+            ? ''
+            : `. To stop it, abort it: /rollout abort ${state.id}`),
+      );
+    }
     if (!command.confirmed) {
       const left = Object.entries(state.clusters)
         .filter(([, c]) => c.status !== 'rolled_back')
@@ -170,16 +179,7 @@ export class RolloutCommands {
       { type: 'force_finish', reason: command.reason },
       { id: `user:${who.userId}`, groups },
     );
-    this.deps.logger.warn(
-      {
-        audit: 'force_finish',
-        rolloutId: after.id,
-        service: after.plan.service,
-        user: who.userId,
-        outcome: after.outcome,
-      },
-      'rollout force-finished',
-    );
+    // The rollout service writes its audit line and history entry.
     return { text: actedText('force_finish', after) };
   }
 
@@ -205,7 +205,7 @@ export class RolloutCommands {
         text: planText(plan, servicePolicy, {
           userId: who.userId,
           mayStart,
-          refusals: refusals.map((r) => r.message),
+          refusals: [...refusals.map((r) => r.message), ...this.channelRefusals(plan.service, who)],
         }),
       };
     }
@@ -246,6 +246,16 @@ export class RolloutCommands {
     if (policy === undefined || !policy.permissions.channelOnly) return;
     if (who.channelId === policy.channel) return;
     throw new WrongChannelError(action, service, policy.channel);
+  }
+
+  /** For a dry run: what `requireChannel` would refuse, as a line. */
+  private channelRefusals(service: string, who: Requester): string[] {
+    try {
+      this.requireChannel(service, 'start', who);
+      return [];
+    } catch (err) {
+      return [(err as Error).message];
+    }
   }
 
   private requireService(name: string): void {

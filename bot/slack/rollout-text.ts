@@ -3,13 +3,14 @@ import type { RolloutState } from '../../shared/rollout/state.js';
 import { literal, slackify, slackifyQuoting, typedQuote, type Quote } from './slack-text.js';
 
 /**
- * What people typed into a rollout, as bot text about it may quote it: the start reason and the
- * outcome of an abort (which ends with the person's words). Everything else a rollout holds was
+ * What people typed into a rollout, as bot text about it may quote it: the start reason, the
+ * outcome of an abort (which ends with the person's words) and a force-finish reason. Everything else a rollout holds was
  * written by the bot, the policy or an agent.
  */
 export function quotesOf(state: RolloutState): Quote[] {
   const quotes: Quote[] = [];
   if (state.plan.reason) quotes.push(typedQuote(state.plan.reason));
+  if (state.forceFinished) quotes.push(typedQuote(state.forceFinished.reason));
   const abort = abortParts(state);
   if (abort && state.outcome) quotes.push({ text: state.outcome, shown: outcomeText(state) });
   return quotes;
@@ -25,8 +26,11 @@ export function outcomeText(state: RolloutState): string {
   if (!state.outcome) return '';
   const abort = abortParts(state);
   if (abort) return `${slackify(abort.prefix)}${literal(abort.reason)}`;
-  return state.plan.reason
-    ? slackifyQuoting(state.outcome, [typedQuote(state.plan.reason)])
+  const typed = [state.plan.reason, state.forceFinished?.reason].filter(
+    (t): t is string => t !== undefined && t !== '',
+  );
+  return typed.length > 0
+    ? slackifyQuoting(state.outcome, typed.map(typedQuote))
     : slackify(state.outcome);
 }
 

@@ -54,6 +54,10 @@ export function threadLine(state: RolloutState, cause: TransitionCause): string 
     case 'gate_lost':
       line = `:repeat: the gate's next evaluation was lost; ${who} scheduled a new one`;
       break;
+    case 'approval_reminder':
+    case 'approval_overdue':
+      // Their alerts are posted in this thread; an abort it caused shows on the card.
+      return undefined;
     case 'rollback_retry':
       // Retries of a failing rollback: the rollback_failed alerts in this thread tell people.
       return undefined;

@@ -46,6 +46,18 @@ describe('environment configuration', () => {
     expect(err.message).not.toContain('not-a-token-but-a-secret');
   });
 
+  it('shows nothing of a bad secret, and masks the credentials in a mistyped URL', () => {
+    const secret = configErrorOf(() => parseEnv(BotEnv, { SLACK_SIGNING_SECRET: 'abc12' }));
+    expect(secret.message).toContain('SLACK_SIGNING_SECRET');
+    expect(secret.message).not.toContain('abc12');
+    const url = configErrorOf(() =>
+      parseEnv(BotEnv, { REDIS_URL: 'redis//default:hunter2-s3cret@redis.internal:6379' }),
+    );
+    expect(url.message).toContain('REDIS_URL');
+    expect(url.message).not.toContain('hunter2');
+    expect(url.message).toContain('redis.internal:6379');
+  });
+
   it('refuses half a distributed configuration, naming the missing variable', () => {
     const err = configErrorOf(() => runMode(parseEnv(BotEnv, { KAFKA_BROKERS: 'k:9092' })));
     expect(err.variable).toBe('REDIS_URL');

@@ -200,7 +200,13 @@ export function parseEnv<S extends z.ZodObject>(
   throw new ConfigError(variable, `${shown}: expected ${issue.message}`);
 }
 
+/**
+ * What of a bad value an error may show. Secrets show nothing (a prefix of a signing secret is
+ * still part of it); tokens their kind (`xoxb-`), which is what a person mixes up; anything else
+ * is shown with any `user:password@` in it masked (a mistyped URL still carries its credentials).
+ */
 function redactValue(variable: string, value: string): string {
-  if (/PASSWORD/.test(variable)) return '…';
-  return /TOKEN|SECRET/.test(variable) ? `${value.slice(0, 5)}…` : value;
+  if (/PASSWORD|SECRET|KEY$/.test(variable)) return '…';
+  if (/TOKEN/.test(variable)) return `${value.slice(0, 5)}…`;
+  return value.replace(/\/\/[^/@\s]*@/g, '//…@').replace(/^([a-z+]*:?)[^/@\s]*:[^/@\s]*@/i, '$1…@');
 }

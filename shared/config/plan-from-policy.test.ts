@@ -173,6 +173,25 @@ services:
     expect(err.message).toContain('To allow it, set defaults.overrides');
   });
 
+  it('judges another strategy the policy allows against that strategy’s own stages', () => {
+    const strategyOnly = parsePolicy(
+      readFileSync(new URL('../../config/policy.yaml', import.meta.url), 'utf8').replace(
+        '    stableVersion: 7.1.0',
+        '    stableVersion: 7.1.0\n    overrides: { strategy: true }',
+      ),
+      'policy.yaml',
+    );
+    const search = { service: 'search', version: '7.2.0', startedBy: 'U0ALICE' };
+    // Allowed: a canary with a canary's stages.
+    expect(planFromPolicy(strategyOnly, { ...search, strategy: 'canary' }).strategy).toBe('canary');
+    // Not allowed by it: a canary straight to 100%.
+    expect(() =>
+      planFromPolicy(strategyOnly, { ...search, strategy: 'canary', stages: [100] }),
+    ).toThrow(
+      /--stages 100 leaves out the policy's stage\(s\) 5,25,50 \(canary's stages is 5,25,50,100\)/,
+    );
+  });
+
   it('applies loosening flags the policy allows in services.<name>.overrides', () => {
     const lenient = parsePolicy(
       readFileSync(new URL('../../config/policy.yaml', import.meta.url), 'utf8').replace(

@@ -203,13 +203,17 @@ function loosening(
   if (plan.strategy !== policyStrategy && !allowed.strategy) {
     found.strategy = `--strategy ${plan.strategy} differs from the policy's ${policyStrategy} (${from('strategy')})`;
   }
-  // Another strategy brings its own stages; loosening is judged against the policy's strategy only.
-  if (plan.strategy === policyStrategy && !allowed.stages) {
-    const policyWeights = service.stages ?? policy.defaults.stages;
+  // Another strategy (where the policy allows one) is judged against that strategy's own stages:
+  // allowing a strategy is not allowing a canary that goes straight to 100%.
+  if (!allowed.stages) {
+    const policyWeights =
+      plan.strategy === policyStrategy
+        ? (service.stages ?? policy.defaults.stages)
+        : defaultWeights(plan.strategy);
     const skipped = policyWeights.filter((w) => !plan.weights.includes(w));
     if (skipped.length > 0) {
       found.others.push(
-        `--stages ${plan.weights.join(',')} leaves out the policy's stage(s) ${skipped.join(',')} (${from('stages')} is ${policyWeights.join(',')}); add stages, never skip them`,
+        `--stages ${plan.weights.join(',')} leaves out the policy's stage(s) ${skipped.join(',')} (${plan.strategy === policyStrategy ? from('stages') : `${plan.strategy}'s stages`} is ${policyWeights.join(',')}); add stages, never skip them`,
       );
     }
   }

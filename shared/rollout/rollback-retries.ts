@@ -21,12 +21,18 @@ type InputOf<T extends RolloutInput['type']> = Extract<RolloutInput, { type: T }
 
 /**
  * Sets the retry timer of failed rollbacks: one timer for the rollout (the gate scheduler's next
- * tick, unused while rolling back), so a later failure in another cluster replaces it and every
- * failed cluster is retried when it fires.
+ * tick, unused while rolling back) that retries every failed cluster when it fires. A later
+ * failure moves it only sooner, never later: a cluster's first failure (5 s) is not held up by
+ * another cluster's tenth (5 minutes).
  */
 export function scheduleRollbackRetry(draft: Draft, delayMs: number): void {
   const { state } = draft;
+  const dueAt = draft.now + delayMs;
+  // A timer that fires sooner stays: it retries this cluster too (every failed one is retried).
+  if (state.gate.retryDueAt !== undefined && state.gate.retryDueAt <= dueAt) return;
   state.gate.tick += 1;
+  state.gate.scheduledAt = draft.now;
+  state.gate.retryDueAt = dueAt;
   draft.effects.push({
     type: 'schedule_gate',
     stageIndex: state.stageIndex,
@@ -44,6 +50,7 @@ export function onRollbackRetry(draft: Draft, input: InputOf<'rollback_retry'>):
       `rollback retry ${input.tick} ignored: ${rolloutLabel(state)} is ${describeStatus(state)}`,
     );
   }
+  delete state.gate.retryDueAt;
   const failed = clustersWhere(state, (c) => c.status === 'failed');
   if (failed.length === 0) {
     return reject('stale_event', `rollback retry ignored: no cluster of ${state.id} is failing`);
@@ -74,6 +81,7 @@ export function onForceFinish(draft: Draft, input: InputOf<'force_finish'>): Out
           : ''),
     );
   }
+  state.forceFinished = { actor: input.actor, reason: input.reason };
   const left = clustersWhere(state, (c) => c.status !== 'rolled_back');
   const where = left.length > 0 ? left.join(', ') : 'none';
   state.outcome =

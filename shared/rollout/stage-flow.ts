@@ -23,6 +23,7 @@ export function allApplied(state: RolloutState): boolean {
 export function scheduleNextTick(draft: Draft): void {
   const { state } = draft;
   state.gate.tick += 1;
+  state.gate.scheduledAt = draft.now;
   draft.effects.push({
     type: 'schedule_gate',
     stageIndex: state.stageIndex,
@@ -59,6 +60,7 @@ export function afterGatePassed(draft: Draft): void {
   }
   state.status = 'awaiting_approval';
   state.approvals = [];
+  state.approvalRequestedAt = draft.now;
   const selfNote = approval.allowSelfApproval
     ? ''
     : ` (not ${state.plan.startedBy}, who started it)`;

@@ -92,7 +92,24 @@ export const RolloutState = z.object({
     /** True once an inconclusive-past-bake alert was sent for this stage (alert once, not every tick). */
     heldAlerted: z.boolean(),
     lastVerdict: z.custom<GateVerdict>().optional(),
+    /**
+     * When `tick` was scheduled (ms since epoch): how the bot's sweep tells a lost evaluation (or
+     * a lost rollback retry) from a slow one. `updatedAt` cannot: health counts move it every
+     * few seconds. Absent on rollouts stored before it was kept.
+     */
+    scheduledAt: z.number().optional(),
+    /** While rolling back with failed clusters: when the retry timer (`tick`) is due. */
+    retryDueAt: z.number().optional(),
   }),
+  /**
+   * When the current approval episode began: the rollout came to wait for approval, an approval
+   * short of the required number was given, or it was resumed while waiting. What approval
+   * reminders and escalation count from (`updatedAt` moves with every health sample).
+   */
+  approvalRequestedAt: z.number().optional(),
+  /** When the approvers were last reminded, and on-call paged, about a waiting approval. */
+  approvalRemindedAt: z.number().optional(),
+  approvalEscalatedAt: z.number().optional(),
   /**
    * The sequential judge's running evidence, for the whole rollout (the split may change between
    * stages): per check (`evidenceKey`), and per cluster the end of the last interval folded, so an
@@ -117,6 +134,11 @@ export const RolloutState = z.object({
       actor: z.string().optional(),
     })
     .optional(),
+  /**
+   * Set when a person force-finished the rollback: who, and the reason as they typed it (kept
+   * apart so every text that quotes it can show it literally).
+   */
+  forceFinished: z.object({ actor: z.string(), reason: z.string() }).optional(),
   createdAt: z.number(),
   updatedAt: z.number(),
 });
@@ -140,6 +162,9 @@ export type RolloutInput =
    */
   | { type: 'gate_lost'; stageIndex: number; tick: number }
 
+  /** The bot's sweep saw an approval waiting past its limits (see approval-timeouts.ts). */
+  | { type: 'approval_reminder' }
+  | { type: 'approval_overdue' }
   /** The retry timer of failed rollbacks (`tick`) fired: send them again. */
   | { type: 'rollback_retry'; tick: number }
   /**

@@ -310,9 +310,10 @@ function run(plan: RolloutPlan, steps: { dt: number; step: Step }[]): void {
         'a failed rollback is not sent again at once (no hammering a broken cluster)',
       ).toEqual([]);
       expect(
-        result.effects.filter((e) => e.type === 'schedule_gate'),
-        'a failed rollback sets the retry timer',
-      ).toHaveLength(1);
+        result.effects.filter((e) => e.type === 'schedule_gate').length,
+        'a failed rollback sets the retry timer (or keeps one due sooner)',
+      ).toBeLessThanOrEqual(1);
+      expect(result.state.gate.retryDueAt, 'a retry is always due').toBeDefined();
     }
     for (const effect of result.effects) {
       if (effect.type !== 'publish_command') continue;

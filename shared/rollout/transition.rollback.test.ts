@@ -220,6 +220,25 @@ describe('command_failed', () => {
     ]);
   });
 
+  it('keeps one retry timer, moved only sooner: a first failure elsewhere is not held up by a long backoff', () => {
+    const d = rolloutIn('rolling_back', plan());
+    for (let i = 1; i <= 5; i++) {
+      const effects = d.accept(failed('eu', 'rollback', 'eu down', `eu-${i}`));
+      const [timer] = effectsOf(effects, 'schedule_gate');
+      d.accept({ type: 'rollback_retry', tick: timer!.tick });
+    }
+    // eu's 6th failure: a retry 160 s away.
+    const long = effectsOf(d.accept(failed('eu', 'rollback', 'eu down', 'eu-6')), 'schedule_gate');
+    expect(long[0]!.delayMs).toBe(160_000);
+    // us fails for the first time: its 5 s timer replaces the later one.
+    const short = effectsOf(d.accept(failed('us', 'rollback', 'us down', 'us-1')), 'schedule_gate');
+    expect(short).toMatchObject([{ delayMs: 5_000 }]);
+    expect(commandsIn(d.accept({ type: 'rollback_retry', tick: short[0]!.tick }))).toEqual([
+      'eu:rollback',
+      'us:rollback',
+    ]);
+  });
+
   it('force-finish releases a rollback that cannot finish: failed, the clusters left named, the lock released, on-call told', () => {
     const d = rolloutIn('rolling_back', plan());
     d.accept({ type: 'rolled_back', cluster: 'eu' });

@@ -3,6 +3,7 @@ import { onCommandFailed, onPromoted, onRolledBack, onStageApplied } from './age
 import { describeStatus, reject, rolloutLabel, type Draft, type Outcome } from './draft.js';
 import { onGateLost, onGateResult } from './gate-results.js';
 import { onHealthCounts } from './judge-counts.js';
+import { onApprovalOverdue, onApprovalReminder } from './approval-timeouts.js';
 import { onForceFinish, onRollbackRetry } from './rollback-retries.js';
 import { planProblems, type RolloutPlan } from './plan.js';
 import {
@@ -92,6 +93,10 @@ function apply(draft: Draft, input: RolloutInput): Outcome {
       return onGateLost(draft, input);
     case 'rollback_retry':
       return onRollbackRetry(draft, input);
+    case 'approval_reminder':
+      return onApprovalReminder(draft, input);
+    case 'approval_overdue':
+      return onApprovalOverdue(draft, input);
     case 'force_finish':
       return onForceFinish(draft, input);
     case 'health_counts':

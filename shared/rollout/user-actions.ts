@@ -86,6 +86,8 @@ export function onApprove(draft: Draft, input: InputOf<'approve'>): Outcome {
   }
   state.approvals.push(input.actor);
   if (state.approvals.length >= rule.required) nextStage(draft);
+  // Short of enough approvals: reminders count from this one (someone is on it).
+  else state.approvalRequestedAt = draft.now;
   return undefined;
 }
 
@@ -129,6 +131,8 @@ export function onResume(draft: Draft): Outcome {
       break;
     case 'awaiting_approval':
       state.status = 'awaiting_approval';
+      // The wait begins again: a pause is not the approvers' delay.
+      state.approvalRequestedAt = draft.now;
       break;
   }
   return undefined;
