@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parsePolicy, PolicyError } from './policy-loader.js';
 
@@ -52,5 +53,28 @@ describe('release: (top level)', () => {
     expect(err.message).toContain(
       'release.onFailure: Invalid option: expected one of "rollback-all"|"rollback-dependents"',
     );
+  });
+});
+
+describe('the commented release example in config/policy.yaml', () => {
+  it('is a valid policy once uncommented', () => {
+    const example = readFileSync(new URL('../../config/policy.yaml', import.meta.url), 'utf8');
+    const uncommented = example
+      .replace('    # dependsOn: [search]', '    dependsOn: [search]')
+      .replace('    # waves: [[eu-west], [us-east]]', '    waves: [[eu-west], [us-east]]')
+      .replace(
+        /^# release:\n((?:# {3}.*\n)+)/m,
+        (_m, body: string) => `release:\n${body.replace(/^# /gm, '')}`,
+      );
+    expect(uncommented).not.toBe(example);
+    const policy = parsePolicy(uncommented, 'config/policy.yaml');
+    expect(policy.services.checkout?.dependsOn).toEqual(['search']);
+    expect(policy.services.checkout?.waves).toEqual([['eu-west'], ['us-east']]);
+    expect(policy.release).toEqual({
+      maxParallel: 2,
+      consumerStartsAt: 50,
+      onFailure: 'rollback-all',
+      errorBudget: 200,
+    });
   });
 });
