@@ -196,3 +196,95 @@ describe('parseCommand: the other subcommands', () => {
     });
   });
 });
+
+describe('parseCommand: start a release', () => {
+  it('reads service@version members, the reason and --dry-run', () => {
+    expect(parsed('start payments@2.0.0 Checkout@v3.1.0 new card API --dry-run')).toEqual({
+      type: 'start_release',
+      members: [
+        { service: 'payments', version: '2.0.0' },
+        { service: 'checkout', version: 'v3.1.0' },
+      ],
+      reason: 'new card API',
+      dryRun: true,
+    });
+    expect(parsed('start a@1 b@2 c@3')).toEqual({
+      type: 'start_release',
+      members: [
+        { service: 'a', version: '1' },
+        { service: 'b', version: '2' },
+        { service: 'c', version: '3' },
+      ],
+      dryRun: false,
+    });
+  });
+
+  it('keeps a member named twice for the planner to refuse with both versions', () => {
+    expect(parsed('start a@1 a@2')).toMatchObject({
+      members: [
+        { service: 'a', version: '1' },
+        { service: 'a', version: '2' },
+      ],
+    });
+  });
+
+  it('refuses a member with an empty version or service, saying how to write it', () => {
+    expect(error('start payments@ checkout@3.1.0')).toContain(
+      '"payments@" has no version after the @: write it service@version, e.g. payments@2.0.0',
+    );
+    expect(error('start @2.0.0 checkout@3.1.0')).toContain(
+      '"@2.0.0" has no service before the @: write it service@version, e.g. payments@2.0.0',
+    );
+    expect(error('start payments@2@3 checkout@3.1.0')).toContain(
+      '"payments@2@3" has more than one @',
+    );
+  });
+
+  it('refuses mixing service@version and a bare version, in either order', () => {
+    expect(error('start payments@2.0.0 checkout 3.1.0')).toContain(
+      '"checkout 3.1.0" mixes the two forms: in a release write it checkout@3.1.0, like payments@2.0.0',
+    );
+    expect(error('start payments@2.0.0 3.1.0')).toContain(
+      '"3.1.0" after payments@2.0.0 is a version without a service',
+    );
+    expect(error('start payments 2.0.0 checkout@3.1.0')).toContain(
+      'for a release write every member as service@version (payments@2.0.0 checkout@3.1.0); for one rollout leave "checkout@3.1.0" out',
+    );
+    expect(error('start payments checkout@3.1.0')).toContain(
+      '(payments@&lt;version&gt; checkout@3.1.0)',
+    );
+  });
+
+  it('refuses a member after the reason', () => {
+    expect(error('start payments@2.0.0 checkout@3.1.0 new API search@7.2.0')).toContain(
+      '"search@7.2.0" comes after the reason "new API": put every service@version first, then the reason',
+    );
+  });
+
+  it('refuses a single member: that is a rollout, written without the @', () => {
+    expect(error('start payments@2.0.0 fixes INC-1')).toContain(
+      'a release needs at least two services (got only payments@2.0.0); to roll out one service, write /rollout start payments 2.0.0',
+    );
+  });
+
+  it('refuses the flags that shape one rollout, naming them', () => {
+    expect(error('start payments@2.0.0 checkout@3.1.0 --stages 5,100 --bake 1m')).toContain(
+      '--stages, --bake shapes a single rollout; a release plans each service from its policy (stages, bake, clusters, waves) and takes only --dry-run',
+    );
+  });
+
+  it('answers names and versions over the limits with the limit', () => {
+    expect(error(`start payments@2.0.0 checkout@1.0.0-${'a'.repeat(200)}`)).toContain(
+      'the version of checkout is 206 characters; at most 128',
+    );
+    expect(error(`start payments@2.0.0 checkout@1 ${'why '.repeat(200)}`)).toContain(
+      'the reason is 799 characters; at most 500',
+    );
+  });
+
+  it('reads a mention or an address in the reason as words, not members', () => {
+    expect(parsed('start a@1 b@2 ask <@U0LEAD> or ops@example.com')).toMatchObject({
+      reason: 'ask <@U0LEAD> or ops@example.com',
+    });
+  });
+});

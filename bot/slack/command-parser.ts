@@ -1,6 +1,8 @@
 import { formatDuration, parseDuration } from '../../shared/config/duration.js';
 import { nearestNames, type RolloutRequest } from '../../shared/config/plan-from-policy.js';
+import type { ReleaseRequestMember } from '../../shared/release/plan.js';
 import { INPUT_LIMITS, type Strategy } from '../../shared/rollout/plan.js';
+import { looksLikeMember, parseReleaseArgs, RELEASE_USAGE } from './release-parser.js';
 import { literal } from './slack-text.js';
 
 /**
@@ -21,6 +23,8 @@ export type StartRequest = Omit<RolloutRequest, 'startedBy'>;
 
 export type SlashCommand =
   | { type: 'start'; request: StartRequest; dryRun: boolean }
+  /** `start a@1 b@2`: several services as one release, planned by `planRelease`. */
+  | { type: 'start_release'; members: ReleaseRequestMember[]; reason?: string; dryRun: boolean }
   /** No target: the channel's service, else every active rollout. */
   | { type: 'status'; target?: string }
   | { type: 'list' }
@@ -55,6 +59,7 @@ export const USAGE: Record<string, string> = {
   'force-finish': '/rollout force-finish <rollout id> <reason…> [--confirm]',
   history: '/rollout history <service>',
   help: '/rollout help',
+  release: RELEASE_USAGE,
 };
 
 const START_FLAGS = [
@@ -173,8 +178,19 @@ function parseStart(tokens: string[]): ParseResult {
     if (inlineValue === undefined) i++;
     flags.set(name, value);
   }
+  if (positional[0]?.includes('@')) return parseStartRelease(positional, flags);
   const [service, version, ...reason] = positional;
   if (!service) return missing('start', 'a service and a version');
+  // `start payments 2.0.0 checkout@3.1.0` meant a release; as a reason it would be lost.
+  const member = [version, ...reason].find((t) => t !== undefined && looksLikeMember(t));
+  if (member !== undefined) {
+    const typed = version !== undefined && version !== member ? version : '<version>';
+    return fail(
+      `"${literal(member)}" names a service and a version, but ${literal(service)} does not: ` +
+        `for a release write every member as service@version (${literal(service.toLowerCase())}@${literal(typed)} ${literal(member)}); ` +
+        `for one rollout leave "${literal(member)}" out. Usage: ${USAGE.start}, or ${RELEASE_USAGE}`,
+    );
+  }
   if (!version)
     return missing(
       'start',
@@ -192,6 +208,34 @@ function parseStart(tokens: string[]): ParseResult {
   const tooLong = startOverLimit(request);
   if (tooLong) return fail(tooLong);
   return ok({ type: 'start', request, dryRun: flags.has('dry-run') });
+}
+
+/**
+ * A release takes each member's plan from the policy: the flags that shape one rollout would be
+ * ambiguous across several services, so only `--dry-run` is taken.
+ */
+function parseStartRelease(
+  positional: string[],
+  flags: Map<StartFlag, string | true>,
+): ParseResult {
+  const shaping = [...flags.keys()].filter((f) => f !== 'dry-run');
+  if (shaping.length > 0) {
+    return fail(
+      `${shaping.map((f) => `--${f}`).join(', ')} shapes a single rollout; a release plans each ` +
+        `service from its policy (stages, bake, clusters, waves) and takes only --dry-run. Usage: ${RELEASE_USAGE}`,
+    );
+  }
+  const args = parseReleaseArgs(positional);
+  if (!args.ok) return fail(args.error);
+  const tooLong =
+    args.reason === undefined ? undefined : overLimit('reason', args.reason, INPUT_LIMITS.reason);
+  if (tooLong) return fail(tooLong);
+  return ok({
+    type: 'start_release',
+    members: args.members,
+    ...(args.reason !== undefined ? { reason: args.reason } : {}),
+    dryRun: flags.has('dry-run'),
+  });
 }
 
 /** The first length limit the request breaks, said with the limit; `undefined` when none. */

@@ -26,6 +26,8 @@ export function helpText(): string {
     `• \`${USAGE.start}\``,
     '    plan a rollout from the service’s policy and start it; `--dry-run` shows the plan and starts nothing',
     '    the stable version itself is refused, an older one needs `--allow-downgrade`; version ≤ 128 characters, reason ≤ 500',
+    `• \`${USAGE.release}\``,
+    '    plan a release of several services, providers before consumers (the policy’s `dependsOn`); for now only `--dry-run` (shows the order and what each waits for)',
     `• \`${USAGE.status}\` — one rollout, or the channel’s service, or all active ones`,
     `• \`${USAGE.list}\` — active rollouts`,
     `• \`/rollout approve|pause|resume|abort <rollout id> [reason…]\` — act on a rollout (its card has buttons too)`,

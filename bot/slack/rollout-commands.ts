@@ -2,6 +2,7 @@ import type { types } from '@slack/bolt';
 import { nearestNames } from '../../shared/config/plan-from-policy.js';
 import type { Policy } from '../../shared/config/policy.js';
 import { isRolloutError, RolloutError } from '../../shared/errors.js';
+import { planRelease } from '../../shared/release/plan.js';
 import type { Logger } from '../../shared/log.js';
 import type { HealthSampleStore } from '../../shared/ports/health-samples.js';
 import { PermissionDeniedError, type RolloutService } from '../rollout-service.js';
@@ -17,6 +18,7 @@ import {
   refusalText,
   startedText,
 } from './replies.js';
+import { releasePlanText, ReleaseNotRunError } from './release-text.js';
 import { quotesOf } from './rollout-text.js';
 import { escapeText, literal, typedQuote, type Quote } from './slack-text.js';
 import type { UserGroups } from './user-groups.js';
@@ -74,6 +76,8 @@ export class RolloutCommands {
         const { service, version, clusters = [] } = command.request;
         return [service, version, ...clusters].map(typedQuote);
       }
+      case 'start_release':
+        return command.members.flatMap((m) => [m.service, m.version]).map(typedQuote);
       case 'act': {
         const state = await this.deps.service.get(command.rolloutId).catch(() => undefined);
         return [typedQuote(command.rolloutId), ...(state ? quotesOf(state) : [])];
@@ -104,6 +108,8 @@ export class RolloutCommands {
         return { text: helpText() };
       case 'start':
         return this.start(command, who);
+      case 'start_release':
+        return this.startRelease(command);
       case 'status':
         return this.status(command.target, who);
       case 'list':
@@ -216,6 +222,19 @@ export class RolloutCommands {
       'rollout started from Slack',
     );
     return { text: startedText(state, policy.services[state.plan.service]?.channel) };
+  }
+
+  /**
+   * A release is planned (every member checked against the policy, the order worked out) and
+   * shown with `--dry-run`. Running one is not built yet: a start without `--dry-run` is refused
+   * after the same checks, so bad input still hears what is wrong first.
+   */
+  private startRelease(command: Extract<SlashCommand, { type: 'start_release' }>): Reply {
+    const plan = planRelease(this.deps.policy(), command.members);
+    if (!command.dryRun) {
+      throw new ReleaseNotRunError(plan.members.map((m) => `${m.service}@${m.version}`).join(' '));
+    }
+    return { text: releasePlanText(plan, command.reason) };
   }
 
   private async status(target: string | undefined, who: Requester): Promise<Reply> {

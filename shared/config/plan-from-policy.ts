@@ -7,8 +7,12 @@ import {
   type Strategy,
 } from '../rollout/plan.js';
 import { formatDuration } from './duration.js';
+import { nearestNames } from './nearest-names.js';
 import { planChecks } from './gate-check-policy.js';
 import type { GatePolicy, Policy, ServicePolicy } from './policy.js';
+
+// Moved to its own file so the policy schema can suggest names without an import cycle.
+export { nearestNames };
 
 /** What a person asks for; everything left out comes from the service's policy. */
 export interface RolloutRequest {
@@ -35,7 +39,8 @@ export class PlanError extends RolloutError {
   }
 }
 
-const VERSION = /^v?\d+(\.\d+){0,2}([-+][0-9A-Za-z.-]+)?$/;
+/** What a version looks like (2.4.1, v2.4.1, 2.4.1-rc.1); releases check each member with it. */
+export const VERSION = /^v?\d+(\.\d+){0,2}([-+][0-9A-Za-z.-]+)?$/;
 
 /** Facts about the service that the policy file cannot know. */
 export interface PlanContext {
@@ -299,32 +304,4 @@ export function gateFor(policy: Policy, service: ServicePolicy): Gate {
     intervalMs: merged.interval,
     failureLimit: merged.failureLimit,
   };
-}
-
-/** Known names within a small edit distance of `name`, closest first (for "did you mean"). */
-export function nearestNames(name: string, known: string[]): string[] {
-  const scored = known
-    .map((k) => ({ k, d: editDistance(name, k) }))
-    .filter(
-      ({ k, d }) =>
-        d <= Math.max(2, Math.floor(k.length / 3)) || k.startsWith(name) || name.startsWith(k),
-    );
-  return scored
-    .sort((a, b) => a.d - b.d)
-    .slice(0, 3)
-    .map(({ k }) => k);
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length]!;
 }

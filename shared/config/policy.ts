@@ -1,10 +1,13 @@
 import { z } from 'zod';
+import { DependsOn, dependencyProblems } from './dependencies.js';
 import { Duration } from './duration.js';
 import { PolicyGateCheck } from './gate-check-policy.js';
 import { ServicePagerDuty } from './pagerduty.js';
 import { PrometheusSettings, ServicePromQueries } from './prometheus-queries.js';
+import { ReleasePolicy } from './release-policy.js';
 import { ServiceRouting } from './routing.js';
 import { SimulationSettings } from './simulation.js';
+import { waveProblems, Waves } from './waves.js';
 import { ClusterName, WebhookCheck, planProblems, ServiceName, Strategy } from '../rollout/plan.js';
 
 /**
@@ -123,6 +126,8 @@ export const ServiceDefaults = z.strictObject({
   approveAt: z.array(z.number().int().min(0).max(100)).default([]),
   blueGreen: BlueGreenPolicy.default({}),
   overrides: Overrides.default(Overrides.parse({})),
+  /** Cluster waves of the fleet (see waves.ts); absent: one wave of each service's clusters. */
+  waves: Waves.optional(),
 });
 
 export const ServicePolicy = z.strictObject({
@@ -162,6 +167,10 @@ export const ServicePolicy = z.strictObject({
   prometheus: ServicePromQueries.optional(),
   /** Pages on-call through PagerDuty (see pager-routing.ts); else `PAGERDUTY_ROUTING_KEY` if set. */
   pagerduty: ServicePagerDuty.optional(),
+  /** The services this one depends on: a release rolls them out first (see dependencies.ts). */
+  dependsOn: DependsOn.optional(),
+  /** This service's cluster waves, first to last (see waves.ts); absent: `defaults.waves`. */
+  waves: Waves.optional(),
 });
 export type ServicePolicy = z.infer<typeof ServicePolicy>;
 
@@ -178,8 +187,13 @@ export const Policy = z
     simulation: SimulationSettings.optional(),
     /** The `prometheus` metrics provider's queries and limits; ignored by other providers. */
     prometheus: PrometheusSettings.optional(),
+    /** How multi-service releases run (see release-policy.ts). */
+    release: ReleasePolicy.default(ReleasePolicy.parse({})),
   })
   .superRefine((policy, ctx) => {
+    for (const problem of [...dependencyProblems(policy.services), ...waveProblems(policy)]) {
+      ctx.addIssue({ code: 'custom', ...problem });
+    }
     for (const [name, service] of Object.entries(policy.services)) {
       service.clusters.forEach((cluster, i) => {
         if (!(cluster in policy.clusters)) {

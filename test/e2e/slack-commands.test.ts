@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CHANNELS, SLACK_PEOPLE } from '../support/slack-policy.js';
+import { CHANNELS, SLACK_PEOPLE, slackPolicyYaml } from '../support/slack-policy.js';
 import { startSlackProduct, type SlackProduct } from '../support/slack-product.js';
 import { waitFor } from '../support/wait-for.js';
 import {
@@ -275,5 +275,89 @@ describe('/rollout over HTTP', () => {
         what: 'the abort in the card thread',
       },
     );
+  });
+});
+
+/** Releases: planned and shown with --dry-run; this version does not run them yet. */
+describe('/rollout start of a release over HTTP', () => {
+  let product: SlackProduct;
+  beforeEach(async () => {
+    // checkout calls payments: a release of both starts payments first.
+    const policyYaml = slackPolicyYaml().replace(
+      '    stableVersion: 2.4.0\n',
+      '    stableVersion: 2.4.0\n    dependsOn: [payments]\n',
+    );
+    product = await startSlackProduct({ policyYaml });
+  });
+  afterEach(async () => {
+    await product.stop();
+  });
+
+  async function nothingStarted(): Promise<void> {
+    expect(await product.local.bot.service.list()).toEqual([]);
+    expect(commandsPublished(product)).toBe(0);
+    expect(product.api.calls('chat.postMessage')).toEqual([]);
+    for (const post of product.api.responses()) expect(post.body.response_type).toBe('ephemeral');
+  }
+
+  it('shows the plan of a dry run: providers first, what each waits for, the release settings', async () => {
+    const reply = await product.slack.ask(
+      'start checkout@2.5.0 payments@1.1.0 search@7.2.0 --dry-run new card API',
+      inCheckout(STARTER),
+    );
+    expect(reply).toContain('Dry run: nothing was started');
+    expect(reply).toContain('*Release of 3 services*, providers before their consumers');
+    expect(reply).toContain('(at most 2 at once; release.maxParallel)');
+    expect(reply).toContain('1. *payments* `1.1.0` · starts first · clusters eu-west, us-east');
+    expect(reply).toContain('2. *search* `7.2.0` · starts first · clusters eu-west');
+    expect(reply).toContain(
+      '3. *checkout* `2.5.0` · waits for *payments* · clusters eu-west, us-east',
+    );
+    expect(reply).toContain(
+      'A consumer starts when each provider it waits for has finished its rollout.',
+    );
+    expect(reply).toContain('release.onFailure: rollback-all');
+    expect(reply).toContain('*Reason*: new card API');
+    await nothingStarted();
+  });
+
+  it('refuses to start a release without --dry-run, saying how to see its plan', async () => {
+    const reply = await product.slack.ask(
+      'start payments@1.1.0 checkout@2.5.0',
+      inCheckout(STARTER),
+    );
+    expect(reply).toContain(
+      'releases are planned but not yet run by this version; nothing was started',
+    );
+    expect(reply).toContain('/rollout start payments@1.1.0 checkout@2.5.0 --dry-run');
+    await nothingStarted();
+  });
+
+  it('answers each bad release with what was wrong and what would be right, and starts nothing', async () => {
+    const cases: [string, string[]][] = [
+      [
+        'start payments@1.1.0 payments@1.2.0 --dry-run',
+        ['payments is named twice (payments@1.1.0 and payments@1.2.0)'],
+      ],
+      [
+        'start paymnts@1.1.0 checkout@2.5.0',
+        [
+          'unknown service "paymnts"; did you mean "payments"?',
+          'Known services: checkout, payments, search',
+        ],
+      ],
+      [
+        'start payments@1.1.0 checkout@latest --dry-run',
+        ['checkout@latest: "latest" is not a version; write it like 2.4.1'],
+      ],
+      ['start payments@ checkout@2.5.0', ['"payments@" has no version after the @']],
+      ['start payments@1.1.0 checkout 2.5.0', ['in a release write it checkout@2.5.0']],
+      ['start payments@1.1.0', ['a release needs at least two services']],
+    ];
+    for (const [text, expected] of cases) {
+      const reply = await product.slack.ask(text, inCheckout(STARTER));
+      for (const part of expected) expect(reply, `/rollout ${text}`).toContain(part);
+    }
+    await nothingStarted();
   });
 });
