@@ -3,26 +3,19 @@
  * everywhere the simulation needs chance, so a test with a seed sees the same numbers every run.
  */
 
+import { seededUniform, standardNormal } from '../../shared/judge/seeded-counts.js';
+
 /** Returns a number in [0, 1), like `Math.random`. */
 export type RandomSource = () => number;
 
-/** mulberry32: tiny, fast, and good enough for simulated traffic (not for anything secret). */
+/** mulberry32 (the judge's simulations use the same generator): not for anything secret. */
 export function seededRandom(seed: number): RandomSource {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return seededUniform(seed);
 }
 
 /** Standard normal (mean 0, sd 1), Box–Muller. */
 export function normal(random: RandomSource): number {
-  const u = 1 - random(); // (0, 1]: log(0) would be -Infinity
-  const v = random();
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  return standardNormal(random);
 }
 
 /** A Poisson count with the given mean: exact for small means, normal approximation above 30. */

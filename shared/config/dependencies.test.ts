@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { dependencyProblems } from './dependencies.js';
-import { parsePolicy, PolicyError } from './policy-loader.js';
+import { parsePolicy } from './policy-loader.js';
+import { lineOf, policyRefusal } from '../../test/support/policy-refusals.js';
 
 /** A policy of three services in one cluster; `extra` is appended under each named service. */
 function policyYaml(extra: Partial<Record<'checkout' | 'payments' | 'search', string>>): string {
@@ -15,20 +16,6 @@ function policyYaml(extra: Partial<Record<'checkout' | 'payments' | 'search', st
   );
 }
 
-function refusal(text: string): PolicyError {
-  try {
-    parsePolicy(text, 'policy.yaml');
-  } catch (err) {
-    if (err instanceof PolicyError) return err;
-    throw err;
-  }
-  throw new Error('expected the policy to be refused');
-}
-
-/** The 1-based line of the first line holding `needle`. */
-const lineOf = (text: string, needle: string): number =>
-  text.split('\n').findIndex((l) => l.includes(needle)) + 1;
-
 describe('services.<name>.dependsOn', () => {
   it('reads the providers a service depends on', () => {
     const policy = parsePolicy(policyYaml({ checkout: 'dependsOn: [payments, search]' }), 'p.yaml');
@@ -38,7 +25,7 @@ describe('services.<name>.dependsOn', () => {
 
   it('refuses an unknown provider, naming it and the nearest service, on its line', () => {
     const text = policyYaml({ checkout: 'dependsOn: [paymnets]' });
-    const err = refusal(text);
+    const err = policyRefusal(text);
     expect(err.problems).toEqual([
       {
         line: lineOf(text, 'dependsOn'),
@@ -54,7 +41,7 @@ describe('services.<name>.dependsOn', () => {
       checkout: 'dependsOn: [payments]',
       payments: 'dependsOn: [checkout]',
     });
-    const err = refusal(text);
+    const err = policyRefusal(text);
     expect(err.problems).toHaveLength(1);
     expect(err.problems[0]).toMatchObject({
       line: lineOf(text, 'dependsOn: [checkout]'),
@@ -66,7 +53,7 @@ describe('services.<name>.dependsOn', () => {
   });
 
   it('refuses a longer cycle and a service that depends on itself', () => {
-    const long = refusal(
+    const long = policyRefusal(
       policyYaml({
         checkout: 'dependsOn: [payments]',
         payments: 'dependsOn: [search]',
@@ -74,12 +61,12 @@ describe('services.<name>.dependsOn', () => {
       }),
     );
     expect(long.message).toContain('dependsOn cycle checkout → payments → search → checkout');
-    const self = refusal(policyYaml({ search: 'dependsOn: [search]' }));
+    const self = policyRefusal(policyYaml({ search: 'dependsOn: [search]' }));
     expect(self.message).toContain('services.search.dependsOn.0: dependsOn cycle search → search');
   });
 
   it('refuses a provider listed twice', () => {
-    const err = refusal(policyYaml({ checkout: 'dependsOn: [payments, payments]' }));
+    const err = policyRefusal(policyYaml({ checkout: 'dependsOn: [payments, payments]' }));
     expect(err.message).toContain('services.checkout.dependsOn.1: "payments" is listed twice');
   });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planFromPolicy } from './plan-from-policy.js';
-import { parsePolicy, PolicyError } from './policy-loader.js';
+import { parsePolicy } from './policy-loader.js';
+import { policyRefusal } from '../../test/support/policy-refusals.js';
 
 /** A policy whose default gate has the given checks (YAML list items, indented for `checks:`). */
 function withChecks(checks: string): string {
@@ -14,16 +15,6 @@ services:
     channel: C0CHECKOUT
     clusters: [eu-west]
 `;
-}
-
-function refused(text: string): PolicyError {
-  try {
-    parsePolicy(text, 'policy.yaml');
-  } catch (err) {
-    if (err instanceof PolicyError) return err;
-    throw err;
-  }
-  throw new Error('expected the policy to be refused');
 }
 
 describe('sequential checks in the policy', () => {
@@ -69,7 +60,7 @@ describe('sequential checks in the policy', () => {
         '\n        ',
       ),
     );
-    const err = refused(text);
+    const err = policyRefusal(text);
     expect(err.problems).toEqual([
       expect.objectContaining({
         field: `defaults.gate.checks.0.${field}`,
@@ -81,7 +72,7 @@ describe('sequential checks in the policy', () => {
   });
 
   it('refuses a sequential check on a metric that cannot be counted', () => {
-    const err = refused(
+    const err = policyRefusal(
       withChecks('      - { metric: latency_p99, mode: sequential, maxRatio: 1.2 }'),
     );
     expect(err.problems).toEqual([
@@ -94,17 +85,17 @@ describe('sequential checks in the policy', () => {
 
   it('refuses a sequential check without a tolerance, and sequential fields on threshold checks', () => {
     expect(
-      refused(withChecks('      - { metric: error_rate, mode: sequential }')).problems,
+      policyRefusal(withChecks('      - { metric: error_rate, mode: sequential }')).problems,
     ).toEqual([expect.objectContaining({ field: 'defaults.gate.checks.0.maxRatio' })]);
     expect(
-      refused(withChecks('      - { metric: error_rate, max: 0.02, alpha: 0.01 }')).problems,
+      policyRefusal(withChecks('      - { metric: error_rate, max: 0.02, alpha: 0.01 }')).problems,
     ).toEqual([
       expect.objectContaining({
         field: 'defaults.gate.checks.0.alpha',
         message: 'applies only to mode: sequential',
       }),
     ]);
-    expect(refused(withChecks('      - { metric: error_rate }')).problems).toEqual([
+    expect(policyRefusal(withChecks('      - { metric: error_rate }')).problems).toEqual([
       expect.objectContaining({
         field: 'defaults.gate.checks.0.max',
         message: 'is required for an absolute check',
@@ -113,7 +104,7 @@ describe('sequential checks in the policy', () => {
   });
 
   it('refuses a minimum bake or promotion α without promoteEarly', () => {
-    const err = refused(
+    const err = policyRefusal(
       withChecks('      - { metric: error_rate, mode: sequential, maxRatio: 1.2, minBake: 2m }'),
     );
     expect(err.problems).toEqual([

@@ -1,18 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parsePolicy, PolicyError } from './policy-loader.js';
+import { parsePolicy } from './policy-loader.js';
+import { policyRefusal } from '../../test/support/policy-refusals.js';
 
 const example = readFileSync(new URL('../../config/policy.yaml', import.meta.url), 'utf8');
-
-function problemsOf(text: string): PolicyError {
-  try {
-    parsePolicy(text, 'policy.yaml');
-  } catch (err) {
-    if (err instanceof PolicyError) return err;
-    throw err;
-  }
-  throw new Error('expected the policy to be refused');
-}
 
 describe('parsePolicy', () => {
   it('reads the commented example with its durations in milliseconds and defaults filled in', () => {
@@ -25,7 +16,7 @@ describe('parsePolicy', () => {
   });
 
   it('names the file, line and field of a bad value', () => {
-    const err = problemsOf(example.replace('bake: 30s', 'bake: two minutes'));
+    const err = policyRefusal(example.replace('bake: 30s', 'bake: two minutes'));
     const line = example.split('\n').findIndex((l) => l.includes('bake: 30s')) + 1;
     expect(err.message).toContain(
       `policy.yaml:${line}: defaults.bake: "two minutes" is not a duration`,
@@ -33,7 +24,7 @@ describe('parsePolicy', () => {
   });
 
   it('refuses a service in a cluster that is not declared, on the line of that cluster', () => {
-    const err = problemsOf(example.replace('clusters: [eu-west]', 'clusters: [ap-south]'));
+    const err = policyRefusal(example.replace('clusters: [eu-west]', 'clusters: [ap-south]'));
     expect(err.problems).toEqual([
       expect.objectContaining({
         field: 'services.search.clusters.0',
@@ -46,7 +37,7 @@ describe('parsePolicy', () => {
   });
 
   it('refuses a misspelt field instead of ignoring it', () => {
-    const err = problemsOf(
+    const err = policyRefusal(
       example.replace(
         '    stages: [5, 25, 50, 100]\n    approveAt',
         '    stagse: [5, 25, 50, 100]\n    approveAt',
@@ -56,20 +47,20 @@ describe('parsePolicy', () => {
   });
 
   it('reports broken YAML with its line', () => {
-    const err = problemsOf('clusters:\n  eu-west: {\nservices: {}\n');
+    const err = policyRefusal('clusters:\n  eu-west: {\nservices: {}\n');
     expect(err.problems[0]?.message).toMatch(/^YAML: /);
     expect(err.problems[0]?.line).toBeGreaterThan(0);
   });
 
   it('requires the fields a service cannot do without', () => {
-    const err = problemsOf(
+    const err = policyRefusal(
       'clusters: { eu-west: {} }\nservices:\n  pay:\n    clusters: [eu-west]\n',
     );
     expect(err.message).toContain('policy.yaml:4: services.pay.channel: is required (string)');
   });
 
   it('refuses stages that would not make a valid rollout, saying what would be right', () => {
-    const err = problemsOf(
+    const err = policyRefusal(
       example.replace(
         '    stages: [5, 25, 50, 100]\n    approveAt',
         '    stages: [5, 50, 25]\n    approveAt',
@@ -84,7 +75,7 @@ describe('parsePolicy', () => {
   });
 
   it('refuses an approval point that is not a stage', () => {
-    const err = problemsOf(example.replace('approveAt: [50]', 'approveAt: [75]'));
+    const err = policyRefusal(example.replace('approveAt: [50]', 'approveAt: [75]'));
     expect(err.message).toContain(
       'services.checkout.approveAt: approveAt 75 is not one of the stages 5,25,50,100',
     );
@@ -93,7 +84,7 @@ describe('parsePolicy', () => {
   it('refuses a blue-green service whose preview no traffic and no webhook can judge, naming the field', () => {
     const blind = example.replace(/ {4}blueGreen:\n {6}mirrorPercent: 10\n/, '');
     expect(blind).not.toBe(example);
-    const err = problemsOf(blind);
+    const err = policyRefusal(blind);
     expect(err.problems).toEqual([
       expect.objectContaining({
         field: 'services.search.blueGreen.mirrorPercent',
@@ -132,19 +123,19 @@ describe('parsePolicy', () => {
         `    approveAt: [50]\n    gate:\n      webhooks: ${list}`,
       );
     expect(
-      problemsOf(hooks('[{ name: load, url: "http://l.test", timeout: 5m }]')).message,
+      policyRefusal(hooks('[{ name: load, url: "http://l.test", timeout: 5m }]')).message,
     ).toContain('services.checkout.gate.webhooks.0.timeout: at most 60s');
     expect(
-      problemsOf(hooks('[{ name: a, url: "http://a.test" }, { name: a, url: "http://b.test" }]'))
+      policyRefusal(hooks('[{ name: a, url: "http://a.test" }, { name: a, url: "http://b.test" }]'))
         .message,
     ).toContain('webhook names must differ');
-    expect(problemsOf(hooks('[{ name: a, url: "ftp://a.test" }]')).message).toContain(
+    expect(policyRefusal(hooks('[{ name: a, url: "ftp://a.test" }]')).message).toContain(
       'services.checkout.gate.webhooks.0.url: an http:// or https:// URL',
     );
   });
 
   it('refuses more approvals required than people listed could ever give', () => {
-    const err = problemsOf(
+    const err = policyRefusal(
       example
         .replace('approve: [U0LEAD1, U0LEAD2, S0CHECKOUTLEADS]', 'approve: [U0LEAD1, U0LEAD2]')
         .replace('approvalsRequired: 1', 'approvalsRequired: 3'),
@@ -155,7 +146,7 @@ describe('parsePolicy', () => {
   });
 
   it('refuses an escalation that would come before the reminder', () => {
-    const err = problemsOf(
+    const err = policyRefusal(
       example.replace(
         /approvalTimeout: 1h.*\n/,
         'approvalTimeout: 30m\n      approvalEscalateAfter: 10m\n',

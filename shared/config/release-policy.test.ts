@@ -1,19 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parsePolicy, PolicyError } from './policy-loader.js';
+import { parsePolicy } from './policy-loader.js';
+import { policyRefusal } from '../../test/support/policy-refusals.js';
 
 const BASE =
   'clusters:\n  eu-west: {}\nservices:\n  checkout:\n    channel: C0CHECKOUT\n    clusters: [eu-west]\n';
-
-function refusal(text: string): PolicyError {
-  try {
-    parsePolicy(text, 'policy.yaml');
-  } catch (err) {
-    if (err instanceof PolicyError) return err;
-    throw err;
-  }
-  throw new Error('expected the policy to be refused');
-}
 
 describe('release: (top level)', () => {
   it('defaults to two members at once and rolling everything back, without a budget', () => {
@@ -38,7 +29,7 @@ describe('release: (top level)', () => {
 
   it('refuses bad values on their lines, naming the field', () => {
     const text = `${BASE}release:\n  maxParallel: 0\n  consumerStartsAt: 150\n  onFailure: rollback-some\n  errorBudget: -1\n  maxParalel: 2\n`;
-    const err = refusal(text);
+    const err = policyRefusal(text);
     const fields = err.problems.map((p) => [p.field, p.line]);
     const line = (needle: string) => text.split('\n').findIndex((l) => l.includes(needle)) + 1;
     expect(fields).toEqual([

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parsePolicy, PolicyError } from './policy-loader.js';
+import { parsePolicy } from './policy-loader.js';
 import { wavesOf } from './waves.js';
+import { lineOf, policyRefusal } from '../../test/support/policy-refusals.js';
 
 /**
  * Four clusters; checkout runs in all of them, search in two. `defaults` and the two services'
@@ -26,19 +27,6 @@ function policyYaml(parts: { defaults?: string; checkout?: string; search?: stri
     '',
   ].join('\n');
 }
-
-function refusal(text: string): PolicyError {
-  try {
-    parsePolicy(text, 'policy.yaml');
-  } catch (err) {
-    if (err instanceof PolicyError) return err;
-    throw err;
-  }
-  throw new Error('expected the policy to be refused');
-}
-
-const lineOf = (text: string, needle: string): number =>
-  text.split('\n').findIndex((l) => l.includes(needle)) + 1;
 
 describe('cluster waves', () => {
   it('absent everywhere: one wave of all the service’s clusters (today’s behaviour)', () => {
@@ -74,7 +62,7 @@ describe('cluster waves', () => {
 
   it('refuses a service’s cluster that no wave holds, naming it', () => {
     const text = policyYaml({ checkout: 'waves: [[staging], [eu-west, us-east]]' });
-    const err = refusal(text);
+    const err = policyRefusal(text);
     expect(err.problems).toEqual([
       {
         line: lineOf(text, 'waves:'),
@@ -87,7 +75,7 @@ describe('cluster waves', () => {
 
   it('refuses a cluster in two waves, naming it and its first wave, on its line', () => {
     const text = policyYaml({ search: 'waves: [[eu-west], [us-east, eu-west]]' });
-    const err = refusal(text);
+    const err = policyRefusal(text);
     expect(err.problems).toEqual([
       {
         line: lineOf(text, 'waves:'),
@@ -98,7 +86,7 @@ describe('cluster waves', () => {
   });
 
   it('refuses a cluster the service does not run in, naming the service’s clusters', () => {
-    const err = refusal(policyYaml({ search: 'waves: [[eu-west], [us-east], [staging]]' }));
+    const err = policyRefusal(policyYaml({ search: 'waves: [[eu-west], [us-east], [staging]]' }));
     expect(err.message).toContain(
       'services.search.waves.2.0: unknown cluster "staging" (search\'s clusters: eu-west, us-east)',
     );
@@ -106,7 +94,7 @@ describe('cluster waves', () => {
 
   it('refuses in defaults.waves an undeclared cluster, and a service cluster left out', () => {
     const text = policyYaml({ defaults: 'waves: [[staging], [eu-west, us-east], [mars]]' });
-    const err = refusal(text);
+    const err = policyRefusal(text);
     expect(err.problems.map((p) => [p.field, p.message])).toEqual([
       [
         'defaults.waves.2.0',
@@ -121,10 +109,10 @@ describe('cluster waves', () => {
   });
 
   it('refuses an empty wave and an empty list of waves', () => {
-    expect(refusal(policyYaml({ search: 'waves: [[eu-west], [], [us-east]]' })).message).toContain(
-      'services.search.waves.1: a wave needs at least one cluster',
-    );
-    expect(refusal(policyYaml({ search: 'waves: []' })).message).toContain(
+    expect(
+      policyRefusal(policyYaml({ search: 'waves: [[eu-west], [], [us-east]]' })).message,
+    ).toContain('services.search.waves.1: a wave needs at least one cluster');
+    expect(policyRefusal(policyYaml({ search: 'waves: []' })).message).toContain(
       'services.search.waves:',
     );
   });
