@@ -167,6 +167,8 @@ export async function runBench(log: (line: string) => void): Promise<BenchResult
       redisUrl: stack.redis.url,
       logger: silentLogger,
       clock: systemClock,
+      // Signed as in production: the agents refuse anything else.
+      signer: stack.keys.signer,
     });
     const timer = new CommandTimer();
     const runtime = new BotRuntime({
