@@ -7,6 +7,7 @@ import type { CommandBus } from '../shared/ports/buses.js';
 import type { Effect } from '../shared/rollout/state.js';
 import { randomUUID } from 'node:crypto';
 import { aCommit, aHistoryEntry, aRolloutState } from '../test/support/state-builders.js';
+import { waitFor } from '../test/support/wait-for.js';
 import { MemoryGateScheduler } from './adapters/memory-gate-scheduler.js';
 import { MemoryOnceClaims } from './adapters/memory-once-claims.js';
 import { MemoryRolloutStore } from './adapters/memory-rollout-store.js';
@@ -313,6 +314,28 @@ describe('EffectRunner: rollbacks first, each cluster on its own', () => {
       'ap-south rollback',
     ]);
     expect((await store.pendingEffects()).map((p) => p.effect.type)).toEqual(['publish_command']);
+  });
+
+  it('does not wait for a publish that hangs on one cluster before publishing to the others', async () => {
+    const { store, commands, runner } = setUp();
+    let release: () => void = () => {};
+    const hanging = new Promise<void>((resolve) => (release = resolve));
+    const publish = commands.publish.bind(commands);
+    commands.publish = async (command) => {
+      if (command.cluster === 'us-east') await hanging; // kafkajs retrying a leaderless partition
+      return publish(command);
+    };
+    const state = aRolloutState().withVersion(1).build();
+    await store.create(aCommit(state, [rollback('us-east', 1), rollback('eu-west', 2)]));
+
+    const drained = runner.drain();
+    await waitFor(() => commands.published.some((c) => c.cluster === 'eu-west'), {
+      what: 'eu-west’s rollback while us-east’s publish hangs',
+    });
+    expect(commands.published.map((c) => c.cluster)).toEqual(['eu-west']);
+    release();
+    await drained;
+    expect(commands.published.map((c) => c.cluster)).toEqual(['eu-west', 'us-east']);
   });
 
   it('does not let failing housekeeping hold up the rollback commands', async () => {

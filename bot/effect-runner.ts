@@ -24,6 +24,8 @@ export interface EffectRunnerDeps {
 }
 
 const BATCH = 100;
+/** Lanes carried out at once; enough to keep one slow cluster from delaying the rest. */
+const LANES_AT_ONCE = 16;
 /** A replica that claimed an effect and died: another may take it over after this long. */
 const CLAIM_TTL_MS = 15_000;
 
@@ -85,11 +87,12 @@ export class EffectRunner {
 
   /**
    * One pass over the whole outbox per round, page by page in insertion order. Effects run in
-   * lanes (`laneOf`): a rollout's commands to one cluster, and its other effects. An effect that
-   * failed (or is claimed by another replica) keeps the later effects of its lane waiting, so
-   * order holds where it matters (an agent ignores a command older than one it applied); every
-   * other lane goes ahead, the same rollout's included: one cluster's failing publish or a Redis
-   * blip on housekeeping never holds up the rollback of the other clusters.
+   * lanes (`laneOf`): a rollout's commands to one cluster, and its other effects; lanes run
+   * concurrently, each in order. An effect that failed (or is claimed by another replica) keeps
+   * the later effects of its lane waiting, so order holds where it matters (an agent ignores a
+   * command older than one it applied); every other lane goes ahead, the same rollout's included:
+   * one cluster's failing or hanging publish, or a Redis blip on housekeeping, never holds up the
+   * rollback of the other clusters.
    */
   private async loop(): Promise<void> {
     do {
@@ -98,11 +101,20 @@ export class EffectRunner {
       let after: number | undefined;
       for (;;) {
         const page = await this.deps.store.pendingEffects(BATCH, after);
+        const lanes = new Map<string, PendingEffect[]>();
         for (const item of page) {
           const lane = laneOf(item);
-          if (blocked.has(lane) || this.inFlight.has(item.id)) continue;
-          if (!(await this.runOne(item))) blocked.add(lane);
+          lanes.set(lane, [...(lanes.get(lane) ?? []), item]);
         }
+        // Lanes run side by side (each in order): a publish that hangs on one cluster's topic
+        // for kafkajs's whole retry cycle holds up only its own lane.
+        await forEachConcurrently([...lanes], LANES_AT_ONCE, async ([lane, items]) => {
+          for (const item of items) {
+            if (blocked.has(lane)) return;
+            if (this.inFlight.has(item.id)) continue;
+            if (!(await this.runOne(item))) blocked.add(lane);
+          }
+        });
         if (page.length < BATCH) break;
         after = page[page.length - 1]!.seq;
       }
@@ -286,4 +298,20 @@ export class EffectRunner {
       ...(entry.detail ? { detail: entry.detail } : {}),
     };
   }
+}
+
+/** Runs `work` on every item, at most `limit` at a time; resolves when all have settled. */
+async function forEachConcurrently<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      await work(item).catch(() => undefined); // runOne reports its own failures
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
