@@ -3,7 +3,7 @@ import { RolloutError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { CommandBus, EventBus } from '../shared/ports/buses.js';
 import type { Subscription } from '../shared/ports/topic-broker.js';
-import { ClusterName, type WebhookCheck } from '../shared/rollout/plan.js';
+import { ClusterName, type SequentialCheck, type WebhookCheck } from '../shared/rollout/plan.js';
 import { CommandApplier, type RetryPolicy } from './command-applier.js';
 import { EventFactory } from './event-factory.js';
 import { HealthSampler } from './health-sampler.js';
@@ -45,6 +45,8 @@ export interface RolloutAgentOptions {
    * Without them such a rollout sends no webhook results and its gate waits. Default none.
    */
   webhooksByService?: Readonly<Record<string, readonly WebhookCheck[]>>;
+  /** Sequential checks per service, from the policy, for the same recovered rollouts. Default none. */
+  sequentialByService?: Readonly<Record<string, readonly SequentialCheck[]>>;
   /** How a failing rollback is retried before `command_failed`. Default `DEFAULT_ROLLBACK_RETRY`. */
   rollbackRetry?: RetryPolicy;
   /** Event ids. Default `crypto.randomUUID`. */
@@ -109,6 +111,9 @@ export class RolloutAgent {
       cluster: options.cluster,
       ...(options.webhooksByService !== undefined && {
         webhooksByService: options.webhooksByService,
+      }),
+      ...(options.sequentialByService !== undefined && {
+        sequentialByService: options.sequentialByService,
       }),
     });
     this.heartbeat = new Heartbeat({ ...shared, agentId: options.agentId });

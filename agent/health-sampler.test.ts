@@ -8,7 +8,10 @@ import type { MeasureQuery } from './metrics/metrics-provider.js';
 import { RolloutTable } from './rollout-table.js';
 
 /** A sampler over a provider that records its queries. */
-function sampler(gate = aGate()) {
+function sampler(
+  gate = aGate(),
+  options: { recovered?: boolean; policy?: ReturnType<typeof aGate> } = {},
+) {
   const queries: MeasureQuery[] = [];
   const published: RolloutEvent[] = [];
   const table = new RolloutTable();
@@ -21,7 +24,8 @@ function sampler(gate = aGate()) {
       canaryVersion: '2.4.1',
       strategy: 'canary',
     },
-    stages: aPlan().withGate(gate).build().stages,
+    // A rollout recovered from its route after a restart: the route says its stage, not its stages.
+    ...(options.recovered ? {} : { stages: aPlan().withGate(gate).build().stages }),
     stageIndex: 0,
     active: true,
     paused: false,
@@ -46,6 +50,9 @@ function sampler(gate = aGate()) {
     table,
     logger: silentLogger,
     windowMs: 5_000,
+    ...(options.policy !== undefined && {
+      sequentialByService: { checkout: options.policy.build().sequential ?? [] },
+    }),
   });
   return { health, queries, published };
 }
@@ -70,6 +77,16 @@ describe('HealthSampler and interval counts', () => {
     expect(queries.map((q) => q.counts)).toEqual([
       { slowBoundsMs: [300] },
       { slowBoundsMs: [300] },
+    ]);
+  });
+
+  it('after a restart (stages unknown), asks for the counts the policy’s sequential checks need', async () => {
+    const policy = aGate().withSequential({ metric: 'latency_p99', latencyBoundMs: 250 });
+    const { health, queries } = sampler(aGate(), { recovered: true, policy });
+    await health.sampleAll();
+    expect(queries.map((q) => q.counts)).toEqual([
+      { slowBoundsMs: [250] },
+      { slowBoundsMs: [250] },
     ]);
   });
 });

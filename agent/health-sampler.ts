@@ -4,7 +4,7 @@ import type { EventBus } from '../shared/ports/buses.js';
 import { describeError } from '../shared/errors.js';
 import type { EventFactory } from './event-factory.js';
 import type { MeasureQuery, MetricsProvider } from './metrics/metrics-provider.js';
-import type { WebhookCheck } from '../shared/rollout/plan.js';
+import type { SequentialCheck, WebhookCheck } from '../shared/rollout/plan.js';
 import type { RolloutTable, TrackedRollout } from './rollout-table.js';
 import { WebhookChecks } from './webhooks/webhook-checks.js';
 import type { WebhookRunnerOptions } from './webhooks/webhook-runner.js';
@@ -23,6 +23,11 @@ export interface HealthSamplerOptions {
   webhooks?: WebhookRunnerOptions;
   /** The policy's webhook checks per service, for rollouts whose stages are unknown (`RolloutAgentOptions`). */
   webhooksByService?: Readonly<Record<string, readonly WebhookCheck[]>>;
+  /**
+   * The policy's sequential checks per service, for rollouts whose stages are unknown (recovered
+   * from their route after a restart): their counts are still sent, or the judge hears nothing.
+   */
+  sequentialByService?: Readonly<Record<string, readonly SequentialCheck[]>>;
 }
 
 /**
@@ -57,7 +62,11 @@ export class HealthSampler {
     const { target, stageIndex } = rollout;
     if (target === undefined || stageIndex === undefined) return;
     const { windowMs } = this.options;
-    const counts = countsWanted(rollout, stageIndex);
+    const counts = countsWanted(
+      rollout,
+      stageIndex,
+      this.options.sequentialByService?.[rollout.service] ?? [],
+    );
     const [canary, stable, webhooks] = await Promise.all([
       this.measure({
         service: target.service,
@@ -107,11 +116,21 @@ export class HealthSampler {
 }
 
 /**
- * Interval counts are asked for only when the stage has sequential checks (a Prometheus provider
+ * Interval counts are asked for only when the stage (or, for a rollout whose stages this process
+ * never saw, the policy) has sequential checks (a Prometheus provider
  * runs extra queries for them), with the latency bounds of its slow-request checks.
  */
-function countsWanted(rollout: TrackedRollout, stageIndex: number): Pick<MeasureQuery, 'counts'> {
-  const sequential = rollout.stages?.[stageIndex]?.gate.sequential ?? [];
+function countsWanted(
+  rollout: TrackedRollout,
+  stageIndex: number,
+  policyChecks: readonly SequentialCheck[],
+): Pick<MeasureQuery, 'counts'> {
+  // Stages come with `start`; a rollout recovered from its route after a restart has none, and
+  // falls back on what the policy says now.
+  const sequential =
+    rollout.stages === undefined
+      ? policyChecks
+      : (rollout.stages[stageIndex]?.gate.sequential ?? []);
   if (sequential.length === 0) return {};
   const bounds = sequential.flatMap((c) =>
     c.latencyBoundMs === undefined ? [] : [c.latencyBoundMs],

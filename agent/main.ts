@@ -15,7 +15,7 @@ import { commandVerifier, kafkaSecurity } from '../shared/config/security.js';
 import { parsePolicy } from '../shared/config/policy-loader.js';
 import type { Policy } from '../shared/config/policy.js';
 import { gateFor } from '../shared/config/plan-from-policy.js';
-import type { WebhookCheck } from '../shared/rollout/plan.js';
+import type { SequentialCheck, WebhookCheck } from '../shared/rollout/plan.js';
 import { ConfigError } from '../shared/errors.js';
 import { createLogger } from '../shared/log.js';
 import { TopicCommandBus } from '../shared/messaging/topic-command-bus.js';
@@ -126,6 +126,7 @@ export async function main(): Promise<void> {
     heartbeatIntervalMs: env.AGENT_HEARTBEAT_INTERVAL,
     services: Object.keys(services),
     webhooksByService: webhooksIn(policy, Object.keys(services)),
+    sequentialByService: sequentialIn(policy, Object.keys(services)),
   });
 
   exitGracefullyOnSignals(
@@ -199,6 +200,13 @@ function metricsConfig(
 function webhooksIn(policy: Policy, names: string[]): Record<string, WebhookCheck[]> {
   return Object.fromEntries(
     names.map((name) => [name, gateFor(policy, policy.services[name]!).webhooks ?? []]),
+  );
+}
+
+/** Each service's sequential checks as the policy sets them (for rollouts recovered after a restart). */
+function sequentialIn(policy: Policy, names: string[]): Record<string, SequentialCheck[]> {
+  return Object.fromEntries(
+    names.map((name) => [name, gateFor(policy, policy.services[name]!).sequential ?? []]),
   );
 }
 

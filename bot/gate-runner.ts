@@ -1,6 +1,7 @@
 import type { Clock } from '../shared/clock.js';
 import { applicableGate, judgedWithoutLiveTraffic } from '../shared/gate/applicable.js';
 import { evaluateGate } from '../shared/gate/evaluate.js';
+import { requireSequentialEvidence } from '../shared/gate/sequential-evidence.js';
 import { isRolloutError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { GateJob } from '../shared/ports/gate-scheduler.js';
@@ -73,12 +74,18 @@ export function createGateRunner(deps: GateRunnerDeps): (job: GateJob) => Promis
         stable: s.sample.stable,
         webhooks: s.sample.webhooks,
       }));
-    const verdict = evaluateGate(
-      applicableGate(stage),
-      samples,
-      state.gate.consecutiveFailures,
+    const verdict = requireSequentialEvidence(
+      evaluateGate(
+        applicableGate(stage),
+        samples,
+        state.gate.consecutiveFailures,
+        state.plan.clusters,
+        { webhooksSuffice: judgedWithoutLiveTraffic(stage) },
+      ),
+      stage,
       state.plan.clusters,
-      { webhooksSuffice: judgedWithoutLiveTraffic(stage) },
+      state.judge?.countedUntil ?? {},
+      since - skew,
     );
     try {
       await deps.service.apply(

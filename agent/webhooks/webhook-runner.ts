@@ -93,7 +93,7 @@ async function tryOnce(
     text = body;
   } catch (err) {
     if (signal.aborted) return fail(`timed out after ${check.timeoutMs}ms`);
-    return fail(`cannot call ${check.url}: ${causeOf(err)}`);
+    return fail(`cannot call ${shownUrl(check.url)}: ${causeOf(err)}`);
   }
   if (status !== check.expect.status) {
     return fail(`status ${status}, expected ${check.expect.status}${excerpt(text)}`);
@@ -162,4 +162,14 @@ function causeOf(err: unknown): string {
   const cause = (err as { cause?: unknown }).cause;
   const reason = cause instanceof Error ? cause.message : undefined;
   return reason ?? (err instanceof Error ? err.message : String(err));
+}
+
+/** A webhook's URL as results show it: origin and path, never a query string (tokens live there). */
+function shownUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.origin}${parsed.pathname}`;
+  } catch {
+    return 'the webhook';
+  }
 }

@@ -129,6 +129,9 @@ describe('parsePolicy', () => {
       policyRefusal(hooks('[{ name: a, url: "http://a.test" }, { name: a, url: "http://b.test" }]'))
         .message,
     ).toContain('webhook names must differ');
+    expect(
+      policyRefusal(hooks('[{ name: smoke, url: "https://ci:s3cret@smoke.test/run" }]')).message,
+    ).toContain('services.checkout.gate.webhooks.0.url: a URL without a user or password');
     expect(policyRefusal(hooks('[{ name: a, url: "ftp://a.test" }]')).message).toContain(
       'services.checkout.gate.webhooks.0.url: an http:// or https:// URL',
     );

@@ -21,11 +21,21 @@ type HealthCounts = Extract<RolloutInput, { type: 'health_counts' }>;
 /** Statuses in which counts are folded; a decision is taken only in the first three. */
 const FOLDING: readonly RolloutStatus[] = ['progressing', 'baking', 'awaiting_approval', 'paused'];
 const DECIDING: readonly RolloutStatus[] = ['progressing', 'baking', 'awaiting_approval'];
+/** How far in the future an interval's end may be (clocks of agents and bot disagree a little). */
+const FUTURE_SKEW_MS = 60_000;
 
-/** Which evidence a check reads: `errors`, or `slow>300ms`. */
+/**
+ * Which evidence a check reads: `errors`, or `slow>300ms`, with its tolerance when it is not
+ * 1.2 (`errors@2`): two checks that count the same events against different tolerances test
+ * different nulls and keep evidence of their own.
+ */
 export function evidenceKey(check: SequentialCheck): string {
-  return check.latencyBoundMs === undefined ? 'errors' : `slow>${check.latencyBoundMs}ms`;
+  const events = check.latencyBoundMs === undefined ? 'errors' : `slow>${check.latencyBoundMs}ms`;
+  return check.maxRatio === DEFAULT_KEY_RATIO ? events : `${events}@${check.maxRatio}`;
 }
+
+/** Evidence stored before keys carried the tolerance was for this one (the policy default). */
+const DEFAULT_KEY_RATIO = 1.2;
 
 /** The events of one version a check counts; undefined when the interval lacks them. */
 function eventsOf(check: SequentialCheck, counts: CountedInterval): number | undefined {
@@ -40,8 +50,8 @@ function eventsOf(check: SequentialCheck, counts: CountedInterval): number | und
  * - a check's regression evidence reaching 1/α rolls back everywhere (in progressing, baking or
  *   awaiting approval; counts are still folded while paused, so the card stays current);
  * - with `promoteEarly` on every sequential check of the stage, the stage ends before its bake
- *   once each has its promotion evidence, no earlier than the largest `minBakeMs`, and only while
- *   the threshold gate is not failing.
+ *   once each has its promotion evidence, no earlier than the largest `minBakeMs`, and only once
+ *   the stage's gate itself last passed (threshold and webhook checks, every cluster heard from).
  *
  * Refused: counts outside those statuses, from a cluster that is not a target, at a stage without
  * sequential checks, or of an interval that begins before the end of the last one folded for that
@@ -68,6 +78,7 @@ export function onHealthCounts(draft: Draft, input: HealthCounts): Outcome {
   }
   const judged = state.judge ?? { checks: {}, countedUntil: {} };
   const from = Math.min(input.canary.fromMs, input.stable.fromMs);
+  const to = Math.max(input.canary.toMs, input.stable.toMs);
   const until = judged.countedUntil[input.cluster];
   if (until !== undefined && from < until) {
     return reject(
@@ -75,7 +86,15 @@ export function onHealthCounts(draft: Draft, input: HealthCounts): Outcome {
       `${what} ignored: the interval from ${from} overlaps one already counted (to ${until})`,
     );
   }
-  judged.countedUntil[input.cluster] = Math.max(input.canary.toMs, input.stable.toMs);
+  // An interval ending in the future (an agent clock far ahead, a forged event) would make every
+  // later interval of the cluster look like an overlap: refused, with room for clock skew.
+  if (to > draft.now + FUTURE_SKEW_MS) {
+    return reject(
+      'stale_event',
+      `${what} ignored: the interval ends at ${to}, later than now (${draft.now}); check that cluster's clock`,
+    );
+  }
+  judged.countedUntil[input.cluster] = Math.max(until ?? 0, to);
   const verdicts: { check: SequentialCheck; evidence: Evidence; verdict: Judgement }[] = [];
   for (const check of checks) {
     const key = evidenceKey(check);
@@ -122,7 +141,9 @@ export function onHealthCounts(draft: Draft, input: HealthCounts): Outcome {
   if (state.status === 'baking' && verdicts.every((v) => v.verdict.promote)) {
     const minBakeMs = Math.max(...checks.map((c) => c.promoteEarly!.minBakeMs));
     const baked = draft.now - (state.bakeStartedAt ?? draft.now);
-    if (baked >= minBakeMs && state.gate.consecutiveFailures === 0) {
+    // Ending early needs the stage's own gate to have passed too: its threshold and webhook
+    // checks, and every cluster heard from (the gate is reset for each stage).
+    if (baked >= minBakeMs && state.gate.lastVerdict?.outcome === 'pass') {
       afterGatePassed(draft);
     }
   }

@@ -100,10 +100,16 @@ export type ApprovalRule = z.infer<typeof ApprovalRule>;
 export const WebhookCheck = z.object({
   /** Names the check in gate results and alerts, e.g. `smoke`. */
   name: z.string().min(1).max(63),
-  url: z.url({
-    protocol: /^https?$/,
-    error: 'an http:// or https:// URL, e.g. http://smoke.test/run',
-  }),
+  url: z
+    .url({
+      protocol: /^https?$/,
+      error: 'an http:// or https:// URL, e.g. http://smoke.test/run',
+    })
+    // Credentials in a URL end up in results people read, and fetch refuses them anyway.
+    .refine((url) => !/^[a-z]+:\/\/[^/]*@/i.test(url), {
+      message:
+        'a URL without a user or password in it (fetch refuses those; pass a token in a header the webhook reads, or in the path)',
+    }),
   /** Each try is aborted after this many ms. */
   timeoutMs: z.number().int().positive().max(60_000),
   /** Tries after the first one when a try fails (a network error, a timeout, an unexpected answer). */

@@ -99,12 +99,38 @@ describe('the sequential judge in the state machine', () => {
       d.accept(counts('eu', (t += 5_000), 0, 40));
     }
     expect(d.state.status).toBe('baking'); // 60 s < the 120 s minimum
-    for (let i = 0; i < 12 && d.state.status === 'baking'; i++) {
+    for (let i = 0; i < 12; i++) {
       d.advance(5_000);
       d.accept(counts('eu', (t += 5_000), 0, 40));
     }
+    // Past the minimum, with the evidence: still baking until the stage's own gate has passed
+    // (its threshold and webhook checks, every cluster heard from).
+    expect(d.state.status).toBe('baking');
+    d.gate('pass');
+    expect(d.state.status).toBe('baking'); // the bake itself is not over
+    d.advance(5_000);
+    d.accept(counts('eu', (t += 5_000), 0, 40));
     expect(d.state.status).toBe('progressing');
     expect(d.state.stageIndex).toBe(1);
     expect(commandsIn(d.effects)).toEqual(['eu:set_weight 50', 'us:set_weight 50']);
+  });
+
+  it('keeps two checks of the same events with different tolerances apart, and refuses an interval that ends in the future', () => {
+    const gate = aGate().withSequential(
+      { metric: 'error_rate', maxRatio: 1.2 },
+      { metric: 'error_rate', maxRatio: 2 },
+    );
+    const d = rolloutIn('baking', plan(gate));
+    let t = 0;
+    for (let i = 0; i < 40 && d.state.status === 'baking'; i++) {
+      d.advance(5_000);
+      d.accept(counts('eu', (t += 5_000), 12, 40));
+    }
+    expect(Object.keys(d.state.judge!.checks).sort()).toEqual(['errors', 'errors@2']);
+    expect(d.state.status).toBe('rolling_back');
+
+    const e = rolloutIn('baking', plan(aGate().withSequential({ metric: 'error_rate' })));
+    const future = e.send(counts('eu', e.now + 3_600_000, 0, 40));
+    expect(future).toMatchObject({ ok: false, code: 'stale_event' });
   });
 });
