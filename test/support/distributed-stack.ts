@@ -122,6 +122,7 @@ export async function startStack(options: StackOptions): Promise<DistributedStac
           AGENT_CLUSTER: cluster,
           AGENT_SAMPLING_INTERVAL: `${options.samplingIntervalMs ?? 50}ms`,
           AGENT_HEARTBEAT_INTERVAL: '500ms',
+          PORT: '0',
           SIMULATION_STATE_FILE: stateFile(cluster),
         }),
         readyLine: /"msg":"agent running"/,
@@ -133,7 +134,8 @@ export async function startStack(options: StackOptions): Promise<DistributedStac
     async startBotProcess(botOptions = {}) {
       const bot = spawnEntry('bot/main.ts', {
         name: 'bot',
-        env: env(botOptions.env),
+        // A free port: another run on this machine (or an earlier bot) may hold the default one.
+        env: env({ PORT: '0', ...botOptions.env }),
         readyLine: /"msg":"bot running in distributed mode/,
         ...(botOptions.preload ? { preload: botOptions.preload } : {}),
       });
