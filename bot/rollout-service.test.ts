@@ -247,3 +247,42 @@ describe('RolloutService.releaseOrphanedLocks', () => {
     expect(await service.releaseOrphanedLocks(60_000)).toEqual([]);
   });
 });
+
+describe('RolloutService.apply: the history', () => {
+  it('writes a line for every decision and none for routine gate ticks, which still commit', async () => {
+    const { service, store, advance } = setUp();
+    const started = await service.start(checkout('2.5.0'));
+    for (const cluster of started.plan.clusters) {
+      await service.apply(
+        started.id,
+        { type: 'stage_applied', cluster, stageIndex: 0, weight: started.plan.stages[0]!.weight },
+        'agent',
+      );
+    }
+    const verdict = { consecutiveFailures: 0, checks: [], inconclusive: [], summary: 'healthy' };
+    for (let i = 0; i < 3; i++) {
+      advance(50); // three ticks within the policy's 300 ms bake
+      const state = (await store.get(started.id))!;
+      await service.apply(
+        started.id,
+        {
+          type: 'gate_result',
+          stageIndex: 0,
+          tick: state.gate.tick,
+          verdict: { outcome: 'pass', ...verdict },
+        },
+        'system:gate',
+      );
+    }
+    const state = (await store.get(started.id))!;
+    expect(state.status).toBe('baking');
+    const trail = await service.auditTrail(started.id);
+    expect(trail.map((h) => h.input)).toEqual([
+      'start',
+      ...started.plan.clusters.map(() => 'stage_applied'),
+      'gate_result',
+    ]);
+    // The skipped ticks were committed all the same: the version counts them.
+    expect(state.version).toBe(trail.at(-1)!.version + 2);
+  });
+});

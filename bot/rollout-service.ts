@@ -9,6 +9,7 @@ import type { HistoryEntry, RolloutStore } from '../shared/ports/rollout-store.j
 import { RolloutNotFoundError } from '../shared/ports/rollout-store.js';
 import type { HeldLock, ServiceLocks } from '../shared/ports/service-locks.js';
 import { auditRecords, type AuditRecord } from '../shared/rollout/audit.js';
+import { keepsHistoryLine } from '../shared/rollout/history-lines.js';
 import { createRollout, transition } from '../shared/rollout/transition.js';
 import {
   ACTIVE_STATUSES,
@@ -317,7 +318,9 @@ export class RolloutService {
         await this.deps.store.commit({
           state: result.state,
           effects: withIds(result.effects),
-          history: entry(result.state, actor, input.type, detailOf(input)),
+          ...(keepsHistoryLine(state, input, result.state) && {
+            history: entry(result.state, actor, input.type, detailOf(input)),
+          }),
         });
         // Only once stored: a commit that lost a version conflict did not happen.
         for (const record of auditRecords(state, input, result.state))

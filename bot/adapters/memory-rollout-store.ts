@@ -80,7 +80,7 @@ export class MemoryRolloutStore implements RolloutStore {
   #write({ state, effects, history }: Commit): void {
     this.#states.set(state.id, JSON.stringify(state));
     const trail = this.#history.get(state.id) ?? [];
-    trail.push(JSON.stringify(history));
+    if (history) trail.push(JSON.stringify(history));
     this.#history.set(state.id, trail);
     for (const { id, effect } of effects) {
       const pending: PendingEffect = {

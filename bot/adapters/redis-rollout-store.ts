@@ -131,7 +131,7 @@ export class RedisRolloutStore implements RolloutStore {
         mode,
         String(state.version),
         JSON.stringify(state),
-        JSON.stringify(history),
+        history ? JSON.stringify(history) : '',
         this.#prefix,
         state.id,
         state.status,
@@ -218,8 +218,8 @@ function script(lua: string): Script {
 }
 
 /**
- * create / commit. KEYS: state, history. ARGV: mode, version, state JSON, history JSON, prefix,
- * id, status, service, createdAt, then (effect id, pending-effect JSON) pairs.
+ * create / commit. KEYS: state, history. ARGV: mode, version, state JSON, history JSON ('' for
+ * none), prefix, id, status, service, createdAt, then (effect id, pending-effect JSON) pairs.
  * Replies {'ok'} | {'exists'} | {'missing'} | {'conflict', stored version} | {'corrupt', why}.
  */
 const WRITE = script(`
@@ -246,7 +246,7 @@ else
   end
 end
 redis.call('SET', stateKey, ARGV[3])
-redis.call('RPUSH', historyKey, ARGV[4])
+if ARGV[4] ~= '' then redis.call('RPUSH', historyKey, ARGV[4]) end
 redis.call('ZADD', prefix .. 'idx:all', createdAt, id)
 redis.call('ZADD', prefix .. 'idx:service:' .. service, createdAt, id)
 redis.call('ZADD', prefix .. 'idx:status:' .. status, createdAt, id)

@@ -27,12 +27,14 @@ export interface HistoryEntry {
 
 /**
  * What a commit writes, all or nothing: the new state (whose `version` must be one more than
- * the stored one), its effects into the outbox, and a history entry.
+ * the stored one), its effects into the outbox, and a history entry. A commit without one leaves
+ * the history as it was (routine gate ticks and health counts: `keepsHistoryLine`); `create`
+ * always has one.
  */
 export interface Commit {
   state: RolloutState;
   effects: { id: string; effect: Effect }[];
-  history: HistoryEntry;
+  history?: HistoryEntry;
 }
 
 /**

@@ -130,6 +130,20 @@ describe.each([memoryHarness(), redisHarness()])('RolloutStore contract: $name',
       ]);
     });
 
+    it('commits without a history entry when given none: state and effects, the trail unchanged', async () => {
+      const v0 = aRolloutState().build();
+      const v1 = nextVersion(v0, { status: 'progressing' });
+      const v2 = nextVersion(v1, { status: 'baking' });
+      await store.create(aCommit(v0, [], { input: 'create' }));
+      await store.commit(aCommit(v1, [], { input: 'start' }));
+      const { history: _none, ...quiet } = aCommit(v2, [updateCard()]);
+      await store.commit(quiet);
+
+      expect(await store.get(v0.id)).toEqual(v2);
+      expect((await store.history(v0.id)).map((h) => h.version)).toEqual([0, 1]);
+      expect((await store.pendingEffects()).map((p) => p.version)).toEqual([2]);
+    });
+
     it('rejects a stale or skipped version with VersionConflictError and writes nothing', async () => {
       const v0 = aRolloutState().build();
       const v1 = nextVersion(v0, { status: 'progressing' });
