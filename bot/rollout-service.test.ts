@@ -30,9 +30,13 @@ class FlakyStore extends MemoryRolloutStore {
   }
 }
 
-function setUp(store: RolloutStore = new MemoryRolloutStore()) {
+function setUp(
+  store: RolloutStore = new MemoryRolloutStore(),
+  readClock?: () => number,
+  moveClock?: (ms: number) => void,
+) {
   let now = Date.parse('2026-11-22T03:00:00Z');
-  const clock = { now: () => now };
+  const clock = { now: readClock ?? (() => now) };
   const locks = new MemoryServiceLocks(clock);
   const committed: string[] = [];
   const service = new RolloutService({
@@ -43,13 +47,22 @@ function setUp(store: RolloutStore = new MemoryRolloutStore()) {
     logger: silentLogger,
     onCommitted: (id) => committed.push(id),
   });
-  return { service, store, locks, committed, advance: (ms: number) => (now += ms) };
+  const advance = moveClock ?? ((ms: number) => (now += ms));
+  return { service, store, locks, committed, advance };
 }
 
 /** Moves a stored rollout to a terminal status, as its last transition would. */
-async function finish(store: RolloutStore, id: string, status: RolloutStatus): Promise<void> {
+async function finish(
+  store: RolloutStore,
+  id: string,
+  status: RolloutStatus,
+  retainForMs?: number,
+): Promise<void> {
   const state = (await store.get(id))!;
-  await store.commit(aCommit(nextVersion(state, { status })));
+  await store.commit({
+    ...aCommit(nextVersion(state, { status })),
+    ...(retainForMs !== undefined && { retainForMs }),
+  });
 }
 
 const checkout = (version: string) => ({ service: 'checkout', version, startedBy: STARTER });
@@ -245,6 +258,35 @@ describe('RolloutService.releaseOrphanedLocks', () => {
     for (const lock of holders) await locks.release(lock.service, lock.rolloutId);
     expect(await locks.holder('checkout')).toBe(fresh.id);
     expect(await service.releaseOrphanedLocks(60_000)).toEqual([]);
+  });
+});
+
+describe('RolloutService: finished rollouts expire', () => {
+  it('commits the end of a rollout with the policy retention, and plans from the kept stable version after it expired', async () => {
+    let now = Date.parse('2026-11-22T03:00:00Z');
+    const store = new MemoryRolloutStore({ now: () => now });
+    const { service, locks } = setUp(
+      store,
+      () => now,
+      (ms) => (now += ms),
+    );
+    expect(policy.retention).toEqual({ finishedRollouts: 30 * 86_400_000, samples: 3_600_000 });
+    const first = await service.start(checkout('2.5.0'));
+    await service.act(first.id, { type: 'abort', reason: 'not today' }, { id: `user:${STARTER}` });
+    for (const cluster of first.plan.clusters)
+      await service.apply(first.id, { type: 'rolled_back', cluster }, 'agent');
+    expect((await store.get(first.id))?.status).toBe('aborted');
+    await locks.release('checkout', first.id);
+
+    const second = await service.start(checkout('2.5.1'));
+    await finish(store, second.id, 'succeeded', policy.retention.finishedRollouts);
+    await locks.release('checkout', second.id);
+    now += policy.retention.finishedRollouts + 1;
+    expect(await store.get(first.id)).toBeUndefined();
+    expect(await store.get(second.id)).toBeUndefined();
+
+    const third = await service.start(checkout('2.6.0'));
+    expect(third.plan.stableVersion).toBe('2.5.1');
   });
 });
 

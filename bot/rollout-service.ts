@@ -268,6 +268,14 @@ export class RolloutService {
       }
       if (clusters.every((c) => versions[c] !== undefined)) break;
     }
+    // Rollouts past their retention are gone from the list; the store kept what they made stable.
+    if (clusters.some((c) => versions[c] === undefined)) {
+      const kept = await this.deps.store.stableVersions(service);
+      for (const cluster of clusters) {
+        const version = versions[cluster] ?? kept[cluster];
+        if (version !== undefined) versions[cluster] = version;
+      }
+    }
     return versions;
   }
 
@@ -320,6 +328,10 @@ export class RolloutService {
           effects: withIds(result.effects),
           ...(keepsHistoryLine(state, input, result.state) && {
             history: entry(result.state, actor, input.type, detailOf(input)),
+          }),
+          // A finished rollout is kept for the policy's retention, then expires.
+          ...(isTerminal(result.state.status) && {
+            retainForMs: this.deps.policy().retention.finishedRollouts,
           }),
         });
         // Only once stored: a commit that lost a version conflict did not happen.

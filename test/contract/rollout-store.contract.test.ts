@@ -200,6 +200,68 @@ describe.each([memoryHarness(), redisHarness()])('RolloutStore contract: $name',
     });
   });
 
+  describe('retention of finished rollouts', () => {
+    it('expires a finished rollout committed with a retention: gone from get, history and list', async () => {
+      const v0 = aRolloutState().withService('retained').build();
+      const v1 = nextVersion(v0, { status: 'aborted' });
+      const kept = aRolloutState()
+        .withService('retained')
+        .createdAt(v0.createdAt - 1)
+        .build();
+      await store.create(aCommit(v0));
+      await store.create(aCommit(kept));
+      await store.commit({ ...aCommit(v1, [], { input: 'abort' }), retainForMs: 150 });
+      expect(await store.get(v0.id)).toEqual(v1);
+
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await store.get(v0.id)).toBeUndefined();
+      expect(await store.history(v0.id)).toEqual([]);
+      expect(await store.list({ service: 'retained' })).toEqual([kept]);
+      expect(await store.list({ statuses: ['aborted'] })).toEqual([]);
+      expect(await store.list()).toEqual([kept]);
+      // A later write takes it out of the indexes too; nothing else changes.
+      await store.commit(aCommit(nextVersion(kept, { status: 'progressing' })));
+      expect((await store.list()).map((s) => s.id)).toEqual([kept.id]);
+    });
+
+    it('keeps what succeeded rollouts made stable per cluster after they expired, the newest winning', async () => {
+      const older = aRolloutState().withService('stable').createdAt(1_000).build();
+      older.plan.clusters = ['eu-west', 'us-east'];
+      older.plan.version = '1.0.0';
+      const newer = aRolloutState().withService('stable').createdAt(2_000).build();
+      newer.plan.clusters = ['eu-west'];
+      newer.plan.version = '1.1.0';
+      const failed = aRolloutState().withService('stable').createdAt(3_000).build();
+      failed.plan.version = '1.2.0';
+      for (const state of [newer, older, failed]) await store.create(aCommit(state));
+      // Out of order: the newer rollout succeeds first.
+      await store.commit({
+        ...aCommit(nextVersion(newer, { status: 'succeeded' })),
+        retainForMs: 100,
+      });
+      await store.commit({
+        ...aCommit(nextVersion(older, { status: 'succeeded' })),
+        retainForMs: 100,
+      });
+      await store.commit({
+        ...aCommit(nextVersion(failed, { status: 'rolled_back' })),
+        retainForMs: 100,
+      });
+      expect(await store.stableVersions('stable')).toEqual({
+        'eu-west': '1.1.0',
+        'us-east': '1.0.0',
+      });
+
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await store.list({ service: 'stable' })).toEqual([]);
+      expect(await store.stableVersions('stable')).toEqual({
+        'eu-west': '1.1.0',
+        'us-east': '1.0.0',
+      });
+      expect(await store.stableVersions('never-rolled-out')).toEqual({});
+    });
+  });
+
   describe('copies', () => {
     it('is not changed by mutating what it returned or what was passed in', async () => {
       const state = aRolloutState().build();
