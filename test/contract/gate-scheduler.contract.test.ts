@@ -416,6 +416,21 @@ describe('BullGateScheduler: durability', () => {
   });
 });
 
+describe('MemoryGateScheduler: bounded claims', () => {
+  it('claims a tick until retentionMs after it is due, then forgets it', async () => {
+    const scheduler = new MemoryGateScheduler({ retentionMs: 50 });
+    try {
+      const job = { rolloutId: aRolloutId(), stageIndex: 0, tick: 1 };
+      expect(await scheduler.schedule(job, 0)).toBe(true);
+      expect(await scheduler.schedule(job, 0)).toBe(false);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await scheduler.schedule(job, 0)).toBe(true);
+    } finally {
+      await scheduler.close();
+    }
+  });
+});
+
 describe('gateJobId', () => {
   it('never holds ":" and is never an integer, whatever the rollout id', () => {
     for (const rolloutId of ['a:b', ':', '::1', '12', 'checkout:eu-west:2.4.1', '%3A', ' ']) {
