@@ -65,6 +65,8 @@ export class BotRuntime {
   readonly metrics: OperatorMetrics;
   private subscription: Subscription | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
+  /** Set once the last drain before closing the scheduler is done: commits no longer drain. */
+  private stopping = false;
 
   constructor(private readonly options: BotRuntimeOptions) {
     const { adapters, clock, logger } = options;
@@ -92,7 +94,9 @@ export class BotRuntime {
       policy: options.policy,
       clock,
       logger: logger.child({ component: 'rollouts' }),
-      onCommitted: () => void this.effects.drain(),
+      onCommitted: () => {
+        if (!this.stopping) void this.effects.drain();
+      },
       ...(options.newRolloutId ? { newRolloutId: options.newRolloutId } : {}),
     });
     this.sweeps = new Sweeps(
@@ -142,11 +146,15 @@ export class BotRuntime {
     this.drainTimer.unref();
   }
 
+  /**
+   * Stops taking work, then carries out what is pending while the scheduler can still take it
+   * (a `schedule_gate` effect needs its queue), and closes the scheduler last. A gate job still
+   * running then commits without draining: its effects stay in the outbox for the next start.
+   */
   async stop(): Promise<void> {
     this.sweeps.stop();
     if (this.drainTimer) clearInterval(this.drainTimer);
     await this.subscription?.stop();
-    await this.options.adapters.scheduler.close();
     await this.effects.drain().catch(() => undefined);
     // Alerts on their way get a moment to arrive; one that does not stays in the outbox for the
     // next start (the notifier's own stop gives it up and frees its claim).
@@ -156,5 +164,7 @@ export class BotRuntime {
       new Promise<void>((resolve) => (timer = setTimeout(resolve, ALERT_GRACE_MS))),
     ]);
     clearTimeout(timer);
+    this.stopping = true;
+    await this.options.adapters.scheduler.close();
   }
 }

@@ -30,6 +30,8 @@ export interface DistributedConnections {
   redisUrl: string;
   /** How soon a gate job whose bot died mid-run runs again. Default: the scheduler's (30 s each). */
   gateJobs?: Pick<BullGateSchedulerOptions, 'lockDurationMs' | 'stalledIntervalMs'>;
+  /** How long health samples are kept after the last one (the policy's `retention.samples`). */
+  samplesRetentionMs?: number;
   logger: Logger;
   clock: Clock;
   /** Signs every command (see `Ed25519CommandSigner`); without it commands go out unsigned. */
@@ -82,7 +84,7 @@ export async function connectDistributedAdapters(
     adapters: {
       store: new RedisRolloutStore(redis),
       locks: new RedisServiceLocks(redis, undefined, clock),
-      samples: new RedisHealthSampleStore(redis),
+      samples: new RedisHealthSampleStore(redis, undefined, options.samplesRetentionMs),
       agents: new RedisAgentRegistry(redis),
       claims: new RedisOnceClaims(redis),
       scheduler: new BullGateScheduler({
@@ -134,7 +136,10 @@ export async function startDistributedMode(
   options: DistributedModeOptions,
 ): Promise<DistributedMode> {
   const { policy, clock, logger } = options;
-  const connected = await connectDistributedAdapters(options);
+  const connected = await connectDistributedAdapters({
+    ...options,
+    samplesRetentionMs: policy.retention.samples,
+  });
   options.metrics?.watchConsumerLag(async () =>
     (await connected.broker.consumerLag(BOT_EVENTS_GROUP, EVENTS_TOPIC)).map((p) => ({
       topic: EVENTS_TOPIC,

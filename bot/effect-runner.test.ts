@@ -6,7 +6,12 @@ import { silentLogger } from '../shared/log.js';
 import type { CommandBus } from '../shared/ports/buses.js';
 import type { Effect } from '../shared/rollout/state.js';
 import { randomUUID } from 'node:crypto';
-import { aCommit, aHistoryEntry, aRolloutState } from '../test/support/state-builders.js';
+import {
+  aCommit,
+  aHistoryEntry,
+  aRolloutState,
+  nextVersion,
+} from '../test/support/state-builders.js';
 import { waitFor } from '../test/support/wait-for.js';
 import { MemoryGateScheduler } from './adapters/memory-gate-scheduler.js';
 import { MemoryOnceClaims } from './adapters/memory-once-claims.js';
@@ -78,6 +83,19 @@ describe('EffectRunner', () => {
       [ids[1], 2, state.id, 'eu-west'],
     ]);
     expect(await store.pendingEffects()).toEqual([]);
+  });
+
+  it('tells the notifier a transition with no history line is unrecorded, not a creation', async () => {
+    const { store, notifier, runner } = setUp();
+    const v0 = aRolloutState().build();
+    await store.create(aCommit(v0, [{ type: 'update_card' }], { input: 'create' }));
+    const { history: _none, ...quiet } = aCommit(nextVersion(v0), [{ type: 'update_card' }]);
+    await store.commit(quiet);
+    await runner.drain();
+    expect(notifier.notices.map((n) => (n.type === 'changed' ? n.cause.input : n.type))).toEqual([
+      'create',
+      'unrecorded',
+    ]);
   });
 
   it('keeps a failed effect and everything after it for that rollout in the outbox', async () => {

@@ -289,7 +289,10 @@ export class EffectRunner {
   private async causeOf(rolloutId: string, version: number): Promise<TransitionCause> {
     const history = await this.deps.store.history(rolloutId);
     const entry = history.findLast((h) => h.version === version && h.input !== 'denied');
-    if (!entry || entry.input === 'denied') return { actor: 'system:bot', input: 'create' };
+    if (!entry || entry.input === 'denied') {
+      // Versions after the first with no line are routine transitions (`keepsHistoryLine`).
+      return { actor: 'system:bot', input: version === 0 ? 'create' : 'unrecorded' };
+    }
     return {
       actor: entry.actor,
       input: entry.input,

@@ -30,9 +30,13 @@ class FlakyStore extends MemoryRolloutStore {
   }
 }
 
-function setUp(store: RolloutStore = new MemoryRolloutStore()) {
+function setUp(
+  store: RolloutStore = new MemoryRolloutStore(),
+  readClock?: () => number,
+  moveClock?: (ms: number) => void,
+) {
   let now = Date.parse('2026-11-22T03:00:00Z');
-  const clock = { now: () => now };
+  const clock = { now: readClock ?? (() => now) };
   const locks = new MemoryServiceLocks(clock);
   const committed: string[] = [];
   const service = new RolloutService({
@@ -43,13 +47,22 @@ function setUp(store: RolloutStore = new MemoryRolloutStore()) {
     logger: silentLogger,
     onCommitted: (id) => committed.push(id),
   });
-  return { service, store, locks, committed, advance: (ms: number) => (now += ms) };
+  const advance = moveClock ?? ((ms: number) => (now += ms));
+  return { service, store, locks, committed, advance };
 }
 
 /** Moves a stored rollout to a terminal status, as its last transition would. */
-async function finish(store: RolloutStore, id: string, status: RolloutStatus): Promise<void> {
+async function finish(
+  store: RolloutStore,
+  id: string,
+  status: RolloutStatus,
+  retainForMs?: number,
+): Promise<void> {
   const state = (await store.get(id))!;
-  await store.commit(aCommit(nextVersion(state, { status })));
+  await store.commit({
+    ...aCommit(nextVersion(state, { status })),
+    ...(retainForMs !== undefined && { retainForMs }),
+  });
 }
 
 const checkout = (version: string) => ({ service: 'checkout', version, startedBy: STARTER });
@@ -245,5 +258,73 @@ describe('RolloutService.releaseOrphanedLocks', () => {
     for (const lock of holders) await locks.release(lock.service, lock.rolloutId);
     expect(await locks.holder('checkout')).toBe(fresh.id);
     expect(await service.releaseOrphanedLocks(60_000)).toEqual([]);
+  });
+});
+
+describe('RolloutService: finished rollouts expire', () => {
+  it('commits the end of a rollout with the policy retention, and plans from the kept stable version after it expired', async () => {
+    let now = Date.parse('2026-11-22T03:00:00Z');
+    const store = new MemoryRolloutStore({ now: () => now });
+    const { service, locks } = setUp(
+      store,
+      () => now,
+      (ms) => (now += ms),
+    );
+    expect(policy.retention).toEqual({ finishedRollouts: 30 * 86_400_000, samples: 3_600_000 });
+    const first = await service.start(checkout('2.5.0'));
+    await service.act(first.id, { type: 'abort', reason: 'not today' }, { id: `user:${STARTER}` });
+    for (const cluster of first.plan.clusters)
+      await service.apply(first.id, { type: 'rolled_back', cluster }, 'agent');
+    expect((await store.get(first.id))?.status).toBe('aborted');
+    await locks.release('checkout', first.id);
+
+    const second = await service.start(checkout('2.5.1'));
+    await finish(store, second.id, 'succeeded', policy.retention.finishedRollouts);
+    await locks.release('checkout', second.id);
+    now += policy.retention.finishedRollouts + 1;
+    expect(await store.get(first.id)).toBeUndefined();
+    expect(await store.get(second.id)).toBeUndefined();
+
+    const third = await service.start(checkout('2.6.0'));
+    expect(third.plan.stableVersion).toBe('2.5.1');
+  });
+});
+
+describe('RolloutService.apply: the history', () => {
+  it('writes a line for every decision and none for routine gate ticks, which still commit', async () => {
+    const { service, store, advance } = setUp();
+    const started = await service.start(checkout('2.5.0'));
+    for (const cluster of started.plan.clusters) {
+      await service.apply(
+        started.id,
+        { type: 'stage_applied', cluster, stageIndex: 0, weight: started.plan.stages[0]!.weight },
+        'agent',
+      );
+    }
+    const verdict = { consecutiveFailures: 0, checks: [], inconclusive: [], summary: 'healthy' };
+    for (let i = 0; i < 3; i++) {
+      advance(50); // three ticks within the policy's 300 ms bake
+      const state = (await store.get(started.id))!;
+      await service.apply(
+        started.id,
+        {
+          type: 'gate_result',
+          stageIndex: 0,
+          tick: state.gate.tick,
+          verdict: { outcome: 'pass', ...verdict },
+        },
+        'system:gate',
+      );
+    }
+    const state = (await store.get(started.id))!;
+    expect(state.status).toBe('baking');
+    const trail = await service.auditTrail(started.id);
+    expect(trail.map((h) => h.input)).toEqual([
+      'start',
+      ...started.plan.clusters.map(() => 'stage_applied'),
+      'gate_result',
+    ]);
+    // The skipped ticks were committed all the same: the version counts them.
+    expect(state.version).toBe(trail.at(-1)!.version + 2);
   });
 });

@@ -9,6 +9,7 @@ import type { HistoryEntry, RolloutStore } from '../shared/ports/rollout-store.j
 import { RolloutNotFoundError } from '../shared/ports/rollout-store.js';
 import type { HeldLock, ServiceLocks } from '../shared/ports/service-locks.js';
 import { auditRecords, type AuditRecord } from '../shared/rollout/audit.js';
+import { keepsHistoryLine } from '../shared/rollout/history-lines.js';
 import { createRollout, transition } from '../shared/rollout/transition.js';
 import {
   ACTIVE_STATUSES,
@@ -267,6 +268,14 @@ export class RolloutService {
       }
       if (clusters.every((c) => versions[c] !== undefined)) break;
     }
+    // Rollouts past their retention are gone from the list; the store kept what they made stable.
+    if (clusters.some((c) => versions[c] === undefined)) {
+      const kept = await this.deps.store.stableVersions(service);
+      for (const cluster of clusters) {
+        const version = versions[cluster] ?? kept[cluster];
+        if (version !== undefined) versions[cluster] = version;
+      }
+    }
     return versions;
   }
 
@@ -317,7 +326,13 @@ export class RolloutService {
         await this.deps.store.commit({
           state: result.state,
           effects: withIds(result.effects),
-          history: entry(result.state, actor, input.type, detailOf(input)),
+          ...(keepsHistoryLine(state, input, result.state) && {
+            history: entry(result.state, actor, input.type, detailOf(input)),
+          }),
+          // A finished rollout is kept for the policy's retention, then expires.
+          ...(isTerminal(result.state.status) && {
+            retainForMs: this.deps.policy().retention.finishedRollouts,
+          }),
         });
         // Only once stored: a commit that lost a version conflict did not happen.
         for (const record of auditRecords(state, input, result.state))

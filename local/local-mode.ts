@@ -90,7 +90,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     adapters: {
       store: new MemoryRolloutStore(),
       locks: new MemoryServiceLocks(clock),
-      samples: new MemoryHealthSampleStore(),
+      samples: new MemoryHealthSampleStore({ retentionMs: policy.retention.samples }),
       agents: new MemoryAgentRegistry(),
       claims: new MemoryOnceClaims(clock),
       scheduler: new MemoryGateScheduler({ logger }),

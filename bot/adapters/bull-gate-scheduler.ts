@@ -26,10 +26,20 @@ export interface BullGateSchedulerOptions {
   /** Jobs run at once by this process's worker. Default 4. */
   concurrency?: number;
   /**
-   * How long a (rolloutId, stageIndex, tick) stays claimed, and how long finished jobs are kept:
-   * "at most once" holds within this window, far longer than any stage. Default 7 days.
+   * How long a (rolloutId, stageIndex, tick) stays claimed after the job is due: "at most once"
+   * holds from `schedule` until this long after the due time. The claim only has to outlive the
+   * outbox replaying the same `schedule` effect and concurrent calls; once the tick ran, its
+   * rollout has moved to a later tick and the gate runner treats the old one as a no-op. Default
+   * 1 hour.
    */
   retentionMs?: number;
+  /**
+   * Finished jobs kept for inspection, queue-wide (BullMQ's `KeepJobs`; a job is kept while it is
+   * younger than `age` seconds and among the newest `count`). The at-most-once contract does not
+   * rest on them (the claim does). Defaults: completed 1 hour / 100 jobs, failed 7 days / 1,000.
+   */
+  keepCompleted?: { age: number; count: number };
+  keepFailed?: { age: number; count: number };
   /**
    * How long a worker's lock on a running job lasts without renewal; a worker that died mid-job
    * is detected after about this long and the job runs again. Default 30 s (BullMQ's).
@@ -46,7 +56,8 @@ export interface BullGateSchedulerOptions {
 }
 
 const JOB_NAME = 'gate';
-const DAY_MS = 24 * 60 * 60 * 1000;
+const HOUR_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * HOUR_MS;
 /** Our backoff type: exponential from `backoffMs`, capped at `maxBackoffMs` (see `start`). */
 const BACKOFF_TYPE = 'capped-exponential';
 
@@ -64,8 +75,9 @@ export function gateJobId(job: GateJob): string {
  *
  * At most once per (rolloutId, stageIndex, tick), even after the job finished: `schedule`
  * (1) returns false if the triple's claim key exists, (2) adds the job under its deterministic
- * id (BullMQ ignores an id it already holds, and finished jobs are kept for `retentionMs`), then
- * (3) sets the claim with SET NX; only the caller that sets it gets true. A call that crashed
+ * id (BullMQ ignores an id it already holds), then (3) sets the claim with SET NX; only the caller
+ * that sets it gets true. The claim, not the job record, carries the contract: finished jobs are
+ * removed (`keepCompleted`, `keepFailed`) and the claim expires `retentionMs` after the job is due. A call that crashed
  * between the steps can be repeated (the outbox replays it) without running the job twice.
  *
  * `cancel` finds a rollout's jobs through a per-rollout set of job ids (no queue scan) and removes
@@ -93,7 +105,9 @@ export class BullGateScheduler implements GateScheduler {
       backoffMs: 1000,
       maxBackoffMs: 30_000,
       concurrency: 4,
-      retentionMs: 7 * DAY_MS,
+      retentionMs: HOUR_MS,
+      keepCompleted: { age: HOUR_MS / 1000, count: 100 },
+      keepFailed: { age: (7 * DAY_MS) / 1000, count: 1_000 },
       lockDurationMs: 30_000,
       stalledIntervalMs: 30_000,
       ...definedOnly(options),
@@ -115,16 +129,18 @@ export class BullGateScheduler implements GateScheduler {
   async schedule(job: GateJob, delayMs: number): Promise<boolean> {
     const id = gateJobId(job);
     const claim = this.#claimKey(id);
+    // Claimed until `retentionMs` after the job is due; the tracking set lives as long as its
+    // longest-lived job's claim.
+    const ttlMs = Math.max(0, delayMs) + this.#options.retentionMs;
     const fresh = await this.#redis.eval(
       CHECK_AND_TRACK,
       2,
       claim,
       this.#rolloutKey(job.rolloutId),
       id,
-      String(this.#options.retentionMs),
+      String(ttlMs),
     );
     if (fresh === 0) return false;
-    const retention = { age: Math.ceil(this.#options.retentionMs / 1000) };
     await this.#queue.add(
       JOB_NAME,
       { rolloutId: job.rolloutId, stageIndex: job.stageIndex, tick: job.tick } satisfies GateJob,
@@ -133,11 +149,11 @@ export class BullGateScheduler implements GateScheduler {
         delay: Math.max(0, delayMs),
         attempts: this.#options.attempts,
         backoff: { type: BACKOFF_TYPE, delay: this.#options.backoffMs },
-        removeOnComplete: retention,
-        removeOnFail: retention,
+        removeOnComplete: this.#options.keepCompleted,
+        removeOnFail: this.#options.keepFailed,
       },
     );
-    const claimed = await this.#redis.set(claim, '1', 'PX', this.#options.retentionMs, 'NX');
+    const claimed = await this.#redis.set(claim, '1', 'PX', ttlMs, 'NX');
     return claimed === 'OK';
   }
 
@@ -230,13 +246,16 @@ export class BullGateScheduler implements GateScheduler {
 }
 
 /**
- * KEYS: claim, rollout set. ARGV: job id, retention ms. 0 when the triple is already claimed;
- * else tracks the job id under its rollout (before the job exists, so cancel can find it) and 1.
+ * KEYS: claim, rollout set. ARGV: job id, ttl ms. 0 when the triple is already claimed; else
+ * tracks the job id under its rollout (before the job exists, so cancel can find it), extends the
+ * set's expiry to at least the ttl (never shortens it: an earlier job may be due later) and 1.
  */
 const CHECK_AND_TRACK = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
 return 1
 `;
 
@@ -275,6 +294,13 @@ function validate(o: Required<Omit<BullGateSchedulerOptions, 'logger'>>): void {
     ['stalledIntervalMs', o.stalledIntervalMs],
   ] as const) {
     if (!(value > 0)) problems.push(`${name} must be > 0, got ${value}`);
+  }
+  for (const [name, keep] of [
+    ['keepCompleted', o.keepCompleted],
+    ['keepFailed', o.keepFailed],
+  ] as const) {
+    if (!(keep.age > 0) || !Number.isInteger(keep.count) || keep.count < 0)
+      problems.push(`${name} needs age > 0 and an integer count >= 0, got ${JSON.stringify(keep)}`);
   }
   if (problems.length > 0) throw new RangeError(`BullGateScheduler: ${problems.join('; ')}`);
 }

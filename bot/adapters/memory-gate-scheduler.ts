@@ -12,6 +12,11 @@ export interface MemoryGateSchedulerOptions {
   backoffMs?: number;
   /** The longest wait between two runs of a failing job. Default 30 s. */
   maxBackoffMs?: number;
+  /**
+   * How long a (rolloutId, stageIndex, tick) stays claimed after the job is due, as
+   * `BullGateScheduler`'s `retentionMs`. Default 1 hour.
+   */
+  retentionMs?: number;
   logger?: Logger;
 }
 
@@ -32,14 +37,17 @@ interface Entry {
 /**
  * Gate jobs on timers, for local mode and fast tests: the semantics of `BullGateScheduler`
  * without durability (a process exit loses scheduled jobs). Claimed (rolloutId, stageIndex,
- * tick) triples are kept for the life of the scheduler.
+ * tick) triples are kept until `retentionMs` after their job was due, then dropped.
  */
 export class MemoryGateScheduler implements GateScheduler {
   readonly #attempts: number;
   readonly #backoffMs: number;
   readonly #maxBackoffMs: number;
   readonly #log: Logger;
-  readonly #claimed = new Set<string>();
+  readonly #retentionMs: number;
+  /** Claimed triples and when each claim ends (wall clock, as the timers are). */
+  readonly #claimed = new Map<string, number>();
+  #prunedAt = Number.NEGATIVE_INFINITY;
   /** Jobs not running now: delayed, due, or waiting to be retried. */
   readonly #waiting = new Map<string, Entry>();
   readonly #running = new Set<Promise<void>>();
@@ -50,6 +58,7 @@ export class MemoryGateScheduler implements GateScheduler {
     this.#attempts = options.attempts ?? Infinity;
     this.#backoffMs = options.backoffMs ?? 1000;
     this.#maxBackoffMs = options.maxBackoffMs ?? 30_000;
+    this.#retentionMs = options.retentionMs ?? 3_600_000;
     if (this.#attempts !== Infinity && (!Number.isInteger(this.#attempts) || this.#attempts < 1)) {
       throw new RangeError(
         `MemoryGateScheduler: attempts must be an integer >= 1, got ${this.#attempts}`,
@@ -69,13 +78,16 @@ export class MemoryGateScheduler implements GateScheduler {
   async schedule(job: GateJob, delayMs: number): Promise<boolean> {
     if (this.#closed) throw new Error('MemoryGateScheduler: schedule() after close()');
     const key = keyOf(job);
-    if (this.#claimed.has(key)) return false;
-    this.#claimed.add(key);
+    const now = Date.now();
+    this.#prune(now);
+    if ((this.#claimed.get(key) ?? 0) > now) return false;
+    const dueAt = now + Math.max(0, delayMs);
+    this.#claimed.set(key, dueAt + this.#retentionMs);
     const entry: Entry = {
       job: { ...job },
       runs: 0,
       due: false,
-      dueAt: Date.now() + Math.max(0, delayMs),
+      dueAt,
     };
     this.#waiting.set(key, entry);
     this.#arm(key, entry, delayMs);
@@ -145,6 +157,13 @@ export class MemoryGateScheduler implements GateScheduler {
     })();
     this.#running.add(run);
     void run.finally(() => this.#running.delete(run));
+  }
+
+  /** Drops claims that ended, at most once a minute, so local mode holds only recent ticks. */
+  #prune(now: number): void {
+    if (now - this.#prunedAt < 60_000) return;
+    this.#prunedAt = now;
+    for (const [key, until] of this.#claimed) if (until <= now) this.#claimed.delete(key);
   }
 }
 

@@ -18,22 +18,35 @@ const DEFAULT_EFFECT_LIMIT = 100;
 export class MemoryRolloutStore implements RolloutStore {
   readonly #states = new Map<string, string>();
   readonly #history = new Map<string, string[]>();
+  /** Finished rollouts: when their state and history expire (ms since epoch). */
+  readonly #expires = new Map<string, number>();
+  /** Per service, per cluster: the newest succeeded rollout that reached it. */
+  readonly #stable = new Map<string, Map<string, { version: string; createdAt: number }>>();
+  readonly #now: () => number;
+
+  /** `now` tells when finished rollouts expire; default the system clock. */
+  constructor(options: { now?: () => number } = {}) {
+    this.#now = options.now ?? Date.now;
+  }
   /** Outbox in insertion order, which is `seq` order. */
   readonly #outbox = new Map<string, PendingEffect>();
   #lastSeq = 0;
 
   async create(commit: Commit): Promise<void> {
+    this.#expire();
     const { id } = commit.state;
     if (this.#states.has(id)) throw new RolloutExistsError(id);
     this.#write(commit);
   }
 
   async get(id: string): Promise<RolloutState | undefined> {
+    this.#expire();
     const json = this.#states.get(id);
     return json === undefined ? undefined : (JSON.parse(json) as RolloutState);
   }
 
   async commit(commit: Commit): Promise<void> {
+    this.#expire();
     const { id, version } = commit.state;
     // Check and write with no await in between: that is what makes the commit atomic here.
     const json = this.#states.get(id);
@@ -47,6 +60,7 @@ export class MemoryRolloutStore implements RolloutStore {
   async list(
     filter: { service?: string; statuses?: readonly RolloutStatus[]; limit?: number } = {},
   ): Promise<RolloutState[]> {
+    this.#expire();
     const states = [...this.#states.values()].map((json) => JSON.parse(json) as RolloutState);
     const matching = states
       .filter((s) => filter.service === undefined || s.plan.service === filter.service)
@@ -55,11 +69,18 @@ export class MemoryRolloutStore implements RolloutStore {
     return filter.limit === undefined ? matching : matching.slice(0, filter.limit);
   }
 
+  async stableVersions(service: string): Promise<Record<string, string>> {
+    const byCluster = this.#stable.get(service) ?? new Map();
+    return Object.fromEntries([...byCluster].map(([cluster, { version }]) => [cluster, version]));
+  }
+
   async history(id: string): Promise<HistoryEntry[]> {
+    this.#expire();
     return (this.#history.get(id) ?? []).map((json) => JSON.parse(json) as HistoryEntry);
   }
 
   async appendHistory(id: string, entry: HistoryEntry): Promise<void> {
+    this.#expire();
     if (!this.#states.has(id)) throw new RolloutNotFoundError(id);
     this.#history.get(id)!.push(JSON.stringify(entry));
   }
@@ -77,10 +98,32 @@ export class MemoryRolloutStore implements RolloutStore {
     this.#outbox.delete(effectId);
   }
 
-  #write({ state, effects, history }: Commit): void {
+  /** Drops finished rollouts whose retention has passed, as Redis expires their keys. */
+  #expire(): void {
+    const now = this.#now();
+    for (const [id, at] of this.#expires) {
+      if (at > now) continue;
+      this.#states.delete(id);
+      this.#history.delete(id);
+      this.#expires.delete(id);
+    }
+  }
+
+  #write({ state, effects, history, retainForMs }: Commit): void {
     this.#states.set(state.id, JSON.stringify(state));
+    if (retainForMs === undefined) this.#expires.delete(state.id);
+    else this.#expires.set(state.id, this.#now() + retainForMs);
+    if (state.status === 'succeeded') {
+      const byCluster = this.#stable.get(state.plan.service) ?? new Map();
+      for (const cluster of state.plan.clusters) {
+        const current = byCluster.get(cluster);
+        if (!current || current.createdAt <= state.createdAt)
+          byCluster.set(cluster, { version: state.plan.version, createdAt: state.createdAt });
+      }
+      this.#stable.set(state.plan.service, byCluster);
+    }
     const trail = this.#history.get(state.id) ?? [];
-    trail.push(JSON.stringify(history));
+    if (history) trail.push(JSON.stringify(history));
     this.#history.set(state.id, trail);
     for (const { id, effect } of effects) {
       const pending: PendingEffect = {

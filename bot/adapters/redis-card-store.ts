@@ -13,8 +13,8 @@ redis.call('SET', KEYS[1], ARGV[1])
 return ARGV[1]`;
 
 /**
- * One string key per rollout holding `{ channel, ts }`. No expiry: a card is a few bytes and a
- * rollout's history (and so its card) is kept as long as the rollout is.
+ * One string key per rollout holding `{ channel, ts }`, without expiry until the rollout ends;
+ * then it expires with the rollout's retention (`retain`).
  */
 export class RedisCardStore implements CardStore {
   constructor(
@@ -37,6 +37,10 @@ export class RedisCardStore implements CardStore {
       JSON.stringify({ channel: card.channel, ts: card.ts }),
     )) as string;
     return parse(key, raw);
+  }
+
+  async retain(rolloutId: string, ttlMs: number): Promise<void> {
+    await this.redis.pexpire(this.key(rolloutId), Math.max(1, Math.ceil(ttlMs)));
   }
 
   private key(rolloutId: string): string {

@@ -29,12 +29,16 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1`;
 
-/** One hash per (rollout, stage), a field per cluster; kept for a week after the last sample. */
+/**
+ * One hash per (rollout, stage), a field per cluster; each expires `retentionMs` after its last
+ * sample (default an hour, the policy's `retention.samples`): a finished rollout's samples go
+ * about that long after its agents stopped sampling it, and a live stage's never do.
+ */
 export class RedisHealthSampleStore implements HealthSampleStore {
   constructor(
     private readonly redis: Redis,
     private readonly prefix = 'rollout:',
-    private readonly retentionMs = 7 * 24 * 3_600_000,
+    private readonly retentionMs = 3_600_000,
   ) {}
 
   async record(rolloutId: string, stored: StoredSample): Promise<void> {

@@ -76,6 +76,15 @@ export class RedisRolloutStore implements RolloutStore {
     return reply.map(([id, json]) => parseRecord(RolloutState, this.#stateKey(id), json));
   }
 
+  async stableVersions(service: string): Promise<Record<string, string>> {
+    const key = `${this.#prefix}stable:${service}`;
+    const fields = await this.#redis.hgetall(key);
+    const versions: Record<string, string> = {};
+    for (const [cluster, json] of Object.entries(fields))
+      versions[cluster] = parseRecord(StoredStable, `${key}[${cluster}]`, json).version;
+    return versions;
+  }
+
   async history(id: string): Promise<HistoryEntry[]> {
     const key = `${this.#prefix}history:${id}`;
     const entries = await this.#redis.lrange(key, 0, -1);
@@ -113,7 +122,10 @@ export class RedisRolloutStore implements RolloutStore {
     await this.#run(MARK_EFFECT_DONE, this.#outboxKeys(), [effectId]);
   }
 
-  async #write(mode: 'create' | 'commit', { state, effects, history }: Commit): Promise<void> {
+  async #write(
+    mode: 'create' | 'commit',
+    { state, effects, history, retainForMs }: Commit,
+  ): Promise<void> {
     const effectArgs = effects.flatMap(({ id, effect }) => {
       // Its seq is the member's: assigned by the script, not part of the stored payload.
       const pending: Omit<PendingEffect, 'seq'> = {
@@ -131,12 +143,13 @@ export class RedisRolloutStore implements RolloutStore {
         mode,
         String(state.version),
         JSON.stringify(state),
-        JSON.stringify(history),
+        history ? JSON.stringify(history) : '',
         this.#prefix,
         state.id,
         state.status,
         state.plan.service,
         String(state.createdAt),
+        retainForMs === undefined ? '' : String(Math.max(1, Math.ceil(retainForMs))),
         ...effectArgs,
       ],
     )) as [string, string?];
@@ -188,6 +201,8 @@ const StoredHistoryEntry = z.object({
   detail: z.string().optional(),
 });
 
+const StoredStable = z.object({ version: z.string(), createdAt: z.number() });
+
 const StoredPendingEffect = z.object({
   id: z.string(),
   rolloutId: z.string(),
@@ -218,8 +233,13 @@ function script(lua: string): Script {
 }
 
 /**
- * create / commit. KEYS: state, history. ARGV: mode, version, state JSON, history JSON, prefix,
- * id, status, service, createdAt, then (effect id, pending-effect JSON) pairs.
+ * create / commit. KEYS: state, history. ARGV: mode, version, state JSON, history JSON ('' for
+ * none), prefix, id, status, service, createdAt, retention ms ('' for none), then (effect id,
+ * pending-effect JSON) pairs.
+ *
+ * A retention makes state and history expire and queues the rollout on `p idx:expiring` (scored by
+ * when it expires) so a later write takes it out of the indexes. A succeeded rollout records its
+ * version per cluster in `p stable:<service>` (no expiry: one small hash per service).
  * Replies {'ok'} | {'exists'} | {'missing'} | {'conflict', stored version} | {'corrupt', why}.
  */
 const WRITE = script(`
@@ -246,11 +266,53 @@ else
   end
 end
 redis.call('SET', stateKey, ARGV[3])
-redis.call('RPUSH', historyKey, ARGV[4])
+if ARGV[4] ~= '' then redis.call('RPUSH', historyKey, ARGV[4]) end
 redis.call('ZADD', prefix .. 'idx:all', createdAt, id)
 redis.call('ZADD', prefix .. 'idx:service:' .. service, createdAt, id)
 redis.call('ZADD', prefix .. 'idx:status:' .. status, createdAt, id)
-for i = 10, #ARGV, 2 do
+local time = redis.call('TIME')
+local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local retain = tonumber(ARGV[10])
+if retain then
+  redis.call('PEXPIRE', stateKey, retain)
+  redis.call('PEXPIRE', historyKey, retain)
+  redis.call('ZADD', prefix .. 'idx:expiring', nowMs + retain, cjson.encode({id, service, status}))
+else
+  redis.call('PERSIST', historyKey)
+end
+if status == 'succeeded' then
+  local ok, st = pcall(cjson.decode, ARGV[3])
+  if ok and type(st) == 'table' and type(st.plan) == 'table' and type(st.plan.clusters) == 'table' then
+    local stableKey = prefix .. 'stable:' .. service
+    local created = tonumber(createdAt)
+    for _, cluster in ipairs(st.plan.clusters) do
+      local newer = true
+      local current = redis.call('HGET', stableKey, cluster)
+      if current then
+        local okc, c = pcall(cjson.decode, current)
+        if okc and type(c) == 'table' and tonumber(c.createdAt) and tonumber(c.createdAt) > created then
+          newer = false
+        end
+      end
+      if newer then
+        redis.call('HSET', stableKey, cluster,
+          '{"version":' .. cjson.encode(st.plan.version) .. ',"createdAt":' .. createdAt .. '}')
+      end
+    end
+  end
+end
+-- Rollouts whose retention passed leave the indexes, a few per write (their keys expired already).
+local due = redis.call('ZRANGEBYSCORE', prefix .. 'idx:expiring', '-inf', nowMs, 'LIMIT', 0, 20)
+for _, member in ipairs(due) do
+  local okm, e = pcall(cjson.decode, member)
+  if okm and type(e) == 'table' and redis.call('EXISTS', prefix .. 'state:' .. tostring(e[1])) == 0 then
+    redis.call('ZREM', prefix .. 'idx:all', e[1])
+    redis.call('ZREM', prefix .. 'idx:service:' .. tostring(e[2]), e[1])
+    redis.call('ZREM', prefix .. 'idx:status:' .. tostring(e[3]), e[1])
+  end
+  redis.call('ZREM', prefix .. 'idx:expiring', member)
+end
+for i = 11, #ARGV, 2 do
   local seq = redis.call('INCR', prefix .. 'outbox:seq')
   local member = string.format('%016d', seq) .. ':' .. ARGV[i]
   redis.call('ZADD', prefix .. 'outbox', seq, member)
@@ -303,7 +365,11 @@ else
   ids = redis.call('ZREVRANGE', prefix .. 'idx:all', 0, limit - 1)
 end
 local out = {}
-for i, id in ipairs(ids) do out[i] = {id, redis.call('GET', prefix .. 'state:' .. id) or ''} end
+for _, id in ipairs(ids) do
+  -- A finished rollout whose retention passed is still indexed until a write prunes it: skipped.
+  local json = redis.call('GET', prefix .. 'state:' .. id)
+  if json then out[#out + 1] = {id, json} end
+end
 return out
 `);
 

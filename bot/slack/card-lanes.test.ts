@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../shared/log.js';
 import { MemoryCardStore } from '../adapters/memory-card-store.js';
 import { MemoryOnceClaims } from '../adapters/memory-once-claims.js';
-import { CardLanes } from './card-lanes.js';
+import { CardLanes, MESSAGE_CLAIM_MS } from './card-lanes.js';
 import {
   SlackCallError,
   SlackRateLimitedError,
@@ -82,7 +82,7 @@ function setup(options: { replicas?: number } = {}) {
         sleep: clock.sleep,
       }),
   );
-  return { clock, slack, cards, lanes, rollout };
+  return { clock, slack, cards, claims, lanes, rollout };
 }
 
 describe('CardLanes', () => {
@@ -195,6 +195,21 @@ describe('CardLanes', () => {
     expect(slack.posts().map((p) => p.message.text)).toEqual(['v1', 'rolled back']);
     await a!.reply('r1', alert); // a replay: already posted, resolves without posting again
     expect(slack.posts()).toHaveLength(2);
+  });
+
+  it('claims a reply for a day (a replay within it is refused), and the claim then expires', async () => {
+    expect(MESSAGE_CLAIM_MS).toBe(24 * 3_600_000);
+    const { clock, slack, claims, lanes } = setup();
+    const [lane] = lanes;
+    lane!.refresh('r1');
+    await lane!.reply('r1', { text: 'started', claimKey: 'thread:r1:1' });
+    clock.t += MESSAGE_CLAIM_MS - 60_000;
+    await lane!.reply('r1', { text: 'started', claimKey: 'thread:r1:1' }); // replayed in the day
+    expect(slack.posts().map((p) => p.message.text)).toEqual(['v1', 'started']);
+    clock.t += 60_000;
+    // Expired: memory claims drop it at their next pass, as Redis drops the key.
+    expect(await claims.claim('other', 1)).toBe(true);
+    expect(claims.size).toBe(1);
   });
 
   it('retries a call that failed for a passing reason', async () => {

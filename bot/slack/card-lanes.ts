@@ -60,8 +60,13 @@ export interface CardSent {
 
 /** How long a replica holds the right to post a card while it posts it. */
 const POST_CLAIM_MS = 30_000;
-/** Replies and alerts are claimed for a week: longer than any replay of their effect. */
-const MESSAGE_CLAIM_MS = 7 * 24 * 3_600_000;
+/**
+ * Replies and alerts are claimed for a day. The claim only guards a replay of their effect: one
+ * delivered but not yet marked done (a crash in between, replayed at the next start, or another
+ * replica's drain racing this one). A bot down for longer than a day may post such a line twice;
+ * one claim key per thread line must not outlive that need (it is one key per transition).
+ */
+export const MESSAGE_CLAIM_MS = 24 * 3_600_000;
 /** How often a replica that lost the post claim looks for the winner's card. */
 const CARD_POLL_MS = 200;
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Policy } from '../../shared/config/policy.js';
 import type { Logger } from '../../shared/log.js';
+import type { CardStore } from '../../shared/ports/card-store.js';
 import type { HealthSampleStore } from '../../shared/ports/health-samples.js';
 import type { Notifier, TransitionCause } from '../../shared/ports/notifier.js';
 import type { OnceClaims } from '../../shared/ports/once-claims.js';
@@ -14,13 +15,16 @@ import { threadLine } from './thread-lines.js';
 
 export interface SlackNotifierOptions {
   lanes: CardLanes;
+  /** Where cards are kept: a finished rollout's card expires with it. */
+  cards: CardStore;
   claims: OnceClaims;
   policy: () => Policy;
   metrics: SurfaceMetrics;
   logger: Logger;
 }
 
-const ENDED_CLAIM_MS = 7 * 24 * 3_600_000;
+/** Long enough for any replay of the last card update (as thread-line claims). */
+const ENDED_CLAIM_MS = 24 * 3_600_000;
 
 /**
  * The Notifier on Slack: the rollout card (posted once, then updated in place), a thread reply
@@ -45,7 +49,10 @@ export class SlackNotifier implements Notifier {
         })
         .catch(() => undefined);
     }
-    if (cause.status && isTerminal(cause.status)) await this.countEnded(state, cause.status);
+    if (cause.status && isTerminal(cause.status)) {
+      await this.countEnded(state, cause.status);
+      await this.retainCard(state);
+    }
   }
 
   async alert(state: RolloutState, kind: AlertKind, message: string): Promise<void> {
@@ -82,6 +89,15 @@ export class SlackNotifier implements Notifier {
     );
     const failed = outcomes.find((o) => o.status === 'rejected');
     if (failed) throw failed.reason;
+  }
+
+  /** The card goes when the rollout does (`retention.finishedRollouts` after its end). */
+  private async retainCard(state: RolloutState): Promise<void> {
+    try {
+      await this.options.cards.retain(state.id, this.options.policy().retention.finishedRollouts);
+    } catch (err) {
+      this.options.logger.warn({ err, rolloutId: state.id }, 'could not set the card to expire');
+    }
   }
 
   /** Counted once across replicas and replays, by whoever first sees the end. */

@@ -126,6 +126,7 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
   });
   const notifier = new SlackNotifier({
     lanes,
+    cards: options.cards,
     claims: options.claims,
     policy: options.policy,
     metrics,

@@ -71,6 +71,7 @@ describe('threadLine', () => {
 
   it('writes nothing for the rollout’s creation: the card says it', () => {
     expect(threadLine(state, { actor: 'system:bot', input: 'create' })).toBeUndefined();
+    expect(threadLine(state, { actor: 'system:bot', input: 'unrecorded' })).toBeUndefined();
   });
 });
 

@@ -6,7 +6,8 @@ import { actorLabel, escapeText, literal, slackify } from './slack-text.js';
  * The reply in a card's thread for one transition: who or what caused it and what it did. The
  * thread is the audit trail people read, so routine gate ticks that changed nothing (a pass
  * mid-bake, an inconclusive tick) get no line; the card shows the latest verdict instead.
- * Returns `undefined` for those, and for `create` (the card itself says that).
+ * Returns `undefined` for those, for `create` (the card itself says that) and for `unrecorded`
+ * (routine transitions with no history line).
  */
 export function threadLine(state: RolloutState, cause: TransitionCause): string | undefined {
   const status = cause.status ?? state.status;
@@ -15,6 +16,7 @@ export function threadLine(state: RolloutState, cause: TransitionCause): string 
   let line: string | undefined;
   switch (cause.input) {
     case 'create':
+    case 'unrecorded':
       return undefined;
     case 'start':
       line = `:arrow_forward: ${who} started the rollout: ${state.plan.stages.map((s) => `${s.weight}%`).join(' → ')} in ${state.plan.clusters.join(', ')}`;

@@ -8,6 +8,8 @@ describe('parseDuration', () => {
     ['5m', 300_000],
     ['1h30m', 5_400_000],
     ['1.5s', 1500],
+    ['30d', 2_592_000_000],
+    ['1d12h', 129_600_000],
   ])('reads %s as %d ms', (text, ms) => expect(parseDuration(text)).toBe(ms));
 
   it.each(['', '5', 'five minutes', '5x', '5m junk', '-5m'])('refuses %j', (text) => {

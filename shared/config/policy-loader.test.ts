@@ -15,6 +15,34 @@ describe('parsePolicy', () => {
     expect(policy.services.search?.strategy).toBe('blue-green');
   });
 
+  it('reads retention, with defaults (30 days for finished rollouts, an hour for samples)', () => {
+    const minimal = 'clusters: { eu: {} }\nservices: {}\n';
+    expect(parsePolicy(minimal, 'p.yaml').retention).toEqual({
+      finishedRollouts: 30 * 86_400_000,
+      samples: 3_600_000,
+    });
+    const set = `${minimal}retention: { finishedRollouts: 7d, samples: 10m }\n`;
+    expect(parsePolicy(set, 'p.yaml').retention).toEqual({
+      finishedRollouts: 7 * 86_400_000,
+      samples: 600_000,
+    });
+    expect(() =>
+      parsePolicy(`${minimal}retention: { finishedRollouts: forever }\n`, 'p.yaml'),
+    ).toThrow(/retention\.finishedRollouts/);
+  });
+
+  it('reads the commented retention example once uncommented', () => {
+    const uncommented = example.replace(
+      /^# retention:\n((?:# {3}.*\n)+)/m,
+      (_m, body: string) => `retention:\n${body.replace(/^# /gm, '')}`,
+    );
+    expect(uncommented).not.toBe(example);
+    expect(parsePolicy(uncommented, 'config/policy.yaml').retention).toEqual({
+      finishedRollouts: 30 * 86_400_000,
+      samples: 3_600_000,
+    });
+  });
+
   it('names the file, line and field of a bad value', () => {
     const err = policyRefusal(example.replace('bake: 30s', 'bake: two minutes'));
     const line = example.split('\n').findIndex((l) => l.includes('bake: 30s')) + 1;

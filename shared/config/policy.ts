@@ -178,6 +178,21 @@ export const ClusterPolicy = z.strictObject({
   description: z.string().optional(),
 });
 
+/** How long what a rollout leaves in Redis is kept (see the README's retention notes). */
+export const RetentionPolicy = z.strictObject({
+  /**
+   * A finished rollout's record and history (its audit trail) are kept this long after it ended,
+   * then expire. What each cluster runs (the last succeeded version) is kept regardless.
+   */
+  finishedRollouts: Duration.pipe(z.number().int().positive()).default(30 * 86_400_000),
+  /**
+   * Health samples are kept this long after the last one arrived: a finished rollout's go about
+   * this long after its agents stopped sampling it. Older samples are never judged anyway.
+   */
+  samples: Duration.pipe(z.number().int().positive()).default(3_600_000),
+});
+export type RetentionPolicy = z.infer<typeof RetentionPolicy>;
+
 export const Policy = z
   .object({
     clusters: z.record(ClusterName, ClusterPolicy.default({})),
@@ -189,6 +204,7 @@ export const Policy = z
     prometheus: PrometheusSettings.optional(),
     /** How multi-service releases run (see release-policy.ts). */
     release: ReleasePolicy.default(ReleasePolicy.parse({})),
+    retention: RetentionPolicy.default(RetentionPolicy.parse({})),
   })
   .superRefine((policy, ctx) => {
     for (const problem of [...dependencyProblems(policy.services), ...waveProblems(policy)]) {

@@ -17,4 +17,9 @@ export interface CardStore {
    * first writer wins, so two writers that both posted agree on one card. Idempotent.
    */
   save(rolloutId: string, card: CardRef): Promise<CardRef>;
+  /**
+   * The rollout ended: its card is kept `ttlMs` more (the rollout's own retention), then
+   * forgotten. A no-op when no card is stored; calling it again restarts the time.
+   */
+  retain(rolloutId: string, ttlMs: number): Promise<void>;
 }

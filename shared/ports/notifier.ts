@@ -3,7 +3,11 @@ import type { AlertKind, RolloutInput, RolloutState, RolloutStatus } from '../ro
 /** What caused a transition: shown in the card's thread as the audit trail people read. */
 export interface TransitionCause {
   actor: string;
-  input: RolloutInput['type'] | 'create';
+  /**
+   * What caused it; `unrecorded` for a transition the history has no line for (a routine gate
+   * tick or health counts that decided nothing: `keepsHistoryLine`), which gets no thread line.
+   */
+  input: RolloutInput['type'] | 'create' | 'unrecorded';
   detail?: string;
   /**
    * The rollout version this transition produced and the status it left. The state handed to

@@ -27,12 +27,19 @@ export interface HistoryEntry {
 
 /**
  * What a commit writes, all or nothing: the new state (whose `version` must be one more than
- * the stored one), its effects into the outbox, and a history entry.
+ * the stored one), its effects into the outbox, and a history entry. A commit without one leaves
+ * the history as it was (routine gate ticks and health counts: `keepsHistoryLine`); `create`
+ * always has one.
  */
 export interface Commit {
   state: RolloutState;
   effects: { id: string; effect: Effect }[];
-  history: HistoryEntry;
+  history?: HistoryEntry;
+  /**
+   * Set on commits of a finished rollout: its state and history expire this long after the
+   * commit (and it leaves `list`). `stableVersions` keeps what it made stable.
+   */
+  retainForMs?: number;
 }
 
 /**
@@ -62,6 +69,12 @@ export interface RolloutStore {
     statuses?: readonly RolloutStatus[];
     limit?: number;
   }): Promise<RolloutState[]>;
+  /**
+   * Per cluster, the plan version of the service's newest (by `createdAt`) succeeded rollout that
+   * reached it, recorded as it succeeded and kept after the rollout itself expired. Clusters no
+   * succeeded rollout reached are absent.
+   */
+  stableVersions(service: string): Promise<Record<string, string>>;
   /** The audit trail in the order it was written; empty for an unknown id. */
   history(id: string): Promise<HistoryEntry[]>;
   /**

@@ -23,6 +23,19 @@ describe.each([
     expect(await cards.get('checkout-2')).toBeUndefined();
   });
 
+  it('forgets a retained card once its time is up, and retaining an unknown card does nothing', async () => {
+    const cards = create();
+    await cards.save('ended-1', { channel: 'C1', ts: '1.000100' });
+    await cards.save('running-1', { channel: 'C1', ts: '1.000200' });
+    await cards.retain('ended-1', 100);
+    await cards.retain('never-posted', 100);
+    expect(await cards.get('ended-1')).toEqual({ channel: 'C1', ts: '1.000100' });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await cards.get('ended-1')).toBeUndefined();
+    expect(await cards.get('never-posted')).toBeUndefined();
+    expect(await cards.get('running-1')).toEqual({ channel: 'C1', ts: '1.000200' });
+  });
+
   it('keeps the first card saved: a later save returns it unchanged', async () => {
     const cards = create();
     await cards.save('checkout-1', { channel: 'C1', ts: '1.000100' });

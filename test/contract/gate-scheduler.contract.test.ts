@@ -325,6 +325,84 @@ describe('BullGateScheduler: durability', () => {
     }
   });
 
+  it('keeps no finished job beyond its bounds, and the claim alone refuses a tick that ran', async () => {
+    const redis = new Redis(server.url);
+    const scheduler = new BullGateScheduler({
+      url: server.url,
+      queueName: 'bounded',
+      prefix: 'gb',
+      keepCompleted: { age: 3600, count: 2 },
+      keepFailed: { age: 3600, count: 0 },
+      attempts: 1,
+      retentionMs: 60_000,
+    });
+    try {
+      const r = aRolloutId();
+      const { runs, handler } = recorder(async (job) => {
+        if (job.stageIndex === 1) throw new Error('gives up at once');
+      });
+      await scheduler.start(handler);
+      for (let tick = 1; tick <= 6; tick++)
+        await scheduler.schedule({ rolloutId: r, stageIndex: 0, tick }, 0);
+      await scheduler.schedule({ rolloutId: r, stageIndex: 1, tick: 1 }, 0);
+      await vi.waitFor(() => expect(runs).toHaveLength(7), WAIT);
+      // The last completion prunes the older ones; the failed job is removed as it fails.
+      await vi.waitFor(async () => {
+        const jobs = (await redis.keys('gb:bounded:gate-*')).filter((k) => !k.endsWith(':lock'));
+        expect(jobs).toHaveLength(2);
+      }, WAIT);
+
+      // Every key of ours expires, no later than `retentionMs` after the job was due.
+      const ours = [
+        ...(await redis.keys('gb:gate-claims:*')),
+        ...(await redis.keys('gb:gate-rollouts:*')),
+      ];
+      expect(ours).toHaveLength(8);
+      for (const key of ours) {
+        const ttl = await redis.pttl(key);
+        expect(ttl).toBeGreaterThan(0);
+        expect(ttl).toBeLessThanOrEqual(60_000);
+      }
+      // The job record of tick 1 is gone; its claim still refuses it, and nothing runs again.
+      expect(
+        await redis.exists(`gb:bounded:${gateJobId({ rolloutId: r, stageIndex: 0, tick: 1 })}`),
+      ).toBe(0);
+      expect(await scheduler.schedule({ rolloutId: r, stageIndex: 0, tick: 1 }, 0)).toBe(false);
+      expect(await scheduler.schedule({ rolloutId: r, stageIndex: 1, tick: 1 }, 0)).toBe(false);
+      const sentinel = { rolloutId: r, stageIndex: 0, tick: 7 };
+      await scheduler.schedule(sentinel, 100);
+      await vi.waitFor(() => expect(runs).toContain(label(sentinel)), WAIT);
+      expect(runs).toHaveLength(8);
+    } finally {
+      await scheduler.close();
+      await redis.quit();
+    }
+  });
+
+  it('claims a tick until retentionMs after it is due, and never shortens the tracking set', async () => {
+    const redis = new Redis(server.url);
+    const scheduler = new BullGateScheduler({
+      url: server.url,
+      queueName: 'ttl',
+      prefix: 'gtl',
+      retentionMs: 60_000,
+    });
+    try {
+      const r = aRolloutId();
+      await scheduler.schedule({ rolloutId: r, stageIndex: 0, tick: 1 }, 600_000);
+      await scheduler.schedule({ rolloutId: r, stageIndex: 0, tick: 2 }, 0);
+      const claim = `gtl:gate-claims:ttl:${gateJobId({ rolloutId: r, stageIndex: 0, tick: 1 })}`;
+      expect(await redis.pttl(claim)).toBeGreaterThan(600_000);
+      expect(await redis.pttl(claim)).toBeLessThanOrEqual(660_000);
+      expect(await redis.pttl(`gtl:gate-rollouts:ttl:${encodeURIComponent(r)}`)).toBeGreaterThan(
+        600_000,
+      );
+    } finally {
+      await scheduler.close();
+      await redis.quit();
+    }
+  });
+
   it('rejects bad options when constructed', () => {
     expect(() => new BullGateScheduler({ url: 'localhost:6379' })).toThrow(/url/);
     expect(() => new BullGateScheduler({ url: server.url, queueName: 'a:b' })).toThrow(/queueName/);
@@ -332,6 +410,24 @@ describe('BullGateScheduler: durability', () => {
     expect(
       () => new BullGateScheduler({ url: server.url, backoffMs: 1_000, maxBackoffMs: 10 }),
     ).toThrow(/maxBackoffMs/);
+    expect(
+      () => new BullGateScheduler({ url: server.url, keepCompleted: { age: 60, count: -1 } }),
+    ).toThrow(/keepCompleted/);
+  });
+});
+
+describe('MemoryGateScheduler: bounded claims', () => {
+  it('claims a tick until retentionMs after it is due, then forgets it', async () => {
+    const scheduler = new MemoryGateScheduler({ retentionMs: 50 });
+    try {
+      const job = { rolloutId: aRolloutId(), stageIndex: 0, tick: 1 };
+      expect(await scheduler.schedule(job, 0)).toBe(true);
+      expect(await scheduler.schedule(job, 0)).toBe(false);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await scheduler.schedule(job, 0)).toBe(true);
+    } finally {
+      await scheduler.close();
+    }
   });
 });
 

@@ -75,3 +75,29 @@ describe.each([
     expect(await store.latest('r1', 3)).toEqual([]);
   });
 });
+
+describe.each([
+  [
+    'memory',
+    (retentionMs: number): HealthSampleStore => new MemoryHealthSampleStore({ retentionMs }),
+  ],
+  [
+    'redis',
+    (retentionMs: number): HealthSampleStore =>
+      new RedisHealthSampleStore(redis.client(), redis.prefix(), retentionMs),
+  ],
+])('HealthSampleStore retention: %s', (_name, create) => {
+  it("drops a stage's samples once the retention has passed since the last one", async () => {
+    const store = create(200);
+    await store.record('r1', aSample('eu-west', 0, 1000));
+    await store.record('r1', aSample('eu-west', 1, 1000));
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    await store.record('r1', aSample('us-east', 1, 1100)); // stage 1 lives on
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(await store.latest('r1', 0)).toEqual([]);
+    expect((await store.latest('r1', 1)).map((s) => s.cluster).sort()).toEqual([
+      'eu-west',
+      'us-east',
+    ]);
+  });
+});

@@ -130,6 +130,20 @@ describe.each([memoryHarness(), redisHarness()])('RolloutStore contract: $name',
       ]);
     });
 
+    it('commits without a history entry when given none: state and effects, the trail unchanged', async () => {
+      const v0 = aRolloutState().build();
+      const v1 = nextVersion(v0, { status: 'progressing' });
+      const v2 = nextVersion(v1, { status: 'baking' });
+      await store.create(aCommit(v0, [], { input: 'create' }));
+      await store.commit(aCommit(v1, [], { input: 'start' }));
+      const { history: _none, ...quiet } = aCommit(v2, [updateCard()]);
+      await store.commit(quiet);
+
+      expect(await store.get(v0.id)).toEqual(v2);
+      expect((await store.history(v0.id)).map((h) => h.version)).toEqual([0, 1]);
+      expect((await store.pendingEffects()).map((p) => p.version)).toEqual([2]);
+    });
+
     it('rejects a stale or skipped version with VersionConflictError and writes nothing', async () => {
       const v0 = aRolloutState().build();
       const v1 = nextVersion(v0, { status: 'progressing' });
@@ -183,6 +197,68 @@ describe.each([memoryHarness(), redisHarness()])('RolloutStore contract: $name',
         winner.effects.map((e) => e.id),
       );
       expect(await store.list({ statuses: [winner.state.status] })).toEqual([winner.state]);
+    });
+  });
+
+  describe('retention of finished rollouts', () => {
+    it('expires a finished rollout committed with a retention: gone from get, history and list', async () => {
+      const v0 = aRolloutState().withService('retained').build();
+      const v1 = nextVersion(v0, { status: 'aborted' });
+      const kept = aRolloutState()
+        .withService('retained')
+        .createdAt(v0.createdAt - 1)
+        .build();
+      await store.create(aCommit(v0));
+      await store.create(aCommit(kept));
+      await store.commit({ ...aCommit(v1, [], { input: 'abort' }), retainForMs: 150 });
+      expect(await store.get(v0.id)).toEqual(v1);
+
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await store.get(v0.id)).toBeUndefined();
+      expect(await store.history(v0.id)).toEqual([]);
+      expect(await store.list({ service: 'retained' })).toEqual([kept]);
+      expect(await store.list({ statuses: ['aborted'] })).toEqual([]);
+      expect(await store.list()).toEqual([kept]);
+      // A later write takes it out of the indexes too; nothing else changes.
+      await store.commit(aCommit(nextVersion(kept, { status: 'progressing' })));
+      expect((await store.list()).map((s) => s.id)).toEqual([kept.id]);
+    });
+
+    it('keeps what succeeded rollouts made stable per cluster after they expired, the newest winning', async () => {
+      const older = aRolloutState().withService('stable').createdAt(1_000).build();
+      older.plan.clusters = ['eu-west', 'us-east'];
+      older.plan.version = '1.0.0';
+      const newer = aRolloutState().withService('stable').createdAt(2_000).build();
+      newer.plan.clusters = ['eu-west'];
+      newer.plan.version = '1.1.0';
+      const failed = aRolloutState().withService('stable').createdAt(3_000).build();
+      failed.plan.version = '1.2.0';
+      for (const state of [newer, older, failed]) await store.create(aCommit(state));
+      // Out of order: the newer rollout succeeds first.
+      await store.commit({
+        ...aCommit(nextVersion(newer, { status: 'succeeded' })),
+        retainForMs: 100,
+      });
+      await store.commit({
+        ...aCommit(nextVersion(older, { status: 'succeeded' })),
+        retainForMs: 100,
+      });
+      await store.commit({
+        ...aCommit(nextVersion(failed, { status: 'rolled_back' })),
+        retainForMs: 100,
+      });
+      expect(await store.stableVersions('stable')).toEqual({
+        'eu-west': '1.1.0',
+        'us-east': '1.0.0',
+      });
+
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await store.list({ service: 'stable' })).toEqual([]);
+      expect(await store.stableVersions('stable')).toEqual({
+        'eu-west': '1.1.0',
+        'us-east': '1.0.0',
+      });
+      expect(await store.stableVersions('never-rolled-out')).toEqual({});
     });
   });
 

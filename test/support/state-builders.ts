@@ -142,7 +142,7 @@ export function aCommit(
   state: RolloutState,
   effects: Effect[] = [],
   history: Partial<HistoryEntry> = {},
-): Commit {
+): Commit & { history: HistoryEntry } {
   return {
     state,
     effects: effects.map((effect) => ({ id: anEffectId(), effect })),
