@@ -1,4 +1,5 @@
 import type { types } from '@slack/bolt';
+import { startedTargets } from '../../shared/rollout/draft.js';
 import { nearestNames } from '../../shared/config/plan-from-policy.js';
 import type { Policy } from '../../shared/config/policy.js';
 import { isRolloutError, RolloutError } from '../../shared/errors.js';
@@ -168,7 +169,8 @@ export class RolloutCommands {
       );
     }
     if (!command.confirmed) {
-      const left = Object.entries(state.clusters)
+      // Clusters of waves never started were sent nothing: there is nothing to confirm there.
+      const left = startedTargets(state)
         .filter(([, c]) => c.status !== 'rolled_back')
         .map(([name, c]) => `${name} (${c.status}${c.failure ? `: ${c.failure}` : ''})`);
       return {
