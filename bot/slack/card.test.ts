@@ -230,6 +230,29 @@ describe('renderCard, for a rollout of several waves', () => {
     ]);
   });
 
+  it('shows the health of the started waves: the earlier ones from their last stage, none for waves waiting', () => {
+    const d = new RolloutDriver(wavePlan);
+    d.start();
+    for (let i = 0; i < 3; i++) d.completeStage();
+    d.applyStage();
+    const sample = (cluster: string, stageIndex: number): StoredSample => ({
+      cluster,
+      receivedAt: 1,
+      sample: {
+        stageIndex,
+        windowMs: 5000,
+        canary: measured({ requests: 1200, errors: 6, p99: 180 }),
+        stable: measured({ requests: 20000, errors: 40, p99: 150 }),
+      },
+    });
+    const health = text(
+      renderCard(d.state, { samples: [sample('eu-west', 0), sample('staging', 2)] }),
+    )
+      .split('\n')
+      .filter((line) => line.startsWith('• '));
+    expect(health.map((line) => line.split(' errors')[0])).toEqual(['• *staging*', '• *eu-west*']);
+  });
+
   it('shows a plan of one wave as before: one line per cluster, no wave rows', () => {
     expect(text(renderCard(state()))).not.toMatch(/Wave/);
   });

@@ -9,7 +9,7 @@ import {
   type Stage,
 } from '../../shared/rollout/plan.js';
 import { isTerminal, type RolloutState } from '../../shared/rollout/state.js';
-import { waveClusters } from '../../shared/rollout/draft.js';
+import { startedClusters, waveClusters } from '../../shared/rollout/draft.js';
 import {
   actorLabel,
   clip,
@@ -41,7 +41,10 @@ export interface CardView {
 }
 
 export interface CardOptions {
-  /** The latest health sample per cluster for the current stage. */
+  /**
+   * The latest health sample per cluster for the current stage (and, past the first wave, for the
+   * last stage, which earlier waves report from: see `cardSamples`).
+   */
   samples?: readonly StoredSample[];
   /** Show the action buttons (the posted card does; a `/rollout status` reply does not). */
   buttons?: boolean;
@@ -227,12 +230,13 @@ function healthLines(state: RolloutState, samples: readonly StoredSample[]): str
   if (!stage || state.status === 'pending') return undefined;
   const checks = stage.gate.checks;
   const lines = [`*Health* (canary vs stable) · gate: ${gateTerms(stage)}`];
-  // Several waves: the samples are the current stage's, which only the current wave reports.
-  const reporting = state.plan.waves === undefined ? state.plan.clusters : waveClusters(state);
+  // Several waves: the started ones report, the earlier ones from their last stage (100%).
+  const reporting = state.plan.waves === undefined ? state.plan.clusters : startedClusters(state);
+  const current = new Set(waveClusters(state));
+  const last = state.plan.stages.length - 1;
   for (const name of reporting) {
-    const stored = samples.find(
-      (s) => s.cluster === name && s.sample.stageIndex === state.stageIndex,
-    );
+    const reportsFrom = current.has(name) ? state.stageIndex : last;
+    const stored = samples.find((s) => s.cluster === name && s.sample.stageIndex === reportsFrom);
     lines.push(
       `• *${escapeText(name)}* ${stored ? sampleLine(stored, checks) : '_no sample yet_'}`,
     );

@@ -1,4 +1,5 @@
 import type { types } from '@slack/bolt';
+import { cardSamples } from './card-samples.js';
 import { startedTargets } from '../../shared/rollout/draft.js';
 import { nearestNames } from '../../shared/config/plan-from-policy.js';
 import type { Policy } from '../../shared/config/policy.js';
@@ -253,7 +254,7 @@ export class RolloutCommands {
       }
       throw await this.notFound(wanted, true);
     }
-    const samples = await this.deps.samples.latest(state.id, state.stageIndex).catch(() => []);
+    const samples = await cardSamples(this.deps.samples, state).catch(() => []);
     const card = renderCard(state, { samples, buttons: false });
     return { text: card.text, blocks: card.blocks };
   }
