@@ -9,6 +9,8 @@ import { MemoryRolloutStore } from './adapters/memory-rollout-store.js';
 import { MemoryServiceLocks } from './adapters/memory-service-locks.js';
 import { createGateRunner } from './gate-runner.js';
 import { RolloutService } from './rollout-service.js';
+import { RolloutDriver } from '../test/support/rollout-driver.js';
+import { createRollout } from '../shared/rollout/transition.js';
 
 const BAKE_STARTED = Date.parse('2026-11-22T03:00:00Z');
 /** The builders' gate: evaluated every 60 s, at least 100 requests, error rate at most 2%. */
@@ -143,5 +145,100 @@ describe('the gate runner', () => {
     // The agent's clock is 1.5 s behind the bot's: its first window seems to end before the bake.
     await rollout.received(BAKE_STARTED + 5_000, BAKE_STARTED - 1_500);
     expect((await rollout.tick(BAKE_STARTED + 5_000)).outcome).toBe('pass');
+  });
+});
+
+describe('the gate runner, for a rollout of several waves', () => {
+  /** staging passed every stage (at 100%, its last stage); eu-west bakes stage 0 since BAKE_STARTED. */
+  async function secondWaveBaking() {
+    let now = BAKE_STARTED;
+    const clock = { now: () => now };
+    const store = new MemoryRolloutStore();
+    const samples = new MemoryHealthSampleStore();
+    const service = new RolloutService({
+      store,
+      locks: new MemoryServiceLocks(clock),
+      policy: () => {
+        throw new Error('not used');
+      },
+      clock,
+      logger: silentLogger,
+      onCommitted: () => {},
+    });
+    const plan = aPlan()
+      .withStages(5, 100)
+      .withWaves(['staging'], ['eu-west'], ['us-east'])
+      .withGate(
+        aGate().withCheck('error_rate', 'relative', 1.5).withCheck('error_rate', 'absolute', 0.02),
+      )
+      .build();
+    const d = new RolloutDriver(plan, { now: BAKE_STARTED - 3_600_000 });
+    d.start();
+    d.completeStage();
+    d.completeStage();
+    d.now = BAKE_STARTED;
+    d.applyStage();
+    expect(d.state).toMatchObject({ status: 'baking', waveIndex: 1, stageIndex: 0 });
+    const created = createRollout(d.state.id, plan, d.state.createdAt);
+    await store.create(aCommit(created));
+    await store.commit(aCommit({ ...d.state, version: 1 }));
+    const runGate = createGateRunner({ service, samples, clock, logger: silentLogger });
+    return {
+      async tick(at: number) {
+        now = at;
+        const current = (await store.get(d.state.id))!;
+        await runGate({ rolloutId: current.id, stageIndex: 0, tick: current.gate.tick });
+        return (await store.get(d.state.id))!.gate.lastVerdict!;
+      },
+      received: (cluster: string, stageIndex: number, at: number, errors = 0) =>
+        samples.record(d.state.id, {
+          cluster,
+          receivedAt: at,
+          sample: {
+            ...healthy,
+            stageIndex,
+            canary: { ...healthy.canary, errors } as HealthSamplePayload['canary'],
+            // At 100% the stable version serves nothing: no baseline for relative checks.
+            ...(stageIndex === 1 && {
+              stable: {
+                status: 'ok',
+                requests: 0,
+                errors: 0,
+                latencyMs: { p50: 0, p95: 0, p99: 0 },
+              },
+            }),
+          },
+        }),
+    };
+  }
+
+  it('judges the earlier wave by its last stage (absolute checks only) beside the current wave', async () => {
+    const g = await secondWaveBaking();
+    await g.received('eu-west', 0, BAKE_STARTED + 5_000);
+    await g.received('staging', 1, BAKE_STARTED + 5_000);
+    const verdict = await g.tick(BAKE_STARTED + 10_000);
+    expect(verdict.outcome).toBe('pass');
+    expect(verdict.summary).toMatch(/staging, eu-west/);
+  });
+
+  it('catches a late regression in the earlier wave', async () => {
+    const g = await secondWaveBaking();
+    await g.received('eu-west', 0, BAKE_STARTED + 5_000);
+    await g.received('staging', 1, BAKE_STARTED + 5_000, 50);
+    const verdict = await g.tick(BAKE_STARTED + 10_000);
+    // The builders' gate fails after several evaluations in a row; this is the first.
+    expect(verdict.outcome).toBe('failing');
+    const failed = verdict.checks.filter((c) => !c.passed);
+    expect(new Set(failed.map((c) => c.cluster))).toEqual(new Set(['staging']));
+    // At 100% there is no stable baseline: only absolute checks judge the earlier wave.
+    expect(failed.every((c) => c.kind !== 'webhook' && c.mode === 'absolute')).toBe(true);
+  });
+
+  it('waits for the earlier wave to keep reporting, and never for a wave not started', async () => {
+    const g = await secondWaveBaking();
+    await g.received('eu-west', 0, BAKE_STARTED + 5_000);
+    const verdict = await g.tick(BAKE_STARTED + 10_000);
+    expect(verdict.outcome).toBe('inconclusive');
+    expect(verdict.inconclusive.map((i) => i.cluster)).toEqual(['staging']);
   });
 });

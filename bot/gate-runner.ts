@@ -11,6 +11,8 @@ import {
   type StoredSample,
 } from '../shared/ports/health-samples.js';
 import type { RolloutService } from './rollout-service.js';
+import { startedClusters, waveClusters } from '../shared/rollout/draft.js';
+import type { RolloutState } from '../shared/rollout/state.js';
 
 export interface GateRunnerDeps {
   service: RolloutService;
@@ -66,7 +68,20 @@ export function createGateRunner(deps: GateRunnerDeps): (job: GateJob) => Promis
     const since = state.bakeStartedAt ?? 0;
     const now = deps.clock.now();
     const skew = deps.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
-    const samples = (await deps.samples.latest(state.id, state.stageIndex))
+    // Earlier waves stay at their last stage (100%) and stay watched: their latest samples of that
+    // stage are judged by its gate beside the current wave's, so a late regression is still caught.
+    const earlier = earlierWaveClusters(state);
+    const lastIndex = state.plan.stages.length - 1;
+    const lastStage = state.plan.stages[lastIndex]!;
+    const stored = [
+      ...(await deps.samples.latest(state.id, state.stageIndex)).filter(
+        (s) => !earlier.includes(s.cluster),
+      ),
+      ...(earlier.length === 0 ? [] : await deps.samples.latest(state.id, lastIndex)).filter((s) =>
+        earlier.includes(s.cluster),
+      ),
+    ];
+    const samples = stored
       .filter((s) => sampledAt(s) >= since - skew && isFresh(s, stage.gate.intervalMs, now, skew))
       .map((s) => ({
         cluster: s.cluster,
@@ -74,16 +89,23 @@ export function createGateRunner(deps: GateRunnerDeps): (job: GateJob) => Promis
         stable: s.sample.stable,
         webhooks: s.sample.webhooks,
       }));
+    const atLastStage = {
+      gate: applicableGate(lastStage),
+      options: { webhooksSuffice: judgedWithoutLiveTraffic(lastStage) },
+    };
     const verdict = requireSequentialEvidence(
       evaluateGate(
         applicableGate(stage),
         samples,
         state.gate.consecutiveFailures,
-        state.plan.clusters,
-        { webhooksSuffice: judgedWithoutLiveTraffic(stage) },
+        startedClusters(state),
+        {
+          webhooksSuffice: judgedWithoutLiveTraffic(stage),
+          ...(earlier.length > 0 && { otherGates: new Map(earlier.map((c) => [c, atLastStage])) }),
+        },
       ),
       stage,
-      state.plan.clusters,
+      startedClusters(state),
       state.judge?.countedUntil ?? {},
       since - skew,
     );
@@ -108,6 +130,12 @@ export function createGateRunner(deps: GateRunnerDeps): (job: GateJob) => Promis
 }
 
 const DEFAULT_MAX_CLOCK_SKEW_MS = 1_000;
+
+/** The clusters of the waves before the current one (none for a rollout of one wave). */
+function earlierWaveClusters(state: RolloutState): string[] {
+  const current = new Set(waveClusters(state));
+  return startedClusters(state).filter((c) => !current.has(c));
+}
 
 /** Its window ended within the last gate interval plus the window (see `createGateRunner`). */
 export function isFresh(

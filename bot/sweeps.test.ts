@@ -17,7 +17,7 @@ const policy = parsePolicy(e2ePolicyYaml(), 'e2e-policy.yaml');
 const options = { intervalMs: 1_000, agentSilenceMs: 30_000, stuckAfterMs: 60_000 };
 
 /** Two bot replicas sharing their stores, and a clock the test moves. */
-function twoReplicas() {
+function twoReplicas(thePolicy = policy) {
   let now = Date.parse('2026-11-22T03:00:00Z');
   const clock = { now: () => now };
   const store = new MemoryRolloutStore();
@@ -28,7 +28,7 @@ function twoReplicas() {
   const service = new RolloutService({
     store,
     locks,
-    policy: () => policy,
+    policy: () => thePolicy,
     clock,
     logger: silentLogger,
     onCommitted: () => {},
@@ -94,6 +94,25 @@ describe('Sweeps', () => {
     expect(stuck).toHaveLength(1);
     expect(stuck[0]?.message).toContain('has been progressing for 61s with no progress');
     expect(stuck[0]?.message).toContain('waiting on eu-west (applying), us-east (applying)');
+  });
+
+  it('names only the clusters of started waves as what a stuck rollout waits on', async () => {
+    const inWaves = parsePolicy(
+      e2ePolicyYaml().replace('defaults:\n', 'defaults:\n  waves: [[eu-west], [us-east]]\n'),
+      'e2e-policy.yaml',
+    );
+    const { replicas, service, notifier, advance } = twoReplicas(inWaves);
+    const rollout = await service.start({
+      service: 'checkout',
+      version: '2.5.0',
+      startedBy: STARTER,
+    });
+    advance(61_000);
+    await Promise.all(replicas.map((r) => r.tick()));
+
+    const stuck = notifier.alerts(rollout.id).filter((a) => a.kind === 'rollout_stuck');
+    expect(stuck).toHaveLength(1);
+    expect(stuck[0]?.message).toContain('waiting on eu-west (applying).');
   });
 
   it('leaves alone a rollout waiting on a person', async () => {

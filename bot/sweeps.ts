@@ -1,4 +1,5 @@
 import cron, { type ScheduledTask } from 'node-cron';
+import { startedTargets } from '../shared/rollout/draft.js';
 import type { Clock } from '../shared/clock.js';
 import { formatDuration } from '../shared/config/duration.js';
 import { isRolloutError } from '../shared/errors.js';
@@ -267,7 +268,8 @@ function lastProgressAt(state: RolloutState): number {
 }
 
 function describeStuck(state: RolloutState, now: number, since: number): string {
-  const waiting = Object.entries(state.clusters)
+  // Clusters of waves not started yet wait on nothing: they were sent nothing.
+  const waiting = startedTargets(state)
     .filter(([, c]) => !['applied', 'promoted', 'rolled_back'].includes(c.status))
     .map(([name, c]) => `${name} (${c.status})`);
   const waited = formatDuration(Math.round((now - since) / 1000) * 1000);

@@ -12,6 +12,7 @@ import {
 } from '../../test/support/plan-builders.js';
 import { aRolloutState } from '../../test/support/state-builders.js';
 import { blocksText } from '../../test/support/slack-requests.js';
+import { RolloutDriver } from '../../test/support/rollout-driver.js';
 import { CARD_ACTIONS, renderCard } from './card.js';
 
 const plan = aPlan()
@@ -177,5 +178,82 @@ describe('renderCard', () => {
     const all = text(renderCard(state({ plan: { ...plan, reason: '<!channel> fix & <b>' } })));
     expect(all).toContain('&lt;!channel&gt; fix &amp; &lt;b&gt;');
     expect(all).not.toContain('<!channel>');
+  });
+});
+
+describe('renderCard, for a rollout of several waves', () => {
+  const wavePlan = aPlan()
+    .withStages(5, 50, 100)
+    .withWaves(['staging'], ['eu-west'], ['us-east', 'ap-south'])
+    .build();
+
+  /** The card's rows of waves and clusters, one string per line. */
+  const rows = (view: { blocks: types.KnownBlock[] }) =>
+    text(view)
+      .split('\n')
+      .filter((line) => /Wave \d|^\s+\*[a-z-]+\* ·/.test(line))
+      .map((line) => line.trim());
+
+  it('shows each wave as a row (done, in progress with its stage, waiting) with each cluster’s weight', () => {
+    const d = new RolloutDriver(wavePlan);
+    d.start();
+    for (let i = 0; i < 3; i++) d.completeStage(); // wave 1 done
+    d.completeStage(); // wave 2 at stage 2
+    d.applyStage('eu-west');
+    expect(rows(renderCard(d.state))).toEqual([
+      '*Wave 1/3* · done, at 100% until the last wave passes',
+      '*staging* · 100% on `2.4.1` · applied',
+      '*Wave 2/3* · in progress · stage 2/3 (50%)',
+      '*eu-west* · 50% on `2.4.1` · applied',
+      '*Wave 3/3* · waiting',
+      '*us-east* · 0% on `2.4.1` · pending',
+      '*ap-south* · 0% on `2.4.1` · pending',
+    ]);
+  });
+
+  it('shows the waves a rollback touched, and the one it never started', () => {
+    const d = new RolloutDriver(wavePlan);
+    d.start();
+    for (let i = 0; i < 3; i++) d.completeStage();
+    d.applyStage().gate('fail');
+    const waves = () => rows(renderCard(d.state)).filter((r) => r.startsWith('*Wave'));
+    expect(waves()).toEqual([
+      '*Wave 1/3* · rolling back',
+      '*Wave 2/3* · rolling back',
+      '*Wave 3/3* · never started',
+    ]);
+    d.rollBackEverywhere();
+    expect(waves()).toEqual([
+      '*Wave 1/3* · rolled back',
+      '*Wave 2/3* · rolled back',
+      '*Wave 3/3* · never started',
+    ]);
+  });
+
+  it('shows the health of the started waves: the earlier ones from their last stage, none for waves waiting', () => {
+    const d = new RolloutDriver(wavePlan);
+    d.start();
+    for (let i = 0; i < 3; i++) d.completeStage();
+    d.applyStage();
+    const sample = (cluster: string, stageIndex: number): StoredSample => ({
+      cluster,
+      receivedAt: 1,
+      sample: {
+        stageIndex,
+        windowMs: 5000,
+        canary: measured({ requests: 1200, errors: 6, p99: 180 }),
+        stable: measured({ requests: 20000, errors: 40, p99: 150 }),
+      },
+    });
+    const health = text(
+      renderCard(d.state, { samples: [sample('eu-west', 0), sample('staging', 2)] }),
+    )
+      .split('\n')
+      .filter((line) => line.startsWith('• '));
+    expect(health.map((line) => line.split(' errors')[0])).toEqual(['• *staging*', '• *eu-west*']);
+  });
+
+  it('shows a plan of one wave as before: one line per cluster, no wave rows', () => {
+    expect(text(renderCard(state()))).not.toMatch(/Wave/);
   });
 });

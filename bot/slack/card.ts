@@ -9,6 +9,7 @@ import {
   type Stage,
 } from '../../shared/rollout/plan.js';
 import { isTerminal, type RolloutState } from '../../shared/rollout/state.js';
+import { startedClusters, waveClusters } from '../../shared/rollout/draft.js';
 import {
   actorLabel,
   clip,
@@ -40,7 +41,10 @@ export interface CardView {
 }
 
 export interface CardOptions {
-  /** The latest health sample per cluster for the current stage. */
+  /**
+   * The latest health sample per cluster for the current stage (and, past the first wave, for the
+   * last stage, which earlier waves report from: see `cardSamples`).
+   */
   samples?: readonly StoredSample[];
   /** Show the action buttons (the posted card does; a `/rollout status` reply does not). */
   buttons?: boolean;
@@ -180,14 +184,44 @@ function progressLine(state: RolloutState): string {
 }
 
 function clusterLines(state: RolloutState): string {
-  return state.plan.clusters
-    .map((name) => {
-      const cluster = state.clusters[name];
-      if (!cluster) return `*${escapeText(name)}* · unknown`;
-      const failure = cluster.failure ? ` · ${clip(slackify(cluster.failure), 300)}` : '';
-      return `*${escapeText(name)}* · ${cluster.weight}% on \`${escapeText(state.plan.version)}\` · ${cluster.status.replace('_', ' ')}${failure}`;
+  if (state.plan.waves !== undefined) return waveLines(state, state.plan.waves);
+  return state.plan.clusters.map((name) => clusterLine(state, name)).join('\n');
+}
+
+function clusterLine(state: RolloutState, name: string): string {
+  const cluster = state.clusters[name];
+  if (!cluster) return `*${escapeText(name)}* · unknown`;
+  const failure = cluster.failure ? ` · ${clip(slackify(cluster.failure), 300)}` : '';
+  return `*${escapeText(name)}* · ${cluster.weight}% on \`${escapeText(state.plan.version)}\` · ${cluster.status.replace('_', ' ')}${failure}`;
+}
+
+/**
+ * One row per wave (waiting, in progress with its stage, done, or how its rollback goes) with
+ * each of its clusters' weight under it.
+ */
+function waveLines(state: RolloutState, waves: readonly (readonly string[])[]): string {
+  const current = state.waveIndex ?? 0;
+  return waves
+    .map((wave, i) => {
+      const clusters = wave.map((name) => `    ${clusterLine(state, name)}`).join('\n');
+      return `*Wave ${i + 1}/${waves.length}* · ${waveStatus(state, i, current)}\n${clusters}`;
     })
     .join('\n');
+}
+
+function waveStatus(state: RolloutState, wave: number, current: number): string {
+  const rollingBack = state.status === 'rolling_back' || state.rollback !== undefined;
+  if (wave > current || state.status === 'pending') {
+    return rollingBack || isTerminal(state.status) ? 'never started' : 'waiting';
+  }
+  if (state.status === 'rolling_back') return 'rolling back';
+  if (rollingBack) return 'rolled back';
+  if (state.status === 'succeeded') return 'done, promoted';
+  if (state.status === 'promoting') return 'done, promoting';
+  if (wave < current) return 'done, at 100% until the last wave passes';
+  const stage = state.plan.stages[state.stageIndex];
+  const weight = stage === undefined ? '' : ` (${stage.weight}%)`;
+  return `in progress · stage ${state.stageIndex + 1}/${state.plan.stages.length}${weight}`;
 }
 
 function healthLines(state: RolloutState, samples: readonly StoredSample[]): string | undefined {
@@ -196,10 +230,13 @@ function healthLines(state: RolloutState, samples: readonly StoredSample[]): str
   if (!stage || state.status === 'pending') return undefined;
   const checks = stage.gate.checks;
   const lines = [`*Health* (canary vs stable) · gate: ${gateTerms(stage)}`];
-  for (const name of state.plan.clusters) {
-    const stored = samples.find(
-      (s) => s.cluster === name && s.sample.stageIndex === state.stageIndex,
-    );
+  // Several waves: the started ones report, the earlier ones from their last stage (100%).
+  const reporting = state.plan.waves === undefined ? state.plan.clusters : startedClusters(state);
+  const current = new Set(waveClusters(state));
+  const last = state.plan.stages.length - 1;
+  for (const name of reporting) {
+    const reportsFrom = current.has(name) ? state.stageIndex : last;
+    const stored = samples.find((s) => s.cluster === name && s.sample.stageIndex === reportsFrom);
     lines.push(
       `• *${escapeText(name)}* ${stored ? sampleLine(stored, checks) : '_no sample yet_'}`,
     );

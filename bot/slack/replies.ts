@@ -48,7 +48,7 @@ export function planText(
 ): string {
   const lines = [
     ':memo: *Dry run: nothing was started.*',
-    `*${escapeText(plan.service)}* \`${escapeText(plan.version)}\` (from ${stableVersionsText(plan)}) · ${plan.strategy} · clusters ${plan.clusters.join(', ')}`,
+    `*${escapeText(plan.service)}* \`${escapeText(plan.version)}\` (from ${stableVersionsText(plan)}) · ${plan.strategy} · ${plan.waves === undefined ? `clusters ${plan.clusters.join(', ')}` : `waves ${plan.waves.map((w, i) => `${i + 1}: ${w.join(', ')}`).join(' → ')}`}`,
     '*Stages*',
   ];
   plan.stages.forEach((stage, i) => {

@@ -1,4 +1,6 @@
 import type { types } from '@slack/bolt';
+import { cardSamples } from './card-samples.js';
+import { startedTargets } from '../../shared/rollout/draft.js';
 import { nearestNames } from '../../shared/config/plan-from-policy.js';
 import type { Policy } from '../../shared/config/policy.js';
 import { isRolloutError, RolloutError } from '../../shared/errors.js';
@@ -168,7 +170,8 @@ export class RolloutCommands {
       );
     }
     if (!command.confirmed) {
-      const left = Object.entries(state.clusters)
+      // Clusters of waves never started were sent nothing: there is nothing to confirm there.
+      const left = startedTargets(state)
         .filter(([, c]) => c.status !== 'rolled_back')
         .map(([name, c]) => `${name} (${c.status}${c.failure ? `: ${c.failure}` : ''})`);
       return {
@@ -251,7 +254,7 @@ export class RolloutCommands {
       }
       throw await this.notFound(wanted, true);
     }
-    const samples = await this.deps.samples.latest(state.id, state.stageIndex).catch(() => []);
+    const samples = await cardSamples(this.deps.samples, state).catch(() => []);
     const card = renderCard(state, { samples, buttons: false });
     return { text: card.text, blocks: card.blocks };
   }

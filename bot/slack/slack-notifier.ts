@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { cardSamples } from './card-samples.js';
 import type { Policy } from '../../shared/config/policy.js';
 import type { Logger } from '../../shared/log.js';
 import type { CardStore } from '../../shared/ports/card-store.js';
@@ -124,7 +125,7 @@ export function cardRenderer(deps: CardRendererDeps) {
   return async (rolloutId: string): Promise<RenderedCard | undefined> => {
     const state = await deps.store.get(rolloutId);
     if (!state) return undefined;
-    const samples = await deps.samples.latest(rolloutId, state.stageIndex).catch((err) => {
+    const samples = await cardSamples(deps.samples, state).catch((err) => {
       deps.logger.warn({ err, rolloutId }, 'card without health: samples unavailable');
       return [];
     });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { aPlan } from '../../test/support/plan-builders.js';
+import { RolloutDriver } from '../../test/support/rollout-driver.js';
 import { aRolloutState } from '../../test/support/state-builders.js';
 import { actorLabel, slackify } from './slack-text.js';
 import { threadLine } from './thread-lines.js';
@@ -108,5 +109,28 @@ describe('threadLine for the sequential judge', () => {
       ':rotating_light: sequential check breached at stage 1/3 (5%): errors 14 in 500; rolling back',
     );
     expect(counts('progressing')).toMatch(/^:fast_forward: The sequential checks ended the stage/);
+  });
+
+  it('names the waves at the start and says when a gate pass starts the next wave', () => {
+    const d = new RolloutDriver(
+      aPlan().withStages(5, 100).withWaves(['staging'], ['eu-west', 'us-east']).build(),
+    );
+    d.start();
+    expect(threadLine(d.state, { actor: 'user:U0LEAD', input: 'start' })).toBe(
+      ':arrow_forward: <@U0LEAD> started the rollout: 5% → 100% in waves staging → eu-west, us-east',
+    );
+    d.completeStage();
+    const pass = {
+      actor: 'system:gate',
+      input: 'gate_result',
+      detail: 'pass: all 1 checks passed in staging',
+    } as const;
+    expect(threadLine(d.state, pass)).toBe(
+      ':white_check_mark: The gate passed (all 1 checks passed in staging); moving to the next stage',
+    );
+    d.completeStage();
+    expect(threadLine(d.state, pass)).toBe(
+      ':white_check_mark: The gate passed (all 1 checks passed in staging); starting wave 2/2 (eu-west, us-east)',
+    );
   });
 });

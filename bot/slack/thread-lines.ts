@@ -19,7 +19,7 @@ export function threadLine(state: RolloutState, cause: TransitionCause): string 
     case 'unrecorded':
       return undefined;
     case 'start':
-      line = `:arrow_forward: ${who} started the rollout: ${state.plan.stages.map((s) => `${s.weight}%`).join(' → ')} in ${state.plan.clusters.join(', ')}`;
+      line = `:arrow_forward: ${who} started the rollout: ${state.plan.stages.map((s) => `${s.weight}%`).join(' → ')} in ${whereText(state)}`;
       break;
     case 'approve':
       line = `:white_check_mark: ${who} approved${status === 'awaiting_approval' ? '; more approvals are needed' : '; going on'}`;
@@ -51,7 +51,7 @@ export function threadLine(state: RolloutState, cause: TransitionCause): string 
       line = `:warning: ${detail}`;
       break;
     case 'gate_result':
-      line = gateLine(status, cause.detail ?? '');
+      line = gateLine(status, cause.detail ?? '', newWave(state, status));
       break;
     case 'gate_lost':
       line = `:repeat: the gate's next evaluation was lost; ${who} scheduled a new one`;
@@ -96,13 +96,35 @@ const ENDING: Record<Terminal, string> = {
   failed: ':x: *The rollout failed: a person must restore traffic.*',
 };
 
-function gateLine(status: RolloutStatus, detail: string): string | undefined {
+/** `eu-west, us-east`, or for a rollout of several waves `waves staging → eu-west → us-east, ap-south`. */
+function whereText(state: RolloutState): string {
+  const { waves } = state.plan;
+  return waves === undefined
+    ? state.plan.clusters.join(', ')
+    : `waves ${waves.map((w) => w.join(', ')).join(' → ')}`;
+}
+
+/** `starting wave 2/3 (eu-west)` when this transition started a wave after the first. */
+function newWave(state: RolloutState, status: RolloutStatus): string | undefined {
+  const { waves } = state.plan;
+  const index = state.waveIndex ?? 0;
+  if (waves === undefined || index === 0 || status !== 'progressing' || state.stageIndex !== 0) {
+    return undefined;
+  }
+  return `starting wave ${index + 1}/${waves.length} (${(waves[index] ?? []).join(', ')})`;
+}
+
+function gateLine(
+  status: RolloutStatus,
+  detail: string,
+  wave: string | undefined,
+): string | undefined {
   const [outcome = ''] = detail.split(':', 1);
   const summary = slackify(detail.slice(outcome.length + 1).trim());
   switch (outcome) {
     case 'pass':
       if (status === 'baking') return undefined;
-      return `:white_check_mark: The gate passed (${summary}); ${NEXT[status] ?? status.replace('_', ' ')}`;
+      return `:white_check_mark: The gate passed (${summary}); ${wave ?? NEXT[status] ?? status.replace('_', ' ')}`;
     case 'failing':
       return `:warning: The gate failed an evaluation: ${summary}`;
     case 'fail':

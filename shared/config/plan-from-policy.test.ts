@@ -63,6 +63,59 @@ services:
     ]);
   });
 
+  describe('waves', () => {
+    const policyWithWaves = parsePolicy(
+      `
+clusters: { staging: {}, eu-west: {}, us-east: {}, ap-south: {} }
+defaults:
+  waves: [[staging], [eu-west], [us-east, ap-south]]
+services:
+  checkout:
+    channel: C0CHECKOUT
+    clusters: [staging, eu-west, us-east, ap-south]
+    overrides: { clusters: true }
+  payments:
+    channel: C0PAY
+    clusters: [eu-west, us-east]
+  search:
+    channel: C0SEARCH
+    clusters: [eu-west, us-east]
+    waves: [[us-east], [eu-west]]
+  solo:
+    channel: C0SOLO
+    clusters: [staging]
+`,
+      'policy.yaml',
+    );
+    const planOf = (overrides: Partial<RolloutRequest>) =>
+      planFromPolicy(policyWithWaves, request(overrides));
+
+    it('takes defaults.waves, first to last', () => {
+      expect(planOf({}).waves).toEqual([['staging'], ['eu-west'], ['us-east', 'ap-south']]);
+    });
+
+    it("restricts defaults.waves to the service's clusters, dropping empty waves", () => {
+      expect(planOf({ service: 'payments' }).waves).toEqual([['eu-west'], ['us-east']]);
+    });
+
+    it("takes the service's own waves over the defaults", () => {
+      expect(planOf({ service: 'search' }).waves).toEqual([['us-east'], ['eu-west']]);
+    });
+
+    it('restricts the waves to the clusters a partial rollout runs in', () => {
+      expect(planOf({ clusters: ['ap-south', 'staging'] }).waves).toEqual([
+        ['staging'],
+        ['ap-south'],
+      ]);
+    });
+
+    it('leaves waves out of a plan of one wave (the plan of a policy without waves)', () => {
+      expect(planOf({ service: 'solo' })).not.toHaveProperty('waves');
+      expect(planOf({ clusters: ['us-east', 'ap-south'] })).not.toHaveProperty('waves');
+      expect(planFromPolicy(policy, request())).not.toHaveProperty('waves');
+    });
+  });
+
   it('puts no mirror on a canary plan', () => {
     expect(planFromPolicy(policy, request()).mirrorPercent).toBeUndefined();
   });

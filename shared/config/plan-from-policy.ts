@@ -9,6 +9,7 @@ import {
 import { formatDuration } from './duration.js';
 import { nearestNames } from './nearest-names.js';
 import { planChecks } from './gate-check-policy.js';
+import { wavesOf } from './waves.js';
 import type { GatePolicy, Policy, ServicePolicy } from './policy.js';
 
 // Moved to its own file so the policy schema can suggest names without an import cycle.
@@ -157,6 +158,10 @@ export function planFromPolicy(
     clusters.map((c) => [c, context.stableVersions?.[c] ?? fallback]),
   );
   const distinct = new Set(Object.values(perCluster));
+  // The policy's waves, restricted to the clusters this rollout runs in (a partial rollout).
+  const waves = wavesOf(policy, request.service)
+    .map((wave) => wave.filter((c) => clusters.includes(c)))
+    .filter((wave) => wave.length > 0);
   const plan = RolloutPlan.safeParse({
     service: request.service,
     version: request.version,
@@ -166,6 +171,8 @@ export function planFromPolicy(
     strategy,
     ...(strategy === 'blue-green' && mirrorPercent !== undefined && { mirrorPercent }),
     clusters,
+    // Several waves only: a plan of one wave is today's plan, byte for byte.
+    ...(waves.length > 1 && { waves }),
     stages,
     startedBy: request.startedBy,
     ...(request.reason ? { reason: request.reason } : {}),

@@ -19,6 +19,12 @@ export interface EvaluateOptions {
    * all pass; traffic that does arrive (a mirror) is still held to the checks.
    */
   webhooksSuffice?: boolean;
+  /**
+   * Clusters judged by another gate than `gate`: those of a rollout's earlier waves, which stay at
+   * 100% of the new version while a later wave runs its stages (their own gate and options; the
+   * streak and `failureLimit` stay the evaluation's).
+   */
+  otherGates?: ReadonlyMap<string, { gate: Gate; options: Omit<EvaluateOptions, 'otherGates'> }>;
 }
 
 type Measured = Extract<Measurement, { status: 'ok' }>;
@@ -171,7 +177,10 @@ export function evaluateGate(
       inconclusive.push({ cluster, reason: 'no health sample received' });
       continue;
     }
-    const result = evaluateCluster(gate, sample, options);
+    const other = options.otherGates?.get(cluster);
+    const result = other
+      ? evaluateCluster(other.gate, sample, other.options)
+      : evaluateCluster(gate, sample, options);
     checks.push(...result.checks);
     if (result.inconclusive !== undefined)
       inconclusive.push({ cluster, reason: result.inconclusive });

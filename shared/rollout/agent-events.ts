@@ -9,7 +9,10 @@ import {
   rolloutLabel,
   stageAt,
   stageLabel,
+  startedClusters,
+  startedTargets,
   targets,
+  waveClusters,
   type Draft,
   type Outcome,
   type Rejection,
@@ -44,6 +47,18 @@ export function onStageApplied(draft: Draft, input: InputOf<'stage_applied'>): O
       'stale_event',
       `${reported} ignored: ${rolloutLabel(state)} is ${describeStatus(state)}`,
     );
+  }
+  if (!waveClusters(state).includes(input.cluster)) {
+    // An earlier wave's redelivered report is stale; a later wave's was never commanded.
+    return startedClusters(state).includes(input.cluster)
+      ? reject(
+          'stale_event',
+          `${reported} is stale: ${input.cluster}'s wave is done and ${rolloutLabel(state)} is at ${stageLabel(state)}`,
+        )
+      : reject(
+          'invalid_transition',
+          `${reported} was never commanded: ${input.cluster}'s wave has not started; ${rolloutLabel(state)} is at ${stageLabel(state)}`,
+        );
   }
   if (input.stageIndex < state.stageIndex) {
     return reject(
@@ -108,6 +123,12 @@ export function onRolledBack(draft: Draft, input: InputOf<'rolled_back'>): Outco
   if (cluster === undefined) return unknownCluster(state, input.cluster, 'rolled_back');
   if (state.status !== 'rolling_back')
     return notNow(state, `accept rolled_back from ${input.cluster}`);
+  if (!startedClusters(state).includes(input.cluster)) {
+    return reject(
+      'stale_event',
+      `rolled_back from ${input.cluster} ignored: its wave never started, so it was never sent a rollback`,
+    );
+  }
   if (cluster.status === 'rolled_back') {
     return reject(
       'stale_event',
@@ -121,7 +142,8 @@ export function onRolledBack(draft: Draft, input: InputOf<'rolled_back'>): Outco
   }
   cluster.status = 'rolled_back';
   cluster.weight = 0;
-  if (targets(state).some(([, c]) => c.status !== 'rolled_back')) return undefined;
+  // Clusters of waves never started were not touched: they are not waited for.
+  if (startedTargets(state).some(([, c]) => c.status !== 'rolled_back')) return undefined;
   if (state.rollback?.cause === 'aborted') {
     finish(draft, 'aborted');
   } else {
@@ -146,6 +168,12 @@ export function onCommandFailed(draft: Draft, input: InputOf<'command_failed'>):
   if (cluster === undefined) return unknownCluster(state, input.cluster, 'command_failed');
   const what = `${input.commandType} failed in ${input.cluster}: ${input.reason}`;
   if (state.status === 'pending') return notNow(state, `accept command_failed (${what})`);
+  if (!startedClusters(state).includes(input.cluster)) {
+    return reject(
+      'stale_event',
+      `${what}; ignored, ${input.cluster}'s wave has not started and was sent nothing`,
+    );
+  }
   if (state.status === 'rolling_back') {
     if (input.commandType !== 'rollback') {
       return reject(

@@ -59,29 +59,82 @@ export function targets(state: RolloutState): [string, ClusterState][] {
   });
 }
 
+/** The started clusters (see `startedClusters`) that `keep` holds, in plan order. */
 export function clustersWhere(
   state: RolloutState,
   keep: (cluster: ClusterState) => boolean,
 ): string[] {
-  return targets(state)
+  return startedTargets(state)
     .filter(([, c]) => keep(c))
     .map(([name]) => name);
 }
 
+// ---- Waves: a rollout runs its stages in one wave of clusters at a time (plan.waves). ----
+
+/** The plan's waves, first to last; a plan without `waves` is one wave of all its clusters. */
+export function wavesOf(state: RolloutState): string[][] {
+  return state.plan.waves ?? [state.plan.clusters];
+}
+
+/** Index of the wave the stages run in now (0 before and during the first). */
+export function waveIndexOf(state: RolloutState): number {
+  return state.waveIndex ?? 0;
+}
+
+export function isLastWave(state: RolloutState): boolean {
+  return waveIndexOf(state) === wavesOf(state).length - 1;
+}
+
+/** The clusters of the current wave, in plan order. */
+export function waveClusters(state: RolloutState): string[] {
+  const wave = new Set(wavesOf(state)[waveIndexOf(state)] ?? []);
+  return state.plan.clusters.filter((c) => wave.has(c));
+}
+
 /**
- * Publishes `bodies(cluster)` to every target cluster, in plan order. Every published message gets
+ * The clusters of every wave started so far (the current one and those before it), in plan
+ * order: what rolls back, pauses and feeds the gate. Clusters of later waves were never sent
+ * anything and are left as they are.
+ */
+export function startedClusters(state: RolloutState): string[] {
+  const started = new Set(
+    wavesOf(state)
+      .slice(0, waveIndexOf(state) + 1)
+      .flat(),
+  );
+  return state.plan.clusters.filter((c) => started.has(c));
+}
+
+/** `startedClusters` with their state. */
+export function startedTargets(state: RolloutState): [string, ClusterState][] {
+  const started = new Set(startedClusters(state));
+  return targets(state).filter(([name]) => started.has(name));
+}
+
+/** `waveClusters` with their state. */
+export function waveTargets(state: RolloutState): [string, ClusterState][] {
+  const wave = new Set(waveClusters(state));
+  return targets(state).filter(([name]) => wave.has(name));
+}
+
+/**
+ * Publishes `bodies(cluster)` to each of `clusters`, in their order. Every published message gets
  * its own seq (`state.seq + 1, + 2, …`), so seqs strictly increase across all of a rollout's
  * effects and per cluster, which is what an agent's "ignore anything not newer" rule needs.
  */
-export function publishToAll(draft: Draft, bodies: (cluster: string) => CommandBody[]): void {
-  for (const cluster of draft.state.plan.clusters) {
+export function publishToEach(
+  draft: Draft,
+  clusters: readonly string[],
+  bodies: (cluster: string) => CommandBody[],
+): void {
+  for (const cluster of clusters) {
     for (const command of bodies(cluster)) {
       publishTo(draft, cluster, command);
     }
   }
 }
 
-/** Publishes one command to one cluster, with the next seq (see `publishToAll`). */
+/** Publishes one command to one cluster, with the next seq (see `publishToEach`). */
 export function publishTo(draft: Draft, cluster: string, command: CommandBody): void {
   draft.state.seq += 1;
   const { fence } = draft.state;
@@ -109,11 +162,17 @@ export function rolloutLabel(state: RolloutState): string {
   return `${state.plan.service} ${state.plan.version} (${state.id})`;
 }
 
-/** `stage 2/4 (25%)`: numbered from 1 for people. */
+/** `stage 2/4 (25%)`, `stage 2/4 (25%) of wave 2/3`: numbered from 1 for people. */
 export function stageLabel(state: RolloutState, index = state.stageIndex): string {
   const stage = state.plan.stages[index];
   const weight = stage === undefined ? '' : ` (${stage.weight}%)`;
-  return `stage ${index + 1}/${state.plan.stages.length}${weight}`;
+  return `stage ${index + 1}/${state.plan.stages.length}${weight}${waveLabel(state)}`;
+}
+
+/** ` of wave 2/3`, or nothing for a rollout of one wave. */
+export function waveLabel(state: RolloutState): string {
+  const count = wavesOf(state).length;
+  return count > 1 ? ` of wave ${waveIndexOf(state) + 1}/${count}` : '';
 }
 
 /** Where the rollout stands, e.g. `baking stage 2/4 (25%)`, `paused (was awaiting approval for stage 1/3 (5%))`. */
@@ -151,7 +210,9 @@ export function whatIsPossible(state: RolloutState): string {
         'possible now: pause, abort' +
         waitingFor(
           'stage_applied',
-          clustersWhere(state, (c) => c.appliedStage < state.stageIndex),
+          waveTargets(state)
+            .filter(([, c]) => c.appliedStage < state.stageIndex)
+            .map(([name]) => name),
         )
       );
     case 'baking':

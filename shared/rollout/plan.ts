@@ -167,6 +167,11 @@ export const RolloutPlan = z
      */
     mirrorPercent: z.number().int().min(1).max(100).optional(),
     clusters: z.array(ClusterName).min(1),
+    /**
+     * The clusters in waves, first to last (each cluster in exactly one): the stages run in one
+     * wave at a time. Absent: one wave of all clusters (a plan of one wave leaves it out).
+     */
+    waves: z.array(z.array(ClusterName).min(1)).min(1).optional(),
     stages: z.array(Stage).min(1),
     startedBy: z.string().min(1),
     reason: z.string().max(INPUT_LIMITS.reason).optional(),
@@ -199,6 +204,7 @@ export function planProblems(plan: {
   strategy: Strategy;
   stages: { weight: number }[];
   clusters: string[];
+  waves?: string[][] | undefined;
 }): { path: (string | number)[]; message: string }[] {
   const problems: { path: (string | number)[]; message: string }[] = [];
   const weights = plan.stages.map((s) => s.weight);
@@ -241,6 +247,19 @@ export function planProblems(plan: {
   }
   if (new Set(plan.clusters).size !== plan.clusters.length) {
     problems.push({ path: ['clusters'], message: `clusters repeat: ${plan.clusters.join(',')}` });
+  }
+  if (plan.waves !== undefined) {
+    const inWaves = plan.waves.flat();
+    const same =
+      inWaves.length === plan.clusters.length &&
+      new Set(inWaves).size === inWaves.length &&
+      inWaves.every((c) => plan.clusters.includes(c));
+    if (!same) {
+      problems.push({
+        path: ['waves'],
+        message: `the waves ${plan.waves.map((w) => `[${w.join(',')}]`).join(' ')} must hold each cluster (${plan.clusters.join(',')}) exactly once`,
+      });
+    }
   }
   return problems;
 }

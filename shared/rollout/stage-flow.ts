@@ -1,13 +1,21 @@
 import {
   currentStage,
   isLastStage,
+  isLastWave,
   notify,
-  publishToAll,
+  publishToEach,
   rolloutLabel,
   stageLabel,
+  startedClusters,
+  startedTargets,
   targets,
+  waveClusters,
+  waveIndexOf,
+  wavesOf,
+  waveTargets,
   type Draft,
 } from './draft.js';
+import { stableVersionIn } from './plan.js';
 import type { RolloutState } from './state.js';
 
 /**
@@ -15,8 +23,46 @@ import type { RolloutState } from './state.js';
  * ending. Each edits the draft and emits the effects that go with it.
  */
 
+/** Every cluster of the current wave confirmed the current stage. */
 export function allApplied(state: RolloutState): boolean {
-  return targets(state).every(([, c]) => c.appliedStage >= state.stageIndex);
+  return waveTargets(state).every(([, c]) => c.appliedStage >= state.stageIndex);
+}
+
+/**
+ * The gate tick a stage's count starts from. One wave: 0 (ticks restart at 1 each stage). Several
+ * waves: they keep counting, because the scheduler runs each (rollout, stage, tick) at most once and
+ * every wave runs stage 0 again.
+ */
+function firstTick(state: RolloutState): number {
+  return wavesOf(state).length > 1 ? state.gate.tick : 0;
+}
+
+/**
+ * The current wave begins at stage 0: its clusters get `start`, then the first `set_weight`.
+ * Earlier waves are left at 100% of the new version (their agents wait for `promote`).
+ */
+export function startWave(draft: Draft): void {
+  const { state } = draft;
+  const { plan } = state;
+  state.status = 'progressing';
+  state.stageIndex = 0;
+  for (const [, cluster] of waveTargets(state)) cluster.status = 'applying';
+  const first = currentStage(state);
+  publishToEach(draft, waveClusters(state), (cluster) => [
+    {
+      type: 'start',
+      payload: {
+        service: plan.service,
+        version: plan.version,
+        // Each cluster's own: a rollback there returns to what that cluster ran.
+        stableVersion: stableVersionIn(plan, cluster),
+        strategy: plan.strategy,
+        stages: plan.stages,
+        ...(plan.mirrorPercent !== undefined && { mirrorPercent: plan.mirrorPercent }),
+      },
+    },
+    { type: 'set_weight', payload: { service: plan.service, stageIndex: 0, weight: first.weight } },
+  ]);
 }
 
 /** Asks for the next evaluation of the current stage's gate (see `gate.tick` in state.ts). */
@@ -37,7 +83,7 @@ export function startBake(draft: Draft): void {
   const { state } = draft;
   state.status = 'baking';
   state.bakeStartedAt = draft.now;
-  state.gate = { tick: 0, consecutiveFailures: 0, heldAlerted: false };
+  state.gate = { tick: firstTick(state), consecutiveFailures: 0, heldAlerted: false };
   scheduleNextTick(draft);
 }
 
@@ -64,7 +110,11 @@ export function afterGatePassed(draft: Draft): void {
   const selfNote = approval.allowSelfApproval
     ? ''
     : ` (not ${state.plan.startedBy}, who started it)`;
-  const next = isLastStage(state) ? 'promotion' : stageLabel(state, state.stageIndex + 1);
+  const next = !isLastStage(state)
+    ? stageLabel(state, state.stageIndex + 1)
+    : isLastWave(state)
+      ? 'promotion'
+      : `wave ${waveIndexOf(state) + 2}/${wavesOf(state).length}`;
   notify(
     draft,
     'approval_needed',
@@ -73,23 +123,33 @@ export function afterGatePassed(draft: Draft): void {
   );
 }
 
-/** Moves traffic to the next stage, or promotes after the last one. */
+/**
+ * Moves the current wave's traffic to the next stage; after its last stage (100%), starts the
+ * next wave at stage 0; after the last stage of the last wave, promotes everywhere.
+ */
 export function nextStage(draft: Draft): void {
   const { state } = draft;
   state.approvals = [];
   delete state.bakeStartedAt;
-  if (isLastStage(state)) {
+  if (isLastStage(state) && isLastWave(state)) {
     state.status = 'promoting';
     for (const [, cluster] of targets(state)) cluster.status = 'promoting';
-    publishToAll(draft, () => [{ type: 'promote', payload: { service: state.plan.service } }]);
+    publishToEach(draft, state.plan.clusters, () => [
+      { type: 'promote', payload: { service: state.plan.service } },
+    ]);
+    return;
+  }
+  state.gate = { tick: firstTick(state), consecutiveFailures: 0, heldAlerted: false };
+  if (isLastStage(state)) {
+    state.waveIndex = waveIndexOf(state) + 1;
+    startWave(draft);
     return;
   }
   state.stageIndex += 1;
   state.status = 'progressing';
-  state.gate = { tick: 0, consecutiveFailures: 0, heldAlerted: false };
   const { weight } = currentStage(state);
-  for (const [, cluster] of targets(state)) cluster.status = 'applying';
-  publishToAll(draft, () => [
+  for (const [, cluster] of waveTargets(state)) cluster.status = 'applying';
+  publishToEach(draft, waveClusters(state), () => [
     {
       type: 'set_weight',
       payload: { service: state.plan.service, stageIndex: state.stageIndex, weight },
@@ -99,7 +159,10 @@ export function nextStage(draft: Draft): void {
 
 export type RollbackCause = NonNullable<RolloutState['rollback']>['cause'];
 
-/** Sends traffic back to the stable version everywhere. `reason` is what people will read. */
+/**
+ * Sends traffic back to the stable version in every cluster of every wave started so far (later
+ * waves were never touched). `reason` is what people will read.
+ */
 export function beginRollback(
   draft: Draft,
   cause: RollbackCause,
@@ -111,9 +174,9 @@ export function beginRollback(
   state.outcome = reason;
   state.rollback = actor === undefined ? { cause } : { cause, actor };
   delete state.pausedFrom;
-  for (const [, cluster] of targets(state)) cluster.status = 'rolling_back';
+  for (const [, cluster] of startedTargets(state)) cluster.status = 'rolling_back';
   // What makes traffic safe goes first; housekeeping after (and in its own lane of the runner).
-  publishToAll(draft, () => [
+  publishToEach(draft, startedClusters(state), () => [
     { type: 'rollback', payload: { service: state.plan.service, reason } },
   ]);
   draft.effects.push({ type: 'cancel_gates' });

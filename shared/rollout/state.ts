@@ -67,6 +67,11 @@ export const RolloutState = z.object({
   plan: RolloutPlan,
   status: RolloutStatus,
   stageIndex: z.number().int().nonnegative(),
+  /**
+   * The wave (`plan.waves`) whose clusters the stages run in now; absent means 0, and a plan of
+   * one wave never sets it. Earlier waves stay at 100% of the new version until the promotion.
+   */
+  waveIndex: z.number().int().nonnegative().optional(),
   /** Sequence number of the last command sent for this rollout. */
   seq: z.number().int().nonnegative(),
   /**

@@ -6,6 +6,7 @@ import type { GateOutcome } from '../gate/verdict.js';
 import type { RolloutPlan } from './plan.js';
 import { isTerminal, type RolloutInput, type RolloutState, type RolloutStatus } from './state.js';
 import { createRollout, transition } from './transition.js';
+import { startedClusters, waveClusters } from './draft.js';
 
 /**
  * Random plans and random input sequences: mostly inputs that fit the current state (so runs get
@@ -22,6 +23,8 @@ const planArb: fc.Arbitrary<RolloutPlan> = fc
     canaryWeights: fc.uniqueArray(fc.integer({ min: 1, max: 99 }), { maxLength: 3 }),
     previews: fc.integer({ min: 1, max: 2 }),
     clusters: fc.shuffledSubarray(CLUSTERS, { minLength: 1 }),
+    // Where the clusters are cut into waves (none: one wave, the plan has no `waves`).
+    waveCuts: fc.subarray([1, 2]),
     bakeMs: fc.constantFrom(0, 1_000, 5_000),
     failureLimit: fc.integer({ min: 1, max: 3 }),
     sequential: fc.constantFrom('none', 'rollback', 'promote'),
@@ -47,23 +50,26 @@ const planArb: fc.Arbitrary<RolloutPlan> = fc
       ? [...Array<number>(p.previews).fill(0), 100]
       : [...[...p.canaryWeights].sort((a, b) => a - b), 100];
     const builder = p.blueGreen ? aPlan().blueGreen() : aPlan();
-    builder
-      .withStages(...weights)
-      .withClusters(...p.clusters)
-      .withBake(p.bakeMs)
-      .withGate(
-        p.sequential === 'none'
-          ? aGate().withFailureLimit(p.failureLimit).withInterval(1_000)
-          : aGate()
-              .withFailureLimit(p.failureLimit)
-              .withInterval(1_000)
-              .withSequential({
-                metric: 'error_rate',
-                ...(p.sequential === 'promote'
-                  ? { promoteEarly: { alpha: 0.05, minBakeMs: 1_000 } }
-                  : {}),
-              }),
+    builder.withStages(...weights).withClusters(...p.clusters);
+    const cuts = p.waveCuts.filter((c) => c < p.clusters.length);
+    if (cuts.length > 0) {
+      builder.withWaves(
+        ...[0, ...cuts].map((from, i) => p.clusters.slice(from, cuts[i] ?? p.clusters.length)),
       );
+    }
+    builder.withBake(p.bakeMs).withGate(
+      p.sequential === 'none'
+        ? aGate().withFailureLimit(p.failureLimit).withInterval(1_000)
+        : aGate()
+            .withFailureLimit(p.failureLimit)
+            .withInterval(1_000)
+            .withSequential({
+              metric: 'error_rate',
+              ...(p.sequential === 'promote'
+                ? { promoteEarly: { alpha: 0.05, minBakeMs: 1_000 } }
+                : {}),
+            }),
+    );
     p.approvals.slice(0, weights.length).forEach((rule, atStage) => {
       if (rule !== null) builder.withApproval(rule, { atStage });
     });
@@ -171,8 +177,11 @@ const stepArb: fc.Arbitrary<{ dt: number; step: Step }> = fc.record({
 /** The input the state waits for: a cluster that has not reported, the awaited gate tick, an approver… */
 function expectedInput(state: RolloutState, pick: number): RolloutInput {
   const { plan, stageIndex } = state;
-  const notYet = (done: (c: RolloutState['clusters'][string]) => boolean) => {
-    const names = plan.clusters.filter((n) => !done(state.clusters[n]!));
+  const notYet = (
+    done: (c: RolloutState['clusters'][string]) => boolean,
+    among = startedClusters(state),
+  ) => {
+    const names = among.filter((n) => !done(state.clusters[n]!));
     return names[pick % Math.max(1, names.length)] ?? plan.clusters[0]!;
   };
   switch (state.status) {
@@ -181,7 +190,7 @@ function expectedInput(state: RolloutState, pick: number): RolloutInput {
     case 'progressing':
       return {
         type: 'stage_applied',
-        cluster: notYet((c) => c.appliedStage >= stageIndex),
+        cluster: notYet((c) => c.appliedStage >= stageIndex, waveClusters(state)),
         stageIndex,
         weight: plan.stages[stageIndex]!.weight,
       };
@@ -264,6 +273,8 @@ function inputFor(step: Step, state: RolloutState): RolloutInput {
 
 const ROLLED_BACK_OR_ABORTED: RolloutStatus[] = ['rolled_back', 'aborted'];
 const seen = new Set<RolloutStatus>();
+/** `status@wave` for rollouts of several waves: runs must reach later waves too. */
+const seenInWaves = new Set<string>();
 
 /** Runs one sequence and checks every invariant after every input. */
 function run(plan: RolloutPlan, steps: { dt: number; step: Step }[]): void {
@@ -319,6 +330,9 @@ function run(plan: RolloutPlan, steps: { dt: number; step: Step }[]): void {
       if (effect.type !== 'publish_command') continue;
       expect(effect.seq, 'command seqs strictly increase').toBeGreaterThan(lastSeq);
       lastSeq = effect.seq;
+      expect(startedClusters(next), 'no command goes to a cluster of a wave not started').toContain(
+        effect.cluster,
+      );
       if (effect.command.type === 'rollback') rollbackCommanded = true;
       if (effect.command.type === 'set_weight' && !rollbackCommanded) {
         const weight = effect.command.payload.weight;
@@ -340,8 +354,24 @@ function run(plan: RolloutPlan, steps: { dt: number; step: Step }[]): void {
     }
     if (ROLLED_BACK_OR_ABORTED.includes(next.status)) {
       expect(Object.values(next.clusters).map((c) => c.weight)).toEqual(plan.clusters.map(() => 0));
+      for (const name of startedClusters(next)) {
+        expect(next.clusters[name]!.status, 'every started cluster confirmed its rollback').toBe(
+          next.rollback?.cause === 'aborted' && state.status === 'pending'
+            ? 'pending'
+            : 'rolled_back',
+        );
+      }
+    }
+    const untouched = plan.clusters.filter((n) => !startedClusters(next).includes(n));
+    for (const name of untouched) {
+      expect(next.clusters[name], 'a wave not started is left as it was').toEqual({
+        status: 'pending',
+        weight: 0,
+        appliedStage: -1,
+      });
     }
     seen.add(next.status);
+    if (plan.waves !== undefined) seenInWaves.add(`${next.status}@${next.waveIndex ?? 0}`);
     state = next;
   }
 }
@@ -373,6 +403,9 @@ describe('transition, for any plan and any input sequence', () => {
         'succeeded',
       ].sort(),
     );
+    for (const reached of ['progressing@2', 'rolling_back@2', 'rolled_back@1', 'succeeded@1']) {
+      expect([...seenInWaves], 'runs reach the later waves').toContain(reached);
+    }
   });
 
   it('takes a healthy rollout with its approvals to success, 100% everywhere', () => {

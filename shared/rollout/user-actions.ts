@@ -2,11 +2,11 @@ import {
   currentStage,
   describeStatus,
   notNow,
-  publishToAll,
+  publishToEach,
   reject,
   rolloutLabel,
   stageLabel,
-  targets,
+  startedClusters,
   type Draft,
   type Outcome,
 } from './draft.js';
@@ -17,38 +17,22 @@ import {
   nextStage,
   scheduleNextTick,
   startBake,
+  startWave,
 } from './stage-flow.js';
-import { stableVersionIn } from './plan.js';
 import type { RolloutInput } from './state.js';
 
 /** What people do from Slack: start, approve, pause, resume, abort. */
 
 type InputOf<T extends RolloutInput['type']> = Extract<RolloutInput, { type: T }>;
 
-/** pending → progressing at stage 0: every cluster gets `start`, then the first `set_weight`. */
+/**
+ * pending → progressing at stage 0: every cluster of the first wave (all of them for a plan of one
+ * wave) gets `start`, then the first `set_weight`.
+ */
 export function onStart(draft: Draft): Outcome {
   const { state } = draft;
   if (state.status !== 'pending') return notNow(state, 'start');
-  const { plan } = state;
-  state.status = 'progressing';
-  state.stageIndex = 0;
-  for (const [, cluster] of targets(state)) cluster.status = 'applying';
-  const first = currentStage(state);
-  publishToAll(draft, (cluster) => [
-    {
-      type: 'start',
-      payload: {
-        service: plan.service,
-        version: plan.version,
-        // Each cluster's own: a rollback there returns to what that cluster ran.
-        stableVersion: stableVersionIn(plan, cluster),
-        strategy: plan.strategy,
-        stages: plan.stages,
-        ...(plan.mirrorPercent !== undefined && { mirrorPercent: plan.mirrorPercent }),
-      },
-    },
-    { type: 'set_weight', payload: { service: plan.service, stageIndex: 0, weight: first.weight } },
-  ]);
+  startWave(draft);
   return undefined;
 }
 
@@ -104,7 +88,9 @@ export function onPause(draft: Draft): Outcome {
   state.pausedFrom = state.status;
   state.status = 'paused';
   draft.effects.push({ type: 'cancel_gates' });
-  publishToAll(draft, () => [{ type: 'pause', payload: { service: state.plan.service } }]);
+  publishToEach(draft, startedClusters(state), () => [
+    { type: 'pause', payload: { service: state.plan.service } },
+  ]);
   return undefined;
 }
 
@@ -118,7 +104,9 @@ export function onResume(draft: Draft): Outcome {
   if (state.status !== 'paused' || state.pausedFrom === undefined) return notNow(state, 'resume');
   const from = state.pausedFrom;
   delete state.pausedFrom;
-  publishToAll(draft, () => [{ type: 'resume', payload: { service: state.plan.service } }]);
+  publishToEach(draft, startedClusters(state), () => [
+    { type: 'resume', payload: { service: state.plan.service } },
+  ]);
   switch (from) {
     case 'baking':
       state.status = 'baking';

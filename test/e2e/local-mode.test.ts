@@ -1,12 +1,20 @@
 import { RecordingNotifier } from '../../bot/adapters/recording-notifier.js';
 import { startLocalMode } from '../../local/local-mode.js';
 import { systemClock } from '../../shared/clock.js';
+import type { Fault } from '../../shared/config/simulation.js';
 import { parsePolicy } from '../../shared/config/policy-loader.js';
 import { silentLogger } from '../../shared/log.js';
 import { e2ePolicyYaml } from '../support/e2e-policy.js';
 import { describeRolloutScenarios } from './rollout-scenarios.js';
+import { describeWaveScenarios, type WaveHarness } from './wave-scenarios.js';
 
-describeRolloutScenarios('local mode', async ({ faults, policyYaml }) => {
+async function startLocal({
+  faults,
+  policyYaml,
+}: {
+  faults?: Fault[];
+  policyYaml?: string;
+}): Promise<WaveHarness> {
   const notifier = new RecordingNotifier();
   const local = await startLocalMode({
     policy: parsePolicy(policyYaml ?? e2ePolicyYaml(faults), 'e2e-policy.yaml'),
@@ -22,6 +30,14 @@ describeRolloutScenarios('local mode', async ({ faults, policyYaml }) => {
     notifier,
     routerWeight: async (cluster, service) =>
       local.clusters.get(cluster)?.route(service)?.canaryWeight,
+    routeWrites: async (cluster, service) =>
+      (local.clusters.get(cluster)?.routeWrites() ?? []).filter((w) => w.service === service),
+    injectFault: async (cluster, fault) => {
+      local.faults.inject(cluster, fault);
+    },
     stop: () => local.stop(),
   };
-});
+}
+
+describeRolloutScenarios('local mode', startLocal);
+describeWaveScenarios('local mode', startLocal, { runtimeFaults: true });

@@ -104,6 +104,7 @@ export class PlanBuilder {
   private starter = STARTER;
   private releaseId: string | undefined;
   private reason: string | undefined;
+  private waves: string[][] | undefined;
 
   withService(service: string, version = this.version, stableVersion = this.stableVersion): this {
     this.service = service;
@@ -119,6 +120,13 @@ export class PlanBuilder {
 
   withClusters(...clusters: string[]): this {
     this.clusters = clusters;
+    return this;
+  }
+
+  /** Cluster waves, first to last; the plan's clusters become theirs, in wave order. */
+  withWaves(...waves: string[][]): this {
+    this.waves = waves;
+    this.clusters = waves.flat();
     return this;
   }
 
@@ -170,6 +178,7 @@ export class PlanBuilder {
       stableVersion: this.stableVersion,
       strategy: this.strategy,
       clusters: this.clusters,
+      ...(this.waves === undefined ? {} : { waves: this.waves }),
       startedBy: this.starter,
       ...(this.releaseId === undefined ? {} : { releaseId: this.releaseId }),
       ...(this.reason === undefined ? {} : { reason: this.reason }),

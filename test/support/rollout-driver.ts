@@ -9,6 +9,7 @@ import type {
   TransitionResult,
 } from '../../shared/rollout/state.js';
 import { createRollout, transition } from '../../shared/rollout/transition.js';
+import { startedClusters, waveClusters } from '../../shared/rollout/draft.js';
 import { aVerdict } from './plan-builders.js';
 
 /** 2025-01-01T09:00:00Z: a fixed start so effects and timestamps are reproducible. */
@@ -62,11 +63,11 @@ export class RolloutDriver {
     return this.accept({ type: 'start', actor: this.plan.startedBy });
   }
 
-  /** Every cluster (or the ones named) reports the current stage applied. */
+  /** Every cluster of the current wave (or the ones named) reports the current stage applied. */
   applyStage(...clusters: string[]): this {
     const stageIndex = this.state.stageIndex;
     const weight = this.plan.stages[stageIndex]!.weight;
-    for (const cluster of clusters.length > 0 ? clusters : this.plan.clusters) {
+    for (const cluster of clusters.length > 0 ? clusters : waveClusters(this.state)) {
       this.accept({ type: 'stage_applied', cluster, stageIndex, weight });
     }
     return this;
@@ -115,8 +116,10 @@ export class RolloutDriver {
     return this;
   }
 
+  /** Every cluster of every wave started confirms its rollback. */
   rollBackEverywhere(): this {
-    for (const cluster of this.plan.clusters) this.accept({ type: 'rolled_back', cluster });
+    for (const cluster of startedClusters(this.state))
+      this.accept({ type: 'rolled_back', cluster });
     return this;
   }
 
