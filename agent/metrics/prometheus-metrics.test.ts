@@ -81,7 +81,8 @@ describe('PrometheusMetrics on a real Prometheus', () => {
       version: '2.4.1',
       role: 'canary',
       windowMs: WINDOW_MS,
-      counts: { slowBoundsMs: [250] },
+      // 1,000 ms is the exporter's `le="1.0"` bucket: matched by value, not by text.
+      counts: { slowBoundsMs: [250, 1000] },
     } as const;
     // Its own provider, so the suite's other measurements do not use up the interval.
     const counting = new PrometheusMetrics({ url: prometheus.url, minWindowMs: 0 });
@@ -104,6 +105,8 @@ describe('PrometheusMetrics on a real Prometheus', () => {
     expect(counts.errors / counts.requests).toBeCloseTo(SLOW_AND_FAILING.errorRatio, 1);
     // 70% of SLOW_AND_FAILING's requests take at most 250 ms: 30% are slow.
     expect(counts.slow![0]!.count / counts.requests).toBeCloseTo(0.3, 1);
+    expect(counts.slow![1]).toMatchObject({ boundMs: 1000 });
+    expect(counts.slow![1]!.count).toBeLessThanOrEqual(counts.slow![0]!.count);
     // The same grid interval is never reported twice.
     const again = await counting.measure(query);
     if (again.status !== 'ok') throw new Error('expected ok');

@@ -86,6 +86,17 @@ export function renderCountQueries(
   return {
     requests: rendered.requests,
     errors: rendered.errors,
-    buckets: boundsInUnit.map((le) => fill(templates.bucket, { ...values, le: String(le) })),
+    buckets: boundsInUnit.map((le) =>
+      fill(templates.bucket, { ...values, le: String(le), leRe: boundRegex(le) }),
+    ),
   };
+}
+
+/**
+ * A bucket bound as a PromQL regex (escaped for a double-quoted string) matching the ways it is
+ * written: `0.3` and `0.30`, `1` and `1.0`. Anchored by Prometheus.
+ */
+export function boundRegex(le: number): string {
+  const [whole, fraction] = String(le).split('.');
+  return fraction === undefined ? `${whole}(\\\\.0+)?` : `${whole}\\\\.${fraction}0*`;
 }

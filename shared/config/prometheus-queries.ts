@@ -10,7 +10,9 @@ import { Duration } from './duration.js';
  * - `$selector`: the rendered `selector` template, label matchers for one version's series;
  * - `$window`: the lookback as a PromQL duration (`30000ms`);
  * - `$quantile`: `0.5`, `0.95` or `0.99` (the `latency` template is run once per percentile);
- * - `$le`: a histogram bucket's upper bound in `latencyUnit` (`0.3`), for the `bucket` template.
+ * - `$le`: a histogram bucket's upper bound in `latencyUnit` (`0.3`), for the `bucket` template;
+ *   `$leRe`: the same bound as a regular expression matching every way an exporter or Prometheus
+ *   writes it (`0.3`, `0.30`; `1`, `1.0`), for `le=~"$leRe"`.
  *
  * Each query must return a single number (a scalar, or a vector of exactly one series).
  */
@@ -23,6 +25,7 @@ export const PLACEHOLDERS = [
   'window',
   'quantile',
   'le',
+  'leRe',
 ] as const;
 export type Placeholder = (typeof PLACEHOLDERS)[number];
 
@@ -35,8 +38,9 @@ export const DEFAULT_QUERIES = {
   latency:
     'histogram_quantile($quantile, sum by (le) (rate(http_request_duration_seconds_bucket{$selector}[$window])))',
   // Requests no slower than $le: a sequential latency check counts the rest as slow. $le must be
-  // one of the histogram's bucket bounds, written as the exporter writes it (`0.3`).
-  bucket: 'sum(increase(http_request_duration_seconds_bucket{$selector,le="$le"}[$window]))',
+  // one of the histogram's bucket bounds; matched by value, however the label writes it (Prometheus
+  // 3 stores `le` as a float, `1.0`; exporters may write `1`).
+  bucket: 'sum(increase(http_request_duration_seconds_bucket{$selector,le=~"$leRe"}[$window]))',
   latencyUnit: 'seconds',
 } as const;
 
@@ -73,7 +77,7 @@ const TemplateFields = {
   /** One latency percentile over the window. */
   latency: template([...QUERY_PLACEHOLDERS, 'quantile'], ['quantile']),
   /** Requests no slower than `$le` in the window (a histogram bucket's increase). */
-  bucket: template([...QUERY_PLACEHOLDERS, 'le'], ['le']),
+  bucket: template([...QUERY_PLACEHOLDERS, 'le', 'leRe'], ['le']),
   /** What `latency` returns: `seconds` (Prometheus' convention) or `milliseconds`. */
   latencyUnit: z.enum(['seconds', 'milliseconds']),
 };

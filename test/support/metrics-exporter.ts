@@ -84,9 +84,11 @@ export async function startMetricsExporter(): Promise<MetricsExporter> {
       const labels = `service="${s.service}",version="${s.version}"`;
       lines.push(`http_requests_total{${labels},code="200"} ${s.ok}`);
       lines.push(`http_requests_total{${labels},code="500"} ${s.failed}`);
+      // Whole bounds as `1.0`, the way the Python client writes them (and Prometheus 3 stores
+      // every `le`): a query must match a bound by value, not by its text.
       BUCKETS.forEach((le, i) =>
         histogram.push(
-          `http_request_duration_seconds_bucket{${labels},le="${le}"} ${s.buckets[i]}`,
+          `http_request_duration_seconds_bucket{${labels},le="${Number.isInteger(le) ? le.toFixed(1) : le}"} ${s.buckets[i]}`,
         ),
       );
       const total = s.ok + s.failed;
