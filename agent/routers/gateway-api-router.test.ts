@@ -98,6 +98,8 @@ describe('GatewayApiRouter against the Kubernetes API double', () => {
     ]);
     const patch = requests[1]!;
     expect(patch.contentType).toBe('application/merge-patch+json');
+    // A field the installed Gateway API does not know is refused, never silently dropped.
+    expect(patch.query).toMatchObject({ fieldValidation: 'Strict' });
     expect(patch.authorization).toBe(`Bearer ${api.token}`);
     expect(patch.body).toMatchObject({
       metadata: {

@@ -69,6 +69,9 @@ export class KubeHttpRouteApi implements HttpRouteApi {
           name,
           body: patch,
           fieldManager: 'rollout-chatops-agent',
+          // A field the installed Gateway API does not know (a mirror's `percent` before v1.3)
+          // must be refused, not dropped: dropped, a 10% mirror becomes a 100% one.
+          fieldValidation: 'Strict',
         },
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       ),

@@ -22,6 +22,8 @@ export interface RecordedRequest {
   path: string;
   contentType: string | undefined;
   authorization: string | undefined;
+  /** The query string's parameters (`fieldValidation`, `fieldManager`). */
+  query: Record<string, string>;
   body: unknown;
   status: number;
 }
@@ -165,6 +167,7 @@ export async function startKubeApiDouble(options: { token?: string } = {}): Prom
       path,
       contentType: req.headers['content-type'],
       authorization: req.headers.authorization,
+      query: Object.fromEntries(new URL(req.url ?? '/', 'http://double').searchParams),
       body,
       status: 0,
     };
