@@ -244,7 +244,6 @@ export class RolloutService {
     return freed;
   }
 
-  /** The version of the service's most recently created rollout that succeeded, if any. */
   /**
    * What each cluster runs now, as far as the bot knows: the version of the newest succeeded
    * rollout of the service that reached it (a rollout with `--clusters` reaches only some).
@@ -254,12 +253,19 @@ export class RolloutService {
     service: string,
     clusters: string[],
   ): Promise<Record<string, string>> {
+    // The store records what each succeeded rollout made stable (one read); only clusters it has
+    // nothing for (rollouts that succeeded before it kept that) are looked up in the rollouts.
+    const versions: Record<string, string> = {};
+    const kept = await this.deps.store.stableVersions(service);
+    for (const cluster of clusters) {
+      if (kept[cluster] !== undefined) versions[cluster] = kept[cluster];
+    }
+    if (clusters.every((c) => versions[c] !== undefined)) return versions;
     const succeeded = await this.deps.store.list({
       service,
       statuses: ['succeeded'],
       limit: STABLE_LOOKBACK,
     });
-    const versions: Record<string, string> = {};
     for (const rollout of succeeded) {
       for (const cluster of rollout.plan.clusters) {
         if (clusters.includes(cluster) && versions[cluster] === undefined) {
@@ -267,14 +273,6 @@ export class RolloutService {
         }
       }
       if (clusters.every((c) => versions[c] !== undefined)) break;
-    }
-    // Rollouts past their retention are gone from the list; the store kept what they made stable.
-    if (clusters.some((c) => versions[c] === undefined)) {
-      const kept = await this.deps.store.stableVersions(service);
-      for (const cluster of clusters) {
-        const version = versions[cluster] ?? kept[cluster];
-        if (version !== undefined) versions[cluster] = version;
-      }
     }
     return versions;
   }
