@@ -104,7 +104,9 @@ export class EffectRunner {
         const lanes = new Map<string, PendingEffect[]>();
         for (const item of page) {
           const lane = laneOf(item);
-          lanes.set(lane, [...(lanes.get(lane) ?? []), item]);
+          const items = lanes.get(lane);
+          if (items) items.push(item);
+          else lanes.set(lane, [item]);
         }
         // Lanes run side by side (each in order): a publish that hangs on one cluster's topic
         // for kafkajs's whole retry cycle holds up only its own lane.

@@ -70,7 +70,8 @@ export function createGateRunner(deps: GateRunnerDeps): (job: GateJob) => Promis
     const skew = deps.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
     // Earlier waves stay at their last stage (100%) and stay watched: their latest samples of that
     // stage are judged by its gate beside the current wave's, so a late regression is still caught.
-    const earlier = earlierWaveClusters(state);
+    const started = startedClusters(state);
+    const earlier = earlierWaveClusters(state, started);
     const lastIndex = state.plan.stages.length - 1;
     const lastStage = state.plan.stages[lastIndex]!;
     const stored = [
@@ -94,18 +95,12 @@ export function createGateRunner(deps: GateRunnerDeps): (job: GateJob) => Promis
       options: { webhooksSuffice: judgedWithoutLiveTraffic(lastStage) },
     };
     const verdict = requireSequentialEvidence(
-      evaluateGate(
-        applicableGate(stage),
-        samples,
-        state.gate.consecutiveFailures,
-        startedClusters(state),
-        {
-          webhooksSuffice: judgedWithoutLiveTraffic(stage),
-          ...(earlier.length > 0 && { otherGates: new Map(earlier.map((c) => [c, atLastStage])) }),
-        },
-      ),
+      evaluateGate(applicableGate(stage), samples, state.gate.consecutiveFailures, started, {
+        webhooksSuffice: judgedWithoutLiveTraffic(stage),
+        ...(earlier.length > 0 && { otherGates: new Map(earlier.map((c) => [c, atLastStage])) }),
+      }),
       stage,
-      startedClusters(state),
+      started,
       state.judge?.countedUntil ?? {},
       since - skew,
     );
@@ -132,9 +127,9 @@ export function createGateRunner(deps: GateRunnerDeps): (job: GateJob) => Promis
 const DEFAULT_MAX_CLOCK_SKEW_MS = 1_000;
 
 /** The clusters of the waves before the current one (none for a rollout of one wave). */
-function earlierWaveClusters(state: RolloutState): string[] {
+function earlierWaveClusters(state: RolloutState, started: readonly string[]): string[] {
   const current = new Set(waveClusters(state));
-  return startedClusters(state).filter((c) => !current.has(c));
+  return started.filter((c) => !current.has(c));
 }
 
 /** Its window ended within the last gate interval plus the window (see `createGateRunner`). */
