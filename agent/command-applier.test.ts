@@ -14,11 +14,18 @@ import { SimulatedCluster } from './simulation/simulated-cluster.js';
  * The applier on its own, with a router whose rollback fails a given number of times and a sleep
  * that only records how long it was asked to wait: retries are checked without waiting for them.
  */
-function applierWith(options: { rollbackFailures: number; retry?: RetryPolicy }) {
-  const cluster = new SimulatedCluster({
-    name: 'eu-west',
-    services: { checkout: { stableVersion: '2.4.0' } },
-  });
+function applierWith(options: {
+  rollbackFailures: number;
+  retry?: RetryPolicy;
+  /** The cluster of an earlier applier: a new one on it is that agent restarted. */
+  cluster?: SimulatedCluster;
+}) {
+  const cluster =
+    options.cluster ??
+    new SimulatedCluster({
+      name: 'eu-west',
+      services: { checkout: { stableVersion: '2.4.0' } },
+    });
   const inner = new SimulatedRouter(cluster);
   let failuresLeft = options.rollbackFailures;
   const calls = { rollback: 0 };
@@ -159,28 +166,14 @@ describe('CommandApplier: fencing', () => {
     const newer = new RolloutScript('rollout-new', 'eu-west', 'checkout', '2.5.0', '2.4.0', 11);
     await first.applier.handle(newer.start());
     await first.applier.handle(newer.setWeight(0, 25));
-    const router = new SimulatedRouter(first.cluster);
-    const published: RolloutEvent[] = [];
-    const restarted = new CommandApplier({
-      cluster: 'eu-west',
-      router,
-      events: {
-        publish: async (event) => {
-          published.push(event);
-        },
-        subscribe: async () => ({ stop: async () => {} }),
-      },
-      envelopes: new EventFactory('eu-west', new FakeClock()),
-      table: new RolloutTable(),
-      logger: silentLogger,
-    });
+    const restarted = applierWith({ rollbackFailures: 0, retry: RETRY, cluster: first.cluster });
     const writes = first.cluster.routeWrites().length;
     const older = new RolloutScript('rollout-old', 'eu-west', 'checkout', '2.4.1', '2.4.0', 10);
     for (const command of [older.start(), older.setWeight(0, 100), older.rollback()]) {
-      await restarted.handle(command);
+      await restarted.applier.handle(command);
     }
     expect(first.cluster.routeWrites()).toHaveLength(writes);
-    expect(published).toEqual([]);
+    expect(restarted.published).toEqual([]);
     expect(first.cluster.route('checkout')).toMatchObject({ canaryWeight: 25 });
   });
 });

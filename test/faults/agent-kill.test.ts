@@ -5,7 +5,6 @@
  */
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RecordingNotifier } from '../../bot/adapters/recording-notifier.js';
 import { RedisHealthSampleStore } from '../../bot/adapters/redis-health-samples.js';
 import type { RolloutService } from '../../bot/rollout-service.js';
 import type { RouteWrite } from '../../agent/simulation/simulated-cluster.js';
@@ -38,12 +37,12 @@ interface Running {
 
 async function distributed(): Promise<Running> {
   stack = await startStack({ policyYaml: e2ePolicyYaml() });
-  const [bot, euWest, usEast] = await Promise.all([
-    stack.startBot(new RecordingNotifier()),
-    stack.startAgent('eu-west'),
-    stack.startAgent('us-east'),
-  ]);
-  return { stack, service: bot.bot.service, agents: { 'eu-west': euWest, 'us-east': usEast } };
+  const { bot, agents } = await stack.startBotAndAgents();
+  return {
+    stack,
+    service: bot.bot.service,
+    agents: { 'eu-west': agents['eu-west']!, 'us-east': agents['us-east']! },
+  };
 }
 
 /** A rollout's router writes per command seq, as `operation weight`. */

@@ -6,7 +6,6 @@
  * router write is in the simulated cluster's log.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { RecordingNotifier } from '../../bot/adapters/recording-notifier.js';
 import { commandTopic } from '../../shared/contracts/topics.js';
 import { e2ePolicyYaml, LEAD, STARTER } from '../support/e2e-policy.js';
 import {
@@ -30,11 +29,8 @@ describe('commands of an ended rollout replayed into a restarted agent', () => {
     { timeout: 120_000 },
     async () => {
       stack = await startStack({ policyYaml: e2ePolicyYaml() });
-      const [bot, euWest] = await Promise.all([
-        stack.startBot(new RecordingNotifier()),
-        stack.startAgent('eu-west'),
-        stack.startAgent('us-east'),
-      ]);
+      const { bot, agents } = await stack.startBotAndAgents();
+      const euWest = agents['eu-west']!;
       const service = bot.bot.service;
       const client = stack.kafkaClient('test-replayer');
       const sent = await watchTopic(client, commandTopic('eu-west'));

@@ -5,7 +5,6 @@
  * on (the default), the forgery goes to rollout.dlq and the cluster sees only the bot's commands.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { RecordingNotifier } from '../../bot/adapters/recording-notifier.js';
 import type { Command } from '../../shared/contracts/commands.js';
 import { commandTopic, DLQ_TOPIC } from '../../shared/contracts/topics.js';
 import { e2ePolicyYaml, STARTER } from '../support/e2e-policy.js';
@@ -30,11 +29,7 @@ describe('a forged command on a cluster’s command topic', () => {
     { timeout: 90_000 },
     async () => {
       stack = await startStack({ policyYaml: e2ePolicyYaml() });
-      const [bot] = await Promise.all([
-        stack.startBot(new RecordingNotifier()),
-        stack.startAgent('eu-west'),
-        stack.startAgent('us-east'),
-      ]);
+      const { bot } = await stack.startBotAndAgents();
       const client = stack.kafkaClient('attacker');
       const [sent, dlq] = await Promise.all([
         watchTopic(client, commandTopic('eu-west')),

@@ -6,7 +6,6 @@
  */
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RecordingNotifier } from '../../bot/adapters/recording-notifier.js';
 import { e2ePolicyYaml, STARTER } from '../support/e2e-policy.js';
 import {
   FINISHED,
@@ -35,11 +34,7 @@ describe('a gate evaluation job that is lost', () => {
         .replace('bake: 300ms', 'bake: 2s')
         .replace('interval: 100ms', 'interval: 2s');
       stack = await startStack({ policyYaml: policy });
-      const [bot] = await Promise.all([
-        stack.startBot(new RecordingNotifier(), { lostTickAfterMs: 1_000 }),
-        stack.startAgent('eu-west'),
-        stack.startAgent('us-east'),
-      ]);
+      const { bot } = await stack.startBotAndAgents({ lostTickAfterMs: 1_000 });
       const service = bot.bot.service;
       queue = new Queue('gate-evaluations', {
         connection: { url: stack.redis.url },

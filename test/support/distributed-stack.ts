@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDistributedMode, type DistributedMode } from '../../bot/distributed-mode.js';
+import { RecordingNotifier } from '../../bot/adapters/recording-notifier.js';
 import type { SweepOptions } from '../../bot/sweeps.js';
 import { SimulatedCluster, type RouteWrite } from '../../agent/simulation/simulated-cluster.js';
 import { KafkaTopicBroker } from '../../shared/adapters/kafka-topic-broker.js';
@@ -65,6 +66,13 @@ export interface DistributedStack {
   }): Promise<EntryProcess>;
   /** The bot in this process, with `notifier` and sweeps every second (or `sweeps`). */
   startBot(notifier: Notifier, sweeps?: Partial<SweepOptions>): Promise<DistributedMode>;
+  /**
+   * The bot in this process (a recording notifier) and an agent process for every cluster of the
+   * policy, started together: what most fault suites run against.
+   */
+  startBotAndAgents(
+    sweeps?: Partial<SweepOptions>,
+  ): Promise<{ bot: DistributedMode; agents: Record<string, EntryProcess> }>;
   /** A Kafka client of this test (closed by `stop`). */
   kafkaClient(clientId: string): KafkaTopicBroker;
   /** The cluster's route of `service` as the agent left it in its state file. */
@@ -161,6 +169,17 @@ export async function startStack(options: StackOptions): Promise<DistributedStac
       });
       bots.push(bot);
       return bot;
+    },
+    async startBotAndAgents(sweeps = {}) {
+      const clusters = Object.keys(policy.clusters);
+      const [bot, ...agents] = await Promise.all([
+        stack.startBot(new RecordingNotifier(), sweeps),
+        ...clusters.map((cluster) => stack.startAgent(cluster)),
+      ]);
+      return {
+        bot: bot as DistributedMode,
+        agents: Object.fromEntries(clusters.map((c, i) => [c, agents[i] as EntryProcess])),
+      };
     },
     kafkaClient(clientId) {
       const client = new KafkaTopicBroker({
