@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GateOutcome } from '../gate/verdict.js';
 import { aGate, aPlan, aVerdict } from '../../test/support/plan-builders.js';
-import { rolloutIn, type RolloutDriver } from '../../test/support/rollout-driver.js';
-import type { CountedInterval } from '../contracts/counted-interval.js';
+import { healthCounts, rolloutIn, type RolloutDriver } from '../../test/support/rollout-driver.js';
 import { keepsHistoryLine } from './history-lines.js';
 import type { RolloutInput } from './state.js';
 
@@ -25,22 +24,6 @@ function tick(d: RolloutDriver, outcome: GateOutcome, ms = 10_000): boolean {
     tick: d.state.gate.tick,
     verdict: aVerdict(outcome, { consecutiveFailures: d.state.gate.consecutiveFailures + 1 }),
   });
-}
-
-function counts(cluster: string, toMs: number, canaryErrors: number): RolloutInput {
-  const interval = (requests: number, errors: number): CountedInterval => ({
-    fromMs: toMs - 5_000,
-    toMs,
-    requests,
-    errors,
-    slow: [{ boundMs: 300, count: errors }],
-  });
-  return {
-    type: 'health_counts',
-    cluster,
-    canary: interval(250, canaryErrors),
-    stable: interval(4_750, 24),
-  };
 }
 
 describe('keepsHistoryLine', () => {
@@ -96,9 +79,9 @@ describe('keepsHistoryLine', () => {
 
   it('records health counts only when the sequential judge decided', () => {
     const d = rolloutIn('baking', plan(aGate().withSequential({ metric: 'error_rate' })));
-    expect(kept(d, counts('eu', 5_000, 7))).toBe(false);
+    expect(kept(d, healthCounts('eu', 5_000, 7))).toBe(false);
     expect(d.state.status).toBe('baking');
-    expect(kept(d, counts('us', 5_000, 7))).toBe(true);
+    expect(kept(d, healthCounts('us', 5_000, 7))).toBe(true);
     expect(d.state.status).toBe('rolling_back');
   });
 

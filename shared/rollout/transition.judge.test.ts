@@ -1,38 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { aGate, aPlan } from '../../test/support/plan-builders.js';
-import { commandsIn, effectsOf, rolloutIn } from '../../test/support/rollout-driver.js';
-import type { CountedInterval } from '../contracts/counted-interval.js';
-import type { RolloutInput } from './state.js';
+import {
+  commandsIn,
+  effectsOf,
+  healthCounts,
+  rolloutIn,
+} from '../../test/support/rollout-driver.js';
 
 const plan = (gate = aGate().withSequential({ metric: 'error_rate' })) =>
   aPlan().withStages(5, 50, 100).withClusters('eu', 'us').withBake(300_000).withGate(gate).build();
 
-/** Five seconds at 1,000 req/s and 5% weight, ending at `toMs`. */
-function counts(
-  cluster: string,
-  toMs: number,
-  canaryErrors: number,
-  stableErrors = 24,
-): RolloutInput {
-  const interval = (requests: number, errors: number): CountedInterval => ({
-    fromMs: toMs - 5_000,
-    toMs,
-    requests,
-    errors,
-    slow: [{ boundMs: 300, count: errors }],
-  });
-  return {
-    type: 'health_counts',
-    cluster,
-    canary: interval(250, canaryErrors),
-    stable: interval(4_750, stableErrors),
-  };
-}
-
 describe('the sequential judge in the state machine', () => {
   it('folds counts into evidence stored with the rollout, without deciding on too little', () => {
     const d = rolloutIn('baking', plan());
-    d.accept(counts('eu', 5_000, 3));
+    d.accept(healthCounts('eu', 5_000, 3));
     expect(d.state.status).toBe('baking');
     expect(d.state.judge?.checks.errors).toMatchObject({ canaryEvents: 3, stableEvents: 24 });
     expect(d.state.judge?.countedUntil).toEqual({ eu: 5_000 });
@@ -41,10 +22,10 @@ describe('the sequential judge in the state machine', () => {
 
   it('rolls back the moment the evidence crosses 1/α, saying the numbers and α', () => {
     const d = rolloutIn('baking', plan());
-    d.accept(counts('eu', 5_000, 7));
+    d.accept(healthCounts('eu', 5_000, 7));
     expect(d.state.status).toBe('baking');
     // ×5 errors at 5%: a second interval (another cluster's) is enough.
-    const effects = d.accept(counts('us', 5_000, 7));
+    const effects = d.accept(healthCounts('us', 5_000, 7));
     expect(d.state).toMatchObject({ status: 'rolling_back', rollback: { cause: 'gate_breached' } });
     expect(commandsIn(effects)).toEqual(['eu:rollback', 'us:rollback']);
     const [alert] = effectsOf(effects, 'notify');
@@ -56,23 +37,23 @@ describe('the sequential judge in the state machine', () => {
 
   it('refuses an interval that overlaps one already counted for the cluster', () => {
     const d = rolloutIn('baking', plan());
-    d.accept(counts('eu', 10_000, 1));
-    const again = d.send(counts('eu', 12_000, 1));
+    d.accept(healthCounts('eu', 10_000, 1));
+    const again = d.send(healthCounts('eu', 12_000, 1));
     expect(again).toMatchObject({ ok: false, code: 'stale_event' });
-    expect(d.send(counts('us', 12_000, 1)).ok).toBe(true);
+    expect(d.send(healthCounts('us', 12_000, 1)).ok).toBe(true);
   });
 
   it('refuses counts at a stage without sequential checks, and after the rollout ended', () => {
-    expect(rolloutIn('baking', plan(aGate())).send(counts('eu', 5_000, 1))).toMatchObject({
+    expect(rolloutIn('baking', plan(aGate())).send(healthCounts('eu', 5_000, 1))).toMatchObject({
       ok: false,
       code: 'stale_event',
     });
-    expect(rolloutIn('rolled_back', plan()).send(counts('eu', 5_000, 1)).ok).toBe(false);
+    expect(rolloutIn('rolled_back', plan()).send(healthCounts('eu', 5_000, 1)).ok).toBe(false);
   });
 
   it('keeps folding while paused but does not roll back until resumed', () => {
     const d = rolloutIn('paused', plan());
-    for (let i = 1; i <= 4; i++) d.accept(counts('eu', i * 5_000, 7));
+    for (let i = 1; i <= 4; i++) d.accept(healthCounts('eu', i * 5_000, 7));
     expect(d.state.status).toBe('paused');
     expect(d.state.judge?.checks.errors?.canaryEvents).toBe(28);
   });
@@ -82,7 +63,7 @@ describe('the sequential judge in the state machine', () => {
       'baking',
       plan(aGate().withSequential({ metric: 'latency_p99', latencyBoundMs: 300 })),
     );
-    d.accept(counts('eu', 5_000, 2));
+    d.accept(healthCounts('eu', 5_000, 2));
     expect(d.state.judge?.checks['slow>300ms']).toMatchObject({ canaryEvents: 2 });
   });
 
@@ -96,12 +77,12 @@ describe('the sequential judge in the state machine', () => {
     // A canary with far fewer errors than stable: promotion evidence builds up quickly.
     for (let i = 0; i < 12; i++) {
       d.advance(5_000);
-      d.accept(counts('eu', (t += 5_000), 0, 40));
+      d.accept(healthCounts('eu', (t += 5_000), 0, 40));
     }
     expect(d.state.status).toBe('baking'); // 60 s < the 120 s minimum
     for (let i = 0; i < 12; i++) {
       d.advance(5_000);
-      d.accept(counts('eu', (t += 5_000), 0, 40));
+      d.accept(healthCounts('eu', (t += 5_000), 0, 40));
     }
     // Past the minimum, with the evidence: still baking until the stage's own gate has passed
     // (its threshold and webhook checks, every cluster heard from).
@@ -109,7 +90,7 @@ describe('the sequential judge in the state machine', () => {
     d.gate('pass');
     expect(d.state.status).toBe('baking'); // the bake itself is not over
     d.advance(5_000);
-    d.accept(counts('eu', (t += 5_000), 0, 40));
+    d.accept(healthCounts('eu', (t += 5_000), 0, 40));
     expect(d.state.status).toBe('progressing');
     expect(d.state.stageIndex).toBe(1);
     expect(commandsIn(d.effects)).toEqual(['eu:set_weight 50', 'us:set_weight 50']);
@@ -124,13 +105,13 @@ describe('the sequential judge in the state machine', () => {
     let t = 0;
     for (let i = 0; i < 40 && d.state.status === 'baking'; i++) {
       d.advance(5_000);
-      d.accept(counts('eu', (t += 5_000), 12, 40));
+      d.accept(healthCounts('eu', (t += 5_000), 12, 40));
     }
     expect(Object.keys(d.state.judge!.checks).sort()).toEqual(['errors', 'errors@2']);
     expect(d.state.status).toBe('rolling_back');
 
     const e = rolloutIn('baking', plan(aGate().withSequential({ metric: 'error_rate' })));
-    const future = e.send(counts('eu', e.now + 3_600_000, 0, 40));
+    const future = e.send(healthCounts('eu', e.now + 3_600_000, 0, 40));
     expect(future).toMatchObject({ ok: false, code: 'stale_event' });
   });
 });

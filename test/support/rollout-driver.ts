@@ -10,6 +10,7 @@ import type {
 } from '../../shared/rollout/state.js';
 import { createRollout, transition } from '../../shared/rollout/transition.js';
 import { startedClusters, waveClusters } from '../../shared/rollout/draft.js';
+import type { CountedInterval } from '../../shared/contracts/counted-interval.js';
 import { aVerdict } from './plan-builders.js';
 
 /** 2025-01-01T09:00:00Z: a fixed start so effects and timestamps are reproducible. */
@@ -220,4 +221,29 @@ export function commandsIn(effects: readonly Effect[]): string[] {
       ? `${e.cluster}:set_weight ${e.command.payload.weight}`
       : `${e.cluster}:${e.command.type}`,
   );
+}
+
+/**
+ * One cluster's `health_counts` for five seconds at 1,000 req/s and 5% weight, ending at `toMs`
+ * (slow requests above 300 ms counted like errors).
+ */
+export function healthCounts(
+  cluster: string,
+  toMs: number,
+  canaryErrors: number,
+  stableErrors = 24,
+): RolloutInput {
+  const interval = (requests: number, errors: number): CountedInterval => ({
+    fromMs: toMs - 5_000,
+    toMs,
+    requests,
+    errors,
+    slow: [{ boundMs: 300, count: errors }],
+  });
+  return {
+    type: 'health_counts',
+    cluster,
+    canary: interval(250, canaryErrors),
+    stable: interval(4_750, stableErrors),
+  };
 }
