@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Fault } from '../../shared/config/simulation.js';
-import { STARTER } from '../support/e2e-policy.js';
+import { E2E_GATE_YAML, STARTER } from '../support/e2e-policy.js';
 import { waitFor } from '../support/wait-for.js';
 import { waitForStatus, type RolloutHarness } from './rollout-harness.js';
 
@@ -34,14 +34,7 @@ defaults:
   stages: [5, 50, 100]
   bake: ${BAKE_MS}ms
   waves: [[staging], [eu-west], [us-east]]
-  gate:
-    interval: 100ms
-    minRequests: 20
-    failureLimit: 2
-    checks:
-      - { metric: error_rate, mode: absolute, max: 0.05 }
-      - { metric: latency_p99, mode: relative, max: 1.5 }
-services:
+${E2E_GATE_YAML}services:
   checkout:
     channel: C0CHECKOUT
     oncall: S0ONCALL

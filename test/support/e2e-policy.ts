@@ -4,6 +4,16 @@ export const STARTER = 'U0STARTER';
 export const LEAD = 'U0LEAD';
 export const OUTSIDER = 'U0OUTSIDER';
 
+/** The end-to-end gate, as the `defaults:` block of a policy writes it (indented two spaces). */
+export const E2E_GATE_YAML = `  gate:
+    interval: 100ms
+    minRequests: 20
+    failureLimit: 2
+    checks:
+      - { metric: error_rate, mode: absolute, max: 0.05 }
+      - { metric: latency_p99, mode: relative, max: 1.5 }
+`;
+
 /**
  * A policy for end-to-end runs: the same shape as config/policy.yaml with durations short enough
  * for a test (bakes of a few hundred milliseconds) and enough simulated traffic per window for
@@ -17,14 +27,7 @@ clusters:
 defaults:
   stages: [5, 25, 50, 100]
   bake: 300ms
-  gate:
-    interval: 100ms
-    minRequests: 20
-    failureLimit: 2
-    checks:
-      - { metric: error_rate, mode: absolute, max: 0.05 }
-      - { metric: latency_p99, mode: relative, max: 1.5 }
-services:
+${E2E_GATE_YAML}services:
   checkout:
     channel: C0CHECKOUT
     oncall: S0ONCALL

@@ -1,3 +1,4 @@
+import { E2E_GATE_YAML } from './e2e-policy.js';
 import type { Fault } from '../../shared/config/simulation.js';
 
 /** People and groups of the Slack end-to-end policy. */
@@ -34,14 +35,7 @@ clusters:
 defaults:
   stages: [5, 25, 50, 100]
   bake: ${bake}
-  gate:
-    interval: 100ms
-    minRequests: 20
-    failureLimit: 2
-    checks:
-      - { metric: error_rate, mode: absolute, max: 0.05 }
-      - { metric: latency_p99, mode: relative, max: 1.5 }
-services:
+${E2E_GATE_YAML}services:
   checkout:
     channel: ${CHANNELS.checkout}
     oncall: S0ONCALL
