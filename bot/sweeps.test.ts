@@ -259,4 +259,21 @@ describe('Sweeps: approvals that wait too long', () => {
       notifier.notices.filter((n) => n.type === 'alert').map((n) => n.type === 'alert' && n.kind),
     ).toEqual(['rollout_stuck']);
   });
+
+  it('sends a silent-agent alert that was not delivered again on the next sweep', async () => {
+    const { replicas, agents, notifier, advance, clock } = twoReplicas();
+    const clusterAlert = notifier.clusterAlert.bind(notifier);
+    let failures = 1;
+    notifier.clusterAlert = async (...args) => {
+      if (failures-- > 0) throw new Error('Slack is down');
+      return clusterAlert(...args);
+    };
+    await agents.beat('eu-west', 'agent-eu-1', clock.now());
+    advance(31_000);
+    await replicas[0]!.tick();
+    expect(notifier.notices.filter((n) => n.type === 'cluster_alert')).toEqual([]);
+    advance(1_000);
+    await replicas[1]!.tick();
+    expect(notifier.notices.filter((n) => n.type === 'cluster_alert')).toHaveLength(1);
+  });
 });

@@ -116,12 +116,15 @@ export class Sweeps {
           );
         continue;
       }
-      if (!(await this.deps.claims.claim(`silent:${cluster}:${at}`, EPISODE_TTL_MS))) continue;
       const message =
         `The rollout agent in ${cluster} (${agentId}) has sent no heartbeat for ${formatDuration(now - at)}. ` +
         `Rollouts there cannot progress or roll back until it is back: check its pod and its Kafka connection.`;
-      await this.deps.notifier.clusterAlert(cluster, message);
-      raised.push(message);
+      if (
+        await this.alertOnce(`silent:${cluster}:${at}`, () =>
+          this.deps.notifier.clusterAlert(cluster, message),
+        )
+      )
+        raised.push(message);
     }
     return raised;
   }
