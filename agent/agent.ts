@@ -47,6 +47,8 @@ export interface RolloutAgentOptions {
   webhooksByService?: Readonly<Record<string, readonly WebhookCheck[]>>;
   /** Sequential checks per service, from the policy, for the same recovered rollouts. Default none. */
   sequentialByService?: Readonly<Record<string, readonly SequentialCheck[]>>;
+  /** The consumers of each service in this cluster, from the policy, for the same recovered rollouts. */
+  dependentsByService?: Readonly<Record<string, readonly string[]>>;
   /** How a failing rollback is retried before `command_failed`. Default `DEFAULT_ROLLBACK_RETRY`. */
   rollbackRetry?: RetryPolicy;
   /** Event ids. Default `crypto.randomUUID`. */
@@ -114,6 +116,10 @@ export class RolloutAgent {
       }),
       ...(options.sequentialByService !== undefined && {
         sequentialByService: options.sequentialByService,
+      }),
+      router: options.router,
+      ...(options.dependentsByService !== undefined && {
+        dependentsByService: options.dependentsByService,
       }),
     });
     this.heartbeat = new Heartbeat({ ...shared, agentId: options.agentId });

@@ -193,6 +193,9 @@ export class CommandApplier {
             ...(mirrorPercent !== undefined && { mirrorPercent }),
           };
           rollout.stages = stages;
+          if (command.payload.dependents !== undefined) {
+            rollout.dependents = command.payload.dependents;
+          }
           await router.setWeight(rollout.target, 0, markOf(rollout, command, 0));
           rollout.appliedSeq = command.seq;
           rollout.active = true;
@@ -272,6 +275,9 @@ export class CommandApplier {
           strategy: command.payload.strategy,
         };
         rollout.stages = command.payload.stages;
+        if (command.payload.dependents !== undefined) {
+          rollout.dependents = command.payload.dependents;
+        }
         rollout.active = true;
         rollout.stageIndex = 0;
         return;

@@ -50,6 +50,7 @@ function sampler(
     table,
     logger: silentLogger,
     windowMs: 5_000,
+    router: { read: async () => undefined },
     ...(options.policy !== undefined && {
       sequentialByService: { checkout: options.policy.build().sequential ?? [] },
     }),

@@ -7,6 +7,8 @@ import type { MeasureQuery, MetricsProvider } from './metrics/metrics-provider.j
 import type { SequentialCheck, WebhookCheck } from '../shared/rollout/plan.js';
 import type { RolloutTable, TrackedRollout } from './rollout-table.js';
 import { WebhookChecks } from './webhooks/webhook-checks.js';
+import { DependentHealth } from './dependent-health.js';
+import type { TrafficRouter } from './routers/traffic-router.js';
 import type { WebhookRunnerOptions } from './webhooks/webhook-runner.js';
 
 export interface HealthSamplerOptions {
@@ -28,6 +30,10 @@ export interface HealthSamplerOptions {
    * from their route after a restart): their counts are still sent, or the judge hears nothing.
    */
   sequentialByService?: Readonly<Record<string, readonly SequentialCheck[]>>;
+  /** Reads consumers' routes, for their versions (`DependentHealth`). */
+  router: Pick<TrafficRouter, 'read'>;
+  /** The consumers of each service in this cluster, for recovered rollouts (`DependentHealth`). */
+  dependentsByService?: Readonly<Record<string, readonly string[]>>;
 }
 
 /**
@@ -40,6 +46,7 @@ export interface HealthSamplerOptions {
  */
 export class HealthSampler {
   private readonly webhooks: WebhookChecks;
+  private readonly dependents: DependentHealth;
 
   constructor(private readonly options: HealthSamplerOptions) {
     this.webhooks = new WebhookChecks({
@@ -49,11 +56,20 @@ export class HealthSampler {
       }),
       ...(options.webhooks !== undefined && { runner: options.webhooks }),
     });
+    this.dependents = new DependentHealth({
+      metrics: options.metrics,
+      router: options.router,
+      ...(options.dependentsByService !== undefined && {
+        dependentsByService: options.dependentsByService,
+      }),
+    });
   }
 
   async sampleAll(): Promise<void> {
     const active = this.options.table.active();
-    this.webhooks.keepOnly(new Set(active.map((r) => r.rolloutId)));
+    const ids = new Set(active.map((r) => r.rolloutId));
+    this.webhooks.keepOnly(ids);
+    this.dependents.keepOnly(ids);
     const due = active.filter((r) => r.target !== undefined && r.stageIndex !== undefined);
     await Promise.all(due.map((rollout) => this.sample(rollout)));
   }
@@ -67,7 +83,7 @@ export class HealthSampler {
       stageIndex,
       this.options.sequentialByService?.[rollout.service] ?? [],
     );
-    const [canary, stable, webhooks] = await Promise.all([
+    const [canary, stable, webhooks, dependents] = await Promise.all([
       this.measure({
         service: target.service,
         version: target.canaryVersion,
@@ -83,6 +99,7 @@ export class HealthSampler {
         ...counts,
       }),
       this.webhooks.resultsFor(rollout, stageIndex, Math.ceil(windowMs / 2)),
+      this.dependents.measure(rollout, windowMs),
     ]);
     // The rollout may have ended (or moved on) while measuring: a sample must not follow its end.
     if (!rollout.active || rollout.stageIndex !== stageIndex) return;
@@ -90,7 +107,14 @@ export class HealthSampler {
     const event = envelopes.event(
       'health_sample',
       { rolloutId: rollout.rolloutId, seq: envelopes.nextOwnSeq() },
-      { stageIndex, windowMs, canary, stable, ...(webhooks.length > 0 && { webhooks }) },
+      {
+        stageIndex,
+        windowMs,
+        canary,
+        stable,
+        ...(webhooks.length > 0 && { webhooks }),
+        ...(dependents.length > 0 && { dependents }),
+      },
     );
     try {
       await events.publish(event);

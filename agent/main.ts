@@ -15,6 +15,7 @@ import { commandVerifier, kafkaSecurity } from '../shared/config/security.js';
 import { parsePolicy } from '../shared/config/policy-loader.js';
 import type { Policy } from '../shared/config/policy.js';
 import { gateFor } from '../shared/config/plan-from-policy.js';
+import { consumersOf } from '../shared/config/dependencies.js';
 import type { SequentialCheck, WebhookCheck } from '../shared/rollout/plan.js';
 import { ConfigError } from '../shared/errors.js';
 import { createLogger } from '../shared/log.js';
@@ -127,6 +128,7 @@ export async function main(): Promise<void> {
     services: Object.keys(services),
     webhooksByService: webhooksIn(policy, Object.keys(services)),
     sequentialByService: sequentialIn(policy, Object.keys(services)),
+    dependentsByService: consumersIn(policy, Object.keys(services)),
   });
 
   exitGracefullyOnSignals(
@@ -207,6 +209,16 @@ function webhooksIn(policy: Policy, names: string[]): Record<string, WebhookChec
 function sequentialIn(policy: Policy, names: string[]): Record<string, SequentialCheck[]> {
   return Object.fromEntries(
     names.map((name) => [name, gateFor(policy, policy.services[name]!).sequential ?? []]),
+  );
+}
+
+/** Each service's consumers that run here too (`dependsOn`): watched while it is rolled out. */
+function consumersIn(policy: Policy, names: string[]): Record<string, string[]> {
+  return Object.fromEntries(
+    names.map((name) => [
+      name,
+      consumersOf(policy.services, name).filter((c) => names.includes(c)),
+    ]),
   );
 }
 

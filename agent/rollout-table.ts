@@ -8,6 +8,8 @@ export interface TrackedRollout {
   /** Known from `start`, or rebuilt from the route after a restart; undefined when neither. */
   target?: RouteTarget;
   stages?: Stage[];
+  /** Consumers of the service to watch with each sample (`StartPayload.dependents`), from `start`. */
+  dependents?: string[];
   /**
    * The stage the cluster is at, for health samples: 0 from `start`, then each `set_weight`'s;
    * after a restart, the stage stored in the route's applied mark. Undefined only when the mark

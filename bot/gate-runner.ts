@@ -89,6 +89,7 @@ export function createGateRunner(deps: GateRunnerDeps): (job: GateJob) => Promis
         canary: s.sample.canary,
         stable: s.sample.stable,
         webhooks: s.sample.webhooks,
+        dependents: s.sample.dependents,
       }));
     const atLastStage = {
       gate: applicableGate(lastStage),
@@ -97,6 +98,7 @@ export function createGateRunner(deps: GateRunnerDeps): (job: GateJob) => Promis
     const verdict = requireSequentialEvidence(
       evaluateGate(applicableGate(stage), samples, state.gate.consecutiveFailures, started, {
         webhooksSuffice: judgedWithoutLiveTraffic(stage),
+        ...(state.plan.dependents !== undefined && { dependents: state.plan.dependents }),
         ...(earlier.length > 0 && { otherGates: new Map(earlier.map((c) => [c, atLastStage])) }),
       }),
       stage,

@@ -64,8 +64,14 @@ export class FaultSet {
     return [...this.faults].map(([id, fault]) => ({ id, fault }));
   }
 
-  /** Error rates and latencies add up; the flags are on when any matching fault sets them. */
-  metricsEffect(scope: FaultScope): MetricsEffect {
+  /**
+   * Error rates and latencies add up; the flags are on when any matching fault sets them. A fault
+   * `viaCanaryOf` another service counts in proportion to `canaryShareOf` that service (0..1).
+   */
+  metricsEffect(
+    scope: FaultScope,
+    canaryShareOf: (service: string) => number = () => 0,
+  ): MetricsEffect {
     const effect: MetricsEffect = {
       errorRate: 0,
       addedLatencyMs: 0,
@@ -74,8 +80,10 @@ export class FaultSet {
     };
     for (const fault of this.faults.values()) {
       if (!faultMatches(fault, scope)) continue;
-      effect.errorRate += fault.errorRate ?? 0;
-      effect.addedLatencyMs += fault.addedLatencyMs ?? 0;
+      const share = fault.viaCanaryOf === undefined ? 1 : canaryShareOf(fault.viaCanaryOf);
+      if (!(share > 0)) continue;
+      effect.errorRate += (fault.errorRate ?? 0) * share;
+      effect.addedLatencyMs += (fault.addedLatencyMs ?? 0) * share;
       effect.noTraffic ||= fault.noTraffic === true;
       effect.metricsUnavailable ||= fault.metricsUnavailable === true;
     }

@@ -144,6 +144,31 @@ describe('simulated faults', () => {
     expect(stable.errors / stable.requests).toBeLessThan(0.006);
   });
 
+  it('a fault via another service’s canary grows with that canary’s weight, and is gone without one', async () => {
+    const { cluster, router, metrics } = simulated({
+      services: { checkout: { stableVersion: '2.4.0' }, cart: { stableVersion: '5.0.0' } },
+    });
+    cluster.injectFault({ service: 'cart', viaCanaryOf: 'checkout', errorRate: 0.4 });
+    const cartErrors = async () => {
+      const m = await metrics.measure({
+        service: 'cart',
+        version: '5.0.0',
+        role: 'stable',
+        windowMs: WINDOW,
+      });
+      if (m.status !== 'ok') throw new Error(`expected ok, got ${JSON.stringify(m)}`);
+      return m.errors / m.requests;
+    };
+    // checkout has no canary: cart's calls all reach the stable version.
+    expect(await cartErrors()).toBeLessThan(0.006);
+    await router.setWeight(target, 50, mark(1));
+    const atHalf = await cartErrors();
+    expect(atHalf).toBeGreaterThan(0.18);
+    expect(atHalf).toBeLessThan(0.23);
+    await router.rollback(target, mark(2));
+    expect(await cartErrors()).toBeLessThan(0.006);
+  });
+
   it('adds latency to every percentile of the faulty version', async () => {
     const { cluster, router, metrics } = simulated();
     await router.setWeight(target, 50, mark(1));

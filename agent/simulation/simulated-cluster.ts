@@ -220,7 +220,10 @@ export class SimulatedCluster {
   }
 
   metricsEffect(scope: Omit<FaultScope, 'cluster'>): MetricsEffect {
-    return this.faults.metricsEffect({ ...scope, cluster: this.name });
+    return this.faults.metricsEffect({ ...scope, cluster: this.name }, (service) => {
+      const route = this.routes.get(service);
+      return route?.canaryVersion === undefined ? 0 : route.canaryWeight / 100;
+    });
   }
 
   /** The id of the fault that makes this router call fail, if one does. */

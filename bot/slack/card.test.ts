@@ -9,6 +9,7 @@ import {
   aVerdict,
   aWebhookResult,
   measured,
+  unavailable,
 } from '../../test/support/plan-builders.js';
 import { aRolloutState } from '../../test/support/state-builders.js';
 import { blocksText } from '../../test/support/slack-requests.js';
@@ -144,6 +145,34 @@ describe('renderCard', () => {
     );
     expect(all).toContain('webhook smoke, ≥ 100 canary requests (or webhooks alone at 0%)');
     expect(all).toContain('· webhook smoke *failed* (status 500, expected 200)');
+  });
+
+  it('shows the consumers a provider’s gate watches beside its canary', () => {
+    const samples: StoredSample[] = [
+      {
+        cluster: 'eu-west',
+        receivedAt: 1,
+        sample: {
+          stageIndex: 1,
+          windowMs: 5000,
+          canary: measured({ requests: 1200, errors: 6, p99: 180 }),
+          stable: measured({ requests: 20000, errors: 40, p99: 150 }),
+          dependents: [
+            {
+              service: 'cart',
+              version: '5.0.0',
+              measurement: measured({ requests: 1000, errors: 80, p99: 210 }),
+            },
+            { service: 'web', version: '9.1.0', measurement: unavailable(), changing: true },
+            { service: 'ledger', version: 'unknown', measurement: unavailable('no route') },
+          ],
+        },
+      },
+    ];
+    const all = text(renderCard(state({ status: 'baking', stageIndex: 1 }), { samples }));
+    expect(all).toContain(
+      '1,200 canary requests in 5s · consumer cart 5.0.0 errors 8.0%, p99 210ms · consumer web 9.1.0 _mid-rollout itself, not judged_ · consumer ledger unknown metrics unavailable: no route',
+    );
   });
 
   it('says how it ended, with no buttons', () => {

@@ -256,7 +256,24 @@ function healthLines(state: RolloutState, samples: readonly StoredSample[]): str
 }
 
 function sampleLine(stored: StoredSample, checks: readonly GateCheck[]): string {
-  return `${metricsLine(stored, checks)}${webhooksLine(stored)}`;
+  return `${metricsLine(stored, checks)}${webhooksLine(stored)}${consumersLine(stored)}`;
+}
+
+/**
+ * ` · consumer checkout 2.4.0 errors 0.4%, p99 210ms`, one per consumer the gate watches (see
+ * `RolloutPlan.dependents`), so a rollback for a consumer's health reads from the card too.
+ */
+function consumersLine(stored: StoredSample): string {
+  return (stored.sample.dependents ?? [])
+    .map((d) => {
+      const who = `consumer ${escapeText(d.service)} ${escapeText(d.version)}`;
+      if (d.changing === true) return ` · ${who} _mid-rollout itself, not judged_`;
+      const m = d.measurement;
+      if (m.status !== 'ok')
+        return ` · ${who} metrics unavailable: ${escapeText(clip(m.reason, 200))}`;
+      return ` · ${who} errors ${formatMetric('error_rate', metricValue('error_rate', m))}, p99 ${formatMetric('latency_p99', m.latencyMs.p99)}`;
+    })
+    .join('');
 }
 
 /** ` · webhook smoke passed (status 200 in 35ms)`, one per webhook check the sample carries. */

@@ -81,3 +81,10 @@ function cycleProblems(services: Services): DependencyProblem[] {
 export function providersOf(services: Services, name: string): readonly string[] {
   return services[name]?.dependsOn ?? [];
 }
+
+/** The services that list `name` in their `dependsOn` (its consumers), in policy order. */
+export function consumersOf(services: Services, name: string): string[] {
+  return Object.entries(services)
+    .filter(([, service]) => (service.dependsOn ?? []).includes(name))
+    .map(([consumer]) => consumer);
+}

@@ -63,6 +63,70 @@ services:
     ]);
   });
 
+  describe('consumers watched while a provider rolls out', () => {
+    const withConsumers = parsePolicy(
+      `
+clusters: { eu-west: {}, us-east: {} }
+defaults:
+  gate:
+    minRequests: 50
+    checks:
+      - { metric: error_rate, mode: absolute, max: 0.02 }
+      - { metric: latency_p99, mode: sequential, maxRatio: 1.2, latencyBoundMs: 300 }
+services:
+  payments:
+    channel: C0PAY
+    clusters: [eu-west, us-east]
+    stableVersion: 2.0.0
+    overrides: { clusters: true }
+  checkout:
+    channel: C0CHECKOUT
+    clusters: [eu-west]
+    dependsOn: [payments]
+    gate:
+      checks: [{ metric: latency_p99, mode: relative, max: 1.5 }]
+  cart: { channel: C0CART, clusters: [us-east], dependsOn: [payments] }
+  search: { channel: C0SEARCH, clusters: [eu-west] }
+`,
+      'policy.yaml',
+    );
+
+    it('lists each consumer with its own threshold checks and the clusters it shares', () => {
+      const plan = planFromPolicy(
+        withConsumers,
+        request({ service: 'payments', version: '2.1.0' }),
+      );
+      expect(plan.dependents).toEqual([
+        {
+          service: 'checkout',
+          clusters: ['eu-west'],
+          checks: [{ metric: 'latency_p99', mode: 'relative', max: 1.5 }],
+          minRequests: 50,
+        },
+        // Its sequential check needs a canary of cart's own: only the threshold one is used.
+        {
+          service: 'cart',
+          clusters: ['us-east'],
+          checks: [{ metric: 'error_rate', mode: 'absolute', max: 0.02 }],
+          minRequests: 50,
+        },
+      ]);
+    });
+
+    it('leaves out consumers outside the rollout’s clusters, and services nobody calls', () => {
+      const euOnly = planFromPolicy(
+        withConsumers,
+        request({ service: 'payments', version: '2.1.0', clusters: ['eu-west'] }),
+      );
+      expect(euOnly.dependents?.map((d) => d.service)).toEqual(['checkout']);
+      const leaf = planFromPolicy(
+        withConsumers,
+        request({ service: 'checkout', version: '1.1.0' }),
+      );
+      expect(leaf.dependents).toBeUndefined();
+    });
+  });
+
   describe('waves', () => {
     const policyWithWaves = parsePolicy(
       `

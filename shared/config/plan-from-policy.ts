@@ -2,6 +2,7 @@ import { RolloutError } from '../errors.js';
 import {
   planProblems,
   RolloutPlan,
+  type DependentWatch,
   type Gate,
   type Stage,
   type Strategy,
@@ -10,6 +11,7 @@ import { formatDuration } from './duration.js';
 import { nearestNames } from './nearest-names.js';
 import { planChecks } from './gate-check-policy.js';
 import { wavesOf } from './waves.js';
+import { consumersOf } from './dependencies.js';
 import type { GatePolicy, Policy, ServicePolicy } from './policy.js';
 
 // Moved to its own file so the policy schema can suggest names without an import cycle.
@@ -170,6 +172,7 @@ export function planFromPolicy(
     ...(distinct.size > 1 && { stableVersions: perCluster }),
     strategy,
     ...(strategy === 'blue-green' && mirrorPercent !== undefined && { mirrorPercent }),
+    ...dependentsIn(policy, request.service, clusters),
     clusters,
     // Several waves only: a plan of one wave is today's plan, byte for byte.
     ...(waves.length > 1 && { waves }),
@@ -281,6 +284,26 @@ function refuseUnapprovable(
       `${request.startedBy} is one of ${request.service}'s ${approve.length} approver(s) and may not approve their own rollout (four-eyes), which leaves ${others.length} for the ${approvalsRequired} approval(s) required: ask ${others.join(', ') || 'another approver'} to start it, or change services.${request.service}.permissions`,
     );
   }
+}
+
+/**
+ * The service's consumers that run in at least one of the rollout's clusters, each with its own
+ * threshold checks (sequential ones need a canary of the consumer's own to compare with, so they
+ * are not used here). A consumer whose gate has no threshold check has nothing to hold it to.
+ */
+function dependentsIn(
+  policy: Policy,
+  service: string,
+  clusters: readonly string[],
+): { dependents?: DependentWatch[] } {
+  const dependents = consumersOf(policy.services, service).flatMap((name) => {
+    const consumer = policy.services[name];
+    const shared = clusters.filter((c) => consumer?.clusters.includes(c));
+    if (consumer === undefined || shared.length === 0) return [];
+    const { checks, minRequests } = gateFor(policy, consumer);
+    return checks.length === 0 ? [] : [{ service: name, clusters: shared, checks, minRequests }];
+  });
+  return dependents.length > 0 ? { dependents } : {};
 }
 
 function defaultWeights(strategy: Strategy): number[] {

@@ -32,6 +32,13 @@ export const Fault = z
      * stage i lets stages before i apply and rejects the call that would reach stage i.
      */
     fromStage: z.number().int().nonnegative().optional(),
+    /**
+     * The fault is caused by this service's new version, as a consumer's calls fail when they reach
+     * a broken provider: its error rate and added latency are scaled by the share of that
+     * service's traffic on its canary in the same cluster (nothing while it has none). For
+     * `noTraffic` and `metricsUnavailable` any share at all turns them on.
+     */
+    viaCanaryOf: z.string().min(1).optional(),
     /** Extra error fraction (0..1) added to the base error rate. */
     errorRate: z.number().min(0).max(1).optional(),
     /** Milliseconds added to every latency percentile. */

@@ -12,6 +12,11 @@ export const StartPayload = z.object({
   stages: z.array(Stage).min(1),
   /** Blue-green: mirror this percentage of live requests to the preview while at weight 0. */
   mirrorPercent: z.number().int().min(1).max(100).optional(),
+  /**
+   * Consumers of the service in this cluster whose stable traffic the agent measures with every
+   * health sample (`HealthSamplePayload.dependents`), so the gate can see a provider break them.
+   */
+  dependents: z.array(z.string().min(1)).max(100).optional(),
 });
 export type StartPayload = z.infer<typeof StartPayload>;
 

@@ -43,6 +43,22 @@ export const WebhookResult = z.object({
 });
 export type WebhookResult = z.infer<typeof WebhookResult>;
 
+/**
+ * A consumer's stable traffic in the sample's window (`StartPayload.dependents`). `baseline` is
+ * its first measurement in this rollout, taken by the agent at the rollout's first sample, for
+ * relative checks; absent after an agent restart, when only absolute checks can judge it.
+ * `changing` says the consumer is itself mid-rollout here: a change of its own could explain
+ * its health, so nothing is attributed to the provider.
+ */
+export const DependentSample = z.object({
+  service: z.string().min(1),
+  version: z.string().min(1),
+  measurement: Measurement,
+  baseline: Measurement.optional(),
+  changing: z.boolean().optional(),
+});
+export type DependentSample = z.infer<typeof DependentSample>;
+
 export const HealthSamplePayload = z.object({
   stageIndex: z.number().int().nonnegative(),
   windowMs: z.number().int().positive(),
@@ -50,6 +66,8 @@ export const HealthSamplePayload = z.object({
   stable: Measurement,
   /** The stage gate's webhook checks, run for this sample; absent when the gate has none. */
   webhooks: z.array(WebhookResult).optional(),
+  /** The rollout's consumers in this cluster (see `DependentSample`); absent when none are watched. */
+  dependents: z.array(DependentSample).max(100).optional(),
 });
 export type HealthSamplePayload = z.infer<typeof HealthSamplePayload>;
 

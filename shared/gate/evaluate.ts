@@ -1,6 +1,11 @@
-import type { Measurement, WebhookResult } from '../contracts/events.js';
-import type { Gate, GateCheck, GateMetric } from '../rollout/plan.js';
+import type { DependentSample, Measurement, WebhookResult } from '../contracts/events.js';
+import type { DependentWatch, Gate, GateCheck } from '../rollout/plan.js';
 import { formatChecks } from './format.js';
+import { metricValue } from './metric-value.js';
+import { judgeDependents } from './dependents.js';
+
+// Read by the card as well; it lives in its own file so `dependents.ts` can use it too.
+export { metricValue };
 import type { CheckResult, GateOutcome, GateVerdict } from './verdict.js';
 
 /** One cluster's health over the evaluation window: the new version and the stable one. */
@@ -10,6 +15,8 @@ export interface GateSample {
   stable: Measurement;
   /** The gate's webhook checks as the cluster's agent ran them for this sample. */
   webhooks?: readonly WebhookResult[] | undefined;
+  /** The rollout's consumers' stable traffic in this cluster (`RolloutPlan.dependents`). */
+  dependents?: readonly DependentSample[] | undefined;
 }
 
 export interface EvaluateOptions {
@@ -25,25 +32,14 @@ export interface EvaluateOptions {
    * streak and `failureLimit` stay the evaluation's).
    */
   otherGates?: ReadonlyMap<string, { gate: Gate; options: Omit<EvaluateOptions, 'otherGates'> }>;
+  /**
+   * The rollout's consumers, held to their own checks in every cluster (earlier waves too): a
+   * breach of theirs fails the evaluation like the canary's own (see `judgeDependents`).
+   */
+  dependents?: readonly DependentWatch[];
 }
 
 type Measured = Extract<Measurement, { status: 'ok' }>;
-
-/** A gate metric's value in a measurement: error rate as a fraction, latency in ms. */
-export function metricValue(metric: GateMetric, m: Measured): number {
-  switch (metric) {
-    case 'error_rate':
-      return m.requests === 0 ? 0 : m.errors / m.requests;
-    case 'latency_p95':
-      return m.latencyMs.p95;
-    case 'latency_p99':
-      return m.latencyMs.p99;
-    default: {
-      const never: never = metric;
-      throw new Error(`unknown gate metric ${String(never)}`);
-    }
-  }
-}
 
 /**
  * Judges one cluster: the check results it produced, and why it is inconclusive if it is.
@@ -184,6 +180,10 @@ export function evaluateGate(
     checks.push(...result.checks);
     if (result.inconclusive !== undefined)
       inconclusive.push({ cluster, reason: result.inconclusive });
+    const consumers = judgeDependents(options.dependents ?? [], cluster, sample.dependents);
+    checks.push(...consumers.checks);
+    if (consumers.inconclusive !== undefined)
+      inconclusive.push({ cluster, reason: consumers.inconclusive });
   }
 
   const failed = checks.filter((c) => !c.passed);

@@ -44,15 +44,21 @@ export function formatCheck(check: CheckResult): string {
   }
   const [measured, threshold, digits] = formatPair(check.metric, check.measured, check.threshold);
   const op = check.passed ? '≤' : '>';
+  // A consumer's relative check compares it with itself before, not with a stable version.
+  const against = check.kind === 'dependent' ? 'its baseline' : 'stable';
   let how = 'absolute';
   if (check.mode === 'relative') {
     const baseline = formatAt(check.metric, check.baseline ?? 0, digits);
     how =
       check.baseline === undefined || check.baseline === 0
-        ? `relative to stable ${baseline}`
-        : `${multiplier(check.threshold, check.baseline)}× stable ${baseline}`;
+        ? `relative to ${against} ${baseline}`
+        : `${multiplier(check.threshold, check.baseline)}× ${against} ${baseline}`;
   }
-  return `${check.metric} ${measured} ${op} ${threshold} (${how}) in ${check.cluster}`;
+  const what =
+    check.kind === 'dependent'
+      ? `consumer ${check.service} ${check.version} (unchanged) ${check.metric}`
+      : check.metric;
+  return `${what} ${measured} ${op} ${threshold} (${how}) in ${check.cluster}`;
 }
 
 /** Several checks on one line, separated by `; `. */

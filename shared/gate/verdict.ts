@@ -1,7 +1,7 @@
 import type { GateMetric } from '../rollout/plan.js';
 
 /** One check as judged in one cluster: enough for a person to read why a gate decided. */
-export type CheckResult = MetricCheckResult | WebhookCheckResult;
+export type CheckResult = MetricCheckResult | WebhookCheckResult | DependentCheckResult;
 
 /** A metric check over the canary's traffic. */
 export interface MetricCheckResult {
@@ -14,6 +14,26 @@ export interface MetricCheckResult {
   /** The limit the measured value was held to (for `relative`, already multiplied by the baseline). */
   threshold: number;
   /** The stable version's value, for `relative` checks. */
+  baseline?: number;
+  passed: boolean;
+}
+
+/**
+ * A consumer's own check over its stable traffic while this rollout's canary runs (see
+ * `judgeDependents`): a failure is attributed to the provider under rollout.
+ */
+export interface DependentCheckResult {
+  kind: 'dependent';
+  cluster: string;
+  /** The consumer. */
+  service: string;
+  /** The consumer's version, the same throughout: it did not change. */
+  version: string;
+  metric: GateMetric;
+  mode: 'absolute' | 'relative';
+  measured: number;
+  threshold: number;
+  /** The consumer's own value in its first window of this rollout, for `relative` checks. */
   baseline?: number;
   passed: boolean;
 }

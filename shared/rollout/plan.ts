@@ -149,6 +149,23 @@ export const Stage = z.object({
 });
 export type Stage = z.infer<typeof Stage>;
 
+/**
+ * A consumer of the rolled-out service (`dependsOn` names it) that shares clusters with the
+ * rollout: its stable traffic is watched while the canary runs and held to its own threshold
+ * checks, so a provider that breaks its callers is rolled back even when its own metrics look
+ * fine (see `judgeDependents`).
+ */
+export const DependentWatch = z.object({
+  service: ServiceName,
+  /** The rollout's clusters the consumer runs in: only their agents measure it. */
+  clusters: z.array(ClusterName).min(1),
+  /** The consumer's own absolute and relative checks (from its gate in the policy). */
+  checks: z.array(GateCheck).min(1),
+  /** Below this many requests in a window the consumer is too quiet to judge; it is skipped. */
+  minRequests: z.number().int().nonnegative(),
+});
+export type DependentWatch = z.infer<typeof DependentWatch>;
+
 export const RolloutPlan = z
   .object({
     service: ServiceName,
@@ -166,6 +183,8 @@ export const RolloutPlan = z
      * while it is judged at weight 0. Responses of mirrored requests are discarded.
      */
     mirrorPercent: z.number().int().min(1).max(100).optional(),
+    /** Consumers watched while the canary runs; absent when none depends on the service. */
+    dependents: z.array(DependentWatch).optional(),
     clusters: z.array(ClusterName).min(1),
     /**
      * The clusters in waves, first to last (each cluster in exactly one): the stages run in one

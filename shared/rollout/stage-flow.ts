@@ -15,7 +15,7 @@ import {
   waveTargets,
   type Draft,
 } from './draft.js';
-import { stableVersionIn } from './plan.js';
+import { stableVersionIn, type RolloutPlan } from './plan.js';
 import type { RolloutState } from './state.js';
 
 /**
@@ -59,6 +59,7 @@ export function startWave(draft: Draft): void {
         strategy: plan.strategy,
         stages: plan.stages,
         ...(plan.mirrorPercent !== undefined && { mirrorPercent: plan.mirrorPercent }),
+        ...dependentsIn(plan, cluster),
       },
     },
     { type: 'set_weight', payload: { service: plan.service, stageIndex: 0, weight: first.weight } },
@@ -192,4 +193,10 @@ export function finish(
   delete state.pausedFrom;
   delete state.bakeStartedAt;
   draft.effects.push({ type: 'release_lock', service: state.plan.service });
+}
+
+/** The consumers the agent of `cluster` measures for the rollout (`StartPayload.dependents`). */
+function dependentsIn(plan: RolloutPlan, cluster: string): { dependents?: string[] } {
+  const here = (plan.dependents ?? []).filter((d) => d.clusters.includes(cluster));
+  return here.length > 0 ? { dependents: here.map((d) => d.service) } : {};
 }

@@ -3,7 +3,8 @@ import { RecordingNotifier } from '../../bot/adapters/recording-notifier.js';
 import { e2ePolicyYaml } from '../support/e2e-policy.js';
 import { startStack } from '../support/distributed-stack.js';
 import { describeRolloutScenarios } from './rollout-scenarios.js';
-import { describeWaveScenarios } from './wave-scenarios.js';
+import { describeWaveScenarios, type WaveHarness } from './wave-scenarios.js';
+import { describeDependentScenarios } from './dependent-scenarios.js';
 
 /**
  * The scenarios of issue 3 in distributed mode: the Kafka test broker, a private Redis, the bot
@@ -41,6 +42,29 @@ describeWaveScenarios('distributed mode', async ({ policyYaml }) => {
     const [bot] = await Promise.all([
       stack.startBot(notifier),
       stack.startAgent('staging'),
+      stack.startAgent('eu-west'),
+      stack.startAgent('us-east'),
+    ]);
+    return {
+      service: bot.bot.service,
+      notifier,
+      routerWeight: async (cluster, service) => stack.routerWeight(cluster, service),
+      routeWrites: async (cluster, service) =>
+        stack.routeWrites(cluster).filter((w) => w.service === service),
+      stop: () => stack.stop(),
+    };
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
+});
+
+describeDependentScenarios('distributed mode', async ({ policyYaml }): Promise<WaveHarness> => {
+  const stack = await startStack({ policyYaml });
+  try {
+    const notifier = new RecordingNotifier();
+    const [bot] = await Promise.all([
+      stack.startBot(notifier),
       stack.startAgent('eu-west'),
       stack.startAgent('us-east'),
     ]);

@@ -7,6 +7,7 @@ import { silentLogger } from '../../shared/log.js';
 import { e2ePolicyYaml } from '../support/e2e-policy.js';
 import { describeRolloutScenarios } from './rollout-scenarios.js';
 import { describeWaveScenarios, type WaveHarness } from './wave-scenarios.js';
+import { describeDependentScenarios } from './dependent-scenarios.js';
 
 async function startLocal({
   faults,
@@ -41,3 +42,4 @@ async function startLocal({
 
 describeRolloutScenarios('local mode', startLocal);
 describeWaveScenarios('local mode', startLocal, { runtimeFaults: true });
+describeDependentScenarios('local mode', startLocal);
