@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { DependentSample } from '../contracts/events.js';
+import { RolloutEvent, type DependentSample } from '../contracts/events.js';
+import { decodeMessage } from '../contracts/decode.js';
+import { anEvent } from '../../test/support/envelopes.js';
 import type { DependentWatch } from '../rollout/plan.js';
 import { aGate, aSample, measured, unavailable } from '../../test/support/plan-builders.js';
 import { judgeDependents } from './dependents.js';
@@ -127,5 +129,40 @@ describe('evaluateGate with dependents', () => {
     expect(evaluateGate(gate, [healthy], 0, ['eu-west'], { dependents: [checkout] }).outcome).toBe(
       'pass',
     );
+  });
+});
+
+describe('consumer samples on the wire', () => {
+  const sampleWith = (dependents: unknown) =>
+    JSON.stringify({
+      ...anEvent().heartbeat().build(),
+      rolloutId: 'r-1',
+      type: 'health_sample',
+      payload: {
+        stageIndex: 0,
+        windowMs: 5000,
+        canary: measured(),
+        stable: measured(),
+        dependents,
+      },
+    });
+
+  it('accepts a well-formed consumer sample', () => {
+    expect(decodeMessage(RolloutEvent, sampleWith([consumer()])).ok).toBe(true);
+  });
+
+  it('refuses a malformed one with the field named, so the event goes to the DLQ', () => {
+    const negative = decodeMessage(
+      RolloutEvent,
+      sampleWith([{ ...consumer(), measurement: { ...measured(), errors: -3 } }]),
+    );
+    expect(negative).toMatchObject({ ok: false });
+    expect(!negative.ok && negative.reason).toMatch(
+      /payload\.dependents\[0\]\.measurement\.errors/,
+    );
+    const versionless = decodeMessage(RolloutEvent, sampleWith([{ service: 'checkout' }]));
+    expect(!versionless.ok && versionless.reason).toMatch(/payload\.dependents\[0\]\.version/);
+    const tooMany = decodeMessage(RolloutEvent, sampleWith(Array.from({ length: 101 }, consumer)));
+    expect(!tooMany.ok && tooMany.reason).toMatch(/dependents/);
   });
 });
