@@ -15,7 +15,9 @@ import { HandlerRetryOptions, pause, retryDelayMs, runHandler } from './handler-
  * partitions with Kafka's murmur2 (same partition as the Kafka adapter), committed offsets per
  * group, in-order delivery per partition, commit only after the handler resolves, a rejecting
  * handler retried with backoff, partitions shared among the members of a group. Nothing is
- * persisted: records and offsets live as long as the instance.
+ * persisted: records and offsets live as long as the instance, and each partition keeps its
+ * latest `retainRecords` records only (Kafka's retention, by count): local mode runs for weeks
+ * without its memory growing with every health sample ever sent.
  */
 export const MemoryTopicBrokerOptions = z.object({
   /** Partitions of an auto-created topic. Default 4, like the Kafka test broker. */
@@ -23,6 +25,11 @@ export const MemoryTopicBrokerOptions = z.object({
   handlerRetry: HandlerRetryOptions.default({ initialMs: 200, maxMs: 30_000 }),
   /** How long `stop()`/`close()` wait for a running handler before leaving its record uncommitted. */
   drainTimeoutMs: z.number().int().nonnegative().default(10_000),
+  /**
+   * Records kept per partition; older ones are dropped, and a group behind them resumes at the
+   * oldest kept (Kafka's `auto.offset.reset: earliest` after retention). Default 10,000.
+   */
+  retainRecords: z.number().int().min(1).default(10_000),
 });
 export type MemoryTopicBrokerOptions = z.input<typeof MemoryTopicBrokerOptions> & {
   logger?: Logger;
@@ -34,10 +41,36 @@ interface StoredRecord {
   value: Buffer | null;
 }
 
+/** One partition's records from offset `base` on; offsets keep counting after old ones go. */
+class PartitionLog {
+  private records: StoredRecord[] = [];
+  base = 0;
+
+  constructor(private readonly retain: number) {}
+
+  get end(): number {
+    return this.base + this.records.length;
+  }
+
+  at(offset: number): StoredRecord | undefined {
+    return this.records[offset - this.base];
+  }
+
+  append(key: string | null, value: Buffer): void {
+    this.records.push({ offset: this.end, key, value });
+    // Dropped a tenth at a time, so a full partition does not copy its array on every append.
+    if (this.records.length > this.retain) {
+      const drop = this.records.length - this.retain + Math.floor(this.retain / 10);
+      this.records = this.records.slice(drop);
+      this.base += drop;
+    }
+  }
+}
+
 export class MemoryTopicBroker implements TopicBroker {
   private readonly options: z.infer<typeof MemoryTopicBrokerOptions>;
   private readonly logger: Logger;
-  private readonly topics = new Map<string, StoredRecord[][]>();
+  private readonly topics = new Map<string, PartitionLog[]>();
   private readonly groups = new Map<string, MemoryGroup>();
   private nextUnkeyed = 0;
   private closed = false;
@@ -62,8 +95,7 @@ export class MemoryTopicBroker implements TopicBroker {
       key === null
         ? this.nextUnkeyed++ % partitions.length
         : kafkaPartition(Buffer.from(key), partitions.length);
-    const log = partitions[partition] as StoredRecord[];
-    log.push({ offset: log.length, key, value: Buffer.from(value) });
+    (partitions[partition] as PartitionLog).append(key, Buffer.from(value));
     for (const group of this.groups.values()) group.wake(topic, partition);
   }
 
@@ -98,15 +130,26 @@ export class MemoryTopicBroker implements TopicBroker {
   }
 
   /** The partitions of `topic`, created on first use. */
-  topic(name: string): StoredRecord[][] {
+  topic(name: string): PartitionLog[] {
     let partitions = this.topics.get(name);
     if (!partitions) {
       if (name.length === 0)
         throw new RolloutError('invalid_argument', 'a topic name cannot be empty');
-      partitions = Array.from({ length: this.options.partitions }, () => []);
+      partitions = Array.from(
+        { length: this.options.partitions },
+        () => new PartitionLog(this.options.retainRecords),
+      );
       this.topics.set(name, partitions);
     }
     return partitions;
+  }
+
+  /** A group fell behind retention: its unread records are gone. */
+  warnDropped(group: string, partition: string, records: number): void {
+    this.logger.warn(
+      { group, partition, records },
+      'records dropped by retention before this group read them',
+    );
   }
 
   private assertOpen(): void {
@@ -137,7 +180,7 @@ class MemoryGroup {
       for (let p = 0; p < partitions.length; p++) {
         const id = `${topic}/${p}`;
         if (!this.loops.has(id)) {
-          const loop = new PartitionLoop(topic, p, partitions[p] as StoredRecord[]);
+          const loop = new PartitionLoop(topic, p, partitions[p] as PartitionLog);
           this.loops.set(id, loop);
           void this.run(loop);
         }
@@ -178,9 +221,16 @@ class MemoryGroup {
   private async run(loop: PartitionLoop): Promise<void> {
     const id = `${loop.topic}/${loop.partition}`;
     while (!this.closed) {
-      const position = this.committed.get(id) ?? 0;
+      const committed = this.committed.get(id) ?? 0;
+      // Records this group had not read yet were dropped by retention: like Kafka, carry on at
+      // the oldest kept, and say so (they are lost to this group).
+      const position = Math.max(committed, loop.log.base);
+      if (committed < position) {
+        if (this.committed.has(id)) this.broker.warnDropped(this.name, id, position - committed);
+        this.committed.set(id, position);
+      }
       const owner = this.owner(loop.topic, loop.partition);
-      const stored = loop.log[position];
+      const stored = loop.log.at(position);
       if (!owner || !stored) {
         await loop.sleep();
         continue;
@@ -205,7 +255,7 @@ class PartitionLoop {
   constructor(
     readonly topic: string,
     readonly partition: number,
-    readonly log: StoredRecord[],
+    readonly log: PartitionLog,
   ) {}
 
   sleep(): Promise<void> {
