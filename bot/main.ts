@@ -119,7 +119,7 @@ export async function startBot(options: {
   const pact = pactBrokerSettings(env, policy, 'distributed', readText);
   if (pact !== undefined) {
     logger.info(
-      { url: pact.url, token: pact.token !== undefined },
+      { url: pact.url, withToken: pact.token !== undefined },
       'contract checks ask the Pact Broker',
     );
   }
