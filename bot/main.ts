@@ -15,6 +15,7 @@ import {
   runMode,
   type RunMode,
 } from '../shared/config/env.js';
+import { pactBrokerSettings } from '../shared/config/pact-broker.js';
 import { parsePolicy } from '../shared/config/policy-loader.js';
 import { commandSigner, kafkaSecurity } from '../shared/config/security.js';
 import type { Policy } from '../shared/config/policy.js';
@@ -113,6 +114,15 @@ export async function startBot(options: {
   const brokers = env.KAFKA_BROKERS!;
   const redisUrl = env.REDIS_URL!;
   const readText = (path: string) => readFileSync(path, 'utf8');
+  // Checked now, although nothing asks the broker yet outside releases: a policy naming contract
+  // checks without a broker stops the bot here rather than holding the first release.
+  const pact = pactBrokerSettings(env, policy, 'distributed', readText);
+  if (pact !== undefined) {
+    logger.info(
+      { url: pact.url, withToken: pact.token !== undefined },
+      'contract checks ask the Pact Broker',
+    );
+  }
   const security = kafkaSecurity(env, readText);
   const signer = commandSigner(env, readText);
   if (signer === undefined) {

@@ -102,6 +102,16 @@ export const BotEnv = z.object({
   PAGERDUTY_ROUTING_KEY: z.string().min(1).optional(),
   /** The Events API base URL; tests and proxies point it elsewhere. */
   PAGERDUTY_EVENTS_URL: HttpUrl.default('https://events.pagerduty.com'),
+  /**
+   * The Pact Broker that contract checks ask (`services.<name>.contracts`; see pact-broker.ts), and
+   * its bearer token, given directly or as a file (a mounted secret). Never logged.
+   */
+  PACT_BROKER_URL: HttpUrl.optional(),
+  PACT_BROKER_TOKEN: z
+    .string()
+    .regex(/^\S+$/, 'the API token alone, without spaces or line breaks')
+    .optional(),
+  PACT_BROKER_TOKEN_FILE: z.string().min(1).optional(),
 });
 export type BotEnv = z.infer<typeof BotEnv>;
 
@@ -206,7 +216,8 @@ export function parseEnv<S extends z.ZodObject>(
  * is shown with any `user:password@` in it masked (a mistyped URL still carries its credentials).
  */
 function redactValue(variable: string, value: string): string {
-  if (/PASSWORD|SECRET|KEY$/.test(variable)) return '…';
+  // A Pact Broker token has no telling prefix: any part of it is part of the secret.
+  if (/PASSWORD|SECRET|KEY$|^PACT_BROKER_TOKEN$/.test(variable)) return '…';
   if (/TOKEN/.test(variable)) return `${value.slice(0, 5)}…`;
   return value.replace(/\/\/[^/@\s]*@/g, '//…@').replace(/^([a-z+]*:?)[^/@\s]*:[^/@\s]*@/i, '$1…@');
 }

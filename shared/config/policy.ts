@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Contracts, contractProblems, PactPolicy } from './contract-policy.js';
 import { DependsOn, dependencyProblems } from './dependencies.js';
 import { Duration } from './duration.js';
 import { PolicyGateCheck } from './gate-check-policy.js';
@@ -169,6 +170,8 @@ export const ServicePolicy = z.strictObject({
   pagerduty: ServicePagerDuty.optional(),
   /** The services this one depends on: a release rolls them out first (see dependencies.ts). */
   dependsOn: DependsOn.optional(),
+  /** Which of its `dependsOn` edges a release checks with the Pact Broker (see contract-policy.ts). */
+  contracts: Contracts.optional(),
   /** This service's cluster waves, first to last (see waves.ts); absent: `defaults.waves`. */
   waves: Waves.optional(),
 });
@@ -204,10 +207,16 @@ export const Policy = z
     prometheus: PrometheusSettings.optional(),
     /** How multi-service releases run (see release-policy.ts). */
     release: ReleasePolicy.default(ReleasePolicy.parse({})),
+    /** The Pact Broker environment and names that contract checks ask about (see contract-policy.ts). */
+    pact: PactPolicy.optional(),
     retention: RetentionPolicy.default(RetentionPolicy.parse({})),
   })
   .superRefine((policy, ctx) => {
-    for (const problem of [...dependencyProblems(policy.services), ...waveProblems(policy)]) {
+    for (const problem of [
+      ...dependencyProblems(policy.services),
+      ...waveProblems(policy),
+      ...contractProblems(policy),
+    ]) {
       ctx.addIssue({ code: 'custom', ...problem });
     }
     for (const [name, service] of Object.entries(policy.services)) {

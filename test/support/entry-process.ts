@@ -28,7 +28,7 @@ export interface EntryProcess {
 
 /** Variables a test's parent environment must not leak into a child's configuration. */
 const CONFIG_VARIABLES =
-  /^(KAFKA_|REDIS_URL$|ROLLOUT_CONFIG$|LOG_LEVEL$|AGENT_|SLACK_|SIMULATION_|COMMAND_)/;
+  /^(KAFKA_|REDIS_URL$|ROLLOUT_CONFIG$|LOG_LEVEL$|AGENT_|SLACK_|SIMULATION_|COMMAND_|PACT_)/;
 
 const live = new Set<ChildProcess>();
 process.once('exit', () => {
