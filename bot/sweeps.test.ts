@@ -123,9 +123,39 @@ describe('Sweeps', () => {
       startedBy: STARTER,
     });
     await service.act(rollout.id, { type: 'pause' }, { id: `user:${STARTER}` });
-    advance(3_600_000);
+    advance(59 * 60_000);
     await replicas[0]!.tick();
     expect(notifier.alerts(rollout.id)).toEqual([]);
+  });
+
+  it('reminds of a long pause once an hour, from one of two replicas, and stops once resumed', async () => {
+    const { replicas, service, notifier, advance } = twoReplicas();
+    const rollout = await service.start({
+      service: 'checkout',
+      version: '2.5.0',
+      startedBy: STARTER,
+    });
+    await service.act(rollout.id, { type: 'pause' }, { id: `user:${STARTER}` });
+    const paused = () => notifier.alerts(rollout.id).filter((a) => a.kind === 'rollout_paused');
+    advance(60 * 60_000);
+    await Promise.all(replicas.map((r) => r.tick()));
+    advance(10 * 60_000);
+    await Promise.all(replicas.map((r) => r.tick()));
+    expect(paused()).toHaveLength(1);
+    expect(paused()[0]?.message).toBe(
+      `Rollout ${rollout.id} (checkout 2.5.0) has been paused for 1h at 0% in eu-west, 0% in us-east: ` +
+        'the new version serves that traffic with no gate judging it, and checkout stays locked. ' +
+        'Resume it or abort it.',
+    );
+    advance(50 * 60_000);
+    await Promise.all(replicas.map((r) => r.tick()));
+    expect(paused()).toHaveLength(2);
+    expect(paused()[1]?.message).toContain('paused for 2h');
+
+    await service.act(rollout.id, { type: 'resume' }, { id: `user:${STARTER}` });
+    advance(3 * 3_600_000);
+    await Promise.all(replicas.map((r) => r.tick()));
+    expect(paused()).toHaveLength(2);
   });
 
   it('frees a service lock whose rollout was never stored, after the grace period', async () => {

@@ -28,6 +28,12 @@ export interface SweepOptions {
    * evaluation job and gets a new one. Default 60 s (past BullMQ's 30 s stalled-job check).
    */
   lostTickAfterMs?: number;
+  /**
+   * A paused rollout is reminded of this long after its pause began, and again every as long:
+   * its canary serves live traffic that no gate judges, and its service stays locked.
+   * Default 1 hour.
+   */
+  pausedRemindEveryMs?: number;
 }
 
 export const DEFAULT_SWEEP_OPTIONS: SweepOptions = {
@@ -95,6 +101,7 @@ export class Sweeps {
     return [
       ...(await this.silentAgents(now)),
       ...(await this.stuckRollouts(now)),
+      ...(await this.longPauses(now)),
       ...(await this.waitingApprovals(now)),
       ...(await this.lostGateTicks(now)),
     ];
@@ -123,6 +130,27 @@ export class Sweeps {
         await this.alertOnce(`silent:${cluster}:${at}`, () =>
           this.deps.notifier.clusterAlert(cluster, message),
         )
+      )
+        raised.push(message);
+    }
+    return raised;
+  }
+
+  /**
+   * Paused rollouts, once per `pausedRemindEveryMs` of their pause: a pause is a person's
+   * decision, but one forgotten for hours leaves a canary unjudged and the service locked.
+   */
+  private async longPauses(now: number): Promise<string[]> {
+    const every = this.options.pausedRemindEveryMs ?? DEFAULT_PAUSED_REMIND_MS;
+    const raised: string[] = [];
+    for (const state of await this.deps.service.list()) {
+      if (state.status !== 'paused' || state.pausedAt === undefined) continue;
+      const round = Math.floor((now - state.pausedAt) / every);
+      if (round < 1) continue;
+      const message = describeLongPause(state, now);
+      const key = `paused:${state.id}:${state.pausedAt}:${round}`;
+      if (
+        await this.alertOnce(key, () => this.deps.notifier.alert(state, 'rollout_paused', message))
       )
         raised.push(message);
     }
@@ -268,6 +296,19 @@ export class Sweeps {
  */
 function lastProgressAt(state: RolloutState): number {
   return state.status === 'baking' ? (state.gate.scheduledAt ?? state.updatedAt) : state.updatedAt;
+}
+
+const DEFAULT_PAUSED_REMIND_MS = 3_600_000;
+
+function describeLongPause(state: RolloutState, now: number): string {
+  const weights = startedTargets(state).map(([name, c]) => `${c.weight}% in ${name}`);
+  const paused = formatDuration(Math.floor((now - (state.pausedAt ?? now)) / 60_000) * 60_000);
+  return (
+    `Rollout ${state.id} (${state.plan.service} ${state.plan.version}) has been paused for ${paused}` +
+    (weights.length > 0 ? ` at ${weights.join(', ')}` : '') +
+    `: the new version serves that traffic with no gate judging it, and ${state.plan.service} stays ` +
+    'locked. Resume it or abort it.'
+  );
 }
 
 function describeStuck(state: RolloutState, now: number, since: number): string {

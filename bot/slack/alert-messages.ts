@@ -21,6 +21,7 @@ const TITLE: Record<AlertKind, string> = {
   approval_overdue: ':alarm_clock: Approval overdue',
   command_failed: ':warning: A command failed: rolling back',
   rollout_stuck: ':hourglass: The rollout is stuck',
+  rollout_paused: ':double_vertical_bar: Paused for long: resume or abort',
 };
 
 /**

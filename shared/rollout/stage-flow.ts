@@ -175,6 +175,7 @@ export function beginRollback(
   state.outcome = reason;
   state.rollback = actor === undefined ? { cause } : { cause, actor };
   delete state.pausedFrom;
+  delete state.pausedAt;
   for (const [, cluster] of startedTargets(state)) cluster.status = 'rolling_back';
   // What makes traffic safe goes first; housekeeping after (and in its own lane of the runner).
   publishToEach(draft, startedClusters(state), () => [
@@ -191,6 +192,7 @@ export function finish(
   const { state } = draft;
   state.status = status;
   delete state.pausedFrom;
+  delete state.pausedAt;
   delete state.bakeStartedAt;
   draft.effects.push({ type: 'release_lock', service: state.plan.service });
 }

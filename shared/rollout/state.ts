@@ -81,6 +81,8 @@ export const RolloutState = z.object({
   fence: z.number().int().nonnegative().optional(),
   clusters: z.record(z.string(), ClusterState),
   pausedFrom: PausableStatus.optional(),
+  /** When the current pause began, ms since epoch: how long the sweep says it has lasted. */
+  pausedAt: z.number().optional(),
   /** Approvals collected for the current stage (Slack user ids). */
   approvals: z.array(z.string()),
   /** When the current stage's bake began (all clusters applied), ms since epoch. */
@@ -193,7 +195,12 @@ export type AlertKind =
   | 'approval_overdue'
   | 'command_failed'
   /** Raised by the bot's periodic sweep (a rollout waiting on machines for too long), not by `transition`. */
-  | 'rollout_stuck';
+  | 'rollout_stuck'
+  /**
+   * Raised by the sweep: a rollout paused for long, its canary serving live traffic with no gate
+   * judging it and its service locked. Thread and channel; no page.
+   */
+  | 'rollout_paused';
 
 /** Effects are plain data; the bot's effect runner carries them out after storing them. */
 export type Effect =

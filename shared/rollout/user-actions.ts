@@ -86,6 +86,7 @@ export function onPause(draft: Draft): Outcome {
     return notNow(state, 'pause');
   }
   state.pausedFrom = state.status;
+  state.pausedAt = draft.now;
   state.status = 'paused';
   draft.effects.push({ type: 'cancel_gates' });
   publishToEach(draft, startedClusters(state), () => [
@@ -104,6 +105,7 @@ export function onResume(draft: Draft): Outcome {
   if (state.status !== 'paused' || state.pausedFrom === undefined) return notNow(state, 'resume');
   const from = state.pausedFrom;
   delete state.pausedFrom;
+  delete state.pausedAt;
   publishToEach(draft, startedClusters(state), () => [
     { type: 'resume', payload: { service: state.plan.service } },
   ]);
