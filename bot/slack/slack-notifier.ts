@@ -24,6 +24,15 @@ export interface SlackNotifierOptions {
   logger: Logger;
 }
 
+/** Changes that refresh what the card shows without changing where the rollout is (gate ticks, health). */
+const ROUTINE_CHANGES = new Set<TransitionCause['input']>(['unrecorded', 'health_counts']);
+/** Thread lines one per cluster (ten at each stage with ten clusters): after every other line. */
+const ROUTINE_LINES = new Set<TransitionCause['input']>([
+  'stage_applied',
+  'promoted',
+  'rolled_back',
+]);
+
 /** Long enough for any replay of the last card update (as thread-line claims). */
 const ENDED_CLAIM_MS = 24 * 3_600_000;
 
@@ -39,13 +48,14 @@ export class SlackNotifier implements Notifier {
 
   async rolloutChanged(state: RolloutState, cause: TransitionCause): Promise<void> {
     const { lanes } = this.options;
-    lanes.refresh(state.id);
+    lanes.refresh(state.id, ROUTINE_CHANGES.has(cause.input) ? 'refresh' : 'transition');
     const line = threadLine(state, cause);
     if (line) {
       // Best-effort: CardLanes logs a line it gives up.
       void lanes
         .reply(state.id, {
           text: line,
+          priority: ROUTINE_LINES.has(cause.input) ? 'routine' : 'transition',
           claimKey: `thread:${state.id}:${cause.version ?? `${state.version}:${digest(JSON.stringify(cause))}`}`,
         })
         .catch(() => undefined);
@@ -63,6 +73,7 @@ export class SlackNotifier implements Notifier {
       text: view.text,
       blocks: view.blocks,
       broadcast: view.broadcast,
+      priority: 'alert',
       claimKey: `alert:${state.id}:${kind}:${digest(message)}`,
     });
   }
@@ -84,6 +95,7 @@ export class SlackNotifier implements Notifier {
       [...byChannel].map(([channel, oncall]) =>
         this.options.lanes.post(channel, {
           text: clusterAlertText(cluster, message, oncall),
+          priority: 'alert',
           claimKey: `cluster-alert:${cluster}:${channel}:${digest(message)}`,
         }),
       ),
