@@ -100,7 +100,7 @@ describe('environment configuration', () => {
     });
     const raised = parseEnv(BotEnv, {
       SLACK_UPDATES_PER_MINUTE: '100',
-      SLACK_CHANNEL_POSTS_PER_SECOND: '0.5',
+      SLACK_POSTS_PER_SECOND: '0.5',
     });
     expect(slackLimits(raised)).toEqual({
       methods: { 'chat.update': { perMinute: 100, burst: 20 } },
@@ -110,7 +110,7 @@ describe('environment configuration', () => {
       ['SLACK_UPDATES_PER_MINUTE', '0'],
       ['SLACK_UPDATES_PER_MINUTE', 'lots'],
       ['SLACK_UPDATES_PER_MINUTE', '100000'],
-      ['SLACK_CHANNEL_POSTS_PER_SECOND', '-1'],
+      ['SLACK_POSTS_PER_SECOND', '-1'],
     ] as const) {
       const err = configErrorOf(() => parseEnv(BotEnv, { [variable]: value }));
       expect(err.variable).toBe(variable);

@@ -94,7 +94,7 @@ export const BotEnv = z.object({
     .positive('above zero, e.g. 50')
     .max(6_000, 'at most 6000 (100 a second)')
     .default(50),
-  SLACK_CHANNEL_POSTS_PER_SECOND: z.coerce
+  SLACK_POSTS_PER_SECOND: z.coerce
     .number('a number of posts a second per channel, e.g. 1')
     .positive('above zero, e.g. 1')
     .max(100, 'at most 100')
@@ -227,12 +227,12 @@ function redactValue(variable: string, value: string): string {
   return value.replace(/\/\/[^/@\s]*@/g, '//…@').replace(/^([a-z+]*:?)[^/@\s]*:[^/@\s]*@/i, '$1…@');
 }
 
-/** The Slack budget's limits from `SLACK_UPDATES_PER_MINUTE` and `SLACK_CHANNEL_POSTS_PER_SECOND`. */
+/** The Slack budget's limits from `SLACK_UPDATES_PER_MINUTE` and `SLACK_POSTS_PER_SECOND`. */
 export function slackLimits(
-  env: Pick<BotEnv, 'SLACK_UPDATES_PER_MINUTE' | 'SLACK_CHANNEL_POSTS_PER_SECOND'>,
+  env: Pick<BotEnv, 'SLACK_UPDATES_PER_MINUTE' | 'SLACK_POSTS_PER_SECOND'>,
 ): SlackLimits {
   const updates = env.SLACK_UPDATES_PER_MINUTE;
-  const posts = env.SLACK_CHANNEL_POSTS_PER_SECOND;
+  const posts = env.SLACK_POSTS_PER_SECOND;
   return {
     // Bursts as Slack tolerates them: a fifth of a minute's updates, three seconds of posts.
     methods: { 'chat.update': { perMinute: updates, burst: Math.max(1, Math.floor(updates / 5)) } },
