@@ -7,6 +7,7 @@ import type { HealthSampleStore } from '../../shared/ports/health-samples.js';
 import type { Notifier, TransitionCause } from '../../shared/ports/notifier.js';
 import type { OnceClaims } from '../../shared/ports/once-claims.js';
 import type { RolloutStore } from '../../shared/ports/rollout-store.js';
+import type { SlackPriority } from '../../shared/ports/slack-budget.js';
 import { isTerminal, type AlertKind, type RolloutState } from '../../shared/rollout/state.js';
 import { alertView, clusterAlertText } from './alert-messages.js';
 import { renderCard } from './card.js';
@@ -33,6 +34,12 @@ const ROUTINE_LINES = new Set<TransitionCause['input']>([
   'rolled_back',
 ]);
 
+/** A card waiting for approval shows its Approve button as soon as an alert would go out. */
+function cardPriority(cause: TransitionCause): SlackPriority {
+  if (ROUTINE_CHANGES.has(cause.input)) return 'refresh';
+  return cause.status === 'awaiting_approval' ? 'alert' : 'transition';
+}
+
 /** Long enough for any replay of the last card update (as thread-line claims). */
 const ENDED_CLAIM_MS = 24 * 3_600_000;
 
@@ -48,7 +55,7 @@ export class SlackNotifier implements Notifier {
 
   async rolloutChanged(state: RolloutState, cause: TransitionCause): Promise<void> {
     const { lanes } = this.options;
-    lanes.refresh(state.id, ROUTINE_CHANGES.has(cause.input) ? 'refresh' : 'transition');
+    lanes.refresh(state.id, cardPriority(cause));
     const line = threadLine(state, cause);
     if (line) {
       // Best-effort: CardLanes logs a line it gives up.
