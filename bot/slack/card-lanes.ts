@@ -106,7 +106,7 @@ export const MESSAGE_CLAIM_MS = 24 * 3_600_000;
 /** How often a replica that lost the post claim looks for the winner's card. */
 const CARD_POLL_MS = 200;
 /** The longest a lane waits before asking the budget again (well within a ticket's life). */
-const MAX_BUDGET_POLL_MS = 10_000;
+const MAX_BUDGET_POLL_MS = 5_000;
 
 function rank(priority: SlackPriority): number {
   return SLACK_PRIORITIES.indexOf(priority);
@@ -381,9 +381,10 @@ export class CardLanes {
         }
         const message = lane.messages[0];
         const update = lane.dirty && lane.card && lane.rolloutId !== undefined;
-        // A card update more urgent than the next message goes first (once its card may be updated).
+        // A card update at least as urgent as the next message goes first (once its card may be
+        // updated): a thread busy with lines must not keep the card stale.
         const updateFirst =
-          update && (!message || rank(lane.updatePriority) < rank(message.priority));
+          update && (!message || rank(lane.updatePriority) <= rank(message.priority));
         const wait = lane.lastUpdateAt + this.updateIntervalMs - this.now();
         if (message && !(updateFirst && wait <= 0)) {
           step = 'message';

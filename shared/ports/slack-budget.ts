@@ -37,8 +37,12 @@ export const DEFAULT_SLACK_LIMITS: SlackLimits = {
   channelPosts: { perSecond: 1, burst: 3 },
 };
 
-/** A ticket not asked for again within this long loses its place (its caller is gone). */
-export const TICKET_TTL_MS = 60_000;
+/**
+ * A ticket not asked for again within this long loses its place (its caller is gone: a replica
+ * that died while waiting). Short, because until then a dead ticket at the head holds a token.
+ * Callers ask again at least every 5 s.
+ */
+export const TICKET_TTL_MS = 20_000;
 
 export interface SlackBudget {
   /**
