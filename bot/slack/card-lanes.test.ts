@@ -347,4 +347,21 @@ describe('CardLanes', () => {
     ]);
     expect(lane.depth()).toEqual({ cards: 0, messages: 0 });
   });
+
+  it('posts a card that waited for the budget with the state as it is when posted, not when it began to wait', async () => {
+    const { time, budget } = slowBudget();
+    const { slack, lanes, rollout } = setup({ budget });
+    const [lane] = lanes;
+    lane!.post('C1', { text: 'takes the channel', claimKey: 'c1' });
+    await until(() => slack.posts().length === 1);
+    lane!.refresh('r1');
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(await budget.waiting()).toBe(1);
+    rollout.version = 2;
+    lane!.refresh('r1');
+    time.t += 5_000;
+    await lane!.idle();
+    expect(slack.posts().map((p) => p.message.text)).toEqual(['takes the channel', 'v2']);
+    expect(slack.updates()).toEqual([]);
+  });
 });

@@ -503,11 +503,14 @@ export class CardLanes {
     if (!(await this.admit(lane, 'chat.postMessage', rendered.channel, 'transition')))
       return 'wait';
     const { dirtySince, lastChangeAt, updatePriority } = lane;
+    // Cleared before the state is read: a change from now on makes the card dirty again. Read
+    // again after the wait for the budget: the rollout may have moved on (or ended) meanwhile.
     lane.dirty = false;
+    const latest = (await this.options.render(rolloutId)) ?? rendered;
     const posted = await this.options.calls.postMessage({
       channel: rendered.channel,
-      text: rendered.view.text,
-      blocks: rendered.view.blocks,
+      text: latest.view.text,
+      blocks: latest.view.blocks,
     });
     lane.lastUpdateAt = this.now();
     this.options.onCardSent?.({ rolloutId, kind: 'post', at: lane.lastUpdateAt });
@@ -517,7 +520,7 @@ export class CardLanes {
       queuedMs: lane.lastUpdateAt - dirtySince,
       latestMs: lane.lastUpdateAt - lastChangeAt,
     });
-    lane.ended = rendered.ended;
+    lane.ended = latest.ended;
     lane.card = await this.options.cards.save(rolloutId, posted);
     if (lane.card.ts !== posted.ts) {
       this.options.logger.warn(
