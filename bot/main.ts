@@ -13,6 +13,7 @@ import {
   kafkaConsumerTimings,
   parseEnv,
   runMode,
+  slackLimits,
   type RunMode,
 } from '../shared/config/env.js';
 import { pactBrokerSettings } from '../shared/config/pact-broker.js';
@@ -29,6 +30,7 @@ import type { BotRuntimeOptions } from './bot-runtime.js';
 import type { BotRuntime } from './bot-runtime.js';
 import { describeRedisUrl, startDistributedMode } from './distributed-mode.js';
 import { RedisCardStore } from './adapters/redis-card-store.js';
+import { RedisSlackBudget } from './adapters/redis-slack-budget.js';
 import { startHealthServer } from './slack/health-routes.js';
 import { SurfaceMetrics } from './slack/metrics.js';
 import type { ReadinessCheck } from './slack/readiness.js';
@@ -164,6 +166,7 @@ export async function startBot(options: {
         samples: connected.adapters.samples,
         claims: connected.adapters.claims,
         cards: new RedisCardStore(connected.redis),
+        budget: new RedisSlackBudget(connected.redis, slackLimits(env)),
         logger,
         readiness,
       });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../shared/log.js';
 import { MemoryCardStore } from '../adapters/memory-card-store.js';
 import { MemoryOnceClaims } from '../adapters/memory-once-claims.js';
+import { MemorySlackBudget } from '../adapters/memory-slack-budget.js';
 import { CardLanes, MESSAGE_CLAIM_MS } from './card-lanes.js';
 import {
   SlackCallError,
@@ -58,7 +59,26 @@ class FakeSlack implements Pick<SlackCalls, 'postMessage' | 'update'> {
   }
 }
 
-function setup(options: { replicas?: number } = {}) {
+/** A budget on its own clock, moved only by the test: one `chat.update` a second, burst 1. */
+function slowBudget() {
+  const time = { t: 0 };
+  const budget = new MemorySlackBudget(
+    {
+      methods: { 'chat.update': { perMinute: 60, burst: 1 } },
+      channelPosts: { perSecond: 1, burst: 1 },
+    },
+    () => time.t,
+  );
+  return { time, budget };
+}
+
+/** Lets the lanes run (each of their virtual sleeps yields) until `done` or a round limit. */
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 5_000 && !done(); i++) await new Promise((r) => setImmediate(r));
+  expect(done()).toBe(true);
+}
+
+function setup(options: { replicas?: number; budget?: MemorySlackBudget } = {}) {
   const clock = new VirtualClock();
   const slack = new FakeSlack(clock);
   const cards = new MemoryCardStore();
@@ -80,6 +100,7 @@ function setup(options: { replicas?: number } = {}) {
         updateIntervalMs: 1000,
         now: clock.now,
         sleep: clock.sleep,
+        ...(options.budget ? { budget: options.budget } : {}),
       }),
   );
   return { clock, slack, cards, claims, lanes, rollout };
@@ -187,7 +208,7 @@ describe('CardLanes', () => {
     await a!.idle();
     const down = () => new SlackCallError('chat.postMessage', 'internal_error', 'internal_error');
     slack.refusals.push(down(), down(), down(), down(), down());
-    const alert = { text: 'rolled back', claimKey: 'alert:r1' };
+    const alert = { text: 'rolled back', claimKey: 'alert:r1', priority: 'alert' as const };
 
     await expect(a!.reply('r1', alert)).rejects.toThrow(/given up/);
     expect(slack.posts().map((p) => p.message.text)).toEqual(['v1']);
@@ -230,5 +251,117 @@ describe('CardLanes', () => {
     expect(
       slack.posts().map((p) => [p.message.channel, p.message.text, p.message.threadTs]),
     ).toEqual([['C9', 'agent silent', undefined]]);
+  });
+
+  it('coalesces the changes made while a card waits for the budget into one update of the latest', async () => {
+    const { time, budget } = slowBudget();
+    const { slack, lanes, rollout, cards } = setup({ budget });
+    const [lane] = lanes;
+    await cards.save('r1', { channel: 'C1', ts: '1.1' });
+    await cards.save('r0', { channel: 'C1', ts: '1.0' });
+    lane!.refresh('r0'); // takes the only token
+    await until(() => slack.updates().length === 1);
+    for (let v = 2; v <= 11; v++) {
+      rollout.version = v;
+      lane!.refresh('r1', 'refresh');
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(slack.updates()).toHaveLength(1);
+    time.t += 1_000;
+    await lane!.idle();
+    expect(slack.updates().map((u) => [u.ts, u.text])).toEqual([
+      ['1.0', 'v1'],
+      ['1.1', 'v11'],
+    ]);
+  });
+
+  it('updates a card with a transition before 100 cards waiting with routine refreshes', async () => {
+    const { time, budget } = slowBudget();
+    const { slack, lanes, cards } = setup({ budget });
+    const [lane] = lanes;
+    const ids = Array.from({ length: 100 }, (_, i) => `r${i}`);
+    for (const id of [...ids, 'urgent']) await cards.save(id, { channel: 'C1', ts: `ts-${id}` });
+    for (const id of ids) lane!.refresh(id, 'refresh');
+    await until(() => slack.updates().length === 1);
+    // Every refresh has asked the budget at least once (so holds its place in line).
+    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+    expect(await budget.waiting()).toBe(99);
+    lane!.refresh('urgent', 'transition');
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    time.t += 1_000;
+    await until(() => slack.updates().length === 2);
+    time.t += 1_000;
+    await until(() => slack.updates().length === 3);
+    expect(slack.updates().map((u) => u.ts)).toEqual(['ts-r0', 'ts-urgent', 'ts-r1']);
+  });
+
+  it('sends an alert before the routine lines queued in its lane, and keeps retrying a card while Slack is down', async () => {
+    const { slack, lanes, rollout } = setup();
+    const [lane] = lanes;
+    lane!.refresh('r1');
+    await lane!.idle();
+    const down = () => new SlackCallError('chat.update', undefined, 'HTTP 503');
+    slack.refusals.push(...Array.from({ length: 12 }, down));
+    rollout.version = 2;
+    lane!.refresh('r1');
+    await lane!.idle();
+    // Twelve failures, well past `maxAttempts`: the card is still brought up to date.
+    expect(slack.updates().map((u) => u.text)).toEqual(['v2']);
+
+    slack.refusals.push(new SlackRateLimitedError('chat.postMessage', 1_000));
+    lane!.reply('r1', { text: 'line 1', claimKey: 'l1', priority: 'routine' });
+    lane!.reply('r1', { text: 'line 2', claimKey: 'l2', priority: 'routine' });
+    lane!.reply('r1', { text: 'rolled back', claimKey: 'a1', priority: 'alert' });
+    await lane!.idle();
+    expect(slack.posts().map((p) => p.message.text)).toEqual([
+      'v1',
+      'line 1',
+      'rolled back',
+      'line 2',
+    ]);
+  });
+
+  it('holds a bounded number of messages per lane, dropping the oldest routine one', async () => {
+    const { slack, cards, claims } = setup();
+    const clock = new VirtualClock();
+    const lane = new CardLanes({
+      calls: slack,
+      cards,
+      claims,
+      render: async () => ({ channel: 'C1', view: { text: 'card', blocks: [] }, ended: false }),
+      logger: silentLogger,
+      now: clock.now,
+      sleep: clock.sleep,
+      maxQueuedMessages: 3,
+    });
+    const sent = ['a', 'b', 'c', 'd', 'e'].map((k) =>
+      lane.reply('r1', { text: k, claimKey: k, priority: k === 'e' ? 'alert' : 'routine' }),
+    );
+    const outcomes = await Promise.allSettled(sent);
+    expect(outcomes.map((o) => o.status)).toEqual([
+      'fulfilled',
+      'rejected',
+      'rejected',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    expect(lane.depth()).toEqual({ cards: 0, messages: 0 });
+  });
+
+  it('posts a card that waited for the budget with the state as it is when posted, not when it began to wait', async () => {
+    const { time, budget } = slowBudget();
+    const { slack, lanes, rollout } = setup({ budget });
+    const [lane] = lanes;
+    lane!.post('C1', { text: 'takes the channel', claimKey: 'c1' });
+    await until(() => slack.posts().length === 1);
+    lane!.refresh('r1');
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(await budget.waiting()).toBe(1);
+    rollout.version = 2;
+    lane!.refresh('r1');
+    time.t += 5_000;
+    await lane!.idle();
+    expect(slack.posts().map((p) => p.message.text)).toEqual(['takes the channel', 'v2']);
+    expect(slack.updates()).toEqual([]);
   });
 });

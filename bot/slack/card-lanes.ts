@@ -1,8 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import type { Logger } from '../../shared/log.js';
 import type { CardRef, CardStore } from '../../shared/ports/card-store.js';
 import type { OnceClaims } from '../../shared/ports/once-claims.js';
+import {
+  SLACK_PRIORITIES,
+  type SlackBudget,
+  type SlackPriority,
+} from '../../shared/ports/slack-budget.js';
 import type { CardView } from './card.js';
 import {
   SlackCallError,
@@ -17,6 +23,12 @@ export interface LaneMessage extends Omit<OutgoingMessage, 'threadTs' | 'channel
   claimKey: string;
   /** Channel lanes only: where to post. */
   channel?: string;
+  /**
+   * Default `transition`. An `alert` goes before the lane's other messages, and is given up after
+   * `maxAttempts` failures (its caller keeps it and sends it again); other messages are retried
+   * until Slack takes them (or refuses them for good).
+   */
+  priority?: SlackPriority;
 }
 
 export interface RenderedCard {
@@ -36,10 +48,22 @@ export interface CardLanesOptions {
   logger: Logger;
   /** At most one `chat.update` per card in this many ms. Default 1000 (Slack's per-message limit). */
   updateIntervalMs?: number;
-  /** Attempts at a call that failed for a reason other than a 429 before it is given up. Default 5. */
+  /**
+   * The Slack budget every replica draws from: each call waits for its turn. Without one, calls
+   * go as fast as the lanes make them (unit tests of other concerns).
+   */
+  budget?: SlackBudget;
+  /** Attempts at an alert that failed for a reason other than a 429 before it is given up. Default 5. */
   maxAttempts?: number;
-  /** Wait after the first such failure, doubled after each. Default 500 ms. */
+  /** Wait after the first such failure, doubled after each up to `maxRetryDelayMs`. Default 500 ms. */
   retryDelayMs?: number;
+  /** Default 30 s: Slack down for long is retried every 30 s, so cards catch up soon after it is back. */
+  maxRetryDelayMs?: number;
+  /**
+   * Messages a lane holds; past it the oldest that is not an alert is dropped (logged), so a card
+   * whose channel Slack will not take keeps memory bounded. Default 200.
+   */
+  maxQueuedMessages?: number;
   /** Time and waiting, for tests that run lanes on a virtual clock. Default: real ones. */
   now?: () => number;
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
@@ -49,6 +73,18 @@ export interface CardLanesOptions {
    * pacing where it is decided rather than on arrival times, which network and load can squeeze.
    */
   onCardSent?: (sent: CardSent) => void;
+  /** Told of every call Slack took, with how long it waited here: the metrics. */
+  onDelivered?: (delivered: Delivered) => void;
+}
+
+/** A call Slack took, and how long it waited in its lane (ms on the lane's clock). */
+export interface Delivered {
+  kind: 'post' | 'update' | 'message';
+  priority: SlackPriority;
+  /** Since the oldest change (or message) this call delivers was queued. */
+  queuedMs: number;
+  /** Cards: since the newest change it shows (the delay from a rollout's last transition). */
+  latestMs?: number;
 }
 
 /** A card post or update as the lane sent it; `at` is on the lane's clock (`now`). */
@@ -69,9 +105,17 @@ const POST_CLAIM_MS = 30_000;
 export const MESSAGE_CLAIM_MS = 24 * 3_600_000;
 /** How often a replica that lost the post claim looks for the winner's card. */
 const CARD_POLL_MS = 200;
+/** The longest a lane waits before asking the budget again (well within a ticket's life). */
+const MAX_BUDGET_POLL_MS = 5_000;
+
+function rank(priority: SlackPriority): number {
+  return SLACK_PRIORITIES.indexOf(priority);
+}
 
 /** A queued message and how to tell its sender what became of it. */
 type Queued = LaneMessage & {
+  priority: SlackPriority;
+  queuedAt: number;
   claimed?: boolean;
   resolve: () => void;
   reject: (err: Error) => void;
@@ -83,6 +127,10 @@ interface Lane {
   card?: CardRef;
   /** The card must show the latest state. */
   dirty: boolean;
+  /** The most urgent of the changes not shown yet, and when the oldest and newest came. */
+  updatePriority: SlackPriority;
+  dirtySince: number;
+  lastChangeAt: number;
   lastUpdateAt: number;
   messages: Queued[];
   running?: Promise<void>;
@@ -114,26 +162,59 @@ export class CardLanes {
   private readonly lanes = new Map<string, Lane>();
   /** Delivery of each message queued here, by claim key: the same message is queued once. */
   private readonly queued = new Map<string, Promise<void>>();
+  /**
+   * When each card was last updated, kept for `updateIntervalMs` after: an idle lane is dropped
+   * (memory stays one lane per card with work), and its successor still paces by it.
+   */
+  private readonly lastUpdates = new Map<string, number>();
   private readonly abort = new AbortController();
+  /** This process's tickets in the shared budget's line. */
+  private readonly replica = randomUUID();
   private readonly updateIntervalMs: number;
   private readonly maxAttempts: number;
   private readonly retryDelayMs: number;
+  private readonly maxRetryDelayMs: number;
+  private readonly maxQueuedMessages: number;
   private readonly now: () => number;
 
   constructor(private readonly options: CardLanesOptions) {
     this.updateIntervalMs = options.updateIntervalMs ?? 1000;
     this.maxAttempts = options.maxAttempts ?? 5;
     this.retryDelayMs = options.retryDelayMs ?? 500;
+    this.maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
+    this.maxQueuedMessages = options.maxQueuedMessages ?? 200;
     this.now = options.now ?? Date.now;
     // Every sleeping lane listens to this signal; there is one lane per active rollout.
     setMaxListeners(0, this.abort.signal);
   }
 
-  /** The card of `rolloutId` should show the latest state: post it if it never was, else update it. */
-  refresh(rolloutId: string): void {
+  /**
+   * The card of `rolloutId` should show the latest state: post it if it never was, else update it.
+   * Changes not sent yet coalesce into one update at the most urgent of their priorities.
+   */
+  refresh(rolloutId: string, priority: SlackPriority = 'transition'): void {
     const lane = this.laneOf(`rollout:${rolloutId}`, rolloutId);
-    lane.dirty = true;
+    const now = this.now();
+    if (!lane.dirty) {
+      lane.dirty = true;
+      lane.dirtySince = now;
+      lane.updatePriority = priority;
+    } else if (rank(priority) < rank(lane.updatePriority)) {
+      lane.updatePriority = priority;
+    }
+    lane.lastChangeAt = now;
     this.kick(lane);
+  }
+
+  /** What the lanes of this process hold: cards to update and messages to send. */
+  depth(): { cards: number; messages: number } {
+    let cards = 0;
+    let messages = 0;
+    for (const lane of this.lanes.values()) {
+      if (lane.dirty) cards += 1;
+      messages += lane.messages.length;
+    }
+    return { cards, messages };
   }
 
   /**
@@ -192,8 +273,11 @@ export class CardLanes {
     const settled = () => this.queued.delete(message.claimKey);
     this.queued.set(message.claimKey, promise);
     const lane = this.laneOf(laneKey, rolloutId);
-    lane.messages.push({
+    const priority = message.priority ?? 'transition';
+    const queued: Queued = {
       ...message,
+      priority,
+      queuedAt: this.now(),
       resolve: () => {
         settled();
         resolve();
@@ -202,7 +286,16 @@ export class CardLanes {
         settled();
         reject(err);
       },
-    });
+    };
+    // An alert goes before the lane's other messages (after earlier alerts); the rest keep order.
+    // The first is left in place: it may be on its way to Slack.
+    const at =
+      priority === 'alert'
+        ? lane.messages.findIndex((m, i) => i > 0 && m.priority !== 'alert')
+        : -1;
+    if (at === -1) lane.messages.push(queued);
+    else lane.messages.splice(at, 0, queued);
+    this.bound(lane);
     this.kick(lane);
     return promise;
   }
@@ -222,14 +315,34 @@ export class CardLanes {
     message.reject(err);
   }
 
+  /** Drops the oldest message that is not an alert while the lane holds too many. */
+  private bound(lane: Lane): void {
+    while (lane.messages.length > this.maxQueuedMessages) {
+      const i = lane.messages.findIndex((m, n) => n > 0 && m.priority !== 'alert');
+      if (i === -1) return;
+      const [dropped] = lane.messages.splice(i, 1);
+      this.options.logger.warn(
+        { lane: lane.key, claimKey: dropped!.claimKey, held: this.maxQueuedMessages },
+        'Slack lane full: dropping its oldest routine message',
+      );
+      void this.giveUp(dropped!, new Error(`Slack lane ${lane.key} full: message dropped`));
+    }
+  }
+
   private laneOf(key: string, rolloutId?: string): Lane {
     let lane = this.lanes.get(key);
     if (!lane) {
+      const now = this.now();
+      for (const [card, at] of this.lastUpdates)
+        if (now - at >= this.updateIntervalMs) this.lastUpdates.delete(card);
       lane = {
         key,
         ...(rolloutId ? { rolloutId } : {}),
         dirty: false,
-        lastUpdateAt: Number.NEGATIVE_INFINITY,
+        updatePriority: 'routine',
+        dirtySince: now,
+        lastChangeAt: now,
+        lastUpdateAt: this.lastUpdates.get(key) ?? Number.NEGATIVE_INFINITY,
         messages: [],
         postClaimUntil: 0,
         failures: 0,
@@ -246,7 +359,10 @@ export class CardLanes {
       lane.running = undefined;
       if (lane.messages.length > 0 || lane.dirty) {
         if (!this.abort.signal.aborted) this.kick(lane);
-      } else if (lane.ended || !lane.rolloutId) {
+      } else {
+        // Idle: the card's place is in the CardStore, its pacing in `lastUpdates`.
+        if (lane.lastUpdateAt > Number.NEGATIVE_INFINITY && !lane.ended)
+          this.lastUpdates.set(lane.key, lane.lastUpdateAt);
         this.lanes.delete(lane.key);
       }
     });
@@ -264,21 +380,43 @@ export class CardLanes {
           continue;
         }
         const message = lane.messages[0];
-        if (message) {
+        const update = lane.dirty && lane.card && lane.rolloutId !== undefined;
+        // A card update at least as urgent as the next message goes first (once its card may be
+        // updated): a thread busy with lines must not keep the card stale.
+        const updateFirst =
+          update && (!message || rank(lane.updatePriority) <= rank(message.priority));
+        const wait = lane.lastUpdateAt + this.updateIntervalMs - this.now();
+        if (message && !(updateFirst && wait <= 0)) {
           step = 'message';
+          if (
+            !(await this.admit(
+              lane,
+              'chat.postMessage',
+              this.channelOf(lane, message),
+              message.priority,
+            ))
+          )
+            return;
           await this.send(lane, message);
           lane.messages.shift();
           lane.failures = 0;
+          this.options.onDelivered?.({
+            kind: 'message',
+            priority: message.priority,
+            queuedMs: this.now() - message.queuedAt,
+          });
           message.resolve();
           continue;
         }
-        if (lane.dirty && lane.card && lane.rolloutId) {
+        if (update && lane.card && lane.rolloutId) {
           step = 'update';
-          const wait = lane.lastUpdateAt + this.updateIntervalMs - this.now();
           if (wait > 0) {
             await this.sleep(wait);
             continue;
           }
+          if (!(await this.admit(lane, 'chat.update', lane.card.channel, lane.updatePriority)))
+            return;
+          const { dirtySince, lastChangeAt, updatePriority } = lane;
           lane.dirty = false;
           lane.lastUpdateAt = this.now();
           const rendered = await this.options.render(lane.rolloutId);
@@ -290,15 +428,50 @@ export class CardLanes {
               kind: 'update',
               at: lane.lastUpdateAt,
             });
+            this.options.onDelivered?.({
+              kind: 'update',
+              priority: updatePriority,
+              queuedMs: lane.lastUpdateAt - dirtySince,
+              latestMs: lane.lastUpdateAt - lastChangeAt,
+            });
           }
           lane.failures = 0;
           continue;
         }
         return;
       } catch (err) {
+        if (this.abort.signal.aborted) return;
         await this.failed(lane, step, err);
       }
     }
+  }
+
+  /**
+   * Waits for the budget's word to make one call; false when the lanes stop first. The lane keeps
+   * its ticket while it waits, so its place in the shared line holds across polls.
+   */
+  private async admit(
+    lane: Lane,
+    method: string,
+    channel: string,
+    priority: SlackPriority,
+  ): Promise<boolean> {
+    const budget = this.options.budget;
+    if (!budget) return true;
+    const ticket = `${this.replica}:${lane.key}`;
+    for (;;) {
+      if (this.abort.signal.aborted) return false;
+      const wait = await budget.take({ ticket, method, channel, priority });
+      if (wait <= 0) return true;
+      // Ask again well within the ticket's life, even when told to wait longer.
+      await this.sleep(Math.min(wait, MAX_BUDGET_POLL_MS));
+    }
+  }
+
+  private channelOf(lane: Lane, message: Queued): string {
+    const channel = lane.card?.channel ?? message.channel;
+    if (!channel) throw new Error(`lane ${lane.key}: a message without a channel`);
+    return channel;
   }
 
   /** Posts the card unless it exists; `wait` while another replica posts it, `gone` without a rollout. */
@@ -327,15 +500,27 @@ export class CardLanes {
       );
       return 'gone';
     }
+    if (!(await this.admit(lane, 'chat.postMessage', rendered.channel, 'transition')))
+      return 'wait';
+    const { dirtySince, lastChangeAt, updatePriority } = lane;
+    // Cleared before the state is read: a change from now on makes the card dirty again. Read
+    // again after the wait for the budget: the rollout may have moved on (or ended) meanwhile.
     lane.dirty = false;
+    const latest = (await this.options.render(rolloutId)) ?? rendered;
     const posted = await this.options.calls.postMessage({
       channel: rendered.channel,
-      text: rendered.view.text,
-      blocks: rendered.view.blocks,
+      text: latest.view.text,
+      blocks: latest.view.blocks,
     });
     lane.lastUpdateAt = this.now();
     this.options.onCardSent?.({ rolloutId, kind: 'post', at: lane.lastUpdateAt });
-    lane.ended = rendered.ended;
+    this.options.onDelivered?.({
+      kind: 'post',
+      priority: updatePriority,
+      queuedMs: lane.lastUpdateAt - dirtySince,
+      latestMs: lane.lastUpdateAt - lastChangeAt,
+    });
+    lane.ended = latest.ended;
     lane.card = await this.options.cards.save(rolloutId, posted);
     if (lane.card.ts !== posted.ts) {
       this.options.logger.warn(
@@ -352,8 +537,7 @@ export class CardLanes {
       if (!(await this.options.claims.claim(message.claimKey, MESSAGE_CLAIM_MS))) return;
       message.claimed = true;
     }
-    const channel = lane.card?.channel ?? message.channel;
-    if (!channel) throw new Error(`lane ${lane.key}: a message without a channel`);
+    const channel = this.channelOf(lane, message);
     await this.options.calls.postMessage({
       channel,
       text: message.text,
@@ -370,6 +554,16 @@ export class CardLanes {
         { lane: lane.key, method: err.method, retryAfterMs: err.retryAfterMs },
         'Slack rate limit: waiting, then sending the latest',
       );
+      const budget = this.options.budget;
+      // Shared: every replica holds back this method until Slack's Retry-After has passed.
+      if (budget) {
+        try {
+          await budget.pause(err.method, err.retryAfterMs);
+          return;
+        } catch (pauseErr) {
+          this.options.logger.warn({ err: pauseErr }, 'could not share a Slack pause');
+        }
+      }
       await this.sleep(err.retryAfterMs);
       return;
     }
@@ -378,7 +572,10 @@ export class CardLanes {
       err instanceof SlackCallError &&
       err.slackError !== undefined &&
       !TRANSIENT.has(err.slackError);
-    if (permanent || lane.failures >= this.maxAttempts) {
+    // Only an alert has a caller that keeps it and sends it again; the card and thread lines are
+    // retried here until Slack is back (it shows the latest state then), so nothing is lost.
+    const givesUp = step === 'message' && lane.messages[0]?.priority === 'alert';
+    if (permanent || (givesUp && lane.failures >= this.maxAttempts)) {
       this.options.logger.error(
         { err, lane: lane.key, step, attempts: lane.failures },
         `giving up a Slack ${step}`,
@@ -403,7 +600,9 @@ export class CardLanes {
       { err, lane: lane.key, step, attempt: lane.failures },
       'Slack call failed; retrying',
     );
-    await this.sleep(this.retryDelayMs * 2 ** (lane.failures - 1));
+    await this.sleep(
+      Math.min(this.maxRetryDelayMs, this.retryDelayMs * 2 ** Math.min(20, lane.failures - 1)),
+    );
   }
 
   private async sleep(ms: number): Promise<void> {

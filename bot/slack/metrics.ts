@@ -1,4 +1,6 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+const SLACK_DELAY_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 
 /**
  * What the bot's `/metrics` shows (Prometheus text format). One registry per surface rather than
@@ -57,11 +59,62 @@ export class SurfaceMetrics {
     registers: [this.registry],
   });
 
+  /**
+   * How long each Slack call waited in this replica (budget, pacing, 429s, retries): from the
+   * oldest change or message it delivers being queued to Slack taking it.
+   */
+  readonly slackQueueDelay = new Histogram({
+    name: 'rollout_slack_queue_delay_seconds',
+    help: 'From queuing to Slack taking the call, by kind (post, update, message) and priority (alert, transition, refresh, routine).',
+    labelNames: ['kind', 'priority'] as const,
+    buckets: SLACK_DELAY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  /** A card post or update: how old the newest change it shows was (a rollout's last transition). */
+  readonly cardDelay = new Histogram({
+    name: 'rollout_slack_card_delay_seconds',
+    help: 'From the newest change a card post or update shows to Slack taking it.',
+    buckets: SLACK_DELAY_BUCKETS,
+    registers: [this.registry],
+  });
+
   /** Registries shown on the same `/metrics` (the runtime's operator metrics). */
   private readonly included: Registry[] = [];
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * Gauges read at each scrape: what this replica's lanes hold, and the shared budget's line
+   * (every replica's waiting calls; the same figure on each replica).
+   */
+  watchSlackQueue(
+    depth: () => { cards: number; messages: number },
+    waiting: () => Promise<number>,
+  ): void {
+    new Gauge({
+      name: 'rollout_slack_queued',
+      help: 'Slack work this replica holds: cards to update, messages to send.',
+      labelNames: ['what'] as const,
+      registers: [this.registry],
+      collect() {
+        const { cards, messages } = depth();
+        this.set({ what: 'cards' }, cards);
+        this.set({ what: 'messages' }, messages);
+      },
+    });
+    new Gauge({
+      name: 'rollout_slack_budget_waiting',
+      help: 'Slack calls waiting for the shared budget, across replicas.',
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        const n = await waiting().catch(() => undefined);
+        if (n !== undefined) this.set(n);
+      },
+    });
   }
 
   /** Shows `registry`'s metrics on this `/metrics` too (their names must not collide with ours). */

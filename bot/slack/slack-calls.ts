@@ -43,10 +43,15 @@ export interface OutgoingMessage {
  * pausing every call in the client's queue.
  */
 export class SlackCalls {
+  private readonly retryAfter: RetryAfterBounds;
+
   constructor(
     private readonly client: WebClient,
     private readonly metrics: SurfaceMetrics,
-  ) {}
+    retryAfter: Partial<RetryAfterBounds> = {},
+  ) {
+    this.retryAfter = { ...DEFAULT_RETRY_AFTER, ...retryAfter };
+  }
 
   async postMessage(message: OutgoingMessage): Promise<{ channel: string; ts: string }> {
     const base = {
@@ -95,7 +100,7 @@ export class SlackCalls {
       this.metrics.apiCalls.inc({ method, result: 'ok' });
       return result;
     } catch (err) {
-      const failure = classify(method, err);
+      const failure = classify(method, err, this.retryAfter);
       if (failure instanceof SlackRateLimitedError) {
         this.metrics.apiCalls.inc({ method, result: 'rate_limited' });
         this.metrics.rateLimited.inc({ method });
@@ -107,7 +112,17 @@ export class SlackCalls {
   }
 }
 
-function classify(method: string, err: unknown): RolloutError {
+/** How a 429's `Retry-After` is read. */
+export interface RetryAfterBounds {
+  /** When the 429 has no usable `Retry-After` (missing, or not a number of seconds). */
+  missingMs: number;
+  /** The longest wait honoured: a larger value (a broken proxy's) would silence Slack for hours. */
+  maxMs: number;
+}
+
+export const DEFAULT_RETRY_AFTER: RetryAfterBounds = { missingMs: 5_000, maxMs: 120_000 };
+
+function classify(method: string, err: unknown, bounds: RetryAfterBounds): RolloutError {
   const e = err as {
     code?: string;
     retryAfter?: number;
@@ -115,7 +130,16 @@ function classify(method: string, err: unknown): RolloutError {
     message?: string;
   };
   if (e?.code === 'slack_webapi_rate_limited_error') {
-    return new SlackRateLimitedError(method, Math.max(0, (e.retryAfter ?? 1) * 1000));
+    const seconds = e.retryAfter;
+    const ms =
+      typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0
+        ? seconds * 1000
+        : bounds.missingMs;
+    return new SlackRateLimitedError(method, Math.min(ms, bounds.maxMs));
+  }
+  // The Web API client refuses a 429 whose Retry-After it cannot read with this plain error.
+  if (/Retry header did not contain a valid timeout/.test(e?.message ?? '')) {
+    return new SlackRateLimitedError(method, Math.min(bounds.missingMs, bounds.maxMs));
   }
   if (e?.code === 'slack_webapi_platform_error') {
     return new SlackCallError(method, e.data?.error, e.data?.error ?? 'platform error');

@@ -46,4 +46,52 @@ describe('SlackNotifier: cards of finished rollouts', () => {
     expect(await cards.get('ended')).toBeUndefined();
     expect(await cards.get('running')).toBeDefined();
   });
+
+  it('tells the lanes how urgent each call is: approvals and alerts first, routine ticks and per-cluster lines last', async () => {
+    const policy = parsePolicy(e2ePolicyYaml(), 'p.yaml');
+    const refreshes: string[] = [];
+    const replies: [string, string | undefined][] = [];
+    const lanes = {
+      refresh: (_id: string, priority: string) => refreshes.push(priority),
+      reply: async (_id: string, m: { text: string; priority?: string }) =>
+        void replies.push([m.text.split(' ')[0]!, m.priority]),
+    } as unknown as CardLanes;
+    const notifier = new SlackNotifier({
+      lanes,
+      cards: new MemoryCardStore(),
+      claims: new MemoryOnceClaims({ now: () => 0 }),
+      policy: () => policy,
+      metrics: new SurfaceMetrics({ processMetrics: false }),
+      logger: silentLogger,
+    });
+    const state = aRolloutState().withStatus('baking').build();
+    await notifier.rolloutChanged(state, { actor: 'system:gate', input: 'unrecorded' });
+    await notifier.rolloutChanged(state, {
+      actor: 'agent',
+      input: 'stage_applied',
+      detail: 'eu-west at 25%',
+      status: 'baking',
+      version: 4,
+    });
+    await notifier.rolloutChanged(state, {
+      actor: 'system:gate',
+      input: 'gate_result',
+      status: 'awaiting_approval',
+      version: 5,
+    });
+    await notifier.rolloutChanged(state, {
+      actor: 'U0LEAD',
+      input: 'approve',
+      status: 'baking',
+      version: 6,
+    });
+    await notifier.alert(state, 'gate_breached', 'error rate 9% over 5%');
+    expect(refreshes).toEqual(['refresh', 'transition', 'alert', 'transition']);
+    expect(replies.map(([, priority]) => priority)).toEqual([
+      'routine',
+      'transition',
+      'transition',
+      'alert',
+    ]);
+  });
 });

@@ -7,6 +7,7 @@ import type { HealthSampleStore } from '../../shared/ports/health-samples.js';
 import type { Notifier, TransitionCause } from '../../shared/ports/notifier.js';
 import type { OnceClaims } from '../../shared/ports/once-claims.js';
 import type { RolloutStore } from '../../shared/ports/rollout-store.js';
+import type { SlackPriority } from '../../shared/ports/slack-budget.js';
 import { isTerminal, type AlertKind, type RolloutState } from '../../shared/rollout/state.js';
 import { alertView, clusterAlertText } from './alert-messages.js';
 import { renderCard } from './card.js';
@@ -24,6 +25,21 @@ export interface SlackNotifierOptions {
   logger: Logger;
 }
 
+/** Changes that refresh what the card shows without changing where the rollout is (gate ticks, health). */
+const ROUTINE_CHANGES = new Set<TransitionCause['input']>(['unrecorded', 'health_counts']);
+/** Thread lines one per cluster (ten at each stage with ten clusters): after every other line. */
+const ROUTINE_LINES = new Set<TransitionCause['input']>([
+  'stage_applied',
+  'promoted',
+  'rolled_back',
+]);
+
+/** A card waiting for approval shows its Approve button as soon as an alert would go out. */
+function cardPriority(cause: TransitionCause): SlackPriority {
+  if (ROUTINE_CHANGES.has(cause.input)) return 'refresh';
+  return cause.status === 'awaiting_approval' ? 'alert' : 'transition';
+}
+
 /** Long enough for any replay of the last card update (as thread-line claims). */
 const ENDED_CLAIM_MS = 24 * 3_600_000;
 
@@ -39,13 +55,14 @@ export class SlackNotifier implements Notifier {
 
   async rolloutChanged(state: RolloutState, cause: TransitionCause): Promise<void> {
     const { lanes } = this.options;
-    lanes.refresh(state.id);
+    lanes.refresh(state.id, cardPriority(cause));
     const line = threadLine(state, cause);
     if (line) {
       // Best-effort: CardLanes logs a line it gives up.
       void lanes
         .reply(state.id, {
           text: line,
+          priority: ROUTINE_LINES.has(cause.input) ? 'routine' : 'transition',
           claimKey: `thread:${state.id}:${cause.version ?? `${state.version}:${digest(JSON.stringify(cause))}`}`,
         })
         .catch(() => undefined);
@@ -63,6 +80,7 @@ export class SlackNotifier implements Notifier {
       text: view.text,
       blocks: view.blocks,
       broadcast: view.broadcast,
+      priority: 'alert',
       claimKey: `alert:${state.id}:${kind}:${digest(message)}`,
     });
   }
@@ -84,6 +102,7 @@ export class SlackNotifier implements Notifier {
       [...byChannel].map(([channel, oncall]) =>
         this.options.lanes.post(channel, {
           text: clusterAlertText(cluster, message, oncall),
+          priority: 'alert',
           claimKey: `cluster-alert:${cluster}:${channel}:${digest(message)}`,
         }),
       ),

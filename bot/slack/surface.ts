@@ -9,6 +9,12 @@ import type { CardStore } from '../../shared/ports/card-store.js';
 import type { HealthSampleStore } from '../../shared/ports/health-samples.js';
 import type { OnceClaims } from '../../shared/ports/once-claims.js';
 import type { RolloutStore } from '../../shared/ports/rollout-store.js';
+import {
+  DEFAULT_SLACK_LIMITS,
+  type SlackBudget,
+  type SlackLimits,
+} from '../../shared/ports/slack-budget.js';
+import { MemorySlackBudget } from '../adapters/memory-slack-budget.js';
 import type { RolloutService } from '../rollout-service.js';
 import { boltLogger } from './bolt-logger.js';
 import { registerHandlers } from './bolt-handlers.js';
@@ -18,7 +24,7 @@ import { SurfaceMetrics } from './metrics.js';
 import { cachedCheck, type ReadinessCheck } from './readiness.js';
 import { arrivalOf, guardRequests } from './request-guard.js';
 import { RolloutCommands } from './rollout-commands.js';
-import { SlackCalls } from './slack-calls.js';
+import { SlackCalls, type RetryAfterBounds } from './slack-calls.js';
 import { cardRenderer, SlackNotifier } from './slack-notifier.js';
 import { UserGroups } from './user-groups.js';
 
@@ -46,6 +52,10 @@ export interface SlackSurfaceTuning {
   processMetrics?: boolean;
   /** Told of each card post and update as it is sent (see `CardLanesOptions.onCardSent`). */
   onCardSent?: (sent: CardSent) => void;
+  /** Slack's limits the budget keeps to, when the surface makes its own (in memory). Default: Slack's published ones. */
+  slackLimits?: SlackLimits;
+  /** How a 429's Retry-After is read (default 5 s when missing or unreadable, at most 120 s). */
+  retryAfter?: Partial<RetryAfterBounds>;
 }
 
 export interface SlackSurfaceOptions {
@@ -56,6 +66,11 @@ export interface SlackSurfaceOptions {
   samples: HealthSampleStore;
   cards: CardStore;
   claims: OnceClaims;
+  /**
+   * The Slack budget shared by every replica (Redis in distributed mode). Default: one in memory
+   * for this process, with `tuning.slackLimits`.
+   */
+  budget?: SlackBudget;
   logger: Logger;
   /** Kafka and Redis checks for `/readyz`; Slack's is added here. */
   readiness?: readonly ReadinessCheck[];
@@ -112,9 +127,20 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
     timeout: tuning.apiTimeoutMs ?? 10_000,
   };
   const metrics = new SurfaceMetrics({ processMetrics: tuning.processMetrics ?? true });
-  const calls = new SlackCalls(new webApi.WebClient(token, clientOptions), metrics);
+  const calls = new SlackCalls(
+    new webApi.WebClient(token, clientOptions),
+    metrics,
+    tuning.retryAfter,
+  );
+  const budget =
+    options.budget ?? new MemorySlackBudget(tuning.slackLimits ?? DEFAULT_SLACK_LIMITS);
   const lanes = new CardLanes({
     calls,
+    budget,
+    onDelivered: (d) => {
+      metrics.slackQueueDelay.observe({ kind: d.kind, priority: d.priority }, d.queuedMs / 1000);
+      if (d.latestMs !== undefined) metrics.cardDelay.observe(d.latestMs / 1000);
+    },
     cards: options.cards,
     claims: options.claims,
     render: cardRenderer({ ...options, logger: log }),
@@ -124,6 +150,10 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
       : {}),
     ...(tuning.onCardSent ? { onCardSent: tuning.onCardSent } : {}),
   });
+  metrics.watchSlackQueue(
+    () => lanes.depth(),
+    () => budget.waiting(),
+  );
   const notifier = new SlackNotifier({
     lanes,
     cards: options.cards,

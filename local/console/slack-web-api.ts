@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parse as parseQuery } from 'node:querystring';
+import { bucketsOf, type SlackLimits } from '../../shared/ports/slack-budget.js';
 
 /**
  * The part of Slack's Web API the bot uses, served over HTTP in this process: the local console's
@@ -64,6 +65,8 @@ export interface RateLimit {
   /** Methods to refuse (`chat.update`); all when omitted. */
   methods?: string[];
   retryAfterSeconds: number;
+  /** The `Retry-After` header as sent, to test a broken one (`null`: none at all). Default: `retryAfterSeconds`. */
+  retryAfterHeader?: string | null;
   /** Refuse for this long from now. */
   forMs: number;
 }
@@ -80,6 +83,12 @@ export interface SlackWebApiOptions {
    * console keeps a bounded number.
    */
   maxRecordedCalls?: number;
+  /**
+   * Slack's published limits, enforced as token buckets: per method across the workspace, and
+   * `chat.postMessage` per channel. A call over them answers 429 with `Retry-After` (whole seconds,
+   * as Slack sends) and is not carried out. Default: none (the console).
+   */
+  limits?: SlackLimits;
 }
 
 /** What `events` emits, after the change it reports. */
@@ -113,6 +122,7 @@ export class SlackWebApi {
   private readonly responseContexts = new Map<string, ResponseContext>();
   private readonly groups = new Map<string, string[]>();
   private limits: (RateLimit & { until: number })[] = [];
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private unavailable = false;
   private nextTs = 0;
   private nextResponse = 0;
@@ -252,12 +262,17 @@ export class SlackWebApi {
       return;
     }
     const limit = this.activeLimit(method);
-    if (limit) {
+    const overSeconds = limit ? undefined : this.overLimit(method, args);
+    if (limit || overSeconds !== undefined) {
       record(429, 'ratelimited');
+      const header =
+        limit && limit.retryAfterHeader !== undefined
+          ? limit.retryAfterHeader
+          : String(limit ? limit.retryAfterSeconds : overSeconds);
       res
         .writeHead(429, {
           'content-type': 'application/json',
-          'retry-after': String(limit.retryAfterSeconds),
+          ...(header !== null ? { 'retry-after': header } : {}),
         })
         .end(JSON.stringify({ ok: false, error: 'ratelimited' }));
       return;
@@ -387,6 +402,25 @@ export class SlackWebApi {
     const now = Date.now();
     this.limits = this.limits.filter((l) => l.until > now);
     return this.limits.find((l) => !l.methods || l.methods.includes(method));
+  }
+
+  /**
+   * Takes a token from each of the call's buckets, or says how many whole seconds until it could
+   * (nothing taken). Calls Slack would not carry out (unauthorized, bad arguments) count too.
+   */
+  private overLimit(method: string, args: Record<string, unknown>): number | undefined {
+    if (!this.options.limits) return undefined;
+    const now = Date.now();
+    const buckets = bucketsOf(this.options.limits, method, str(args.channel) ?? '');
+    const levels = buckets.map((b) => {
+      const held = this.buckets.get(b.key);
+      return held ? Math.min(b.burst, held.tokens + (now - held.at) * b.perMs) : b.burst;
+    });
+    const short = buckets.map((b, i) => (levels[i]! < 1 ? (1 - levels[i]!) / b.perMs : 0));
+    const waitMs = Math.max(0, ...short);
+    if (waitMs > 0) return Math.max(1, Math.ceil(waitMs / 1000));
+    buckets.forEach((b, i) => this.buckets.set(b.key, { tokens: levels[i]! - 1, at: now }));
+    return undefined;
   }
 
   private authorized(req: IncomingMessage, args: Record<string, unknown>): boolean {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isRolloutError } from '../errors.js';
-import { AgentEnv, BotEnv, kafkaConsumerTimings, parseEnv, runMode } from './env.js';
+import { AgentEnv, BotEnv, kafkaConsumerTimings, parseEnv, runMode, slackLimits } from './env.js';
 
 function configErrorOf(fn: () => unknown): Error & { variable?: string } {
   try {
@@ -91,6 +91,31 @@ describe('environment configuration', () => {
     );
     expect(nonsense.variable).toBe('AGENT_HEARTBEAT_INTERVAL');
     expect(nonsense.message).toContain('write e.g. 30s');
+  });
+
+  it('reads Slack limits (Slack’s published ones by default) and refuses zero or nonsense, naming the variable', () => {
+    expect(slackLimits(parseEnv(BotEnv, {}))).toEqual({
+      methods: { 'chat.update': { perMinute: 50, burst: 10 } },
+      channelPosts: { perSecond: 1, burst: 3 },
+    });
+    const raised = parseEnv(BotEnv, {
+      SLACK_UPDATES_PER_MINUTE: '100',
+      SLACK_POSTS_PER_SECOND: '0.5',
+    });
+    expect(slackLimits(raised)).toEqual({
+      methods: { 'chat.update': { perMinute: 100, burst: 20 } },
+      channelPosts: { perSecond: 0.5, burst: 1 },
+    });
+    for (const [variable, value] of [
+      ['SLACK_UPDATES_PER_MINUTE', '0'],
+      ['SLACK_UPDATES_PER_MINUTE', 'lots'],
+      ['SLACK_UPDATES_PER_MINUTE', '100000'],
+      ['SLACK_POSTS_PER_SECOND', '-1'],
+    ] as const) {
+      const err = configErrorOf(() => parseEnv(BotEnv, { [variable]: value }));
+      expect(err.variable).toBe(variable);
+      expect(err.message).toMatch(new RegExp(`^${variable}: is "${value}": expected`));
+    }
   });
 
   it('reads the gate job timings as durations', () => {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { ClusterName } from '../rollout/plan.js';
 import { Duration } from './duration.js';
+import type { SlackLimits } from '../ports/slack-budget.js';
 
 /**
  * Environment variables, validated at start. A bad value stops the process with a
@@ -83,6 +84,21 @@ export const BotEnv = z.object({
     .regex(/^xapp-/, 'an app-level token starting with xapp- (Socket Mode)')
     .optional(),
   SLACK_API_URL: HttpUrl.optional(),
+  /**
+   * Slack's limits the bot keeps to, across all its replicas: `chat.update` calls a minute in the
+   * workspace (Slack's Tier 3: 50+) and `chat.postMessage` posts a second per channel (Slack: 1,
+   * short bursts allowed). Raise them only if Slack granted the app more.
+   */
+  SLACK_UPDATES_PER_MINUTE: z.coerce
+    .number('a number of chat.update calls a minute, e.g. 50')
+    .positive('above zero, e.g. 50')
+    .max(6_000, 'at most 6000 (100 a second)')
+    .default(50),
+  SLACK_POSTS_PER_SECOND: z.coerce
+    .number('a number of posts a second per channel, e.g. 1')
+    .positive('above zero, e.g. 1')
+    .max(100, 'at most 100')
+    .default(1),
   /**
    * Gate jobs (distributed mode): how long a bot's lock on a running job lasts without renewal,
    * and how often each bot looks for jobs whose lock expired (their bot died mid-run) to run
@@ -220,4 +236,17 @@ function redactValue(variable: string, value: string): string {
   if (/PASSWORD|SECRET|KEY$|^PACT_BROKER_TOKEN$/.test(variable)) return '…';
   if (/TOKEN/.test(variable)) return `${value.slice(0, 5)}…`;
   return value.replace(/\/\/[^/@\s]*@/g, '//…@').replace(/^([a-z+]*:?)[^/@\s]*:[^/@\s]*@/i, '$1…@');
+}
+
+/** The Slack budget's limits from `SLACK_UPDATES_PER_MINUTE` and `SLACK_POSTS_PER_SECOND`. */
+export function slackLimits(
+  env: Pick<BotEnv, 'SLACK_UPDATES_PER_MINUTE' | 'SLACK_POSTS_PER_SECOND'>,
+): SlackLimits {
+  const updates = env.SLACK_UPDATES_PER_MINUTE;
+  const posts = env.SLACK_POSTS_PER_SECOND;
+  return {
+    // Bursts as Slack tolerates them: a fifth of a minute's updates, three seconds of posts.
+    methods: { 'chat.update': { perMinute: updates, burst: Math.max(1, Math.floor(updates / 5)) } },
+    channelPosts: { perSecond: posts, burst: Math.max(1, Math.floor(posts * 3)) },
+  };
 }

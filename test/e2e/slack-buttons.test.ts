@@ -110,6 +110,8 @@ describe('card buttons over HTTP', () => {
     expect(buttonsOf(final)).toEqual([]);
     expect(cardText(final)).toContain('*Aborted* by <@U0LEAD>, back on `1.0.0`');
     expect(cardText(final)).toContain('aborted by <@U0LEAD>: from the card');
+    // Slack takes one post a second per channel, and the card goes before the thread's lines.
+    await product.surface.idle();
     const thread = product.api.thread(channel, final.ts).map((m) => m.text);
     expect(thread).toEqual(
       expect.arrayContaining([

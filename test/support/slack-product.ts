@@ -2,6 +2,7 @@ import { MemoryCardStore } from '../../bot/adapters/memory-card-store.js';
 import { MemoryHealthSampleStore } from '../../bot/adapters/memory-health-samples.js';
 import { MemoryOnceClaims } from '../../bot/adapters/memory-once-claims.js';
 import { MemoryRolloutStore } from '../../bot/adapters/memory-rollout-store.js';
+import { MemorySlackBudget } from '../../bot/adapters/memory-slack-budget.js';
 import { startLocalMode, type LocalMode } from '../../local/local-mode.js';
 import {
   createSlackSurface,
@@ -18,6 +19,7 @@ import { createLogger } from '../../shared/log.js';
 import type { CardStore } from '../../shared/ports/card-store.js';
 import type { Notifier, TransitionCause } from '../../shared/ports/notifier.js';
 import type { OnceClaims } from '../../shared/ports/once-claims.js';
+import type { SlackBudget, SlackLimits } from '../../shared/ports/slack-budget.js';
 import type { AlertKind, RolloutState } from '../../shared/rollout/state.js';
 import { SlackApiDouble } from './slack-api-double.js';
 import { SLACK_GROUPS, slackPolicyYaml } from './slack-policy.js';
@@ -45,7 +47,21 @@ export interface SlackProductOptions {
   samplingIntervalMs?: number;
   /** How `slack` sends its requests (the bench sends from another thread). */
   send?: HttpSend;
+  /** The limits the Slack double enforces; `null`: none. Default `SLACK_DOUBLE_LIMITS`. */
+  apiLimits?: SlackLimits | null;
+  /** The product's Slack budget; default one in memory with Slack's published limits. */
+  budget?: SlackBudget;
 }
+
+/**
+ * What the double enforces by default: Slack's published limits (Tier 3 `chat.update` 50 a
+ * minute, one post a second per channel) with the bursts Slack tolerates, a little more than the
+ * bot allows itself: a product that keeps to its budget never sees a 429 from it.
+ */
+export const SLACK_DOUBLE_LIMITS: SlackLimits = {
+  methods: { 'chat.update': { perMinute: 50, burst: 20 } },
+  channelPosts: { perSecond: 1, burst: 5 },
+};
 
 /**
  * The product in local mode with its Slack surface in HTTP mode, talking to a Slack Web API
@@ -72,7 +88,12 @@ export async function startSlackProduct(options: SlackProductOptions = {}): Prom
   const logger = createLogger('rollout-test', options.logLevel ?? 'info', {
     write: (line: string) => void logs.push(line),
   });
-  const api = await SlackApiDouble.start({ token: BOT_TOKEN, userGroups: SLACK_GROUPS });
+  const apiLimits = options.apiLimits === undefined ? SLACK_DOUBLE_LIMITS : options.apiLimits;
+  const api = await SlackApiDouble.start({
+    token: BOT_TOKEN,
+    userGroups: SLACK_GROUPS,
+    ...(apiLimits ? { limits: apiLimits } : {}),
+  });
   const policy = parsePolicy(
     options.policyYaml ?? slackPolicyYaml(options.faults, options.bake),
     'slack-policy.yaml',
@@ -81,6 +102,8 @@ export async function startSlackProduct(options: SlackProductOptions = {}): Prom
   const samples = new MemoryHealthSampleStore();
   const cards = options.cards ?? new MemoryCardStore();
   const claims = options.claims ?? new MemoryOnceClaims(systemClock);
+  // One budget for the surface and any restart of it, as replicas share theirs in Redis.
+  const budget = options.budget ?? new MemorySlackBudget();
   const build = () =>
     createSlackSurface({
       env: {
@@ -95,6 +118,7 @@ export async function startSlackProduct(options: SlackProductOptions = {}): Prom
       samples,
       cards,
       claims,
+      budget,
       logger,
       ...(options.readiness ? { readiness: options.readiness } : {}),
       tuning: { apiRetries: 0, processMetrics: false, ...options.tuning },
