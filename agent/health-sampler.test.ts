@@ -57,6 +57,88 @@ function sampler(
   return { health, queries, published };
 }
 
+describe('HealthSampler batches', () => {
+  /** A sampler with `n` active rollouts whose stage is known. */
+  function samplerOf(n: number) {
+    const published: RolloutEvent[] = [];
+    const table = new RolloutTable();
+    for (let i = 0; i < n; i++) {
+      table.set({
+        rolloutId: `r-${i}`,
+        service: `svc-${i}`,
+        target: {
+          service: `svc-${i}`,
+          stableVersion: '1.0.0',
+          canaryVersion: '1.1.0',
+          strategy: 'canary',
+        },
+        stages: aPlan().build().stages,
+        stageIndex: 0,
+        active: true,
+        paused: false,
+        handledSeq: 1,
+        appliedSeq: 1,
+      });
+    }
+    // An active rollout whose stage is unknown is not sampled.
+    table.set({ ...table.get('r-0')!, rolloutId: 'r-unknown', stageIndex: undefined });
+    const health = new HealthSampler({
+      metrics: {
+        measure: async () => ({
+          status: 'ok',
+          requests: 1,
+          errors: 0,
+          latencyMs: { p50: 1, p95: 1, p99: 1 },
+        }),
+      },
+      events: {
+        publish: async (e) => void published.push(e),
+        subscribe: () => Promise.reject(new Error('not used')),
+      },
+      envelopes: new EventFactory('eu-west', { now: () => 1_000 }),
+      cluster: 'eu-west',
+      table,
+      logger: silentLogger,
+      windowMs: 5_000,
+    });
+    return { health, published };
+  }
+
+  it('sends one message per interval with every rollout’s sample, about the cluster', async () => {
+    const { health, published } = samplerOf(3);
+    await health.sampleAll();
+    expect(published).toHaveLength(1);
+    const [batch] = published;
+    if (batch?.type !== 'health_samples') throw new Error(`expected a batch, got ${batch?.type}`);
+    expect(batch).toMatchObject({ rolloutId: null, cluster: 'eu-west' });
+    expect(batch.payload.samples.map((s) => s.rolloutId)).toEqual(['r-0', 'r-1', 'r-2']);
+    expect(batch.payload.samples[0]).toMatchObject({
+      at: new Date(1_000).toISOString(),
+      stageIndex: 0,
+      windowMs: 5_000,
+      canary: { status: 'ok' },
+    });
+  });
+
+  it('splits a large interval into bounded messages with increasing seqs', async () => {
+    const { health, published } = samplerOf(450);
+    await health.sampleAll();
+    const sizes = published.map((e) =>
+      e.type === 'health_samples' ? e.payload.samples.length : 0,
+    );
+    expect(sizes).toEqual([200, 200, 50]);
+    const seqs = published.map((e) => e.seq);
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+    expect(new Set(seqs).size).toBe(3);
+  });
+
+  it('sends nothing when no rollout is due', async () => {
+    const { health, published } = samplerOf(0);
+    await health.sampleAll();
+    expect(published).toEqual([]);
+  });
+});
+
 describe('HealthSampler and interval counts', () => {
   it('asks for no counts when the stage has no sequential checks', async () => {
     const { health, queries, published } = sampler();

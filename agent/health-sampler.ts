@@ -1,4 +1,5 @@
-import type { Measurement } from '../shared/contracts/events.js';
+import type { BatchedHealthSample, Measurement } from '../shared/contracts/events.js';
+import { splitSamples } from '../shared/messaging/health-batches.js';
 import type { Logger } from '../shared/log.js';
 import type { EventBus } from '../shared/ports/buses.js';
 import { describeError } from '../shared/errors.js';
@@ -30,13 +31,22 @@ export interface HealthSamplerOptions {
   sequentialByService?: Readonly<Record<string, readonly SequentialCheck[]>>;
 }
 
+/** What one rollout's sample measures this interval; the sampler measures all plans' queries together. */
+interface SamplePlan {
+  rollout: TrackedRollout;
+  stageIndex: number;
+  canary: MeasureQuery;
+  stable: MeasureQuery;
+}
+
 /**
- * One `health_sample` per active rollout per call: canary and stable measured over the same
- * window, tagged with the rollout's current stage, with the latest results of the stage gate's
- * webhook checks (see `WebhookChecks`; a sample waits for a round in flight at most half its
- * window). Rollouts whose stage is not known (found on a route whose mark has no stage, before
- * any command) are skipped. A failed publish is logged and
- * the next sample goes on: samples are periodic, a lost one is replaced by the next.
+ * One `health_samples` batch per call (split when large, see `splitSamples`) with a sample per
+ * active rollout: canary and stable measured over the same window, tagged with the rollout's
+ * current stage, with the latest results of the stage gate's webhook checks (see
+ * `WebhookChecks`; a sample waits for a round in flight at most half its window). Rollouts whose
+ * stage is not known (found on a route whose mark has no stage, before any command) are skipped.
+ * A failed publish is logged and the next batch goes on: samples are periodic, a lost one is
+ * replaced by the next.
  */
 export class HealthSampler {
   private readonly webhooks: WebhookChecks;
@@ -54,51 +64,80 @@ export class HealthSampler {
   async sampleAll(): Promise<void> {
     const active = this.options.table.active();
     this.webhooks.keepOnly(new Set(active.map((r) => r.rolloutId)));
-    const due = active.filter((r) => r.target !== undefined && r.stageIndex !== undefined);
-    await Promise.all(due.map((rollout) => this.sample(rollout)));
+    const plans = active.flatMap((rollout) => {
+      const plan = this.planFor(rollout);
+      return plan ? [plan] : [];
+    });
+    if (plans.length === 0) return;
+    const samples = (await Promise.all(plans.map((plan) => this.sample(plan)))).flatMap((s) =>
+      s ? [s] : [],
+    );
+    await this.publish(samples);
   }
 
-  private async sample(rollout: TrackedRollout): Promise<void> {
+  /** The queries of one rollout's sample; undefined while its target or stage is unknown. */
+  private planFor(rollout: TrackedRollout): SamplePlan | undefined {
     const { target, stageIndex } = rollout;
-    if (target === undefined || stageIndex === undefined) return;
+    if (target === undefined || stageIndex === undefined) return undefined;
     const { windowMs } = this.options;
     const counts = countsWanted(
       rollout,
       stageIndex,
       this.options.sequentialByService?.[rollout.service] ?? [],
     );
+    const query = (version: string, role: MeasureQuery['role']): MeasureQuery => ({
+      service: target.service,
+      version,
+      role,
+      windowMs,
+      ...counts,
+    });
+    return {
+      rollout,
+      stageIndex,
+      canary: query(target.canaryVersion, 'canary'),
+      stable: query(target.stableVersion, 'stable'),
+    };
+  }
+
+  private async sample(plan: SamplePlan): Promise<BatchedHealthSample | undefined> {
+    const { rollout, stageIndex } = plan;
+    const { windowMs, envelopes } = this.options;
     const [canary, stable, webhooks] = await Promise.all([
-      this.measure({
-        service: target.service,
-        version: target.canaryVersion,
-        role: 'canary',
-        windowMs,
-        ...counts,
-      }),
-      this.measure({
-        service: target.service,
-        version: target.stableVersion,
-        role: 'stable',
-        windowMs,
-        ...counts,
-      }),
+      this.measure(plan.canary),
+      this.measure(plan.stable),
       this.webhooks.resultsFor(rollout, stageIndex, Math.ceil(windowMs / 2)),
     ]);
     // The rollout may have ended (or moved on) while measuring: a sample must not follow its end.
-    if (!rollout.active || rollout.stageIndex !== stageIndex) return;
+    if (!rollout.active || rollout.stageIndex !== stageIndex) return undefined;
+    return {
+      rolloutId: rollout.rolloutId,
+      at: envelopes.now(),
+      stageIndex,
+      windowMs,
+      canary,
+      stable,
+      ...(webhooks.length > 0 && { webhooks }),
+    };
+  }
+
+  /** One message per batch, one after another: keyed by cluster, they keep their order. */
+  private async publish(samples: BatchedHealthSample[]): Promise<void> {
     const { envelopes, events, logger } = this.options;
-    const event = envelopes.event(
-      'health_sample',
-      { rolloutId: rollout.rolloutId, seq: envelopes.nextOwnSeq() },
-      { stageIndex, windowMs, canary, stable, ...(webhooks.length > 0 && { webhooks }) },
-    );
-    try {
-      await events.publish(event);
-    } catch (err) {
-      logger.warn(
-        { rolloutId: rollout.rolloutId, err: describeError(err) },
-        'cannot publish health sample',
+    for (const batch of splitSamples(samples)) {
+      const event = envelopes.event(
+        'health_samples',
+        { rolloutId: null, seq: envelopes.nextOwnSeq() },
+        { samples: batch },
       );
+      try {
+        await events.publish(event);
+      } catch (err) {
+        logger.warn(
+          { samples: batch.length, err: describeError(err) },
+          'cannot publish health samples',
+        );
+      }
     }
   }
 

@@ -30,9 +30,11 @@ import { commandSigner, commandVerifier, kafkaSecurity } from '../../shared/conf
 import {
   agentGroup,
   BOT_EVENTS_GROUP,
+  BOT_HEALTH_GROUP,
   commandTopic,
   DLQ_TOPIC,
   EVENTS_TOPIC,
+  HEALTH_TOPIC,
 } from '../../shared/contracts/topics.js';
 import { aCommand } from '../support/envelopes.js';
 
@@ -668,6 +670,7 @@ describe('infra/kafka/create-topics.sh', () => {
       commandTopic('eu-west'),
       commandTopic('us-east'),
       EVENTS_TOPIC,
+      HEALTH_TOPIC,
       DLQ_TOPIC,
     ]);
     for (const call of calls) {
@@ -756,9 +759,12 @@ describe('README: Kafka ACLs', () => {
         `${bot} Describe topic ${DLQ_TOPIC}`,
         `${bot} Read topic ${EVENTS_TOPIC}`,
         `${bot} Read group ${BOT_EVENTS_GROUP}`,
+        `${bot} Read topic ${HEALTH_TOPIC}`,
+        `${bot} Read group ${BOT_HEALTH_GROUP}`,
         `${agent} Read topic ${commandTopic('eu-west')}`,
         `${agent} Read group ${agentGroup('eu-west')}`,
         `${agent} Write topic ${EVENTS_TOPIC}`,
+        `${agent} Write topic ${HEALTH_TOPIC}`,
         `${agent} Write topic ${DLQ_TOPIC}`,
       ].sort(),
     );
