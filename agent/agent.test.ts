@@ -500,7 +500,11 @@ describe('RolloutAgent: configuration', () => {
     commands: { publish: async () => {}, subscribe: async () => ({ stop: async () => {} }) },
     events: { publish: async () => {}, subscribe: async () => ({ stop: async () => {} }) },
     router: noRouter,
-    metrics: { measure: async () => ({ status: 'unavailable' as const, reason: 'none' }) },
+    metrics: {
+      measure: async () => ({ status: 'unavailable' as const, reason: 'none' }),
+      measureAll: async (qs: readonly unknown[]) =>
+        qs.map(() => ({ status: 'unavailable' as const, reason: 'none' })),
+    },
     clock: { now: () => 0 },
     logger: silentLogger,
     samplingIntervalMs: 1_000,

@@ -4,7 +4,7 @@ import { silentLogger } from '../shared/log.js';
 import { aGate, aPlan } from '../test/support/plan-builders.js';
 import { EventFactory } from './event-factory.js';
 import { HealthSampler } from './health-sampler.js';
-import type { MeasureQuery } from './metrics/metrics-provider.js';
+import type { MeasureQuery, MetricsProvider } from './metrics/metrics-provider.js';
 import { RolloutTable } from './rollout-table.js';
 
 /** A sampler over a provider that records its queries. */
@@ -34,9 +34,15 @@ function sampler(
   });
   const health = new HealthSampler({
     metrics: {
-      measure: async (q) => {
-        queries.push(q);
-        return { status: 'ok', requests: 1, errors: 0, latencyMs: { p50: 1, p95: 1, p99: 1 } };
+      measure: () => Promise.reject(new Error('the sampler measures in batches')),
+      measureAll: async (qs) => {
+        queries.push(...qs);
+        return qs.map(() => ({
+          status: 'ok',
+          requests: 1,
+          errors: 0,
+          latencyMs: { p50: 1, p95: 1, p99: 1 },
+        }));
       },
     },
     events: {
@@ -59,8 +65,9 @@ function sampler(
 
 describe('HealthSampler batches', () => {
   /** A sampler with `n` active rollouts whose stage is known. */
-  function samplerOf(n: number) {
+  function samplerOf(n: number, failing?: MetricsProvider['measureAll']) {
     const published: RolloutEvent[] = [];
+    const calls: (readonly MeasureQuery[])[] = [];
     const table = new RolloutTable();
     for (let i = 0; i < n; i++) {
       table.set({
@@ -84,12 +91,17 @@ describe('HealthSampler batches', () => {
     table.set({ ...table.get('r-0')!, rolloutId: 'r-unknown', stageIndex: undefined });
     const health = new HealthSampler({
       metrics: {
-        measure: async () => ({
-          status: 'ok',
-          requests: 1,
-          errors: 0,
-          latencyMs: { p50: 1, p95: 1, p99: 1 },
-        }),
+        measure: () => Promise.reject(new Error('the sampler measures in batches')),
+        measureAll: async (qs) => {
+          calls.push(qs);
+          if (failing) return failing(qs);
+          return qs.map((q) => ({
+            status: 'ok' as const,
+            requests: q.role === 'canary' ? 10 : 90,
+            errors: 0,
+            latencyMs: { p50: 1, p95: 1, p99: 1 },
+          }));
+        },
       },
       events: {
         publish: async (e) => void published.push(e),
@@ -101,22 +113,33 @@ describe('HealthSampler batches', () => {
       logger: silentLogger,
       windowMs: 5_000,
     });
-    return { health, published };
+    return { health, published, calls };
   }
 
-  it('sends one message per interval with every rollout’s sample, about the cluster', async () => {
-    const { health, published } = samplerOf(3);
+  it('measures every rollout’s canary and stable in one provider call, and sends one message with every rollout’s sample, about the cluster', async () => {
+    const { health, published, calls } = samplerOf(3);
     await health.sampleAll();
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.map((q) => `${q.service} ${q.version} ${q.role}`)).toEqual([
+      'svc-0 1.1.0 canary',
+      'svc-0 1.0.0 stable',
+      'svc-1 1.1.0 canary',
+      'svc-1 1.0.0 stable',
+      'svc-2 1.1.0 canary',
+      'svc-2 1.0.0 stable',
+    ]);
     expect(published).toHaveLength(1);
     const [batch] = published;
     if (batch?.type !== 'health_samples') throw new Error(`expected a batch, got ${batch?.type}`);
     expect(batch).toMatchObject({ rolloutId: null, cluster: 'eu-west' });
     expect(batch.payload.samples.map((s) => s.rolloutId)).toEqual(['r-0', 'r-1', 'r-2']);
+    // Each measurement lands with its own rollout and role.
     expect(batch.payload.samples[0]).toMatchObject({
       at: new Date(1_000).toISOString(),
       stageIndex: 0,
       windowMs: 5_000,
-      canary: { status: 'ok' },
+      canary: { status: 'ok', requests: 10 },
+      stable: { status: 'ok', requests: 90 },
     });
   });
 
@@ -132,10 +155,27 @@ describe('HealthSampler batches', () => {
     expect(new Set(seqs).size).toBe(3);
   });
 
-  it('sends nothing when no rollout is due', async () => {
-    const { health, published } = samplerOf(0);
+  it('sends nothing, and asks the provider nothing, when no rollout is due', async () => {
+    const { health, published, calls } = samplerOf(0);
     await health.sampleAll();
     expect(published).toEqual([]);
+    expect(calls).toEqual([]);
+  });
+
+  it('a provider that rejects or miscounts makes every sample unavailable, never throws', async () => {
+    for (const measureAll of [
+      () => Promise.reject(new Error('boom')),
+      async () => [{ status: 'unavailable' as const, reason: 'only one' }],
+    ]) {
+      const { health, published } = samplerOf(2, measureAll);
+      await health.sampleAll();
+      const [batch] = published;
+      if (batch?.type !== 'health_samples') throw new Error('expected a batch');
+      expect(batch.payload.samples.map((s) => [s.canary.status, s.stable.status])).toEqual([
+        ['unavailable', 'unavailable'],
+        ['unavailable', 'unavailable'],
+      ]);
+    }
   });
 });
 

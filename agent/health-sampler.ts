@@ -69,10 +69,13 @@ export class HealthSampler {
       return plan ? [plan] : [];
     });
     if (plans.length === 0) return;
-    const samples = (await Promise.all(plans.map((plan) => this.sample(plan)))).flatMap((s) =>
-      s ? [s] : [],
+    // Every rollout's canary and stable in one call: the provider groups them (one Prometheus
+    // query per metric per round, however many rollouts).
+    const measured = await this.measureAll(plans.flatMap((p) => [p.canary, p.stable]));
+    const samples = await Promise.all(
+      plans.map((plan, i) => this.sample(plan, measured[2 * i]!, measured[2 * i + 1]!)),
     );
-    await this.publish(samples);
+    await this.publish(samples.flatMap((s) => (s ? [s] : [])));
   }
 
   /** The queries of one rollout's sample; undefined while its target or stage is unknown. */
@@ -100,14 +103,14 @@ export class HealthSampler {
     };
   }
 
-  private async sample(plan: SamplePlan): Promise<BatchedHealthSample | undefined> {
+  private async sample(
+    plan: SamplePlan,
+    canary: Measurement,
+    stable: Measurement,
+  ): Promise<BatchedHealthSample | undefined> {
     const { rollout, stageIndex } = plan;
     const { windowMs, envelopes } = this.options;
-    const [canary, stable, webhooks] = await Promise.all([
-      this.measure(plan.canary),
-      this.measure(plan.stable),
-      this.webhooks.resultsFor(rollout, stageIndex, Math.ceil(windowMs / 2)),
-    ]);
+    const webhooks = await this.webhooks.resultsFor(rollout, stageIndex, Math.ceil(windowMs / 2));
     // The rollout may have ended (or moved on) while measuring: a sample must not follow its end.
     if (!rollout.active || rollout.stageIndex !== stageIndex) return undefined;
     return {
@@ -141,15 +144,20 @@ export class HealthSampler {
     }
   }
 
-  /** The port never rejects; a provider that does anyway is reported unavailable, not thrown. */
-  private async measure(query: MeasureQuery): Promise<Measurement> {
+  /**
+   * The port never rejects; a provider that does anyway (or answers with the wrong number of
+   * measurements) is reported unavailable for every query, not thrown.
+   */
+  private async measureAll(queries: MeasureQuery[]): Promise<Measurement[]> {
+    const failed = (reason: string): Measurement[] =>
+      queries.map(() => ({ status: 'unavailable', reason: `metrics provider failed: ${reason}` }));
     try {
-      return await this.options.metrics.measure(query);
+      const measured = await this.options.metrics.measureAll(queries);
+      return measured.length === queries.length
+        ? measured
+        : failed(`${measured.length} measurements for ${queries.length} queries`);
     } catch (err) {
-      return {
-        status: 'unavailable',
-        reason: `metrics provider failed: ${describeError(err) || 'unknown error'}`,
-      };
+      return failed(describeError(err) || 'unknown error');
     }
   }
 }

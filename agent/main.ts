@@ -85,8 +85,18 @@ export async function main(): Promise<void> {
       ...(env.SIMULATION_STATE_FILE !== undefined && { stateFile: env.SIMULATION_STATE_FILE }),
     }));
 
+  // Made before the drivers and the buses, which count their calls and dead letters on its /metrics.
+  let running = false;
+  const endpoints = new AgentEndpoints({
+    cluster,
+    activeRollouts: () => agent.activeRollouts(),
+    ready: () => running,
+  });
   const router = createRouter(await routerConfig(env, policy, simulation));
-  const metrics = createMetricsProvider(metricsConfig(env, policy, simulation));
+  const metrics = createMetricsProvider({
+    ...metricsConfig(env, policy, simulation),
+    onBatch: endpoints.countMetricsBatch,
+  });
   // Refuses a missing route, an unparsable template or an unreachable API before consuming.
   await verifyDrivers({ router, metrics, services, env });
 
@@ -97,13 +107,6 @@ export async function main(): Promise<void> {
     consumer,
     ...security,
     logger,
-  });
-  // Made before the buses, which count their dead letters on its /metrics.
-  let running = false;
-  const endpoints = new AgentEndpoints({
-    cluster,
-    activeRollouts: () => agent.activeRollouts(),
-    ready: () => running,
   });
   const busOptions = {
     logger,
