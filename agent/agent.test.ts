@@ -234,6 +234,28 @@ describe('RolloutAgent: commands', () => {
 });
 
 describe('RolloutAgent: health samples and heartbeats', () => {
+  it('samples only while it is the leader; a standby still applies commands and beats', async () => {
+    let leading = false;
+    const h = await agentWith({
+      samplingIntervalMs: 10,
+      heartbeatIntervalMs: 10,
+      leader: { isLeader: () => leading },
+    });
+    const script = new RolloutScript();
+    await h.send(script.start(), script.setWeight(0, 50));
+    await h.events.waitFor('stage_applied');
+    await waitFor(() => h.events.of('agent_heartbeat').length >= 5, { what: 'five heartbeats' });
+    expect(h.events.samples()).toEqual([]);
+
+    leading = true;
+    await h.events.waitForSample((s) => s.rolloutId === 'rollout-1');
+    leading = false;
+    // Once it stands by again, sampling stops (a round already running may finish).
+    const after = h.events.samples().length;
+    await waitFor(() => h.events.of('agent_heartbeat').length >= 15, { what: 'more heartbeats' });
+    expect(h.events.samples().length).toBeLessThanOrEqual(after + 1);
+  });
+
   it('samples canary and stable while a rollout is active, and stops after rollback', async () => {
     const h = await agentWith({ samplingIntervalMs: 10, heartbeatIntervalMs: 10 });
     const script = new RolloutScript();

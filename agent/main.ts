@@ -25,6 +25,7 @@ import { AgentEndpoints } from './http-endpoints.js';
 import {
   gatewayServices,
   httpRouteApi,
+  leaseElector,
   prometheusOptions,
   verifyDrivers,
 } from './driver-config.js';
@@ -113,9 +114,16 @@ export async function main(): Promise<void> {
     clock: systemClock,
     onDeadLetter: (letter: { topic: string; kind: string }) => endpoints.deadLetters.inc(letter),
   };
+  // On Kubernetes, one replica per cluster samples (a Lease); the others stand by. Simulated
+  // clusters have no API to hold a lease: every replica samples, as before.
+  const leader =
+    env.TRAFFIC_ROUTER === 'gateway-api'
+      ? await leaseElector(env, cluster, agentId, logger)
+      : undefined;
   const agent = new RolloutAgent({
     cluster,
     agentId,
+    ...(leader !== undefined && { leader }),
     commands: new TopicCommandBus(broker, {
       ...busOptions,
       ...(verifier !== undefined && { verifier }),
@@ -135,6 +143,8 @@ export async function main(): Promise<void> {
   exitGracefullyOnSignals(
     logger,
     async () => {
+      // Released first, so the standby replica takes over sampling without waiting the lease out.
+      await leader?.stop();
       await agent.stop();
       await endpoints.close();
       await broker.close();
@@ -150,6 +160,7 @@ export async function main(): Promise<void> {
   );
 
   await agent.start();
+  leader?.start();
   running = true;
   logger.info(
     {

@@ -246,6 +246,8 @@ describe('end to end on the real drivers (gateway-api + prometheus, distributed 
     const rounds = counter('rollout_agent_metrics_rounds_total');
     expect(rounds).toBeGreaterThan(0);
     expect(counter('rollout_agent_metrics_queries_total')).toBeLessThanOrEqual(6 * rounds);
+    // It sampled as the elected replica: the cluster's lease names it.
+    expect(api.lease('default', 'rollout-agent-eu-west')?.spec?.holderIdentity).toMatch(/:\d+$/);
   }, 120_000);
 
   it('switches a blue-green rollout to 100% once its webhook passes the preview, mirroring 10% to it only meanwhile', async () => {

@@ -465,10 +465,20 @@ describe('infra/k8s manifests', () => {
     }
   });
 
-  it('grants the agent get and patch on httproutes in each namespace it manages, and nothing else', () => {
+  it('grants the agent get and patch on httproutes in each namespace it manages, its lease in its own namespace, and nothing else', () => {
     expect(byKind('ClusterRole')).toEqual([]);
     expect(byKind('ClusterRoleBinding')).toEqual([]);
-    const roles = byKind('Role');
+    const isLease = (r: Json) => r.metadata.name === 'rollout-agent-lease';
+    const leaseRoles = byKind('Role').filter(isLease);
+    expect(leaseRoles.map((r) => r.metadata.namespace)).toEqual([agent.metadata.namespace]);
+    expect(leaseRoles[0]!.rules).toEqual([
+      {
+        apiGroups: ['coordination.k8s.io'],
+        resources: ['leases'],
+        verbs: ['get', 'create', 'update'],
+      },
+    ]);
+    const roles = byKind('Role').filter((r) => !isLease(r));
     for (const role of roles) {
       expect(role.rules).toEqual([
         {
@@ -484,9 +494,9 @@ describe('infra/k8s manifests', () => {
     expect(new Set(roles.map((r) => r.metadata.namespace))).toEqual(managed);
     const account = agent.spec.template.spec.serviceAccountName;
     for (const binding of byKind('RoleBinding')) {
-      expect(roles.map((r) => `${r.metadata.namespace}/${r.metadata.name}`)).toContain(
-        `${binding.metadata.namespace}/${binding.roleRef.name}`,
-      );
+      expect(
+        [...roles, ...leaseRoles].map((r) => `${r.metadata.namespace}/${r.metadata.name}`),
+      ).toContain(`${binding.metadata.namespace}/${binding.roleRef.name}`);
       expect(binding.roleRef.kind).toBe('Role');
       expect(binding.subjects).toEqual([
         { kind: 'ServiceAccount', name: account, namespace: agent.metadata.namespace },

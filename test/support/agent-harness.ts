@@ -225,6 +225,8 @@ export interface AgentHarnessOptions {
   wrapRouter?: (router: TrafficRouter) => TrafficRouter;
   /** The policy's webhook checks per service (`RolloutAgentOptions.webhooksByService`). */
   webhooksByService?: Record<string, WebhookCheck[]>;
+  /** Whether this replica samples (`RolloutAgentOptions.leader`). */
+  leader?: { isLeader(): boolean };
 }
 
 export interface AgentHarness {
@@ -271,6 +273,7 @@ export async function startAgent(options: AgentHarnessOptions = {}): Promise<Age
     ...(options.webhooksByService !== undefined && {
       webhooksByService: options.webhooksByService,
     }),
+    ...(options.leader !== undefined && { leader: options.leader }),
   });
   await agent.start();
   return {
