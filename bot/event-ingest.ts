@@ -20,7 +20,8 @@ export interface EventIngestDeps {
 }
 
 /**
- * Turns agent events into state transitions, health samples and heartbeats. A refused event
+ * Turns agent events into state transitions, health samples and heartbeats (a `health_samples`
+ * batch in one pass, see `ingestBatch`; the single `health_sample` of older agents too). A refused event
  * (a duplicate, a stale stage, an unknown rollout) is logged and consumed: redelivery cannot
  * make it valid. Anything else that fails (Redis down) rejects, and the bus retries it.
  */
