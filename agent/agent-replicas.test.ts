@@ -69,7 +69,7 @@ async function twoReplicas(samplingIntervalMs = 3_600_000) {
       () =>
         replicas.find((r) =>
           r.events.published.some(
-            (e) => e.type !== 'agent_heartbeat' && e.type !== 'health_sample',
+            (e) => e.type !== 'agent_heartbeat' && e.type !== 'health_samples',
           ),
         ),
       { what: 'a replica answering the rollout’s commands' },
@@ -81,8 +81,8 @@ async function twoReplicas(samplingIntervalMs = 3_600_000) {
 
 const samplesOf = (replica: Replica, rolloutId: string, stageIndex?: number) =>
   replica.events
-    .of('health_sample', rolloutId)
-    .filter((e) => stageIndex === undefined || e.payload.stageIndex === stageIndex);
+    .samples(rolloutId)
+    .filter((e) => stageIndex === undefined || e.stageIndex === stageIndex);
 
 describe('RolloutAgent: two replicas of one cluster', () => {
   it('when the replica holding a rollout’s partition goes away, the other samples the rollout without any command', async () => {
@@ -99,7 +99,7 @@ describe('RolloutAgent: two replicas of one cluster', () => {
     await waitFor(() => samplesOf(other, 'rollout-1', 1).length >= before + 2, {
       what: 'the surviving replica sampling stage 1',
     });
-    expect(samplesOf(other, 'rollout-1', 1).at(-1)!.payload).toMatchObject({
+    expect(samplesOf(other, 'rollout-1', 1).at(-1)!).toMatchObject({
       canary: { status: 'ok' },
       stable: { status: 'ok' },
     });

@@ -234,18 +234,39 @@ describe('RolloutAgent: commands', () => {
 });
 
 describe('RolloutAgent: health samples and heartbeats', () => {
+  it('samples only while it is the leader; a standby still applies commands and beats', async () => {
+    let leading = false;
+    const h = await agentWith({
+      samplingIntervalMs: 10,
+      heartbeatIntervalMs: 10,
+      leader: { isLeader: () => leading },
+    });
+    const script = new RolloutScript();
+    await h.send(script.start(), script.setWeight(0, 50));
+    await h.events.waitFor('stage_applied');
+    await waitFor(() => h.events.of('agent_heartbeat').length >= 5, { what: 'five heartbeats' });
+    expect(h.events.samples()).toEqual([]);
+
+    leading = true;
+    await h.events.waitForSample((s) => s.rolloutId === 'rollout-1');
+    leading = false;
+    // Once it stands by again, sampling stops (a round already running may finish).
+    const after = h.events.samples().length;
+    await waitFor(() => h.events.of('agent_heartbeat').length >= 15, { what: 'more heartbeats' });
+    expect(h.events.samples().length).toBeLessThanOrEqual(after + 1);
+  });
+
   it('samples canary and stable while a rollout is active, and stops after rollback', async () => {
     const h = await agentWith({ samplingIntervalMs: 10, heartbeatIntervalMs: 10 });
     const script = new RolloutScript();
     await h.send(script.start(), script.setWeight(0, 50));
-    await waitFor(
-      () => h.events.of('health_sample').filter((e) => e.payload.stageIndex === 0).length >= 2,
-      { what: 'two samples at stage 0' },
-    );
-    const sample = h.events.of('health_sample', 'rollout-1').at(-1)!;
-    expect(sample.payload.windowMs).toBe(10);
-    expect(sample.payload.canary).toMatchObject({ status: 'ok' });
-    expect(sample.payload.stable).toMatchObject({ status: 'ok' });
+    await waitFor(() => h.events.samples().filter((e) => e.stageIndex === 0).length >= 2, {
+      what: 'two samples at stage 0',
+    });
+    const sample = h.events.samples('rollout-1').at(-1)!;
+    expect(sample.windowMs).toBe(10);
+    expect(sample.canary).toMatchObject({ status: 'ok' });
+    expect(sample.stable).toMatchObject({ status: 'ok' });
     await waitFor(
       () =>
         h.events.of('agent_heartbeat').some((e) => e.payload.activeRollouts.includes('rollout-1')),
@@ -260,7 +281,7 @@ describe('RolloutAgent: health samples and heartbeats', () => {
       what: 'three more heartbeats',
     });
     const after = h.events.published.slice(h.events.published.indexOf(rolledBack) + 1);
-    expect(after.filter((e) => e.type === 'health_sample')).toEqual([]);
+    expect(after.filter((e) => e.type === 'health_samples')).toEqual([]);
     expect(h.events.of('agent_heartbeat').at(-1)!.payload.activeRollouts).toEqual([]);
   });
 
@@ -270,7 +291,7 @@ describe('RolloutAgent: health samples and heartbeats', () => {
     await h.send(script.start(), script.setWeight(0, 50));
     await h.events.waitFor('stage_applied');
     await h.agent.sampleNow();
-    const { canary, stable } = h.events.of('health_sample')[0]!.payload;
+    const { canary, stable } = h.events.samples()[0]!;
     if (canary.status !== 'ok' || stable.status !== 'ok') throw new Error('expected measurements');
     // The sample window is one hour here: plenty of requests, so the rate is close to 10.2%.
     expect(canary.errors / canary.requests).toBeGreaterThan(0.09);
@@ -304,7 +325,7 @@ describe('RolloutAgent: health samples and heartbeats', () => {
       const h = await agentWith({ samplingIntervalMs: 5, heartbeatIntervalMs: 5 });
       const script = new RolloutScript();
       await h.send(script.start(), script.setWeight(0, 5));
-      await h.events.waitFor('health_sample');
+      await h.events.waitFor('health_samples');
       await h.agent.stop();
       const count = h.events.published.length;
       await h.agent.stop();
@@ -386,11 +407,13 @@ describe('RolloutAgent: recovery after a restart', () => {
     // A new process, and no command for it: the rollout is baking stage 1.
     const second = await agentWith({ stateFile: file, services: ['checkout'] });
     await second.agent.sampleNow();
-    const samples = second.events.of('health_sample');
+    const samples = second.events.samples();
     expect(samples).toHaveLength(1);
     expect(samples[0]).toMatchObject({
       rolloutId: 'rollout-1',
-      payload: { stageIndex: 1, canary: { status: 'ok' }, stable: { status: 'ok' } },
+      stageIndex: 1,
+      canary: { status: 'ok' },
+      stable: { status: 'ok' },
     });
     expect(second.router.writes).toBe(0);
   });
@@ -462,8 +485,8 @@ describe('RolloutAgent: webhook checks', () => {
     await first.send(script.start('blue-green', [0, 100], [smoke]), script.setWeight(0, 0));
     await first.events.waitFor('stage_applied');
     await first.agent.sampleNow();
-    const sample = await first.events.waitFor('health_sample');
-    expect(sample.payload.webhooks).toEqual([
+    const sample = await first.events.waitForSample();
+    expect(sample.webhooks).toEqual([
       { name: 'smoke', passed: true, detail: expect.stringMatching(/^status 200 in/), attempts: 1 },
     ]);
     expect(server.calls().at(-1)?.body).toMatchObject({
@@ -484,8 +507,8 @@ describe('RolloutAgent: webhook checks', () => {
       webhooksByService: { checkout: [smoke] },
     });
     await second.agent.sampleNow();
-    const recovered = await second.events.waitFor('health_sample');
-    expect(recovered.payload.webhooks).toEqual([
+    const recovered = await second.events.waitForSample();
+    expect(recovered.webhooks).toEqual([
       { name: 'smoke', passed: false, detail: 'status 500, expected 200', attempts: 1 },
     ]);
   });
@@ -499,7 +522,11 @@ describe('RolloutAgent: configuration', () => {
     commands: { publish: async () => {}, subscribe: async () => ({ stop: async () => {} }) },
     events: { publish: async () => {}, subscribe: async () => ({ stop: async () => {} }) },
     router: noRouter,
-    metrics: { measure: async () => ({ status: 'unavailable' as const, reason: 'none' }) },
+    metrics: {
+      measure: async () => ({ status: 'unavailable' as const, reason: 'none' }),
+      measureAll: async (qs: readonly unknown[]) =>
+        qs.map(() => ({ status: 'unavailable' as const, reason: 'none' })),
+    },
     clock: { now: () => 0 },
     logger: silentLogger,
     samplingIntervalMs: 1_000,

@@ -34,8 +34,9 @@ export interface RolloutAgentOptions {
   /**
    * Services whose routes are read at start and before every sampling round, so rollouts in
    * progress are known (samples, heartbeats, dedupe) without any command: after a restart, and on
-   * a replica that does not hold the partition of their commands (every replica samples every
-   * rollout it finds; the bot keeps the latest sample per rollout, stage and cluster). Rollouts of
+   * a replica that does not hold the partition of their commands (every sampling replica samples
+   * every rollout it finds, see `leader`; the bot keeps the latest sample per rollout, stage and
+   * cluster). Rollouts of
    * other services are recognised from their route when their first command arrives. Default none.
    */
   services?: readonly string[];
@@ -53,6 +54,13 @@ export interface RolloutAgentOptions {
   rollbackRetry?: RetryPolicy;
   /** Event ids. Default `crypto.randomUUID`. */
   newId?: () => string;
+  /**
+   * Whether this replica is the one of its cluster that samples (see `LeaseElector`): the others
+   * skip their sampling rounds (and the route reads before them) and stand by, so Prometheus
+   * calls and health messages do not grow with replicas. Commands and heartbeats are unaffected.
+   * Default: always (one replica, or simulated mode where every replica samples as before).
+   */
+  leader?: { isLeader(): boolean };
 }
 
 /**
@@ -138,7 +146,10 @@ export class RolloutAgent {
     this.loops = [
       runEvery(
         this.options.samplingIntervalMs,
-        () => this.sampleNow(),
+        async () => {
+          if (this.options.leader?.isLeader() === false) return;
+          await this.sampleNow();
+        },
         this.logger,
         'health-sample',
       ),

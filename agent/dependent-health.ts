@@ -5,7 +5,7 @@ import type { TrafficRouter } from './routers/traffic-router.js';
 import type { TrackedRollout } from './rollout-table.js';
 
 export interface DependentHealthOptions {
-  metrics: MetricsProvider;
+  metrics: Pick<MetricsProvider, 'measure'>;
   router: Pick<TrafficRouter, 'read'>;
   /**
    * The consumers of each service in this cluster, from the policy: used for rollouts whose

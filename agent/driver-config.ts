@@ -1,4 +1,6 @@
 import type { Policy } from '../shared/config/policy.js';
+import type { Logger } from '../shared/log.js';
+import { LeaseElector } from './leader/lease-elector.js';
 import { ConfigError, isRolloutError } from '../shared/errors.js';
 import type { MetricsProvider } from './metrics/metrics-provider.js';
 import { PrometheusMetrics, type PrometheusMetricsOptions } from './metrics/prometheus-metrics.js';
@@ -47,6 +49,38 @@ export async function httpRouteApi(env: KubeEnv): Promise<HttpRouteApi> {
       `cannot load the Kubernetes configuration: ${(err as Error).message}`,
     );
   }
+}
+
+/**
+ * The election of the replica that samples, for agents on Kubernetes (the gateway-api router): a
+ * Lease `rollout-agent-<cluster>` in the agent's own namespace (the kubeconfig context's, or the
+ * pod's), which the agent's Role lets it get, create and update.
+ */
+export async function leaseElector(
+  env: KubeEnv,
+  cluster: string,
+  identity: string,
+  logger: Logger,
+): Promise<LeaseElector> {
+  const { loadKubeConfig } = await import('./routers/kube-http-routes.js');
+  const { KubeLeaseApi } = await import('./leader/kube-lease-api.js');
+  let config: ReturnType<typeof loadKubeConfig>;
+  try {
+    config = loadKubeConfig(
+      env.KUBECONFIG !== undefined ? { kubeconfig: env.KUBECONFIG } : { inCluster: true },
+    );
+  } catch (err) {
+    throw new ConfigError(
+      kubeSource(env),
+      `cannot load the Kubernetes configuration: ${(err as Error).message}`,
+    );
+  }
+  const namespace = config.getContextObject(config.getCurrentContext())?.namespace ?? 'default';
+  return new LeaseElector({
+    api: new KubeLeaseApi(config, namespace, `rollout-agent-${cluster}`),
+    identity,
+    logger,
+  });
 }
 
 /** The `gateway-api` router's services: every service of `cluster`, each with its `routing`. */

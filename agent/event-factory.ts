@@ -44,6 +44,11 @@ export class EventFactory {
     } as EventOf<T>;
   }
 
+  /** The clock's time as an ISO string, as envelopes carry it. */
+  now(): string {
+    return new Date(this.clock.now()).toISOString();
+  }
+
   /** Monotonic per agent instance, and (clock permitting) across restarts. */
   nextOwnSeq(): number {
     this.ownSeq = Math.max(this.ownSeq + 1, Math.floor(this.clock.now()));

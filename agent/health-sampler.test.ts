@@ -4,7 +4,7 @@ import { silentLogger } from '../shared/log.js';
 import { aGate, aPlan } from '../test/support/plan-builders.js';
 import { EventFactory } from './event-factory.js';
 import { HealthSampler } from './health-sampler.js';
-import type { MeasureQuery } from './metrics/metrics-provider.js';
+import type { MeasureQuery, MetricsProvider } from './metrics/metrics-provider.js';
 import { RolloutTable } from './rollout-table.js';
 
 /** A sampler over a provider that records its queries. */
@@ -34,9 +34,15 @@ function sampler(
   });
   const health = new HealthSampler({
     metrics: {
-      measure: async (q) => {
-        queries.push(q);
-        return { status: 'ok', requests: 1, errors: 0, latencyMs: { p50: 1, p95: 1, p99: 1 } };
+      measure: () => Promise.reject(new Error('the sampler measures in batches')),
+      measureAll: async (qs) => {
+        queries.push(...qs);
+        return qs.map(() => ({
+          status: 'ok',
+          requests: 1,
+          errors: 0,
+          latencyMs: { p50: 1, p95: 1, p99: 1 },
+        }));
       },
     },
     events: {
@@ -57,6 +63,123 @@ function sampler(
   });
   return { health, queries, published };
 }
+
+describe('HealthSampler batches', () => {
+  /** A sampler with `n` active rollouts whose stage is known. */
+  function samplerOf(n: number, failing?: MetricsProvider['measureAll']) {
+    const published: RolloutEvent[] = [];
+    const calls: (readonly MeasureQuery[])[] = [];
+    const table = new RolloutTable();
+    for (let i = 0; i < n; i++) {
+      table.set({
+        rolloutId: `r-${i}`,
+        service: `svc-${i}`,
+        target: {
+          service: `svc-${i}`,
+          stableVersion: '1.0.0',
+          canaryVersion: '1.1.0',
+          strategy: 'canary',
+        },
+        stages: aPlan().build().stages,
+        stageIndex: 0,
+        active: true,
+        paused: false,
+        handledSeq: 1,
+        appliedSeq: 1,
+      });
+    }
+    // An active rollout whose stage is unknown is not sampled.
+    table.set({ ...table.get('r-0')!, rolloutId: 'r-unknown', stageIndex: undefined });
+    const health = new HealthSampler({
+      metrics: {
+        measure: () => Promise.reject(new Error('the sampler measures in batches')),
+        measureAll: async (qs) => {
+          calls.push(qs);
+          if (failing) return failing(qs);
+          return qs.map((q) => ({
+            status: 'ok' as const,
+            requests: q.role === 'canary' ? 10 : 90,
+            errors: 0,
+            latencyMs: { p50: 1, p95: 1, p99: 1 },
+          }));
+        },
+      },
+      events: {
+        publish: async (e) => void published.push(e),
+        subscribe: () => Promise.reject(new Error('not used')),
+      },
+      envelopes: new EventFactory('eu-west', { now: () => 1_000 }),
+      cluster: 'eu-west',
+      table,
+      logger: silentLogger,
+      windowMs: 5_000,
+      router: { read: async () => undefined },
+    });
+    return { health, published, calls };
+  }
+
+  it('measures every rollout’s canary and stable in one provider call, and sends one message with every rollout’s sample, about the cluster', async () => {
+    const { health, published, calls } = samplerOf(3);
+    await health.sampleAll();
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.map((q) => `${q.service} ${q.version} ${q.role}`)).toEqual([
+      'svc-0 1.1.0 canary',
+      'svc-0 1.0.0 stable',
+      'svc-1 1.1.0 canary',
+      'svc-1 1.0.0 stable',
+      'svc-2 1.1.0 canary',
+      'svc-2 1.0.0 stable',
+    ]);
+    expect(published).toHaveLength(1);
+    const [batch] = published;
+    if (batch?.type !== 'health_samples') throw new Error(`expected a batch, got ${batch?.type}`);
+    expect(batch).toMatchObject({ rolloutId: null, cluster: 'eu-west' });
+    expect(batch.payload.samples.map((s) => s.rolloutId)).toEqual(['r-0', 'r-1', 'r-2']);
+    // Each measurement lands with its own rollout and role.
+    expect(batch.payload.samples[0]).toMatchObject({
+      at: new Date(1_000).toISOString(),
+      stageIndex: 0,
+      windowMs: 5_000,
+      canary: { status: 'ok', requests: 10 },
+      stable: { status: 'ok', requests: 90 },
+    });
+  });
+
+  it('splits a large interval into bounded messages with increasing seqs', async () => {
+    const { health, published } = samplerOf(450);
+    await health.sampleAll();
+    const sizes = published.map((e) =>
+      e.type === 'health_samples' ? e.payload.samples.length : 0,
+    );
+    expect(sizes).toEqual([200, 200, 50]);
+    const seqs = published.map((e) => e.seq);
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+    expect(new Set(seqs).size).toBe(3);
+  });
+
+  it('sends nothing, and asks the provider nothing, when no rollout is due', async () => {
+    const { health, published, calls } = samplerOf(0);
+    await health.sampleAll();
+    expect(published).toEqual([]);
+    expect(calls).toEqual([]);
+  });
+
+  it('a provider that rejects or miscounts makes every sample unavailable, never throws', async () => {
+    for (const measureAll of [
+      () => Promise.reject(new Error('boom')),
+      async () => [{ status: 'unavailable' as const, reason: 'only one' }],
+    ]) {
+      const { health, published } = samplerOf(2, measureAll);
+      await health.sampleAll();
+      const [batch] = published;
+      if (batch?.type !== 'health_samples') throw new Error('expected a batch');
+      expect(batch.payload.samples.map((s) => [s.canary.status, s.stable.status])).toEqual([
+        ['unavailable', 'unavailable'],
+        ['unavailable', 'unavailable'],
+      ]);
+    }
+  });
+});
 
 describe('HealthSampler and interval counts', () => {
   it('asks for no counts when the stage has no sequential checks', async () => {

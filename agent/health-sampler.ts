@@ -1,4 +1,5 @@
-import type { Measurement } from '../shared/contracts/events.js';
+import type { BatchedHealthSample, Measurement } from '../shared/contracts/events.js';
+import { splitSamples } from '../shared/messaging/health-batches.js';
 import type { Logger } from '../shared/log.js';
 import type { EventBus } from '../shared/ports/buses.js';
 import { describeError } from '../shared/errors.js';
@@ -36,13 +37,22 @@ export interface HealthSamplerOptions {
   dependentsByService?: Readonly<Record<string, readonly string[]>>;
 }
 
+/** What one rollout's sample measures this interval; the sampler measures all plans' queries together. */
+interface SamplePlan {
+  rollout: TrackedRollout;
+  stageIndex: number;
+  canary: MeasureQuery;
+  stable: MeasureQuery;
+}
+
 /**
- * One `health_sample` per active rollout per call: canary and stable measured over the same
- * window, tagged with the rollout's current stage, with the latest results of the stage gate's
- * webhook checks (see `WebhookChecks`; a sample waits for a round in flight at most half its
- * window). Rollouts whose stage is not known (found on a route whose mark has no stage, before
- * any command) are skipped. A failed publish is logged and
- * the next sample goes on: samples are periodic, a lost one is replaced by the next.
+ * One `health_samples` batch per call (split when large, see `splitSamples`) with a sample per
+ * active rollout: canary and stable measured over the same window, tagged with the rollout's
+ * current stage, with the latest results of the stage gate's webhook checks (see
+ * `WebhookChecks`; a sample waits for a round in flight at most half its window). Rollouts whose
+ * stage is not known (found on a route whose mark has no stage, before any command) are skipped.
+ * A failed publish is logged and the next batch goes on: samples are periodic, a lost one is
+ * replaced by the next.
  */
 export class HealthSampler {
   private readonly webhooks: WebhookChecks;
@@ -70,71 +80,104 @@ export class HealthSampler {
     const ids = new Set(active.map((r) => r.rolloutId));
     this.webhooks.keepOnly(ids);
     this.dependents.keepOnly(ids);
-    const due = active.filter((r) => r.target !== undefined && r.stageIndex !== undefined);
-    await Promise.all(due.map((rollout) => this.sample(rollout)));
+    const plans = active.flatMap((rollout) => {
+      const plan = this.planFor(rollout);
+      return plan ? [plan] : [];
+    });
+    if (plans.length === 0) return;
+    // Every rollout's canary and stable in one call: the provider groups them (one Prometheus
+    // query per metric per round, however many rollouts).
+    const measured = await this.measureAll(plans.flatMap((p) => [p.canary, p.stable]));
+    const samples = await Promise.all(
+      plans.map((plan, i) => this.sample(plan, measured[2 * i]!, measured[2 * i + 1]!)),
+    );
+    await this.publish(samples.flatMap((s) => (s ? [s] : [])));
   }
 
-  private async sample(rollout: TrackedRollout): Promise<void> {
+  /** The queries of one rollout's sample; undefined while its target or stage is unknown. */
+  private planFor(rollout: TrackedRollout): SamplePlan | undefined {
     const { target, stageIndex } = rollout;
-    if (target === undefined || stageIndex === undefined) return;
+    if (target === undefined || stageIndex === undefined) return undefined;
     const { windowMs } = this.options;
     const counts = countsWanted(
       rollout,
       stageIndex,
       this.options.sequentialByService?.[rollout.service] ?? [],
     );
-    const [canary, stable, webhooks, dependents] = await Promise.all([
-      this.measure({
-        service: target.service,
-        version: target.canaryVersion,
-        role: 'canary',
-        windowMs,
-        ...counts,
-      }),
-      this.measure({
-        service: target.service,
-        version: target.stableVersion,
-        role: 'stable',
-        windowMs,
-        ...counts,
-      }),
+    const query = (version: string, role: MeasureQuery['role']): MeasureQuery => ({
+      service: target.service,
+      version,
+      role,
+      windowMs,
+      ...counts,
+    });
+    return {
+      rollout,
+      stageIndex,
+      canary: query(target.canaryVersion, 'canary'),
+      stable: query(target.stableVersion, 'stable'),
+    };
+  }
+
+  private async sample(
+    plan: SamplePlan,
+    canary: Measurement,
+    stable: Measurement,
+  ): Promise<BatchedHealthSample | undefined> {
+    const { rollout, stageIndex } = plan;
+    const { windowMs, envelopes } = this.options;
+    const [webhooks, dependents] = await Promise.all([
       this.webhooks.resultsFor(rollout, stageIndex, Math.ceil(windowMs / 2)),
       this.dependents.measure(rollout, windowMs),
     ]);
     // The rollout may have ended (or moved on) while measuring: a sample must not follow its end.
-    if (!rollout.active || rollout.stageIndex !== stageIndex) return;
+    if (!rollout.active || rollout.stageIndex !== stageIndex) return undefined;
+    return {
+      rolloutId: rollout.rolloutId,
+      at: envelopes.now(),
+      stageIndex,
+      windowMs,
+      canary,
+      stable,
+      ...(webhooks.length > 0 && { webhooks }),
+      ...(dependents.length > 0 && { dependents }),
+    };
+  }
+
+  /** One message per batch, one after another: keyed by cluster, they keep their order. */
+  private async publish(samples: BatchedHealthSample[]): Promise<void> {
     const { envelopes, events, logger } = this.options;
-    const event = envelopes.event(
-      'health_sample',
-      { rolloutId: rollout.rolloutId, seq: envelopes.nextOwnSeq() },
-      {
-        stageIndex,
-        windowMs,
-        canary,
-        stable,
-        ...(webhooks.length > 0 && { webhooks }),
-        ...(dependents.length > 0 && { dependents }),
-      },
-    );
-    try {
-      await events.publish(event);
-    } catch (err) {
-      logger.warn(
-        { rolloutId: rollout.rolloutId, err: describeError(err) },
-        'cannot publish health sample',
+    for (const batch of splitSamples(samples)) {
+      const event = envelopes.event(
+        'health_samples',
+        { rolloutId: null, seq: envelopes.nextOwnSeq() },
+        { samples: batch },
       );
+      try {
+        await events.publish(event);
+      } catch (err) {
+        logger.warn(
+          { samples: batch.length, err: describeError(err) },
+          'cannot publish health samples',
+        );
+      }
     }
   }
 
-  /** The port never rejects; a provider that does anyway is reported unavailable, not thrown. */
-  private async measure(query: MeasureQuery): Promise<Measurement> {
+  /**
+   * The port never rejects; a provider that does anyway (or answers with the wrong number of
+   * measurements) is reported unavailable for every query, not thrown.
+   */
+  private async measureAll(queries: MeasureQuery[]): Promise<Measurement[]> {
+    const failed = (reason: string): Measurement[] =>
+      queries.map(() => ({ status: 'unavailable', reason: `metrics provider failed: ${reason}` }));
     try {
-      return await this.options.metrics.measure(query);
+      const measured = await this.options.metrics.measureAll(queries);
+      return measured.length === queries.length
+        ? measured
+        : failed(`${measured.length} measurements for ${queries.length} queries`);
     } catch (err) {
-      return {
-        status: 'unavailable',
-        reason: `metrics provider failed: ${describeError(err) || 'unknown error'}`,
-      };
+      return failed(describeError(err) || 'unknown error');
     }
   }
 }

@@ -31,6 +31,20 @@ describe('AgentEndpoints', () => {
     expect((await get('/nothing')).status).toBe(404);
   });
 
+  it('counts the metrics provider’s backend calls and rounds, so calls per interval can be read', async () => {
+    endpoints = new AgentEndpoints({
+      cluster: 'eu-west',
+      activeRollouts: () => [],
+      ready: () => true,
+    });
+    const port = await endpoints.listen(0, '127.0.0.1');
+    endpoints.countMetricsBatch(5);
+    endpoints.countMetricsBatch(6);
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(text).toContain('rollout_agent_metrics_queries_total{cluster="eu-west"} 11');
+    expect(text).toContain('rollout_agent_metrics_rounds_total{cluster="eu-west"} 2');
+  });
+
   it('rejects listen() on a port already taken, so the caller can decide', async () => {
     endpoints = new AgentEndpoints({
       cluster: 'eu-west',

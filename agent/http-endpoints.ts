@@ -29,6 +29,28 @@ export class AgentEndpoints {
     registers: [this.registry],
   });
 
+  /**
+   * Calls the metrics provider made to its backend (Prometheus: HTTP queries; simulated: one per
+   * round), and the rounds (`measure`/`measureAll` calls) they served: their ratio is the calls
+   * per sampling interval, which must not grow with the cluster's rollouts.
+   */
+  private readonly metricsQueries = new Counter({
+    name: 'rollout_agent_metrics_queries_total',
+    help: 'Calls the metrics provider made to its backend (Prometheus HTTP queries) while sampling.',
+    registers: [this.registry],
+  });
+  private readonly metricsRounds = new Counter({
+    name: 'rollout_agent_metrics_rounds_total',
+    help: 'Sampling rounds (batches of measurements) the metrics provider served.',
+    registers: [this.registry],
+  });
+
+  /** For the metrics provider's `onBatch`: one round that made `queries` backend calls. */
+  readonly countMetricsBatch = (queries: number): void => {
+    this.metricsRounds.inc();
+    this.metricsQueries.inc(queries);
+  };
+
   constructor(options: AgentEndpointsOptions) {
     this.registry.setDefaultLabels({ cluster: options.cluster });
     collectDefaultMetrics({ register: this.registry });

@@ -26,6 +26,7 @@ import { AgentEndpoints } from './http-endpoints.js';
 import {
   gatewayServices,
   httpRouteApi,
+  leaseElector,
   prometheusOptions,
   verifyDrivers,
 } from './driver-config.js';
@@ -86,8 +87,18 @@ export async function main(): Promise<void> {
       ...(env.SIMULATION_STATE_FILE !== undefined && { stateFile: env.SIMULATION_STATE_FILE }),
     }));
 
+  // Made before the drivers and the buses, which count their calls and dead letters on its /metrics.
+  let running = false;
+  const endpoints = new AgentEndpoints({
+    cluster,
+    activeRollouts: () => agent.activeRollouts(),
+    ready: () => running,
+  });
   const router = createRouter(await routerConfig(env, policy, simulation));
-  const metrics = createMetricsProvider(metricsConfig(env, policy, simulation));
+  const metrics = createMetricsProvider({
+    ...metricsConfig(env, policy, simulation),
+    onBatch: endpoints.countMetricsBatch,
+  });
   // Refuses a missing route, an unparsable template or an unreachable API before consuming.
   await verifyDrivers({ router, metrics, services, env });
 
@@ -99,21 +110,21 @@ export async function main(): Promise<void> {
     ...security,
     logger,
   });
-  // Made before the buses, which count their dead letters on its /metrics.
-  let running = false;
-  const endpoints = new AgentEndpoints({
-    cluster,
-    activeRollouts: () => agent.activeRollouts(),
-    ready: () => running,
-  });
   const busOptions = {
     logger,
     clock: systemClock,
     onDeadLetter: (letter: { topic: string; kind: string }) => endpoints.deadLetters.inc(letter),
   };
+  // On Kubernetes, one replica per cluster samples (a Lease); the others stand by. Simulated
+  // clusters have no API to hold a lease: every replica samples, as before.
+  const leader =
+    env.TRAFFIC_ROUTER === 'gateway-api'
+      ? await leaseElector(env, cluster, agentId, logger)
+      : undefined;
   const agent = new RolloutAgent({
     cluster,
     agentId,
+    ...(leader !== undefined && { leader }),
     commands: new TopicCommandBus(broker, {
       ...busOptions,
       ...(verifier !== undefined && { verifier }),
@@ -134,6 +145,8 @@ export async function main(): Promise<void> {
   exitGracefullyOnSignals(
     logger,
     async () => {
+      // Released first, so the standby replica takes over sampling without waiting the lease out.
+      await leader?.stop();
       await agent.stop();
       await endpoints.close();
       await broker.close();
@@ -149,6 +162,7 @@ export async function main(): Promise<void> {
   );
 
   await agent.start();
+  leader?.start();
   running = true;
   logger.info(
     {

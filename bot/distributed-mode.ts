@@ -4,7 +4,12 @@ import {
   type KafkaTopicBrokerOptions,
 } from '../shared/adapters/kafka-topic-broker.js';
 import type { Clock } from '../shared/clock.js';
-import { BOT_EVENTS_GROUP, EVENTS_TOPIC } from '../shared/contracts/topics.js';
+import {
+  BOT_EVENTS_GROUP,
+  BOT_HEALTH_GROUP,
+  EVENTS_TOPIC,
+  HEALTH_TOPIC,
+} from '../shared/contracts/topics.js';
 import type { Policy } from '../shared/config/policy.js';
 import type { Logger } from '../shared/log.js';
 import type { CommandSigner } from '../shared/messaging/command-signing.js';
@@ -140,12 +145,13 @@ export async function startDistributedMode(
     ...options,
     samplesRetentionMs: policy.retention.samples,
   });
-  options.metrics?.watchConsumerLag(async () =>
-    (await connected.broker.consumerLag(BOT_EVENTS_GROUP, EVENTS_TOPIC)).map((p) => ({
-      topic: EVENTS_TOPIC,
-      ...p,
-    })),
-  );
+  // Events and health samples are read by groups of their own: either may fall behind alone.
+  const lagOf = async (group: string, topic: string) =>
+    (await connected.broker.consumerLag(group, topic)).map((p) => ({ topic, ...p }));
+  options.metrics?.watchConsumerLag(async () => [
+    ...(await lagOf(BOT_EVENTS_GROUP, EVENTS_TOPIC)),
+    ...(await lagOf(BOT_HEALTH_GROUP, HEALTH_TOPIC)),
+  ]);
   const bot = new BotRuntime({
     adapters: {
       ...connected.adapters,

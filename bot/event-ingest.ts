@@ -1,4 +1,8 @@
-import type { RolloutEvent } from '../shared/contracts/events.js';
+import type {
+  HealthSamplePayload,
+  HealthSamplesEvent,
+  RolloutEvent,
+} from '../shared/contracts/events.js';
 import { isRolloutError } from '../shared/errors.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/log.js';
@@ -16,7 +20,8 @@ export interface EventIngestDeps {
 }
 
 /**
- * Turns agent events into state transitions, health samples and heartbeats. A refused event
+ * Turns agent events into state transitions, health samples and heartbeats (a `health_samples`
+ * batch in one pass, see `ingestBatch`; the single `health_sample` of older agents too). A refused event
  * (a duplicate, a stale stage, an unknown rollout) is logged and consumed: redelivery cannot
  * make it valid. Anything else that fails (Redis down) rejects, and the bus retries it.
  */
@@ -25,6 +30,8 @@ export function createEventIngest(deps: EventIngestDeps): (event: RolloutEvent) 
     // Our own clock, not the agent's: gate windows compare it with when the bake began.
     const at = deps.clock.now();
     switch (event.type) {
+      case 'health_samples':
+        return ingestBatch(deps, event, at);
       case 'health_sample':
         if (event.rolloutId) {
           await deps.samples.record(event.rolloutId, {
@@ -45,19 +52,71 @@ export function createEventIngest(deps: EventIngestDeps): (event: RolloutEvent) 
     }
     const input = inputOf(event);
     if (!input || !event.rolloutId) return;
-    try {
-      await deps.service.apply(event.rolloutId, input, event.actor);
-    } catch (err) {
-      if (isRolloutError(err) && err.code !== 'version_conflict') {
-        deps.logger.info(
-          { rolloutId: event.rolloutId, event: event.type, id: event.id, reason: err.message },
-          'event not applied',
-        );
-        return;
-      }
-      throw err;
-    }
+    await applyInput(deps, event.rolloutId, input, event);
   };
+}
+
+/** Applies one input; a refusal is logged and swallowed, anything else (Redis down) rejects. */
+async function applyInput(
+  deps: EventIngestDeps,
+  rolloutId: string,
+  input: RolloutInput,
+  event: Pick<RolloutEvent, 'type' | 'id' | 'actor'>,
+): Promise<void> {
+  try {
+    await deps.service.apply(rolloutId, input, event.actor);
+  } catch (err) {
+    if (isRolloutError(err) && err.code !== 'version_conflict') {
+      deps.logger.info(
+        { rolloutId, event: event.type, id: event.id, reason: err.message },
+        'event not applied',
+      );
+      return;
+    }
+    throw err;
+  }
+}
+
+/**
+ * A batch in one pass: every sample stored in one round trip, then the interval counts handed
+ * to the judge, rollouts in parallel (a batch holds one sample per rollout of its cluster, so
+ * nothing is reordered within a rollout). If anything rejects the whole batch is tried again
+ * once all settled: storing keeps the newer sample and the judge refuses an interval it has
+ * folded already, so a retry does no harm.
+ */
+async function ingestBatch(
+  deps: EventIngestDeps,
+  event: HealthSamplesEvent,
+  at: number,
+): Promise<void> {
+  const { samples } = event.payload;
+  await deps.samples.recordAll(
+    samples.map(({ rolloutId, at: windowEnd, ...sample }) => ({
+      rolloutId,
+      stored: {
+        cluster: event.cluster,
+        receivedAt: at,
+        windowEnd: Math.min(Date.parse(windowEnd), at),
+        sample,
+      },
+    })),
+  );
+  const settled = await Promise.allSettled(
+    samples.flatMap(({ rolloutId, ...sample }) => {
+      const input = countsInput(event.cluster, sample);
+      return input ? [applyInput(deps, rolloutId, input, event)] : [];
+    }),
+  );
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** Only samples with interval counts for both versions feed the judge (see shared/judge). */
+function countsInput(cluster: string, sample: HealthSamplePayload): RolloutInput | undefined {
+  const { canary, stable } = sample;
+  if (canary.status !== 'ok' || stable.status !== 'ok') return undefined;
+  if (canary.counts === undefined || stable.counts === undefined) return undefined;
+  return { type: 'health_counts', cluster, canary: canary.counts, stable: stable.counts };
 }
 
 function inputOf(event: RolloutEvent): RolloutInput | undefined {
@@ -70,18 +129,8 @@ function inputOf(event: RolloutEvent): RolloutInput | undefined {
       return { type: 'rolled_back', cluster: event.cluster };
     case 'command_failed':
       return { type: 'command_failed', cluster: event.cluster, ...event.payload };
-    case 'health_sample': {
-      // Only samples with interval counts for both versions feed the judge (see shared/judge).
-      const { canary, stable } = event.payload;
-      if (canary.status !== 'ok' || stable.status !== 'ok') return undefined;
-      if (canary.counts === undefined || stable.counts === undefined) return undefined;
-      return {
-        type: 'health_counts',
-        cluster: event.cluster,
-        canary: canary.counts,
-        stable: stable.counts,
-      };
-    }
+    case 'health_sample':
+      return countsInput(event.cluster, event.payload);
     default:
       return undefined;
   }

@@ -8,7 +8,7 @@ import { SimulatedMetrics } from './simulated-metrics.js';
 export const METRICS_PROVIDER_TYPES = ['simulated', 'prometheus'] as const;
 
 export type MetricsConfig =
-  | { type: 'simulated'; cluster: SimulatedCluster }
+  | { type: 'simulated'; cluster: SimulatedCluster; onBatch?: (queries: number) => void }
   | ({ type: 'prometheus' } & PrometheusMetricsOptions);
 
 /**
@@ -18,7 +18,7 @@ export type MetricsConfig =
 export function createMetricsProvider(config: MetricsConfig): MetricsProvider {
   switch (config.type) {
     case 'simulated':
-      return new SimulatedMetrics(config.cluster);
+      return new SimulatedMetrics(config.cluster, Date.now, config.onBatch);
     case 'prometheus':
       return new PrometheusMetrics(config);
     default: {

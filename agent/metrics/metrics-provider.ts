@@ -20,4 +20,11 @@ export interface MeasureQuery {
  */
 export interface MetricsProvider {
   measure(query: MeasureQuery): Promise<Measurement>;
+  /**
+   * `measure` for every query of one sampling round, at one instant, with as few backend calls
+   * as the backend allows (Prometheus: one per metric for the whole round, not per query). One
+   * measurement per query, in the order given; never rejects, and one query that cannot be
+   * measured leaves the others' measurements as they are.
+   */
+  measureAll(queries: readonly MeasureQuery[]): Promise<Measurement[]>;
 }

@@ -15,6 +15,7 @@ import {
 } from '../../test/support/metrics-exporter.js';
 import { startPrometheus, type PrometheusServer } from '../../test/support/prometheus-server.js';
 import { waitFor } from '../../test/support/wait-for.js';
+import type { MeasureQuery } from './metrics-provider.js';
 import { PrometheusMetrics } from './prometheus-metrics.js';
 
 const SLOW_AND_FAILING: VersionTraffic = {
@@ -183,6 +184,96 @@ describe('PrometheusMetrics on a real Prometheus', () => {
       // latencyUnit milliseconds: the histogram's seconds are taken as they are.
       expect(m.latencyMs.p50).toBeCloseTo(expectedQuantileMs(HEALTHY, 0.5) / 1000, 6);
     }
+  });
+
+  describe('measureAll: a whole sampling round', () => {
+    /** Two providers evaluating at one instant: what one round measures, one by one or grouped. */
+    function atOneInstant() {
+      const now = Date.now() - 1_000;
+      const calls: number[] = [];
+      const options = { url: prometheus.url, minWindowMs: 0, now: () => now };
+      return {
+        grouped: new PrometheusMetrics({ ...options, onBatch: (n) => void calls.push(n) }),
+        single: new PrometheusMetrics(options),
+        calls,
+      };
+    }
+    const canary: MeasureQuery = {
+      service: 'checkout',
+      version: '2.4.1',
+      role: 'canary',
+      windowMs: WINDOW_MS,
+    };
+    const stable: MeasureQuery = { ...canary, version: '2.4.0', role: 'stable' };
+
+    it('makes one call per metric however many queries, with the numbers of one-by-one measuring, in order', async () => {
+      const round = Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? canary : stable));
+      const unknown = { ...canary, service: 'no-such-service' };
+      const { grouped, single, calls } = atOneInstant();
+      const measured = await grouped.measureAll([...round, unknown]);
+      expect(calls).toEqual([5]);
+      const expected = await Promise.all([canary, stable, unknown].map((q) => single.measure(q)));
+      expect(expected[0]).toMatchObject({ status: 'ok' });
+      expect(expected[1]).toMatchObject({ status: 'ok' });
+      expect(measured).toHaveLength(31);
+      round.forEach((query, i) => expect(measured[i]).toEqual(expected[query === canary ? 0 : 1]));
+      expect(measured[30]).toMatchObject({ status: 'unavailable' });
+      if (measured[30]?.status === 'unavailable') {
+        expect(measured[30].reason).toMatch(
+          /^requests of no-such-service 2\.4\.1 \(canary\): no data/,
+        );
+      }
+    });
+
+    it('adds the interval counts with one more call for all queries, equal to one-by-one counts', async () => {
+      const { grouped, single, calls } = atOneInstant();
+      const counts = { slowBoundsMs: [250, 1000] };
+      const queries: MeasureQuery[] = [
+        { ...canary, counts },
+        { ...stable, counts },
+      ];
+      const measured = await grouped.measureAll(queries);
+      expect(calls).toEqual([6]);
+      for (const [i, query] of queries.entries()) {
+        const one = await single.measure(query);
+        if (one.status !== 'ok' || measured[i]?.status !== 'ok') throw new Error('expected ok');
+        expect(one.counts).toBeDefined();
+        expect(measured[i]).toEqual(one);
+      }
+      // Reported once per interval, as with measure.
+      const again = await grouped.measureAll(queries);
+      expect(again.every((m) => m.status === 'ok' && m.counts === undefined)).toBe(true);
+    });
+
+    it('falls back to one by one when Prometheus refuses the grouped query (a scalar template), so other services keep their samples', async () => {
+      const now = Date.now() - 1_000;
+      const custom = new PrometheusMetrics({
+        url: prometheus.url,
+        minWindowMs: 0,
+        now: () => now,
+        services: {
+          checkout: { requests: 'scalar(sum(rate(http_requests_total[$window]))) * 0 + 42' },
+        },
+      });
+      const measured = await custom.measureAll([
+        stable,
+        { ...stable, service: 'payments' },
+        { ...stable, windowMs: 0 },
+      ]);
+      expect(measured[0]).toMatchObject({ status: 'ok', requests: 42 });
+      expect(measured[1]).toMatchObject({ status: 'unavailable' });
+      expect(measured[2]).toMatchObject({ status: 'unavailable' });
+    });
+
+    it('reports every query unavailable when Prometheus is down, and nothing for no queries', async () => {
+      const down = new PrometheusMetrics({ url: 'http://127.0.0.1:1', minWindowMs: 0 });
+      const measured = await down.measureAll([canary, stable]);
+      expect(measured.map((m) => m.status)).toEqual(['unavailable', 'unavailable']);
+      if (measured[0]?.status === 'unavailable') {
+        expect(measured[0].reason).toMatch(/cannot reach Prometheus/);
+      }
+      expect(await down.measureAll([])).toEqual([]);
+    });
   });
 
   it('reports a query returning several series as unavailable, asking for an aggregation', async () => {

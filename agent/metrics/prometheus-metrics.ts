@@ -6,7 +6,20 @@ import {
 } from '../../shared/config/prometheus-queries.js';
 import { ConfigError } from '../../shared/errors.js';
 import type { MeasureQuery, MetricsProvider } from './metrics-provider.js';
-import { renderCountQueries, renderQueries, renderSelector } from './promql-templates.js';
+import {
+  assemble,
+  single,
+  unavailable,
+  type Answer,
+  type PromResponse,
+  type Series,
+} from './prometheus-answers.js';
+import {
+  renderCountQueries,
+  renderQueries,
+  renderSelector,
+  type RenderedQueries,
+} from './promql-templates.js';
 
 export interface PrometheusMetricsOptions {
   /** Prometheus' base URL (`PROMETHEUS_URL`), e.g. `http://prometheus.monitoring:9090`. */
@@ -21,15 +34,14 @@ export interface PrometheusMetricsOptions {
   timeoutMs?: number;
   /** The evaluation time of a measurement's queries, in ms. Default `Date.now`. */
   now?: () => number;
+  /**
+   * Told after each `measure` or `measureAll` how many calls it made to Prometheus (the agent
+   * counts them on its /metrics).
+   */
+  onBatch?: (queries: number) => void;
 }
 
 type TemplateField = 'selector' | 'requests' | 'errors' | 'latency' | 'bucket';
-
-/**
- * One query's answer: a number, or why there is none, and whose fault that is: Prometheus
- * itself (unreachable, not Prometheus at that URL) or the query (refused, wrong shape).
- */
-type Answer = { value: number } | { problem: string; cause: 'prometheus' | 'query' };
 
 /**
  * A `MetricsProvider` over Prometheus' HTTP API (`POST /api/v1/query`): requests, errors and the
@@ -72,67 +84,152 @@ export class PrometheusMetrics implements MetricsProvider {
   }
 
   async measure(query: MeasureQuery): Promise<Measurement> {
+    const tally = { queries: 0 };
     try {
-      if (!(Number.isFinite(query.windowMs) && query.windowMs > 0)) {
-        return unavailable(`window must be a positive number of ms, got ${query.windowMs}`);
+      return await this.measureOne(query, tally);
+    } finally {
+      this.options.onBatch?.(tally.queries);
+    }
+  }
+
+  /**
+   * Every query's measurement with one Prometheus query per metric (requests, errors, p50, p95,
+   * p99, and one for all interval counts) for the whole batch, instead of five or six per query:
+   * each query's own PromQL (from its service's templates) is tagged with a label naming it and
+   * the tagged results are joined with `or`, so Prometheus answers all of them at one instant in
+   * one call. Batches above `MAX_PARTS_PER_QUERY` measurements are sent in chunks. If Prometheus
+   * refuses a joined query (one service's template returns a scalar, say), that chunk is measured
+   * query by query, so one bad template does not cost the other services their samples.
+   */
+  async measureAll(queries: readonly MeasureQuery[]): Promise<Measurement[]> {
+    const tally = { queries: 0 };
+    try {
+      const chunks: MeasureQuery[][] = [];
+      for (let i = 0; i < queries.length; i += MAX_PARTS_PER_QUERY) {
+        chunks.push(queries.slice(i, i + MAX_PARTS_PER_QUERY));
       }
-      const templates = this.templatesOf(query.service);
-      const windowMs = Math.max(query.windowMs, this.minWindowMs);
-      const rendered = renderQueries(templates, query, windowMs);
+      const measured = await Promise.all(chunks.map((chunk) => this.measureChunk(chunk, tally)));
+      return measured.flat();
+    } finally {
+      this.options.onBatch?.(tally.queries);
+    }
+  }
+
+  private async measureOne(query: MeasureQuery, tally: Tally): Promise<Measurement> {
+    try {
+      const prepared = this.prepare(query);
+      if ('status' in prepared) return prepared;
+      const { templates, windowMs, rendered } = prepared;
       const time = this.now() / 1000;
-      const what = `${query.service} ${query.version} (${query.role})`;
-      const [requests, errors, p50, p95, p99] = await Promise.all([
-        this.instant(rendered.requests, time),
-        this.instant(rendered.errors, time),
-        this.instant(rendered.latency.p50, time),
-        this.instant(rendered.latency.p95, time),
-        this.instant(rendered.latency.p99, time),
-      ]);
-      const named = {
-        requests,
-        errors,
-        'latency p50': p50,
-        'latency p95': p95,
-        'latency p99': p99,
-      };
-      for (const [name, answer] of Object.entries(named)) {
-        if ('problem' in answer) return unavailable(`${name} of ${what}: ${answer.problem}`);
-      }
-      const value = (a: Answer) => (a as { value: number }).value;
-      const count = value(requests);
-      if (count < 0 || value(errors) < 0) {
-        return unavailable(`requests or errors of ${what} are negative: check the templates`);
-      }
-      const latency = { p50: value(p50), p95: value(p95), p99: value(p99) };
-      for (const [name, v] of Object.entries(latency)) {
-        if (Number.isNaN(v)) {
-          return unavailable(
-            `latency ${name} of ${what} is NaN: no requests observed over the last ${windowMs} ms`,
-          );
-        }
-        if (!Number.isFinite(v) || v < 0) {
-          return unavailable(
-            `latency ${name} of ${what} is ${v}: above the highest histogram bucket, or a template that does not return a duration`,
-          );
-        }
-      }
-      const scale = templates.latencyUnit === 'seconds' ? 1000 : 1;
-      const total = Math.round(count);
-      const counts = query.counts
-        ? await this.counts(templates, query, windowMs, scale)
-        : undefined;
-      return {
-        status: 'ok',
-        requests: total,
-        // Two increase() results are extrapolated separately and can disagree by a fraction.
-        errors: Math.min(Math.round(value(errors)), total),
-        latencyMs: { p50: latency.p50 * scale, p95: latency.p95 * scale, p99: latency.p99 * scale },
-        ...(counts ? { counts } : {}),
-      };
+      const [requests, errors, p50, p95, p99] = await Promise.all(
+        [
+          rendered.requests,
+          rendered.errors,
+          rendered.latency.p50,
+          rendered.latency.p95,
+          rendered.latency.p99,
+        ].map((promql) => this.instant(promql, time, tally)),
+      );
+      const measured = assemble(query, templates, windowMs, [requests!, errors!, p50!, p95!, p99!]);
+      if (measured.status !== 'ok' || !query.counts) return measured;
+      const due = this.countsDue(templates, query, windowMs);
+      if (due === undefined) return measured;
+      const answers = await Promise.all(
+        due.promqls.map((promql) => this.instant(promql, due.toMs / 1000, tally)),
+      );
+      const counts = this.countsFrom(due, answers);
+      return counts ? { ...measured, counts } : measured;
     } catch (err) {
       // The port never rejects: a gate must see "unavailable", not an exception.
       return unavailable(`prometheus metrics failed: ${(err as Error).message}`);
     }
+  }
+
+  private async measureChunk(queries: MeasureQuery[], tally: Tally): Promise<Measurement[]> {
+    if (queries.length === 1) return [await this.measureOne(queries[0]!, tally)];
+    try {
+      const prepared = queries.map((query) => this.prepare(query));
+      const time = this.now() / 1000;
+      const live = prepared.flatMap((p, i) => ('status' in p ? [] : [{ ...p, key: String(i) }]));
+      const metrics: ((r: RenderedQueries) => string)[] = [
+        (r) => r.requests,
+        (r) => r.errors,
+        (r) => r.latency.p50,
+        (r) => r.latency.p95,
+        (r) => r.latency.p99,
+      ];
+      const answered = await Promise.all(
+        metrics.map((metric) =>
+          this.instantEach(
+            live.map((p) => ({ key: p.key, promql: metric(p.rendered) })),
+            time,
+            tally,
+          ),
+        ),
+      );
+      if (answered.some((a) => a === 'refused')) {
+        return Promise.all(queries.map((query) => this.measureOne(query, tally)));
+      }
+      const byKey = answered as Map<string, Answer>[];
+      const measured = prepared.map((p, i): Measurement => {
+        if ('status' in p) return p;
+        const answers = byKey.map((m) => m.get(String(i))!);
+        return assemble(queries[i]!, p.templates, p.windowMs, answers);
+      });
+      return await this.attachCounts(queries, prepared, measured, tally);
+    } catch (err) {
+      const reason = `prometheus metrics failed: ${(err as Error).message}`;
+      return queries.map(() => unavailable(reason));
+    }
+  }
+
+  /** Adds each due interval's counts to the ok measurements that asked, one call per instant. */
+  private async attachCounts(
+    queries: MeasureQuery[],
+    prepared: (Prepared | Measurement)[],
+    measured: Measurement[],
+    tally: Tally,
+  ): Promise<Measurement[]> {
+    const due = new Map<number, CountsDue>();
+    measured.forEach((m, i) => {
+      const p = prepared[i]!;
+      if (m.status !== 'ok' || !queries[i]!.counts || 'status' in p) return;
+      const counts = this.countsDue(p.templates, queries[i]!, p.windowMs);
+      if (counts) due.set(i, counts);
+    });
+    const byTime = new Map<number, number[]>();
+    for (const [i, counts] of due) byTime.set(counts.toMs, [...(byTime.get(counts.toMs) ?? []), i]);
+    const result = [...measured];
+    await Promise.all(
+      [...byTime].map(async ([toMs, indices]) => {
+        const parts = indices.flatMap((i) =>
+          due.get(i)!.promqls.map((promql, j) => ({ key: `${i}.${j}`, promql })),
+        );
+        const answers = await this.instantEach(parts, toMs / 1000, tally);
+        for (const i of indices) {
+          const counts =
+            answers === 'refused'
+              ? undefined
+              : this.countsFrom(
+                  due.get(i)!,
+                  due.get(i)!.promqls.map((_, j) => answers.get(`${i}.${j}`)!),
+                );
+          const m = result[i]!;
+          if (counts && m.status === 'ok') result[i] = { ...m, counts };
+        }
+      }),
+    );
+    return result;
+  }
+
+  /** A query's templates, window and rendered PromQL, or why it cannot be measured at all. */
+  private prepare(query: MeasureQuery): Prepared | Measurement {
+    if (!(Number.isFinite(query.windowMs) && query.windowMs > 0)) {
+      return unavailable(`window must be a positive number of ms, got ${query.windowMs}`);
+    }
+    const templates = this.templatesOf(query.service);
+    const windowMs = Math.max(query.windowMs, this.minWindowMs);
+    return { templates, windowMs, rendered: renderQueries(templates, query, windowMs) };
   }
 
   /**
@@ -144,44 +241,50 @@ export class PrometheusMetrics implements MetricsProvider {
    * before the next grid instant carries no counts), and the bot also refuses an interval that
    * starts before the end of the last one it folded. `increase` extrapolates to the window's edges,
    * so counts are rounded and slow requests clamped to 0..requests. Any failed query: no counts,
-   * the measurement itself is unaffected.
+   * the measurement itself is unaffected. This returns the interval's queries, or undefined when
+   * its interval was reported already; `countsFrom` turns their answers into counts.
    */
-  private async counts(
+  private countsDue(
     templates: PromQueryTemplates,
     query: MeasureQuery,
     windowMs: number,
-    scale: number,
-  ): Promise<CountedInterval | undefined> {
+  ): CountsDue | undefined {
     const key = `${query.service}\u0000${query.version}\u0000${query.role}`;
     const toMs = Math.floor(this.now() / windowMs) * windowMs;
     if ((this.countedUntil.get(key) ?? -Infinity) >= toMs) return undefined;
     const bounds = query.counts?.slowBoundsMs ?? [];
+    const scale = templates.latencyUnit === 'seconds' ? 1000 : 1;
     const rendered = renderCountQueries(
       templates,
       query,
       windowMs,
       bounds.map((ms) => ms / scale),
     );
-    const time = toMs / 1000;
-    const answers = await Promise.all([
-      this.instant(rendered.requests, time),
-      this.instant(rendered.errors, time),
-      ...rendered.buckets.map((q) => this.instant(q, time)),
-    ]);
+    return {
+      key,
+      toMs,
+      windowMs,
+      bounds,
+      promqls: [rendered.requests, rendered.errors, ...rendered.buckets],
+    };
+  }
+
+  /** The interval's counts from the answers to `due.promqls`; undefined if any failed. */
+  private countsFrom(due: CountsDue, answers: Answer[]): CountedInterval | undefined {
     if (answers.some((a) => 'problem' in a || !Number.isFinite(a.value) || a.value < 0)) {
       return undefined;
     }
     const [requests, errors, ...buckets] = answers.map((a) =>
       Math.round((a as { value: number }).value),
     );
-    this.countedUntil.set(key, toMs);
-    const slow = bounds.map((boundMs, i) => ({
+    this.countedUntil.set(due.key, due.toMs);
+    const slow = due.bounds.map((boundMs, i) => ({
       boundMs,
       count: Math.min(requests!, Math.max(0, requests! - buckets[i]!)),
     }));
     return {
-      fromMs: toMs - windowMs,
-      toMs,
+      fromMs: due.toMs - due.windowMs,
+      toMs: due.toMs,
       requests: requests!,
       errors: Math.min(errors!, requests!),
       ...(slow.length > 0 ? { slow } : {}),
@@ -220,7 +323,7 @@ export class PrometheusMetrics implements MetricsProvider {
         ],
       ];
       for (const [field, promql] of checks) {
-        const answer = await this.instant(promql, time, { emptyIsFine: true });
+        const answer = await this.instant(promql, time, undefined, { emptyIsFine: true });
         if (!('problem' in answer)) continue;
         if (answer.cause === 'query') {
           throw new ConfigError(
@@ -251,8 +354,61 @@ export class PrometheusMetrics implements MetricsProvider {
   private async instant(
     promql: string,
     time: number,
+    tally: Tally | undefined,
     options: { emptyIsFine?: boolean } = {},
   ): Promise<Answer> {
+    const answered = await this.query(promql, time, tally);
+    if ('problem' in answered) return answered;
+    const { resultType, result } = answered;
+    if (resultType === 'scalar') return { value: Number((result as [number, string])[1]) };
+    if (resultType !== 'vector') {
+      return {
+        problem: `the query returns a ${resultType}, not a number: ${promql}`,
+        cause: 'query',
+      };
+    }
+    return single(result as Series[], promql, options);
+  }
+
+  /**
+   * Several instant queries in one call, each answered by its key: every part tagged with a
+   * `rollout_sample` label and joined with `or`. A part with no series gets a "no data" answer
+   * naming its own PromQL. `'refused'` when Prometheus refused the joined query (some part is
+   * not a vector, or a template does not parse): the caller then asks part by part.
+   */
+  private async instantEach(
+    parts: { key: string; promql: string }[],
+    time: number,
+    tally: Tally,
+  ): Promise<Map<string, Answer> | 'refused'> {
+    const answers = new Map<string, Answer>();
+    if (parts.length === 0) return answers;
+    const joined = parts
+      .map(({ key, promql }) => `label_replace((${promql}), "${KEY_LABEL}", "${key}", "", "")`)
+      .join(' or ');
+    const answered = await this.query(joined, time, tally);
+    if ('problem' in answered) {
+      if (answered.cause === 'query') return 'refused';
+      for (const { key } of parts) answers.set(key, answered);
+      return answers;
+    }
+    if (answered.resultType !== 'vector') return 'refused';
+    const byKey = new Map<string, Series[]>();
+    for (const series of answered.result as Series[]) {
+      const key = series.metric?.[KEY_LABEL] ?? '';
+      byKey.set(key, [...(byKey.get(key) ?? []), series]);
+    }
+    for (const { key, promql } of parts) answers.set(key, single(byKey.get(key) ?? [], promql));
+    return answers;
+  }
+
+  /** One POST to `/api/v1/query`: its data, or why there is none and whose fault that is. */
+  private async query(
+    promql: string,
+    time: number,
+    tally: Tally | undefined,
+  ): Promise<{ resultType: string; result: unknown } | Extract<Answer, { problem: string }>> {
+    if (tally) tally.queries++;
     let response: Response;
     try {
       response = await fetch(new URL('api/v1/query', this.base), {
@@ -287,37 +443,36 @@ export class PrometheusMetrics implements MetricsProvider {
         cause: 'query',
       };
     }
-    const { resultType, result } = body.data;
-    if (resultType === 'scalar') return { value: Number((result as [number, string])[1]) };
-    if (resultType !== 'vector') {
-      return {
-        problem: `the query returns a ${resultType}, not a number: ${promql}`,
-        cause: 'query',
-      };
-    }
-    const series = result as { value: [number, string] }[];
-    if (series.length === 0) {
-      return options.emptyIsFine
-        ? { value: Number.NaN }
-        : { problem: `no data (the query returned no series): ${promql}`, cause: 'query' };
-    }
-    if (series.length > 1) {
-      return {
-        problem: `the query returned ${series.length} series, not one: aggregate it (e.g. sum(...)): ${promql}`,
-        cause: 'query',
-      };
-    }
-    return { value: Number(series[0]!.value[1]) };
+    return body.data;
   }
 }
 
-interface PromResponse {
-  status: 'success' | 'error';
-  errorType?: string;
-  error?: string;
-  data?: { resultType: string; result: unknown };
+/** The label that tells apart the parts of a joined query (`instantEach`). */
+const KEY_LABEL = 'rollout_sample';
+
+/**
+ * Most measurements one joined query carries: 250 rollouts' canary and stable. A larger batch
+ * takes a call per metric per chunk; the query text stays in the hundreds of KB.
+ */
+export const MAX_PARTS_PER_QUERY = 500;
+
+/** Calls made to Prometheus, counted for `onBatch`. */
+interface Tally {
+  queries: number;
 }
 
-function unavailable(reason: string): Measurement {
-  return { status: 'unavailable', reason };
+interface Prepared {
+  templates: PromQueryTemplates;
+  windowMs: number;
+  rendered: RenderedQueries;
+}
+
+interface CountsDue {
+  /** Whose interval this is (service, version, role), for `countedUntil`. */
+  key: string;
+  toMs: number;
+  windowMs: number;
+  bounds: readonly number[];
+  /** Requests, errors, then one bucket query per bound. */
+  promqls: string[];
 }

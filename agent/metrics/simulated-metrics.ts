@@ -21,12 +21,27 @@ export class SimulatedMetrics implements MetricsProvider {
   constructor(
     private readonly cluster: SimulatedCluster,
     private readonly now: () => number = Date.now,
+    /** Told of each batch as one backend call: what a grouped query costs a real backend. */
+    private readonly onBatch?: (queries: number) => void,
   ) {}
+
+  /** Each query drawn on its own: the simulation has no backend to save calls on. */
+  async measureAll(queries: readonly MeasureQuery[]): Promise<Measurement[]> {
+    const measured = await Promise.all(queries.map((query) => this.measureOne(query)));
+    this.onBatch?.(queries.length > 0 ? 1 : 0);
+    return measured;
+  }
+
+  async measure(query: MeasureQuery): Promise<Measurement> {
+    const measured = await this.measureOne(query);
+    this.onBatch?.(1);
+    return measured;
+  }
 
   /** Per service/version/role: the end of the last interval whose counts were reported. */
   private readonly countedUntil = new Map<string, number>();
 
-  async measure(query: MeasureQuery): Promise<Measurement> {
+  private async measureOne(query: MeasureQuery): Promise<Measurement> {
     try {
       if (!(Number.isFinite(query.windowMs) && query.windowMs > 0)) {
         return unavailable(`window must be a positive number of ms, got ${query.windowMs}`);

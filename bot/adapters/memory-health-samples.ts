@@ -51,6 +51,10 @@ export class MemoryHealthSampleStore implements HealthSampleStore {
     entry.byCluster.set(stored.cluster, structuredClone(stored));
   }
 
+  async recordAll(entries: readonly { rolloutId: string; stored: StoredSample }[]): Promise<void> {
+    for (const { rolloutId, stored } of entries) await this.record(rolloutId, stored);
+  }
+
   async latest(rolloutId: string, stageIndex: number): Promise<StoredSample[]> {
     const entry = this.live(`${rolloutId}/${stageIndex}`, this.now());
     return entry ? [...entry.byCluster.values()].map((s) => structuredClone(s)) : [];

@@ -54,6 +54,26 @@ export class RedisHealthSampleStore implements HealthSampleStore {
     );
   }
 
+  /** One pipeline: a round trip for the whole batch instead of one per sample. */
+  async recordAll(entries: readonly { rolloutId: string; stored: StoredSample }[]): Promise<void> {
+    if (entries.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const { rolloutId, stored } of entries) {
+      pipeline.eval(
+        RECORD,
+        1,
+        this.key(rolloutId, stored.sample.stageIndex),
+        stored.cluster,
+        JSON.stringify(stored),
+        sampledAt(stored),
+        this.retentionMs,
+      );
+    }
+    const results = (await pipeline.exec()) ?? [];
+    const failed = results.find(([err]) => err !== null);
+    if (failed) throw failed[0];
+  }
+
   async latest(rolloutId: string, stageIndex: number): Promise<StoredSample[]> {
     const fields = await this.redis.hgetall(this.key(rolloutId, stageIndex));
     const samples: StoredSample[] = [];

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates the topics Rollout ChatOps uses, idempotently (--if-not-exists), with kafka-topics.sh:
 #   rollout.commands.<cluster>  one per cluster (bot -> that cluster's agents), keyed by rollout id
-#   rollout.events              agents -> bot
+#   rollout.events              agents -> bot: state changes and heartbeats
+#   rollout.health              agents -> bot: health sample batches, keyed by cluster
 #   rollout.dlq                 messages that failed validation, for operators
 #
 # Usage: create-topics.sh <cluster> [<cluster>…]
@@ -12,9 +13,11 @@
 #   COMMAND_PARTITIONS    per command topic [6]: agents of a cluster share one consumer group,
 #                         so this bounds that cluster's useful agent replicas
 #   EVENT_PARTITIONS      [12]: bounds the bot replicas consuming events
+#   HEALTH_PARTITIONS     [12]: keyed by cluster, so more than the clusters adds nothing
 #   DLQ_PARTITIONS        [3]
 #   COMMAND_RETENTION_MS  [604800000] 7 days: enough to replay to an agent that was down
 #   EVENT_RETENTION_MS    [604800000] 7 days
+#   HEALTH_RETENTION_MS   [3600000] 1 hour: an older sample is replaced by a newer one anyway
 #   DLQ_RETENTION_MS      [2592000000] 30 days: time for a person to look
 set -euo pipefail
 
@@ -51,5 +54,6 @@ for cluster in "$@"; do
   create "rollout.commands.$cluster" "${COMMAND_PARTITIONS:-6}" "${COMMAND_RETENTION_MS:-604800000}"
 done
 create rollout.events "${EVENT_PARTITIONS:-12}" "${EVENT_RETENTION_MS:-604800000}"
+create rollout.health "${HEALTH_PARTITIONS:-12}" "${HEALTH_RETENTION_MS:-3600000}"
 create rollout.dlq "${DLQ_PARTITIONS:-3}" "${DLQ_RETENTION_MS:-2592000000}"
 echo "topics ready"

@@ -2,8 +2,12 @@ import { z } from 'zod';
 import { envelopeOf } from './envelope.js';
 import { COMMAND_TYPES } from './commands.js';
 import { CountedInterval } from './counted-interval.js';
+import { INPUT_LIMITS } from '../rollout/plan.js';
 
-/** Events flow agent → bot on `rollout.events`; names are past tense. */
+/**
+ * Events flow agent → bot on `rollout.events`, health sample batches on `rollout.health`; names
+ * are past tense.
+ */
 
 export const StageAppliedPayload = z.object({
   stageIndex: z.number().int().nonnegative(),
@@ -71,6 +75,26 @@ export const HealthSamplePayload = z.object({
 });
 export type HealthSamplePayload = z.infer<typeof HealthSamplePayload>;
 
+/**
+ * Most samples one `health_samples` message carries; an agent with more active rollouts sends
+ * several messages (and also splits by size, see `shared/messaging/health-batches.ts`).
+ */
+export const MAX_SAMPLES_PER_BATCH = 200;
+
+/** One rollout's sample inside a batch: the single-sample payload plus whose it is and when. */
+export const BatchedHealthSample = HealthSamplePayload.extend({
+  rolloutId: z.string().min(1).max(INPUT_LIMITS.rolloutId),
+  /** When this sample's window ended (the agent's clock), as the envelope `at` of a single sample. */
+  at: z.iso.datetime(),
+});
+export type BatchedHealthSample = z.infer<typeof BatchedHealthSample>;
+
+/** Every sample one agent took in one interval (or a share of them, when split). */
+export const HealthSamplesPayload = z.object({
+  samples: z.array(BatchedHealthSample).min(1).max(MAX_SAMPLES_PER_BATCH),
+});
+export type HealthSamplesPayload = z.infer<typeof HealthSamplesPayload>;
+
 export const PromotedPayload = z.object({ version: z.string().min(1) });
 export const RolledBackPayload = z.object({ weight: z.literal(0), reason: z.string().min(1) });
 export const CommandFailedPayload = z.object({
@@ -85,7 +109,11 @@ export const AgentHeartbeatPayload = z.object({
 });
 
 export const StageAppliedEvent = envelopeOf('stage_applied', StageAppliedPayload);
+/** Kept for agents older than batches: the bot still ingests it on `rollout.events`. */
 export const HealthSampleEvent = envelopeOf('health_sample', HealthSamplePayload);
+/** `rolloutId` is null: a batch is about a cluster; each sample names its rollout. */
+export const HealthSamplesEvent = envelopeOf('health_samples', HealthSamplesPayload);
+export type HealthSamplesEvent = z.infer<typeof HealthSamplesEvent>;
 export const PromotedEvent = envelopeOf('promoted', PromotedPayload);
 export const RolledBackEvent = envelopeOf('rolled_back', RolledBackPayload);
 export const CommandFailedEvent = envelopeOf('command_failed', CommandFailedPayload);
@@ -94,6 +122,7 @@ export const AgentHeartbeatEvent = envelopeOf('agent_heartbeat', AgentHeartbeatP
 export const RolloutEvent = z.discriminatedUnion('type', [
   StageAppliedEvent,
   HealthSampleEvent,
+  HealthSamplesEvent,
   PromotedEvent,
   RolledBackEvent,
   CommandFailedEvent,

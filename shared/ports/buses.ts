@@ -34,8 +34,14 @@ export interface CommandBus {
 }
 
 export interface EventBus {
-  /** Publishes to `rollout.events`, keyed by rollout id (heartbeats: by cluster). */
+  /**
+   * Publishes to `rollout.events`, keyed by rollout id (heartbeats: by cluster); a
+   * `health_samples` batch goes to `rollout.health`, keyed by cluster.
+   */
   publish(event: RolloutEvent): Promise<void>;
-  /** Consumes every cluster's events in `group` (the bot's group by default). */
+  /**
+   * Consumes every cluster's events in `group` (the bot's group by default) and their sample
+   * batches in `healthGroup(group)`: two streams, each in order per key, not with each other.
+   */
   subscribe(handler: MessageHandler<RolloutEvent>, group?: string): Promise<Subscription>;
 }

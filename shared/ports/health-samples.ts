@@ -24,6 +24,12 @@ export interface HealthSampleStore {
    * `windowEnd`, or `receivedAt` where a sample has none).
    */
   record(rolloutId: string, stored: StoredSample): Promise<void>;
+  /**
+   * `record` for many samples in one round trip (a batch from an agent), with the same rule per
+   * sample. Idempotent; resolves once all are kept, rejects if any write failed (the batch is
+   * then retried whole, which the rule makes harmless).
+   */
+  recordAll(entries: readonly { rolloutId: string; stored: StoredSample }[]): Promise<void>;
   /** The latest sample of each cluster for one stage; clusters that sent none are absent. */
   latest(rolloutId: string, stageIndex: number): Promise<StoredSample[]>;
 }

@@ -6,7 +6,12 @@
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import type { Command } from '../../shared/contracts/commands.js';
 import type { RolloutEvent } from '../../shared/contracts/events.js';
-import { commandTopic, DLQ_TOPIC, EVENTS_TOPIC } from '../../shared/contracts/topics.js';
+import {
+  commandTopic,
+  DLQ_TOPIC,
+  EVENTS_TOPIC,
+  HEALTH_TOPIC,
+} from '../../shared/contracts/topics.js';
 import { generateKeyPairSync } from 'node:crypto';
 import {
   Ed25519CommandSigner,
@@ -16,7 +21,7 @@ import { TopicCommandBus } from '../../shared/messaging/topic-command-bus.js';
 import { TopicEventBus } from '../../shared/messaging/topic-event-bus.js';
 import { UnprocessableMessageError } from '../../shared/ports/buses.js';
 import type { TopicBroker } from '../../shared/ports/topic-broker.js';
-import { aCommand, anEvent } from '../support/envelopes.js';
+import { aBatchedSample, aCommand, anEvent } from '../support/envelopes.js';
 import { brokerKinds, testLogger, type BrokerFixture } from '../support/topic-brokers.js';
 import { deadLetters, watchTopic } from '../support/topic-watch.js';
 import { uniqueName, waitFor } from '../support/wait-for.js';
@@ -535,6 +540,111 @@ describe.each(brokerKinds)('buses contract: $name', (kind) => {
       expect(failures).toBe(MANY_FAILURES);
       expect(received).toEqual([promoted]);
       expect(deadLetters(dlq, (l) => l.origin.key === key)).toEqual([]);
+    });
+
+    it('puts health sample batches on rollout.health keyed by cluster, apart from rollout.events: a backlog of samples does not hold up a stage_applied', async ({
+      expect,
+    }) => {
+      const broker = fixture.client();
+      const bus = new TopicEventBus(broker, busOptions);
+      const cluster = uniqueName('c');
+      const rolloutId = uniqueName('r');
+      const received: RolloutEvent[] = [];
+      let releaseSamples: () => void = () => {};
+      const samplesHeld = new Promise<void>((resolve) => (releaseSamples = resolve));
+      const [subscription, raw] = await Promise.all([
+        bus.subscribe(async (event) => {
+          if (event.cluster !== cluster) return;
+          // The bot stuck on samples (a slow store) must still take the stage change.
+          if (event.type === 'health_samples') await samplesHeld;
+          received.push(event);
+        }, uniqueName('bot')),
+        watchTopic(broker, HEALTH_TOPIC),
+      ]);
+      const batch = anEvent()
+        .onCluster(cluster)
+        .healthSamples([rolloutId, uniqueName('r')])
+        .build();
+      const applied = anEvent()
+        .forRollout(rolloutId)
+        .onCluster(cluster)
+        .stageApplied(1, 25)
+        .build();
+      await bus.publish(batch);
+      await bus.publish(applied);
+
+      await waitFor(() => received.length >= 1, { what: 'the stage_applied' });
+      expect(received).toEqual([applied]);
+      releaseSamples();
+      await waitFor(() => received.length >= 2, { what: 'the batch, once the handler is free' });
+      const rawMine = await waitFor(
+        () => {
+          const mine = raw.records.filter((r) => r.key === cluster);
+          return mine.length >= 1 && mine;
+        },
+        { what: 'the batch on rollout.health' },
+      );
+      await Promise.all([subscription.stop(), raw.stop()]);
+
+      expect(received[1]).toEqual(batch);
+      expect(rawMine).toHaveLength(1);
+      expect(JSON.parse(rawMine[0]!.value!.toString('utf8'))).toEqual(batch);
+    });
+
+    it('hands on the valid samples of a batch with bad ones, then dead-letters it naming the bad ones; a batch with a bad envelope is dead-lettered whole', async ({
+      expect,
+    }) => {
+      const broker = fixture.client();
+      const bus = new TopicEventBus(broker, busOptions);
+      const cluster = uniqueName('c');
+      const received: RolloutEvent[] = [];
+      const [subscription, dlq] = await Promise.all([
+        bus.subscribe(async (event) => {
+          if (event.cluster === cluster) received.push(event);
+        }, uniqueName('bot')),
+        watchTopic(broker, DLQ_TOPIC),
+      ]);
+      const good = aBatchedSample('checkout-aaaaaa');
+      const mixed = {
+        ...anEvent().onCluster(cluster).healthSamples(['x']).build(),
+        payload: {
+          samples: [good, { ...aBatchedSample('checkout-bbbbbb'), windowMs: -1 }, 'garbage'],
+        },
+      };
+      const badEnvelope = { ...mixed, id: 'not-a-uuid' };
+      const empty = { ...mixed, payload: { samples: [] } };
+      const tooMany = {
+        ...mixed,
+        payload: { samples: Array.from({ length: 201 }, (_, i) => aBatchedSample(`r-${i}`)) },
+      };
+      const allBad = { ...mixed, payload: { samples: [{ rolloutId: 'r-9' }] } };
+      for (const message of [mixed, badEnvelope, empty, tooMany, allBad]) {
+        await broker.produce(HEALTH_TOPIC, cluster, JSON.stringify(message));
+      }
+
+      // Buses of the tests running beside this one (other groups) dead-letter these too: one
+      // letter per record is what this bus owes.
+      const lettersByOffset = () =>
+        new Map(deadLetters(dlq, (l) => l.origin.key === cluster).map((l) => [l.origin.offset, l]));
+      const letters = await waitFor(
+        () => {
+          const mine = [...lettersByOffset().values()];
+          return mine.length >= 5 && received.length >= 1 && mine;
+        },
+        { what: 'five dead letters' },
+      );
+      await Promise.all([subscription.stop(), dlq.stop()]);
+
+      expect(received).toEqual([{ ...mixed, payload: { samples: [good] } }]);
+      const reasons = letters.sort((a, b) => Number(a.origin.offset) - Number(b.origin.offset));
+      expect(reasons.map((l) => l.origin.topic)).toEqual(Array(5).fill(HEALTH_TOPIC));
+      expect(reasons[0]!.reason).toMatch(
+        /^unprocessable: 2 of 3 samples invalid \(1 handled\): sample 1 \(rollout checkout-bbbbbb\): .*windowMs.*; sample 2: /s,
+      );
+      expect(reasons[1]!.reason).toMatch(/^invalid health_samples message: .*id/s);
+      expect(reasons[2]!.reason).toMatch(/^invalid health_samples message: .*samples/s);
+      expect(reasons[3]!.reason).toMatch(/^invalid health_samples message: .*samples/s);
+      expect(reasons[4]!.reason).toMatch(/^unprocessable: 1 of 1 samples invalid \(0 handled\)/);
     });
 
     it('refuses to publish an invalid event', async ({ expect }) => {

@@ -68,6 +68,30 @@ describe.each([
     expect((await store.latest('r2', 0))[0]?.receivedAt).toBe(3_000);
   });
 
+  it('records a batch with the same rule per sample: newest per (rollout, stage, cluster) wins, even within the batch', async () => {
+    const store = create();
+    await store.record('r1', { ...aSample('eu-west', 0, 9_000, 5), windowEnd: 8_000 });
+    await store.recordAll([
+      // Older than what is stored: ignored.
+      { rolloutId: 'r1', stored: { ...aSample('eu-west', 0, 9_500, 9), windowEnd: 7_000 } },
+      { rolloutId: 'r2', stored: { ...aSample('eu-west', 0, 9_500, 1), windowEnd: 9_000 } },
+      { rolloutId: 'r2', stored: { ...aSample('eu-west', 1, 9_500, 2), windowEnd: 9_000 } },
+      // Two samples for one key in a batch: the later window wins whatever the order.
+      { rolloutId: 'r3', stored: { ...aSample('us-east', 0, 9_500, 4), windowEnd: 9_200 } },
+      { rolloutId: 'r3', stored: { ...aSample('us-east', 0, 9_500, 3), windowEnd: 9_100 } },
+    ]);
+    const errorsOf = async (rolloutId: string, stage: number) =>
+      (await store.latest(rolloutId, stage)).map(
+        (s) => (s.sample.canary as { errors: number }).errors,
+      );
+    expect(await errorsOf('r1', 0)).toEqual([5]);
+    expect(await errorsOf('r2', 0)).toEqual([1]);
+    expect(await errorsOf('r2', 1)).toEqual([2]);
+    expect(await errorsOf('r3', 0)).toEqual([4]);
+    await store.recordAll([]);
+    expect(await errorsOf('r1', 0)).toEqual([5]);
+  });
+
   it('keeps rollouts apart and returns nothing for a stage without samples', async () => {
     const store = create();
     await store.record('r1', aSample('eu-west', 0, 1000));

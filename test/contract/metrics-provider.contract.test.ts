@@ -148,6 +148,31 @@ describe.each(providers)('MetricsProvider contract: $name', ({ create }) => {
     expect(Measurement.parse(await fx.provider.measure(fx.unknown)).status).toBe('unavailable');
   });
 
+  it('measures a whole round at once: one measurement per query, in order, a bad query costing the others nothing', async () => {
+    const round = [...fx.live, fx.unknown, { ...fx.live[0]!, windowMs: 0 }, ...fx.live];
+    const measured = await fx.provider.measureAll(round);
+    expect(measured).toHaveLength(round.length);
+    const parsed = measured.map((m) => Measurement.parse(m));
+    for (const i of [0, 1, 4, 5]) {
+      const m = parsed[i]!;
+      expect(m).toMatchObject({ status: 'ok' });
+      if (m.status === 'ok') expect(m.requests).toBeGreaterThan(0);
+    }
+    expect(parsed[2]!.status).toBe('unavailable');
+    expect(parsed[3]!.status).toBe('unavailable');
+    // Each measurement is its own query's: the canary (less traffic) is not swapped with the stable.
+    const requests = (m: Measurement) => (m.status === 'ok' ? m.requests : Number.NaN);
+    expect(requests(parsed[0]!)).toBeLessThan(requests(parsed[1]!));
+    expect(await fx.provider.measureAll([])).toEqual([]);
+  });
+
+  it('reports a whole round unavailable when the backend cannot answer, without rejecting', async () => {
+    const measured = await fx.unavailable.measureAll(fx.live);
+    expect(measured.map((m) => Measurement.parse(m).status)).toEqual(
+      fx.live.map(() => 'unavailable'),
+    );
+  });
+
   it('never rejects, even on nonsense queries', async () => {
     const nonsense: MeasureQuery[] = [
       { ...fx.live[0]!, windowMs: 0 },

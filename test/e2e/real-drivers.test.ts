@@ -232,6 +232,22 @@ describe('end to end on the real drivers (gateway-api + prometheus, distributed 
     expect(gates.some((d) => /error_rate/.test(d) && !d.startsWith('pass'))).toBe(true);
     const applied = trail.filter((h) => h.input === 'stage_applied').map((h) => h.detail ?? '');
     expect(applied.some((d) => d.includes('at 100%'))).toBe(false);
+
+    // Prometheus was asked once per metric per sampling round (5, and 1 more for interval
+    // counts), not 5 per version of each rollout: the agent's own counters say so.
+    const serving = agent!
+      .output()
+      .split('\n')
+      .find((line) => line.includes('"msg":"serving /healthz'));
+    const port = /"port":(\d+)/.exec(serving ?? '')?.[1];
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const counter = (name: string) =>
+      Number(new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, 'm').exec(text)?.[1] ?? Number.NaN);
+    const rounds = counter('rollout_agent_metrics_rounds_total');
+    expect(rounds).toBeGreaterThan(0);
+    expect(counter('rollout_agent_metrics_queries_total')).toBeLessThanOrEqual(6 * rounds);
+    // It sampled as the elected replica: the cluster's lease names it.
+    expect(api.lease('default', 'rollout-agent-eu-west')?.spec?.holderIdentity).toMatch(/:\d+$/);
   }, 120_000);
 
   it('switches a blue-green rollout to 100% once its webhook passes the preview, mirroring 10% to it only meanwhile', async () => {

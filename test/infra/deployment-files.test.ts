@@ -30,9 +30,11 @@ import { commandSigner, commandVerifier, kafkaSecurity } from '../../shared/conf
 import {
   agentGroup,
   BOT_EVENTS_GROUP,
+  BOT_HEALTH_GROUP,
   commandTopic,
   DLQ_TOPIC,
   EVENTS_TOPIC,
+  HEALTH_TOPIC,
 } from '../../shared/contracts/topics.js';
 import { aCommand } from '../support/envelopes.js';
 
@@ -463,10 +465,20 @@ describe('infra/k8s manifests', () => {
     }
   });
 
-  it('grants the agent get and patch on httproutes in each namespace it manages, and nothing else', () => {
+  it('grants the agent get and patch on httproutes in each namespace it manages, its lease in its own namespace, and nothing else', () => {
     expect(byKind('ClusterRole')).toEqual([]);
     expect(byKind('ClusterRoleBinding')).toEqual([]);
-    const roles = byKind('Role');
+    const isLease = (r: Json) => r.metadata.name === 'rollout-agent-lease';
+    const leaseRoles = byKind('Role').filter(isLease);
+    expect(leaseRoles.map((r) => r.metadata.namespace)).toEqual([agent.metadata.namespace]);
+    expect(leaseRoles[0]!.rules).toEqual([
+      {
+        apiGroups: ['coordination.k8s.io'],
+        resources: ['leases'],
+        verbs: ['get', 'create', 'update'],
+      },
+    ]);
+    const roles = byKind('Role').filter((r) => !isLease(r));
     for (const role of roles) {
       expect(role.rules).toEqual([
         {
@@ -482,9 +494,9 @@ describe('infra/k8s manifests', () => {
     expect(new Set(roles.map((r) => r.metadata.namespace))).toEqual(managed);
     const account = agent.spec.template.spec.serviceAccountName;
     for (const binding of byKind('RoleBinding')) {
-      expect(roles.map((r) => `${r.metadata.namespace}/${r.metadata.name}`)).toContain(
-        `${binding.metadata.namespace}/${binding.roleRef.name}`,
-      );
+      expect(
+        [...roles, ...leaseRoles].map((r) => `${r.metadata.namespace}/${r.metadata.name}`),
+      ).toContain(`${binding.metadata.namespace}/${binding.roleRef.name}`);
       expect(binding.roleRef.kind).toBe('Role');
       expect(binding.subjects).toEqual([
         { kind: 'ServiceAccount', name: account, namespace: agent.metadata.namespace },
@@ -668,6 +680,7 @@ describe('infra/kafka/create-topics.sh', () => {
       commandTopic('eu-west'),
       commandTopic('us-east'),
       EVENTS_TOPIC,
+      HEALTH_TOPIC,
       DLQ_TOPIC,
     ]);
     for (const call of calls) {
@@ -756,9 +769,12 @@ describe('README: Kafka ACLs', () => {
         `${bot} Describe topic ${DLQ_TOPIC}`,
         `${bot} Read topic ${EVENTS_TOPIC}`,
         `${bot} Read group ${BOT_EVENTS_GROUP}`,
+        `${bot} Read topic ${HEALTH_TOPIC}`,
+        `${bot} Read group ${BOT_HEALTH_GROUP}`,
         `${agent} Read topic ${commandTopic('eu-west')}`,
         `${agent} Read group ${agentGroup('eu-west')}`,
         `${agent} Write topic ${EVENTS_TOPIC}`,
+        `${agent} Write topic ${HEALTH_TOPIC}`,
         `${agent} Write topic ${DLQ_TOPIC}`,
       ].sort(),
     );

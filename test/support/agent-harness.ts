@@ -6,7 +6,11 @@
 import { MemoryTopicBroker } from '../../shared/adapters/memory-topic-broker.js';
 import { Command } from '../../shared/contracts/commands.js';
 import { SCHEMA_VERSION } from '../../shared/contracts/envelope.js';
-import type { RolloutEvent, RolloutEventType } from '../../shared/contracts/events.js';
+import type {
+  BatchedHealthSample,
+  RolloutEvent,
+  RolloutEventType,
+} from '../../shared/contracts/events.js';
 import { silentLogger } from '../../shared/log.js';
 import { TopicCommandBus } from '../../shared/messaging/topic-command-bus.js';
 import { TopicEventBus } from '../../shared/messaging/topic-event-bus.js';
@@ -93,6 +97,23 @@ export class RecordingEventBus implements EventBus {
       (e): e is EventOf<T> =>
         e.type === type && (rolloutId === undefined || e.rolloutId === rolloutId),
     );
+  }
+
+  /** Every health sample published (unpacked from `health_samples` batches), in order. */
+  samples(rolloutId?: string): BatchedHealthSample[] {
+    return this.of('health_samples')
+      .flatMap((e) => e.payload.samples)
+      .filter((s) => rolloutId === undefined || s.rolloutId === rolloutId);
+  }
+
+  /** Waits until a health sample matching `where` was published, and returns it. */
+  waitForSample(
+    where: (sample: BatchedHealthSample) => boolean = () => true,
+  ): Promise<BatchedHealthSample> {
+    return waitFor(() => this.samples().find(where), {
+      what: 'a health sample',
+      timeoutMs: 10_000,
+    });
   }
 
   /** Waits until an event of `type` matching `where` was published, and returns it. */
@@ -204,6 +225,8 @@ export interface AgentHarnessOptions {
   wrapRouter?: (router: TrafficRouter) => TrafficRouter;
   /** The policy's webhook checks per service (`RolloutAgentOptions.webhooksByService`). */
   webhooksByService?: Record<string, WebhookCheck[]>;
+  /** Whether this replica samples (`RolloutAgentOptions.leader`). */
+  leader?: { isLeader(): boolean };
 }
 
 export interface AgentHarness {
@@ -250,6 +273,7 @@ export async function startAgent(options: AgentHarnessOptions = {}): Promise<Age
     ...(options.webhooksByService !== undefined && {
       webhooksByService: options.webhooksByService,
     }),
+    ...(options.leader !== undefined && { leader: options.leader }),
   });
   await agent.start();
   return {

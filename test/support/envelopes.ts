@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { Command, type CommandBody } from '../../shared/contracts/commands.js';
 import { SCHEMA_VERSION } from '../../shared/contracts/envelope.js';
-import { RolloutEvent } from '../../shared/contracts/events.js';
+import { RolloutEvent, type BatchedHealthSample } from '../../shared/contracts/events.js';
 
 const AT = '2025-06-02T09:30:00.000Z';
 
@@ -131,6 +131,16 @@ class EventBuilder extends EnvelopeBuilder<EventBuilder> {
     return this;
   }
 
+  /** A batch about a cluster: one healthy sample per rollout id, at stage `stageIndex`. */
+  healthSamples(rolloutIds: string[], stageIndex = 0): this {
+    this.rolloutId = null;
+    this.body = () => ({
+      type: 'health_samples',
+      payload: { samples: rolloutIds.map((rolloutId) => aBatchedSample(rolloutId, stageIndex)) },
+    });
+    return this;
+  }
+
   build(): RolloutEvent {
     return RolloutEvent.parse({ ...this.header(), ...this.body() });
   }
@@ -138,6 +148,17 @@ class EventBuilder extends EnvelopeBuilder<EventBuilder> {
 
 export function aCommand(): CommandBuilder {
   return new CommandBuilder();
+}
+
+/** One healthy sample of a `health_samples` batch. */
+export function aBatchedSample(rolloutId: string, stageIndex = 0, errors = 1): BatchedHealthSample {
+  const ok = (e: number) => ({
+    status: 'ok' as const,
+    requests: 1000,
+    errors: e,
+    latencyMs: { p50: 20, p95: 80, p99: 120 },
+  });
+  return { rolloutId, at: AT, stageIndex, windowMs: 10_000, canary: ok(errors), stable: ok(0) };
 }
 
 export function anEvent(): EventBuilder {

@@ -14,6 +14,8 @@ import type { AddressInfo } from 'node:net';
  * - 404 and 403 answers as Kubernetes `Status` objects (403s as configured, per verb);
  * - a gateway controller's part: after each write the route's `status.parents[].conditions` say
  *   whether every backendRef resolves to a Service it holds (`ResolvedRefs`, `BackendNotFound`);
+ * - Leases (coordination.k8s.io/v1), for leader election: GET, POST (409 AlreadyExists when
+ *   the lease exists) and PUT (409 Conflict on a stale `resourceVersion`), no patch;
  * - every request is recorded (method, path, content type, parsed body) for tests to check.
  */
 
@@ -74,12 +76,17 @@ export interface KubeApiDouble {
   writeKubeconfig(path: string): Promise<void>;
   /** Requests that reached the httproutes resource. */
   routeRequests(): RecordedRequest[];
+  /** A lease as stored, or undefined. */
+  lease(namespace: string, name: string): KubeObject | undefined;
+  /** Answers 503 to every lease request until `true` is given back (an API server away). */
+  leasesDown(down: boolean): void;
   close(): Promise<void>;
 }
 
 const ROUTES =
   /^\/apis\/gateway\.networking\.k8s\.io\/v1\/namespaces\/([^/]+)\/httproutes\/([^/?]+)$/;
 const SERVICES = /^\/api\/v1\/namespaces\/([^/]+)\/services\/([^/?]+)$/;
+const LEASES = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases(?:\/([^/?]+))?$/;
 
 export async function startKubeApiDouble(options: { token?: string } = {}): Promise<KubeApiDouble> {
   const token = options.token ?? 'test-service-account-token';
@@ -90,6 +97,78 @@ export async function startKubeApiDouble(options: { token?: string } = {}): Prom
   const interference = new Map<string, { change: (r: KubeObject) => void; left: number }>();
   let version = 1000;
   const key = (ns: string, name: string) => `${ns}/${name}`;
+  const leases = new Map<string, KubeObject>();
+  let leasesAway = false;
+
+  /** The Lease resource: what leader election needs of it, with optimistic concurrency. */
+  const handleLease = (
+    method: string,
+    ns: string,
+    name: string | undefined,
+    body: unknown,
+    send: (status: number, payload: unknown) => void,
+  ): void => {
+    if (leasesAway) return send(503, statusObject(503, 'ServiceUnavailable', 'etcd is away'));
+    const lease = body as KubeObject | undefined;
+    if (method === 'GET' && name !== undefined) {
+      const found = leases.get(key(ns, name));
+      return found
+        ? send(200, found)
+        : send(
+            404,
+            statusObject(404, 'NotFound', `leases.coordination.k8s.io "${name}" not found`),
+          );
+    }
+    if (typeof lease !== 'object' || lease === null || typeof lease.metadata?.name !== 'string') {
+      return send(400, statusObject(400, 'BadRequest', 'expected a Lease with metadata.name'));
+    }
+    const target = name ?? lease.metadata.name;
+    const current = leases.get(key(ns, target));
+    if (method === 'POST' && name === undefined) {
+      if (current) {
+        return send(
+          409,
+          statusObject(
+            409,
+            'AlreadyExists',
+            `leases.coordination.k8s.io "${target}" already exists`,
+          ),
+        );
+      }
+    } else if (method === 'PUT' && name !== undefined) {
+      if (!current) {
+        return send(
+          404,
+          statusObject(404, 'NotFound', `leases.coordination.k8s.io "${name}" not found`),
+        );
+      }
+      if (lease.metadata.resourceVersion !== current.metadata.resourceVersion) {
+        return send(
+          409,
+          statusObject(
+            409,
+            'Conflict',
+            `Operation cannot be fulfilled on leases.coordination.k8s.io "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+          ),
+        );
+      }
+    } else {
+      return send(405, statusObject(405, 'MethodNotAllowed', `${method} is not supported`));
+    }
+    const stored: KubeObject = {
+      ...structuredClone(lease),
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: {
+        ...lease.metadata,
+        name: target,
+        namespace: ns,
+        resourceVersion: String(++version),
+      },
+    };
+    leases.set(key(ns, target), stored);
+    return send(method === 'POST' ? 201 : 200, stored);
+  };
 
   const resolveStatus = (route: KubeObject): void => {
     const ns = route.metadata.namespace!;
@@ -188,6 +267,8 @@ export async function startKubeApiDouble(options: { token?: string } = {}): Prom
         ? send(200, { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns } })
         : send(404, statusObject(404, 'NotFound', `services "${name}" not found`));
     }
+    const lease = LEASES.exec(path);
+    if (lease) return handleLease(req.method ?? 'GET', lease[1]!, lease[2], body, send);
     const match = ROUTES.exec(path);
     if (!match)
       return send(404, statusObject(404, 'NotFound', `the server could not find ${path}`));
@@ -296,6 +377,13 @@ export async function startKubeApiDouble(options: { token?: string } = {}): Prom
       copy.kind ??= 'HTTPRoute';
       copy.metadata.namespace ??= 'default';
       return structuredClone(store(copy, undefined));
+    },
+    lease(namespace, name) {
+      const found = leases.get(key(namespace, name));
+      return found ? structuredClone(found) : undefined;
+    },
+    leasesDown(down) {
+      leasesAway = down;
     },
     route(namespace, name) {
       const found = routes.get(key(namespace, name));
