@@ -18,6 +18,7 @@ import {
 import { RedisAgentRegistry } from './adapters/redis-agent-registry.js';
 import { RedisHealthSampleStore } from './adapters/redis-health-samples.js';
 import { RedisOnceClaims } from './adapters/redis-once-claims.js';
+import { RedisReleaseStore } from './adapters/redis-release-store.js';
 import { RedisRolloutStore } from './adapters/redis-rollout-store.js';
 import { RedisServiceLocks } from './adapters/redis-service-locks.js';
 import type { OperatorMetrics } from './operator-metrics.js';
@@ -83,6 +84,7 @@ export async function connectDistributedAdapters(
   return {
     adapters: {
       store: new RedisRolloutStore(redis),
+      releases: new RedisReleaseStore(redis),
       locks: new RedisServiceLocks(redis, undefined, clock),
       samples: new RedisHealthSampleStore(redis, undefined, options.samplesRetentionMs),
       agents: new RedisAgentRegistry(redis),

@@ -6,7 +6,9 @@ import { parsePolicy } from '../../shared/config/policy-loader.js';
 import { silentLogger } from '../../shared/log.js';
 import { e2ePolicyYaml } from '../support/e2e-policy.js';
 import { describeRolloutScenarios } from './rollout-scenarios.js';
-import { describeWaveScenarios, type WaveHarness } from './wave-scenarios.js';
+import { describeWaveScenarios } from './wave-scenarios.js';
+import { RecordingReleaseNotifier } from '../../bot/adapters/recording-release-notifier.js';
+import { describeReleaseScenarios, type ReleaseHarness } from './release-scenarios.js';
 
 async function startLocal({
   faults,
@@ -14,9 +16,11 @@ async function startLocal({
 }: {
   faults?: Fault[];
   policyYaml?: string;
-}): Promise<WaveHarness> {
+}): Promise<ReleaseHarness> {
   const notifier = new RecordingNotifier();
+  const releaseNotifier = new RecordingReleaseNotifier();
   const local = await startLocalMode({
+    adapters: { releaseNotifier },
     policy: parsePolicy(policyYaml ?? e2ePolicyYaml(faults), 'e2e-policy.yaml'),
     notifier,
     clock: systemClock,
@@ -27,6 +31,8 @@ async function startLocal({
   });
   return {
     service: local.bot.service,
+    releases: local.bot.releases,
+    releaseNotifier,
     notifier,
     routerWeight: async (cluster, service) =>
       local.clusters.get(cluster)?.route(service)?.canaryWeight,
@@ -35,9 +41,13 @@ async function startLocal({
     injectFault: async (cluster, fault) => {
       local.faults.inject(cluster, fault);
     },
+    clearFaults: async (cluster) => {
+      local.faults.clear(cluster);
+    },
     stop: () => local.stop(),
   };
 }
 
 describeRolloutScenarios('local mode', startLocal);
 describeWaveScenarios('local mode', startLocal, { runtimeFaults: true });
+describeReleaseScenarios('local mode', startLocal, { runtimeFaults: true });
