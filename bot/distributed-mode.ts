@@ -11,6 +11,7 @@ import type { CommandSigner } from '../shared/messaging/command-signing.js';
 import { TopicCommandBus } from '../shared/messaging/topic-command-bus.js';
 import { TopicEventBus } from '../shared/messaging/topic-event-bus.js';
 import type { Notifier } from '../shared/ports/notifier.js';
+import type { ReleaseNotifier } from '../shared/ports/release-notifier.js';
 import {
   BullGateScheduler,
   type BullGateSchedulerOptions,
@@ -116,6 +117,8 @@ export interface DistributedModeOptions extends DistributedConnections {
   policy: Policy;
   /** Or a factory, for a notifier that needs the connected stores (the Slack surface does). */
   notifier: Notifier | ((connected: DistributedAdapters) => Notifier);
+  /** The release card and thread; asked after `notifier` (a factory may read what it built). */
+  releaseNotifier?: () => ReleaseNotifier | undefined;
   sweeps?: BotRuntimeOptions['sweeps'];
   sweepTimer?: boolean;
   paging?: BotRuntimeOptions['paging'];
@@ -153,6 +156,7 @@ export async function startDistributedMode(
       ...connected.adapters,
       notifier:
         typeof options.notifier === 'function' ? options.notifier(connected) : options.notifier,
+      ...(options.releaseNotifier && { releaseNotifier: options.releaseNotifier() }),
     },
     policy: () => policy,
     clock,
