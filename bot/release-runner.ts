@@ -148,6 +148,10 @@ export class ReleaseRunner {
       );
     } catch (err) {
       if (!isRolloutError(err)) throw err;
+      // No rollout holds the lock the release took for it (freed only if still the member's).
+      if ((await this.deps.rollouts.get(effect.rolloutId)) === undefined) {
+        await this.deps.locks.release(effect.service, effect.rolloutId);
+      }
       await this.deps.releases.applyIfAccepted(releaseId, {
         type: 'member_ended',
         service: effect.service,
