@@ -201,6 +201,11 @@ export class ReleaseService {
     );
   }
 
+  /** Releases not ended, newest first. */
+  async active(): Promise<ReleaseState[]> {
+    return this.deps.store.active();
+  }
+
   async get(releaseId: string): Promise<ReleaseState | undefined> {
     return this.deps.store.get(releaseId);
   }

@@ -70,3 +70,20 @@ export function releaseStartedText(state: ReleaseState): string {
 export function releaseStatusText(state: ReleaseState, now = Date.now()): string {
   return releaseCardText(state, now);
 }
+
+/** `/rollout list`: the releases not ended, each with its members' states. */
+export function activeReleasesText(states: readonly ReleaseState[]): string {
+  return [
+    `*Active releases* (${states.length})`,
+    ...states.map(
+      (s) =>
+        `• \`${escapeText(s.id)}\` · ${s.status.replace('_', ' ')} · ` +
+        s.plan.members
+          .map(
+            (m) =>
+              `${escapeText(m.service)} ${s.members[m.service]?.state.replace('_', ' ') ?? ''}`,
+          )
+          .join(', '),
+    ),
+  ].join('\n');
+}

@@ -24,6 +24,7 @@ import {
 import type { ReleaseState } from '../../shared/release/state.js';
 import {
   releasePlanText,
+  activeReleasesText,
   releaseStartedText,
   releaseStatusText,
   ReleaseNotRunError,
@@ -126,8 +127,11 @@ export class RolloutCommands {
         if (release) return { text: releaseStatusText(release) };
         return this.status(command.target, who);
       }
-      case 'list':
-        return { text: listText(await service.list()) };
+      case 'list': {
+        const releases = (await this.deps.releases?.active()) ?? [];
+        const text = listText(await service.list());
+        return { text: releases.length === 0 ? text : `${text}\n${activeReleasesText(releases)}` };
+      }
       case 'history': {
         this.requireService(command.service);
         return { text: historyText(command.service, await service.history(command.service)) };

@@ -351,6 +351,9 @@ describe('/rollout start of a release over HTTP', () => {
           ),
       { what: 'the payments card naming the release', timeoutMs: 10_000, intervalMs: 20 },
     );
+    const list = await product.slack.ask('list', inCheckout(STARTER));
+    expect(list).toContain('*Active releases* (1)');
+    expect(list).toContain(`\`${id}\` · running · payments`);
     const status = await product.slack.ask(`status ${id}`, inCheckout(STARTER));
     expect(status).toContain(`*Release \`${id}\`*`);
     const aborted = await product.slack.ask(`abort ${id} wrong build`, inCheckout(STARTER));
