@@ -134,7 +134,9 @@ export class ReleaseRunner {
     effect: Extract<ReleaseEffect, { type: 'start_member' }>,
   ): Promise<void> {
     const release = await this.deps.store.get(releaseId);
-    if (!release) return;
+    // Only a member still starting is started: one the release already sends back (a failure
+    // came before this effect ran) moves no traffic; its rollback effect frees its lock.
+    if (release?.members[effect.service]?.state !== 'starting') return;
     try {
       await this.deps.rollouts.start(
         {

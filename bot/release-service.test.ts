@@ -153,4 +153,15 @@ describe('ReleaseRunner', () => {
     // The other rollout keeps its lock.
     expect(await locks.holder('payments')).toBe(other.id);
   });
+
+  it('does not start a member the release already sends back, and frees its lock', async () => {
+    const { releases, runner, rolloutStore, locks } = setUp();
+    await releases.start(MEMBERS, actor);
+    // Aborted before the runner got to payments' start effect.
+    await releases.act('rel-1', { type: 'abort', reason: 'too early' }, actor);
+    await runner.drain();
+    expect(await rolloutStore.get('rel-1-payments')).toBeUndefined();
+    expect(await locks.holder('payments')).toBeUndefined();
+    expect((await releases.get('rel-1'))?.status).toBe('aborted');
+  });
 });
