@@ -182,8 +182,19 @@ export function beginRollback(
   failure: NonNullable<ReleaseState['failure']>,
 ): void {
   const { state } = draft;
+  const wasPaused = state.status === 'paused';
   state.status = 'rolling_back';
   state.failure = failure;
+  // Members the failure spares must reach their hold to be promoted: a pause would keep them,
+  // and the release, waiting forever (nobody resumes a release that is going back).
+  if (wasPaused) {
+    for (const [service, m] of Object.entries(state.members)) {
+      if (failure.affected.includes(service)) continue;
+      if (m.state === 'running' || m.state === 'starting') {
+        draft.effects.push({ type: 'resume_member', service, rolloutId: m.rolloutId });
+      }
+    }
+  }
   line(
     draft,
     `release going back (${failure.detail}); members rolled back, consumers first: ${failure.affected.join(', ')}`,

@@ -200,4 +200,15 @@ describe('releaseTransition', () => {
       code: 'terminal',
     });
   });
+
+  it('resumes the members a failure spares when the release was paused, so they can finish', () => {
+    const paused = drive(
+      aRelease({ onFailure: 'rollback-dependents' }),
+      { type: 'start', actor: 'U1' },
+      { type: 'pause', actor: 'U2' },
+    ).state;
+    const failed = drive(paused, ended('payments', 'rolled_back'));
+    expect(failed.state.status).toBe('rolling_back');
+    expect(of(failed.effects, 'resume_member')).toEqual(['search']);
+  });
 });
