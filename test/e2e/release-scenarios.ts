@@ -127,7 +127,11 @@ export function describeReleaseScenarios(
       }
       // One release card, updated in place; the member cards were told about their release.
       expect(new Set(h.releaseNotifier.cards.map((c) => c.id))).toEqual(new Set([release.id]));
-      expect(h.releaseNotifier.cards.at(-1)?.status).toBe('succeeded');
+      // The card's last update follows the stored end: the runner carries it out after the commit.
+      await waitFor(
+        async () => (h.releaseNotifier.cards.at(-1)?.status === 'succeeded' ? true : undefined),
+        { what: 'the release card to show the end', timeoutMs: 10_000, intervalMs: 20 },
+      );
       expect(h.releaseNotifier.pages).toEqual([]);
     });
 
@@ -157,6 +161,12 @@ export function describeReleaseScenarios(
           expect(await h.routerWeight(cluster, service), `${service} in ${cluster}`).toBe(0);
         }
       }
+      // The page is an effect carried out after the commit that ended the release.
+      await waitFor(async () => (h.releaseNotifier.pages.length > 0 ? true : undefined), {
+        what: 'the release page',
+        timeoutMs: 10_000,
+        intervalMs: 20,
+      });
       expect(h.releaseNotifier.pages).toEqual([
         expect.objectContaining({ services: ['payments', 'search', 'checkout'] }),
       ]);

@@ -366,8 +366,16 @@ describe('/rollout start of a release over HTTP', () => {
       { what: 'the release to end aborted', timeoutMs: 30_000, intervalMs: 20 },
     );
     expect(ended.members.checkout?.state).toBe('cancelled');
-    expect(await product.local.bot.service.activeRolloutOf('payments')).toBeUndefined();
-    expect(await product.local.bot.service.activeRolloutOf('checkout')).toBeUndefined();
+    // Locks are freed by effects carried out after the commits that ended the members.
+    await waitFor(
+      async () => {
+        const held = await Promise.all(
+          ['payments', 'checkout'].map((s) => product.local.bot.service.activeRolloutOf(s)),
+        );
+        return held.every((h) => h === undefined) ? true : undefined;
+      },
+      { what: 'both locks to be freed', timeoutMs: 10_000, intervalMs: 20 },
+    );
   });
 
   it('answers each bad release with what was wrong and what would be right, and starts nothing', async () => {
