@@ -12,7 +12,13 @@ import type { OnceClaims } from '../shared/ports/once-claims.js';
 import type { RolloutStore } from '../shared/ports/rollout-store.js';
 import type { ServiceLocks } from '../shared/ports/service-locks.js';
 import type { Subscription } from '../shared/ports/topic-broker.js';
+import type { ReleaseNotifier } from '../shared/ports/release-notifier.js';
+import type { ReleaseStore } from '../shared/ports/release-store.js';
+import { LogReleaseNotifier } from './adapters/log-release-notifier.js';
+import { MemoryReleaseStore } from './adapters/memory-release-store.js';
 import { EffectRunner } from './effect-runner.js';
+import { ReleaseRunner } from './release-runner.js';
+import { ReleaseService } from './release-service.js';
 import { createEventIngest } from './event-ingest.js';
 import { createGateRunner } from './gate-runner.js';
 import { OperatorMetrics } from './operator-metrics.js';
@@ -34,6 +40,10 @@ export interface BotAdapters {
   commands: CommandBus;
   events: EventBus;
   notifier: Notifier;
+  /** Releases and their outbox. Absent: a memory store (one process only; tests, local mode). */
+  releases?: ReleaseStore;
+  /** The release card and thread. Absent: the log. */
+  releaseNotifier?: ReleaseNotifier;
 }
 
 export interface BotRuntimeOptions {
@@ -61,6 +71,8 @@ export interface BotRuntimeOptions {
 export class BotRuntime {
   readonly service: RolloutService;
   readonly effects: EffectRunner;
+  readonly releases: ReleaseService;
+  readonly releaseEffects: ReleaseRunner;
   readonly sweeps: Sweeps;
   readonly metrics: OperatorMetrics;
   private subscription: Subscription | undefined;
@@ -87,6 +99,9 @@ export class BotRuntime {
       notifier,
       clock,
       logger: logger.child({ component: 'effects' }),
+      // Member reports reach the release through the rollout's outbox (see `report_to_release`).
+      reportToRelease: (releaseId, rolloutId, report) =>
+        this.releases.report(releaseId, rolloutId, report),
     });
     this.service = new RolloutService({
       store: adapters.store,
@@ -98,6 +113,30 @@ export class BotRuntime {
         if (!this.stopping) void this.effects.drain();
       },
       ...(options.newRolloutId ? { newRolloutId: options.newRolloutId } : {}),
+      reservedByRelease: (rolloutId) => this.releases.reserves(rolloutId),
+    });
+    const releaseStore = adapters.releases ?? new MemoryReleaseStore();
+    this.releases = new ReleaseService({
+      store: releaseStore,
+      rollouts: this.service,
+      locks: adapters.locks,
+      policy: options.policy,
+      clock,
+      logger: logger.child({ component: 'releases' }),
+      onCommitted: () => {
+        if (!this.stopping) void this.releaseEffects.drain();
+      },
+    });
+    this.releaseEffects = new ReleaseRunner({
+      store: releaseStore,
+      releases: this.releases,
+      rollouts: this.service,
+      locks: adapters.locks,
+      notifier:
+        adapters.releaseNotifier ?? new LogReleaseNotifier(logger.child({ component: 'releases' })),
+      claims: adapters.claims,
+      clock,
+      logger: logger.child({ component: 'release-effects' }),
     });
     this.sweeps = new Sweeps(
       {
@@ -117,6 +156,7 @@ export class BotRuntime {
   async start(): Promise<void> {
     const { adapters, logger, clock } = this.options;
     await this.effects.drain();
+    await this.releaseEffects.drain();
     const ingest = createEventIngest({
       service: this.service,
       samples: adapters.samples,
@@ -142,7 +182,10 @@ export class BotRuntime {
     });
     if (this.options.sweepTimer !== false) this.sweeps.start();
     // An effect that failed (a broker briefly down) stays in the outbox: retry it periodically.
-    this.drainTimer = setInterval(() => void this.effects.drain(), 5_000);
+    this.drainTimer = setInterval(() => {
+      void this.effects.drain();
+      void this.releaseEffects.drain().catch(() => undefined);
+    }, 5_000);
     this.drainTimer.unref();
   }
 
@@ -156,6 +199,7 @@ export class BotRuntime {
     if (this.drainTimer) clearInterval(this.drainTimer);
     await this.subscription?.stop();
     await this.effects.drain().catch(() => undefined);
+    await this.releaseEffects.drain().catch(() => undefined);
     // Alerts on their way get a moment to arrive; one that does not stays in the outbox for the
     // next start (the notifier's own stop gives it up and frees its claim).
     let timer: NodeJS.Timeout | undefined;

@@ -16,6 +16,7 @@ import type { CommandSigner } from '../shared/messaging/command-signing.js';
 import { TopicCommandBus } from '../shared/messaging/topic-command-bus.js';
 import { TopicEventBus } from '../shared/messaging/topic-event-bus.js';
 import type { Notifier } from '../shared/ports/notifier.js';
+import type { ReleaseNotifier } from '../shared/ports/release-notifier.js';
 import {
   BullGateScheduler,
   type BullGateSchedulerOptions,
@@ -23,6 +24,7 @@ import {
 import { RedisAgentRegistry } from './adapters/redis-agent-registry.js';
 import { RedisHealthSampleStore } from './adapters/redis-health-samples.js';
 import { RedisOnceClaims } from './adapters/redis-once-claims.js';
+import { RedisReleaseStore } from './adapters/redis-release-store.js';
 import { RedisRolloutStore } from './adapters/redis-rollout-store.js';
 import { RedisServiceLocks } from './adapters/redis-service-locks.js';
 import type { OperatorMetrics } from './operator-metrics.js';
@@ -88,6 +90,7 @@ export async function connectDistributedAdapters(
   return {
     adapters: {
       store: new RedisRolloutStore(redis),
+      releases: new RedisReleaseStore(redis),
       locks: new RedisServiceLocks(redis, undefined, clock),
       samples: new RedisHealthSampleStore(redis, undefined, options.samplesRetentionMs),
       agents: new RedisAgentRegistry(redis),
@@ -119,6 +122,8 @@ export interface DistributedModeOptions extends DistributedConnections {
   policy: Policy;
   /** Or a factory, for a notifier that needs the connected stores (the Slack surface does). */
   notifier: Notifier | ((connected: DistributedAdapters) => Notifier);
+  /** The release card and thread; asked after `notifier` (a factory may read what it built). */
+  releaseNotifier?: () => ReleaseNotifier | undefined;
   sweeps?: BotRuntimeOptions['sweeps'];
   sweepTimer?: boolean;
   paging?: BotRuntimeOptions['paging'];
@@ -157,6 +162,7 @@ export async function startDistributedMode(
       ...connected.adapters,
       notifier:
         typeof options.notifier === 'function' ? options.notifier(connected) : options.notifier,
+      ...(options.releaseNotifier && { releaseNotifier: options.releaseNotifier() }),
     },
     policy: () => policy,
     clock,

@@ -10,6 +10,7 @@ import type { Notifier, TransitionCause } from '../shared/ports/notifier.js';
 import type { OnceClaims } from '../shared/ports/once-claims.js';
 import type { PendingEffect, RolloutStore } from '../shared/ports/rollout-store.js';
 import type { ServiceLocks } from '../shared/ports/service-locks.js';
+import type { MemberReport } from '../shared/rollout/state.js';
 
 export interface EffectRunnerDeps {
   store: RolloutStore;
@@ -21,6 +22,11 @@ export interface EffectRunnerDeps {
   claims: OnceClaims;
   clock: Clock;
   logger: Logger;
+  /**
+   * Hands a release member's report to its release (`ReleaseService.report`). Must be idempotent:
+   * a replayed effect reports again. Absent: no releases run here, and reports are dropped.
+   */
+  reportToRelease?: (releaseId: string, rolloutId: string, report: MemberReport) => Promise<void>;
 }
 
 const BATCH = 100;
@@ -280,6 +286,9 @@ export class EffectRunner {
         throw new Error('notify effects are run by startNotify');
       case 'release_lock':
         await this.deps.locks.release(effect.service, rolloutId);
+        return;
+      case 'report_to_release':
+        await this.deps.reportToRelease?.(effect.releaseId, rolloutId, effect.report);
         return;
       default: {
         const never: never = effect;

@@ -172,12 +172,13 @@ export async function startBot(options: {
       });
       return surface.notifier;
     },
+    releaseNotifier: () => surface?.releaseNotifier,
   });
   surface?.metrics.include(metrics.registry);
   let http: { port: number; close?: () => Promise<void> };
   try {
     http = surface
-      ? await surface.start(distributed.bot.service)
+      ? await surface.start(distributed.bot.service, distributed.bot.releases)
       : await startHealthServer({
           port: env.PORT,
           host: env.HOST,

@@ -89,6 +89,18 @@ export interface RolloutServiceDeps {
   /** Called after every commit so its effects run now rather than at the next sweep. */
   onCommitted: (rolloutId: string) => void;
   newRolloutId?: (service: string) => string;
+  /**
+   * True when a lock's holder id is a release member not started yet: the release took the lock
+   * at its start, so the sweep must not free it as orphaned. Absent: no releases here.
+   */
+  reservedByRelease?: (rolloutId: string) => Promise<boolean>;
+}
+
+/** How a release starts one of its members (see `RolloutService.start`). */
+export interface MemberStart {
+  /** The member's deterministic rollout id (`memberRolloutId`); its lock is already held by it. */
+  id: string;
+  releaseId: string;
 }
 
 const MAX_CONFLICT_RETRIES = 8;
@@ -109,8 +121,15 @@ export class RolloutService {
   async start(
     request: RolloutRequest,
     actor: Actor = { id: `user:${request.startedBy}` },
+    member?: MemberStart,
   ): Promise<RolloutState> {
-    const plan = await this.plan(request);
+    // A release member started again (a replayed effect after a crash) finds itself: never twice.
+    const existing = member && (await this.deps.store.get(member.id));
+    if (existing) return existing;
+    const planned = await this.plan(request);
+    const plan: RolloutPlan = member
+      ? { ...planned, releaseId: member.releaseId, holdBeforePromote: true }
+      : planned;
     try {
       this.authorize('start', plan.service, actor);
     } catch (err) {
@@ -132,7 +151,7 @@ export class RolloutService {
     }
     const refusal = versionRefusal(plan, request.allowDowngrade === true);
     if (refusal) throw refusal;
-    const id = (this.deps.newRolloutId ?? defaultRolloutId)(plan.service);
+    const id = member?.id ?? (this.deps.newRolloutId ?? defaultRolloutId)(plan.service);
     const holder = await this.deps.locks.acquire(plan.service, id);
     if (holder !== id) throw new ServiceBusyError(plan.service, holder);
     // Taken under the lock, so fences follow the order in which rollouts of the service start.
@@ -232,7 +251,8 @@ export class RolloutService {
       const state = await this.deps.store.get(lock.rolloutId);
       const orphaned = state
         ? isTerminal(state.status)
-        : this.deps.clock.now() - lock.acquiredAt >= graceMs;
+        : this.deps.clock.now() - lock.acquiredAt >= graceMs &&
+          !(await this.deps.reservedByRelease?.(lock.rolloutId));
       if (!orphaned) continue;
       await this.deps.locks.release(lock.service, lock.rolloutId);
       this.deps.logger.warn(
@@ -398,7 +418,8 @@ export class RolloutService {
     );
   }
 
-  private authorize(action: 'start' | 'abort', service: string, actor: Actor): void {
+  /** Throws `PermissionDeniedError` unless `actor` may start (or abort) rollouts of `service`. */
+  authorize(action: 'start' | 'abort', service: string, actor: Actor): void {
     const policy = this.deps.policy().services[service];
     if (!policy || !actor.id.startsWith('user:')) return;
     const allowed = policy.permissions[action];

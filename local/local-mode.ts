@@ -22,6 +22,7 @@ import { MemoryAgentRegistry } from '../bot/adapters/memory-agent-registry.js';
 import { MemoryGateScheduler } from '../bot/adapters/memory-gate-scheduler.js';
 import { MemoryHealthSampleStore } from '../bot/adapters/memory-health-samples.js';
 import { MemoryOnceClaims } from '../bot/adapters/memory-once-claims.js';
+import { MemoryReleaseStore } from '../bot/adapters/memory-release-store.js';
 import { MemoryRolloutStore } from '../bot/adapters/memory-rollout-store.js';
 import { MemoryServiceLocks } from '../bot/adapters/memory-service-locks.js';
 import { BotRuntime, type BotAdapters, type BotRuntimeOptions } from '../bot/bot-runtime.js';
@@ -43,7 +44,12 @@ export interface LocalModeOptions {
    * Adapters to use instead of the in-memory ones this mode creates: lets the Slack surface read
    * the same rollouts and health samples, and tests share stores between runs.
    */
-  adapters?: Partial<Pick<BotAdapters, 'store' | 'locks' | 'samples' | 'agents' | 'claims'>>;
+  adapters?: Partial<
+    Pick<
+      BotAdapters,
+      'store' | 'locks' | 'samples' | 'agents' | 'claims' | 'releases' | 'releaseNotifier'
+    >
+  >;
 }
 
 export interface LocalMode {
@@ -89,6 +95,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     metrics,
     adapters: {
       store: new MemoryRolloutStore(),
+      releases: new MemoryReleaseStore(),
       locks: new MemoryServiceLocks(clock),
       samples: new MemoryHealthSampleStore({ retentionMs: policy.retention.samples }),
       agents: new MemoryAgentRegistry(),

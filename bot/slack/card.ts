@@ -96,6 +96,8 @@ export function describeStatus(state: RolloutState): string {
       return `paused at ${stage}`;
     case 'promoting':
       return `promoting ${plan.version} to stable`;
+    case 'held':
+      return `holding at 100% of ${plan.version} until release ${plan.releaseId ?? ''} promotes it`;
     case 'rolling_back':
       return `rolling back to ${plan.stableVersion}`;
     case 'succeeded':
@@ -118,6 +120,7 @@ export function actionsFor(state: RolloutState): CardAction[] {
   switch (state.status) {
     case 'pending':
     case 'promoting':
+    case 'held':
       return ['abort'];
     case 'progressing':
     case 'baking':
@@ -138,6 +141,7 @@ const STATUS_ICON: Record<RolloutState['status'], string> = {
   awaiting_approval: ':raised_hand:',
   paused: ':double_vertical_bar:',
   promoting: ':rocket:',
+  held: ':pause_button:',
   rolling_back: ':rewind:',
   succeeded: ':white_check_mark:',
   rolled_back: ':leftwards_arrow_with_hook:',
@@ -148,9 +152,13 @@ const STATUS_ICON: Record<RolloutState['status'], string> = {
 function headline(state: RolloutState): string {
   const { plan } = state;
   const reason = plan.reason ? `\n> ${clip(literal(plan.reason), 400)}` : '';
+  // A member card names its release, whose own card shows the members together.
+  const release = plan.releaseId
+    ? `\n:link: part of release \`${escapeText(plan.releaseId)}\``
+    : '';
   return (
     `*${escapeText(plan.service)}* \`${escapeText(plan.version)}\` (from ${stableVersionsText(plan)}) · ` +
-    `${plan.strategy} · started by ${mention(plan.startedBy)}${reason}`
+    `${plan.strategy} · started by ${mention(plan.startedBy)}${reason}${release}`
   );
 }
 

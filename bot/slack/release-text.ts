@@ -1,4 +1,6 @@
 import type { ReleasePlan } from '../../shared/release/plan.js';
+import type { ReleaseState } from '../../shared/release/state.js';
+import { releaseCardText } from './release-card.js';
 import { RolloutError } from '../../shared/errors.js';
 import { escapeText, literal } from './slack-text.js';
 
@@ -52,4 +54,36 @@ export class ReleaseNotRunError extends RolloutError {
         'or start each service with its own /rollout start <service> <version>, providers first.',
     );
   }
+}
+
+/** The reply to a release start: its id, and where its card is. */
+export function releaseStartedText(state: ReleaseState): string {
+  return (
+    `:rocket: Release \`${escapeText(state.id)}\` started: ` +
+    state.plan.groups.map((g) => g.map(escapeText).join(', ')).join(' → ') +
+    `. Its card follows it; \`/rollout status ${escapeText(state.id)}\`, ` +
+    `\`/rollout pause|resume|abort ${escapeText(state.id)}\` act on every member.`
+  );
+}
+
+/** `/rollout status <release-id>`: the release card's text as of now. */
+export function releaseStatusText(state: ReleaseState, now = Date.now()): string {
+  return releaseCardText(state, now);
+}
+
+/** `/rollout list`: the releases not ended, each with its members' states. */
+export function activeReleasesText(states: readonly ReleaseState[]): string {
+  return [
+    `*Active releases* (${states.length})`,
+    ...states.map(
+      (s) =>
+        `• \`${escapeText(s.id)}\` · ${s.status.replace('_', ' ')} · ` +
+        s.plan.members
+          .map(
+            (m) =>
+              `${escapeText(m.service)} ${s.members[m.service]?.state.replace('_', ' ') ?? ''}`,
+          )
+          .join(', '),
+    ),
+  ].join('\n');
 }

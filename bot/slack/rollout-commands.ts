@@ -7,6 +7,7 @@ import { isRolloutError, RolloutError } from '../../shared/errors.js';
 import { planRelease } from '../../shared/release/plan.js';
 import type { Logger } from '../../shared/log.js';
 import type { HealthSampleStore } from '../../shared/ports/health-samples.js';
+import type { ReleaseService } from '../release-service.js';
 import { PermissionDeniedError, type RolloutService } from '../rollout-service.js';
 import { renderCard } from './card.js';
 import type { RolloutAction, SlashCommand } from './command-parser.js';
@@ -20,7 +21,14 @@ import {
   refusalText,
   startedText,
 } from './replies.js';
-import { releasePlanText, ReleaseNotRunError } from './release-text.js';
+import type { ReleaseState } from '../../shared/release/state.js';
+import {
+  releasePlanText,
+  activeReleasesText,
+  releaseStartedText,
+  releaseStatusText,
+  ReleaseNotRunError,
+} from './release-text.js';
 import { quotesOf } from './rollout-text.js';
 import { escapeText, literal, typedQuote, type Quote } from './slack-text.js';
 import type { UserGroups } from './user-groups.js';
@@ -40,6 +48,8 @@ export interface Requester {
 
 export interface RolloutCommandsDeps {
   service: RolloutService;
+  /** Starts and steers releases; absent: `/rollout start a@1 b@2` only plans (`--dry-run`). */
+  releases?: ReleaseService;
   policy: () => Policy;
   groups: Pick<UserGroups, 'groupsOf'>;
   samples: HealthSampleStore;
@@ -111,16 +121,24 @@ export class RolloutCommands {
       case 'start':
         return this.start(command, who);
       case 'start_release':
-        return this.startRelease(command);
-      case 'status':
+        return this.startRelease(command, who);
+      case 'status': {
+        const release = command.target && (await this.deps.releases?.get(command.target));
+        if (release) return { text: releaseStatusText(release) };
         return this.status(command.target, who);
-      case 'list':
-        return { text: listText(await service.list()) };
+      }
+      case 'list': {
+        const releases = (await this.deps.releases?.active()) ?? [];
+        const text = listText(await service.list());
+        return { text: releases.length === 0 ? text : `${text}\n${activeReleasesText(releases)}` };
+      }
       case 'history': {
         this.requireService(command.service);
         return { text: historyText(command.service, await service.history(command.service)) };
       }
       case 'act': {
+        const release = await this.deps.releases?.get(command.rolloutId);
+        if (release) return this.actOnRelease(release, command, who);
         const state = await service.get(command.rolloutId);
         if (!state) throw await this.notFound(command.rolloutId);
         this.requireChannel(state.plan.service, command.action, who);
@@ -232,12 +250,75 @@ export class RolloutCommands {
    * shown with `--dry-run`. Running one is not built yet: a start without `--dry-run` is refused
    * after the same checks, so bad input still hears what is wrong first.
    */
-  private startRelease(command: Extract<SlashCommand, { type: 'start_release' }>): Reply {
+  private async startRelease(
+    command: Extract<SlashCommand, { type: 'start_release' }>,
+    who: Requester,
+  ): Promise<Reply> {
     const plan = planRelease(this.deps.policy(), command.members);
-    if (!command.dryRun) {
+    if (command.dryRun) return { text: releasePlanText(plan, command.reason) };
+    const { releases } = this.deps;
+    if (releases === undefined) {
       throw new ReleaseNotRunError(plan.members.map((m) => `${m.service}@${m.version}`).join(' '));
     }
-    return { text: releasePlanText(plan, command.reason) };
+    // A release spans channels: it is taken in the channel of any member whose team sees it.
+    const policy = this.deps.policy();
+    if (!plan.members.some((m) => policy.services[m.service]?.channel === who.channelId)) {
+      for (const m of plan.members) this.requireChannel(m.service, 'start', who);
+    }
+    // Permissions are per member service: the groups the person has in any of them count.
+    const groups = [
+      ...new Set(
+        (
+          await Promise.all(
+            plan.members.map((m) => this.deps.groups.groupsOf(who.userId, m.service)),
+          )
+        ).flat(),
+      ),
+    ];
+    const state = await releases.start(
+      command.members,
+      { id: `user:${who.userId}`, userId: who.userId, groups },
+      command.reason,
+    );
+    this.deps.logger.info(
+      { audit: 'started', releaseId: state.id, user: who.userId },
+      'release started from Slack',
+    );
+    return { text: releaseStartedText(state) };
+  }
+
+  /** `/rollout pause|resume|abort <release-id>`: acts on every member through the release. */
+  private async actOnRelease(
+    release: ReleaseState,
+    command: Extract<SlashCommand, { type: 'act' }>,
+    who: Requester,
+  ): Promise<Reply> {
+    const { releases } = this.deps;
+    if (releases === undefined || command.action === 'approve') {
+      throw new RolloutError(
+        'invalid_transition',
+        `a release is approved member by member, on each member's card; /rollout status ${release.id} lists them`,
+      );
+    }
+    const groups = [
+      ...new Set(
+        (
+          await Promise.all(
+            release.plan.members.map((m) => this.deps.groups.groupsOf(who.userId, m.service)),
+          )
+        ).flat(),
+      ),
+    ];
+    const action =
+      command.action === 'abort'
+        ? { type: 'abort' as const, reason: command.reason ?? '' }
+        : { type: command.action };
+    const after = await releases.act(release.id, action, {
+      id: `user:${who.userId}`,
+      userId: who.userId,
+      groups,
+    });
+    return { text: releaseStatusText(after) };
   }
 
   private async status(target: string | undefined, who: Requester): Promise<Reply> {

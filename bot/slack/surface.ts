@@ -1,4 +1,7 @@
 import type { Server } from 'node:http';
+import type { ReleaseService } from '../release-service.js';
+import { systemClock } from '../../shared/clock.js';
+import { SlackReleaseNotifier } from './release-notifier.js';
 import type { AddressInfo } from 'node:net';
 import { App, HTTPReceiver, SocketModeReceiver, webApi, type Receiver } from '@slack/bolt';
 import type { BotEnv } from '../../shared/config/env.js';
@@ -81,9 +84,11 @@ export interface SlackSurface {
   readonly mode: 'http' | 'socket';
   /** Hand this to the bot runtime as its `notifier`. */
   readonly notifier: SlackNotifier;
+  /** Hand this to the bot runtime as its `releaseNotifier`: the release card and thread. */
+  readonly releaseNotifier: SlackReleaseNotifier;
   readonly metrics: SurfaceMetrics;
   /** Serves `/slack/events` (or connects Socket Mode) and the health routes; resolves with the HTTP port. */
-  start(service: RolloutService): Promise<{ port: number }>;
+  start(service: RolloutService, releases?: ReleaseService): Promise<{ port: number }>;
   /** Resolves once every card update and message queued so far has been sent or given up. */
   idle(): Promise<void>;
   /** Stops serving, then lets queued Slack calls finish for up to `graceMs` (default 5 s). */
@@ -175,11 +180,20 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
   let app: App | undefined;
   let healthServer: { close(): Promise<void> } | undefined;
 
+  const releaseNotifier = new SlackReleaseNotifier({
+    calls,
+    cards: options.cards,
+    policy: options.policy,
+    clock: systemClock,
+    logger: log,
+  });
+
   return {
     mode,
     notifier,
+    releaseNotifier,
     metrics,
-    async start(service) {
+    async start(service, releases) {
       if (app) throw new Error('the Slack surface is already started');
       const receiver: Receiver =
         mode === 'http'
@@ -207,6 +221,7 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
       registerHandlers(app, {
         commands: new RolloutCommands({
           service,
+          ...(releases && { releases }),
           policy: options.policy,
           groups: new UserGroups(calls, options.policy, log, tuning.groupCacheMs),
           samples: options.samples,

@@ -30,6 +30,9 @@ export function threadLine(state: RolloutState, cause: TransitionCause): string 
     case 'resume':
       line = `:arrow_forward: ${who} resumed the rollout`;
       break;
+    case 'promote_held':
+      line = `:rocket: release ${escapeText(state.plan.releaseId ?? '')} promotes it`;
+      break;
     case 'abort':
       // The detail of an abort is the reason as the person typed it.
       line = `:no_entry: ${who} aborted the rollout${cause.detail ? `: ${literal(cause.detail)}` : ''}; rolling back`;
@@ -139,4 +142,5 @@ const NEXT: Partial<Record<RolloutStatus, string>> = {
   progressing: 'moving to the next stage',
   awaiting_approval: 'waiting for approval',
   promoting: 'promoting',
+  held: 'holding at 100% until the release promotes it',
 };

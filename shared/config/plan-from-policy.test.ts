@@ -176,7 +176,10 @@ services:
     it('leaves waves out of a plan of one wave (the plan of a policy without waves)', () => {
       expect(planOf({ service: 'solo' })).not.toHaveProperty('waves');
       expect(planOf({ clusters: ['us-east', 'ap-south'] })).not.toHaveProperty('waves');
-      expect(planFromPolicy(policy, request())).not.toHaveProperty('waves');
+    });
+
+    it("takes the example policy's waves for checkout (config/policy.yaml), one wave per cluster", () => {
+      expect(planFromPolicy(policy, request()).waves).toEqual([['eu-west'], ['us-east']]);
     });
   });
 

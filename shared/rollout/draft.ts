@@ -191,6 +191,8 @@ export function describeStatus(state: RolloutState): string {
       return `paused (was ${describeStatus({ ...state, status: state.pausedFrom ?? 'progressing' })})`;
     case 'promoting':
       return 'promoting';
+    case 'held':
+      return `holding at 100% for release ${state.plan.releaseId ?? '(none)'}`;
     case 'rolling_back':
       return `rolling back (${state.outcome ?? 'no reason recorded'})`;
     default:
@@ -221,6 +223,8 @@ export function whatIsPossible(state: RolloutState): string {
       return 'possible now: approve, pause, abort';
     case 'paused':
       return 'possible now: resume, abort';
+    case 'held':
+      return 'possible now: abort; waiting for its release to promote it';
     case 'promoting':
       return (
         'possible now: abort' +

@@ -196,6 +196,12 @@ export const RolloutPlan = z
     reason: z.string().max(INPUT_LIMITS.reason).optional(),
     /** Set when this rollout is one service of a multi-service release. */
     releaseId: z.string().min(1).optional(),
+    /**
+     * A release member: after its last stage of its last wave it holds at 100% of the new version
+     * (status `held`, service lock kept, still able to go back to 0%) until the release promotes it
+     * (`promote_held`), so no member becomes final while another can still fail.
+     */
+    holdBeforePromote: z.boolean().optional(),
   })
   .superRefine((plan, ctx) => {
     for (const problem of planProblems(plan)) ctx.addIssue({ code: 'custom', ...problem });

@@ -133,11 +133,9 @@ export function nextStage(draft: Draft): void {
   state.approvals = [];
   delete state.bakeStartedAt;
   if (isLastStage(state) && isLastWave(state)) {
-    state.status = 'promoting';
-    for (const [, cluster] of targets(state)) cluster.status = 'promoting';
-    publishToEach(draft, state.plan.clusters, () => [
-      { type: 'promote', payload: { service: state.plan.service } },
-    ]);
+    // A release member waits at 100% for the release (see `RolloutPlan.holdBeforePromote`).
+    if (state.plan.holdBeforePromote === true) state.status = 'held';
+    else promoteEverywhere(draft);
     return;
   }
   state.gate = { tick: firstTick(state), consecutiveFailures: 0, heldAlerted: false };
@@ -155,6 +153,16 @@ export function nextStage(draft: Draft): void {
       type: 'set_weight',
       payload: { service: state.plan.service, stageIndex: state.stageIndex, weight },
     },
+  ]);
+}
+
+/** Every cluster of every wave is told to make the new version stable. */
+export function promoteEverywhere(draft: Draft): void {
+  const { state } = draft;
+  state.status = 'promoting';
+  for (const [, cluster] of targets(state)) cluster.status = 'promoting';
+  publishToEach(draft, state.plan.clusters, () => [
+    { type: 'promote', payload: { service: state.plan.service } },
   ]);
 }
 

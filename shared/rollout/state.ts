@@ -14,6 +14,8 @@ export const ACTIVE_STATUSES = [
   'paused',
   'promoting',
   'rolling_back',
+  /** A release member at 100% of the new version everywhere, waiting for the release to promote it. */
+  'held',
 ] as const;
 /**
  * `failed` is no longer produced by `transition` (a failed rollback is retried, see transition.ts);
@@ -158,6 +160,8 @@ export type RolloutInput =
   | { type: 'pause'; actor: string }
   | { type: 'resume'; actor: string }
   | { type: 'abort'; actor: string; reason: string }
+  /** The release promotes a member that holds (`plan.holdBeforePromote`). */
+  | { type: 'promote_held'; actor: string }
   | { type: 'stage_applied'; cluster: string; stageIndex: number; weight: number }
   | { type: 'promoted'; cluster: string }
   | { type: 'rolled_back'; cluster: string }
@@ -216,7 +220,22 @@ export type Effect =
   | { type: 'cancel_gates' }
   | { type: 'update_card' }
   | { type: 'notify'; kind: AlertKind; message: string }
-  | { type: 'release_lock'; service: string };
+  | { type: 'release_lock'; service: string }
+  /**
+   * A release member moved (passed a stage in every wave, reached its hold, ended): what the
+   * release coordinator is told, through the outbox, so a crash never loses it.
+   */
+  | { type: 'report_to_release'; releaseId: string; report: MemberReport };
+
+/** What a member rollout tells its release (see `releaseTransition`'s member inputs). */
+export type MemberReport =
+  | { kind: 'progress'; passedWeight: number }
+  | { kind: 'held' }
+  | {
+      kind: 'ended';
+      status: 'succeeded' | 'rolled_back' | 'aborted' | 'failed';
+      outcome?: string;
+    };
 export type EffectType = Effect['type'];
 
 export type RejectionCode =

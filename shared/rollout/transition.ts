@@ -13,7 +13,8 @@ import {
   type RolloutState,
   type TransitionResult,
 } from './state.js';
-import { onAbort, onApprove, onPause, onResume, onStart } from './user-actions.js';
+import { onAbort, onApprove, onPause, onPromoteHeld, onResume, onStart } from './user-actions.js';
+import { reportToRelease } from './release-reports.js';
 
 /**
  * The rollout state machine: a pure reducer. No clock, randomness or I/O; `now` is passed in.
@@ -44,8 +45,10 @@ import { onAbort, onApprove, onPause, onResume, onStart } from './user-actions.j
  * succeed is added (a cluster gone for good), it is a person's explicit decision, and `failed` is
  * the status it would end in.
  *
- * A multi-service release (`plan.releaseId`) is meant to be a coordinator over several of these
- * rollouts, one per service, each with its own state, lock and card; nothing here assumes more.
+ * A multi-service release (`plan.releaseId`) is a coordinator over several of these rollouts, one
+ * per service, each with its own state, lock and card (shared/release/transition.ts). A member
+ * holds before its promotion (`plan.holdBeforePromote`) and reports how far it got
+ * (`report_to_release`); nothing else here knows about releases.
  */
 export function transition(
   state: RolloutState,
@@ -63,6 +66,7 @@ export function transition(
   if (refused !== undefined) return refused;
   draft.state.version = state.version + 1;
   draft.state.updatedAt = now;
+  reportToRelease(state, draft);
   draft.effects.push({ type: 'update_card' });
   return { ok: true, state: draft.state, effects: draft.effects };
 }
@@ -79,6 +83,8 @@ function apply(draft: Draft, input: RolloutInput): Outcome {
       return onResume(draft);
     case 'abort':
       return onAbort(draft, input);
+    case 'promote_held':
+      return onPromoteHeld(draft);
     case 'stage_applied':
       return onStageApplied(draft, input);
     case 'promoted':

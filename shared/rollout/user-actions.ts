@@ -15,6 +15,7 @@ import {
   beginRollback,
   finish,
   nextStage,
+  promoteEverywhere,
   scheduleNextTick,
   startBake,
   startWave,
@@ -72,6 +73,13 @@ export function onApprove(draft: Draft, input: InputOf<'approve'>): Outcome {
   if (state.approvals.length >= rule.required) nextStage(draft);
   // Short of enough approvals: reminders count from this one (someone is on it).
   else state.approvalRequestedAt = draft.now;
+  return undefined;
+}
+
+/** The release promotes a member that holds at 100% of the new version. */
+export function onPromoteHeld(draft: Draft): Outcome {
+  if (draft.state.status !== 'held') return notNow(draft.state, 'promote (it is not holding)');
+  promoteEverywhere(draft);
   return undefined;
 }
 

@@ -5,6 +5,8 @@ import { startStack } from '../support/distributed-stack.js';
 import { describeRolloutScenarios } from './rollout-scenarios.js';
 import { describeWaveScenarios, type WaveHarness } from './wave-scenarios.js';
 import { describeDependentScenarios } from './dependent-scenarios.js';
+import { RecordingReleaseNotifier } from '../../bot/adapters/recording-release-notifier.js';
+import { describeReleaseScenarios } from './release-scenarios.js';
 
 /**
  * The scenarios of issue 3 in distributed mode: the Kafka test broker, a private Redis, the bot
@@ -70,6 +72,32 @@ describeDependentScenarios('distributed mode', async ({ policyYaml }): Promise<W
     ]);
     return {
       service: bot.bot.service,
+      notifier,
+      routerWeight: async (cluster, service) => stack.routerWeight(cluster, service),
+      routeWrites: async (cluster, service) =>
+        stack.routeWrites(cluster).filter((w) => w.service === service),
+      stop: () => stack.stop(),
+    };
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
+});
+
+describeReleaseScenarios('distributed mode', async ({ policyYaml }) => {
+  const stack = await startStack({ policyYaml });
+  try {
+    const notifier = new RecordingNotifier();
+    const releaseNotifier = new RecordingReleaseNotifier();
+    const [bot] = await Promise.all([
+      stack.startBot(notifier, {}, releaseNotifier),
+      stack.startAgent('eu-west'),
+      stack.startAgent('us-east'),
+    ]);
+    return {
+      service: bot.bot.service,
+      releases: bot.bot.releases,
+      releaseNotifier,
       notifier,
       routerWeight: async (cluster, service) => stack.routerWeight(cluster, service),
       routeWrites: async (cluster, service) =>

@@ -6,8 +6,10 @@ import { parsePolicy } from '../../shared/config/policy-loader.js';
 import { silentLogger } from '../../shared/log.js';
 import { e2ePolicyYaml } from '../support/e2e-policy.js';
 import { describeRolloutScenarios } from './rollout-scenarios.js';
-import { describeWaveScenarios, type WaveHarness } from './wave-scenarios.js';
+import { describeWaveScenarios } from './wave-scenarios.js';
 import { describeDependentScenarios } from './dependent-scenarios.js';
+import { RecordingReleaseNotifier } from '../../bot/adapters/recording-release-notifier.js';
+import { describeReleaseScenarios, type ReleaseHarness } from './release-scenarios.js';
 
 async function startLocal({
   faults,
@@ -15,9 +17,11 @@ async function startLocal({
 }: {
   faults?: Fault[];
   policyYaml?: string;
-}): Promise<WaveHarness> {
+}): Promise<ReleaseHarness> {
   const notifier = new RecordingNotifier();
+  const releaseNotifier = new RecordingReleaseNotifier();
   const local = await startLocalMode({
+    adapters: { releaseNotifier },
     policy: parsePolicy(policyYaml ?? e2ePolicyYaml(faults), 'e2e-policy.yaml'),
     notifier,
     clock: systemClock,
@@ -28,6 +32,8 @@ async function startLocal({
   });
   return {
     service: local.bot.service,
+    releases: local.bot.releases,
+    releaseNotifier,
     notifier,
     routerWeight: async (cluster, service) =>
       local.clusters.get(cluster)?.route(service)?.canaryWeight,
@@ -36,6 +42,9 @@ async function startLocal({
     injectFault: async (cluster, fault) => {
       local.faults.inject(cluster, fault);
     },
+    clearFaults: async (cluster) => {
+      local.faults.clear(cluster);
+    },
     stop: () => local.stop(),
   };
 }
@@ -43,3 +52,4 @@ async function startLocal({
 describeRolloutScenarios('local mode', startLocal);
 describeWaveScenarios('local mode', startLocal, { runtimeFaults: true });
 describeDependentScenarios('local mode', startLocal);
+describeReleaseScenarios('local mode', startLocal, { runtimeFaults: true });

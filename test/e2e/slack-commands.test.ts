@@ -278,7 +278,7 @@ describe('/rollout over HTTP', () => {
   });
 });
 
-/** Releases: planned and shown with --dry-run; this version does not run them yet. */
+/** Releases: planned and shown with --dry-run, started without it. */
 describe('/rollout start of a release over HTTP', () => {
   let product: SlackProduct;
   beforeEach(async () => {
@@ -321,16 +321,61 @@ describe('/rollout start of a release over HTTP', () => {
     await nothingStarted();
   });
 
-  it('refuses to start a release without --dry-run, saying how to see its plan', async () => {
+  it("starts a release: its own card in the first provider's channel, member cards that name it, and acts on it by id", async () => {
     const reply = await product.slack.ask(
-      'start payments@1.1.0 checkout@2.5.0',
+      'start payments@1.1.0 checkout@2.5.0 new card API',
       inCheckout(STARTER),
     );
-    expect(reply).toContain(
-      'releases are planned but not yet run by this version; nothing was started',
+    const id = /Release `(rel-[0-9a-f]+)` started/.exec(reply)?.[1];
+    expect(id, reply).toBeDefined();
+    expect(reply).toContain('payments → checkout');
+    const card = await waitFor(
+      async () =>
+        product.api
+          .calls('chat.postMessage')
+          .find((c) => String(c.args.text).includes(`*Release \`${id}\`*`)),
+      { what: 'the release card', timeoutMs: 10_000, intervalMs: 20 },
     );
-    expect(reply).toContain('/rollout start payments@1.1.0 checkout@2.5.0 --dry-run');
-    await nothingStarted();
+    expect(card.args.channel).toBe(CHANNELS.payments);
+    expect(String(card.args.text)).toContain('1. *payments* `1.1.0`');
+    expect(String(card.args.text)).toContain('2. *checkout* `2.5.0` · waiting · after payments');
+    // The member's own card, in its own channel, names the release.
+    await waitFor(
+      async () =>
+        product.api
+          .calls('chat.postMessage')
+          .find(
+            (c) =>
+              c.args.channel === CHANNELS.payments &&
+              JSON.stringify(c.args.blocks ?? []).includes(`part of release \`${id}\``),
+          ),
+      { what: 'the payments card naming the release', timeoutMs: 10_000, intervalMs: 20 },
+    );
+    const list = await product.slack.ask('list', inCheckout(STARTER));
+    expect(list).toContain('*Active releases* (1)');
+    expect(list).toContain(`\`${id}\` · running · payments`);
+    const status = await product.slack.ask(`status ${id}`, inCheckout(STARTER));
+    expect(status).toContain(`*Release \`${id}\`*`);
+    const aborted = await product.slack.ask(`abort ${id} wrong build`, inCheckout(STARTER));
+    expect(aborted).toContain('aborted by');
+    const ended = await waitFor(
+      async () => {
+        const state = await product.local.bot.releases.get(id!);
+        return state?.status === 'aborted' ? state : undefined;
+      },
+      { what: 'the release to end aborted', timeoutMs: 30_000, intervalMs: 20 },
+    );
+    expect(ended.members.checkout?.state).toBe('cancelled');
+    // Locks are freed by effects carried out after the commits that ended the members.
+    await waitFor(
+      async () => {
+        const held = await Promise.all(
+          ['payments', 'checkout'].map((s) => product.local.bot.service.activeRolloutOf(s)),
+        );
+        return held.every((h) => h === undefined) ? true : undefined;
+      },
+      { what: 'both locks to be freed', timeoutMs: 10_000, intervalMs: 20 },
+    );
   });
 
   it('answers each bad release with what was wrong and what would be right, and starts nothing', async () => {

@@ -4,6 +4,7 @@
  * with its simulated cluster's state file there) and the bot, either in this process (wired by
  * `connectDistributedAdapters`, as `npm run bot` is) or as a process of its own.
  */
+import type { ReleaseNotifier } from '../../shared/ports/release-notifier.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,7 +66,11 @@ export interface DistributedStack {
     preload?: string[];
   }): Promise<EntryProcess>;
   /** The bot in this process, with `notifier` and sweeps every second (or `sweeps`). */
-  startBot(notifier: Notifier, sweeps?: Partial<SweepOptions>): Promise<DistributedMode>;
+  startBot(
+    notifier: Notifier,
+    sweeps?: Partial<SweepOptions>,
+    releaseNotifier?: ReleaseNotifier,
+  ): Promise<DistributedMode>;
   /**
    * The bot in this process (a recording notifier) and an agent process for every cluster of the
    * policy, started together: what most fault suites run against.
@@ -151,10 +156,11 @@ export async function startStack(options: StackOptions): Promise<DistributedStac
       await bot.ready;
       return bot;
     },
-    async startBot(notifier, sweeps = {}) {
+    async startBot(notifier, sweeps = {}, releaseNotifier) {
       const bot = await startDistributedMode({
         policy,
         notifier,
+        ...(releaseNotifier && { releaseNotifier: () => releaseNotifier }),
         clock: systemClock,
         logger: testLogger,
         kafka: {

@@ -180,7 +180,10 @@ export class PlanBuilder {
       clusters: this.clusters,
       ...(this.waves === undefined ? {} : { waves: this.waves }),
       startedBy: this.starter,
-      ...(this.releaseId === undefined ? {} : { releaseId: this.releaseId }),
+      // A release member holds before its promotion, as the release service plans it.
+      ...(this.releaseId === undefined
+        ? {}
+        : { releaseId: this.releaseId, holdBeforePromote: true }),
       ...(this.reason === undefined ? {} : { reason: this.reason }),
       stages: this.weights.map((weight, i) => {
         const gate = this.gate.build();

@@ -1,5 +1,8 @@
 import { Policy } from '../../shared/config/policy.js';
 import type { ReleasePolicy } from '../../shared/config/release-policy.js';
+import { planRelease } from '../../shared/release/plan.js';
+import type { ReleaseState } from '../../shared/release/state.js';
+import { createRelease } from '../../shared/release/transition.js';
 
 /**
  * A policy for release tests: each service of `graph` with the providers it depends on, all in
@@ -28,4 +31,18 @@ export function aReleasePolicy(
     ),
     release: options.release ?? {},
   });
+}
+
+/**
+ * A stored-looking release of `payments`, `checkout` (depends on payments) and `search`, with
+ * id `id`, started at `createdAt` (status pending, version 0).
+ */
+export function aReleaseState(id = 'rel-1', createdAt = 1_000): ReleaseState {
+  const policy = aReleasePolicy({ payments: [], checkout: ['payments'], search: [] });
+  const plan = planRelease(policy, [
+    { service: 'payments', version: '2.0.0' },
+    { service: 'checkout', version: '3.1.0' },
+    { service: 'search', version: '1.2.0' },
+  ]);
+  return createRelease(id, plan, 'U1', createdAt);
 }

@@ -134,9 +134,9 @@ export async function startSlackProduct(options: SlackProductOptions = {}): Prom
     heartbeatIntervalMs: 200,
     sweepTimer: false,
     ...(options.sweeps ? { sweeps: options.sweeps } : {}),
-    adapters: { store, samples },
+    adapters: { store, samples, releaseNotifier: surface.releaseNotifier },
   });
-  let port = (await surface.start(local.bot.service)).port;
+  let port = (await surface.start(local.bot.service, local.bot.releases)).port;
   const requests = () =>
     new SlackRequests({
       eventsUrl: `http://127.0.0.1:${port}${EVENTS_PATH}`,
@@ -162,7 +162,7 @@ export async function startSlackProduct(options: SlackProductOptions = {}): Prom
       await surface.stop();
       surface = build();
       notifier.target = surface.notifier;
-      port = (await surface.start(local.bot.service)).port;
+      port = (await surface.start(local.bot.service, local.bot.releases)).port;
       slack = requests();
     },
     async stop() {

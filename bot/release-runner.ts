@@ -1,0 +1,245 @@
+import type { Clock } from '../shared/clock.js';
+import { isRolloutError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import type { OnceClaims } from '../shared/ports/once-claims.js';
+import type { ReleaseNotifier } from '../shared/ports/release-notifier.js';
+import type { PendingReleaseEffect, ReleaseStore } from '../shared/ports/release-store.js';
+import type { ServiceLocks } from '../shared/ports/service-locks.js';
+import type { ReleaseEffect, ReleaseState } from '../shared/release/state.js';
+import { isTerminal, type RolloutState } from '../shared/rollout/state.js';
+import type { ReleaseService } from './release-service.js';
+import type { RolloutService } from './rollout-service.js';
+
+export interface ReleaseRunnerDeps {
+  store: ReleaseStore;
+  releases: ReleaseService;
+  rollouts: RolloutService;
+  locks: ServiceLocks;
+  notifier: ReleaseNotifier;
+  /** Keeps two bot replicas from carrying out the same effect at once. */
+  claims: OnceClaims;
+  clock: Clock;
+  logger: Logger;
+}
+
+const BATCH = 100;
+/** A replica that claimed an effect and died: another may take it over after this long. */
+const CLAIM_TTL_MS = 15_000;
+const ACTOR = 'system:release';
+
+/**
+ * Carries out stored release effects, oldest first, each release's in order (one that fails
+ * keeps that release's later effects waiting; other releases go on), and marks each done. Run at
+ * least once: each effect is safe to repeat. A member's start is idempotent by its deterministic
+ * rollout id, so a bot killed between starting a member and marking the effect done finds the
+ * rollout there on the replay and does not start it twice.
+ */
+export class ReleaseRunner {
+  private running: Promise<void> | undefined;
+  private again = false;
+
+  constructor(private readonly deps: ReleaseRunnerDeps) {}
+
+  /** Runs every pending effect. Concurrent calls coalesce into one more pass. */
+  drain(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.loop().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  async idle(): Promise<void> {
+    while (this.running) await this.running.catch(() => undefined);
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      const blocked = new Set<string>();
+      for (const item of await this.deps.store.pendingEffects(BATCH)) {
+        if (blocked.has(item.releaseId)) continue;
+        if (!(await this.runOne(item))) blocked.add(item.releaseId);
+      }
+    } while (this.again);
+  }
+
+  private async runOne(item: PendingReleaseEffect): Promise<boolean> {
+    const claim = `release-effect:${item.id}`;
+    if (!(await this.deps.claims.claim(claim, CLAIM_TTL_MS))) return false;
+    try {
+      await this.execute(item);
+      await this.deps.store.markEffectDone(item.id);
+      return true;
+    } catch (err) {
+      this.deps.logger.warn(
+        { err, releaseId: item.releaseId, effect: item.effect.type },
+        'release effect failed; it stays in the outbox and is retried',
+      );
+      await this.deps.claims.release(claim).catch(() => undefined);
+      return false;
+    }
+  }
+
+  private async execute({ releaseId, effect }: PendingReleaseEffect): Promise<void> {
+    switch (effect.type) {
+      case 'start_member':
+        return this.startMember(releaseId, effect);
+      case 'promote_member':
+        await this.onMember(effect.rolloutId, { type: 'promote_held', actor: ACTOR });
+        return;
+      case 'rollback_member':
+        return this.rollBackMember(releaseId, effect);
+      case 'pause_member':
+      case 'resume_member':
+        await this.onMember(effect.rolloutId, {
+          type: effect.type === 'pause_member' ? 'pause' : 'resume',
+          actor: ACTOR,
+        });
+        return;
+      case 'release_member_lock':
+        await this.deps.locks.release(effect.service, effect.rolloutId);
+        return;
+      case 'release_card': {
+        const state = await this.deps.store.get(releaseId);
+        if (state) await this.deps.notifier.releaseChanged(state);
+        return;
+      }
+      case 'release_thread_line':
+        return this.withRelease(releaseId, (s) => this.deps.notifier.releaseLine(s, effect.text));
+      case 'page':
+        return this.withRelease(releaseId, (s) =>
+          this.deps.notifier.releasePage(s, effect.services, effect.message),
+        );
+      default: {
+        const never: never = effect;
+        throw new Error(`unknown release effect ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /**
+   * Creates and starts the member's rollout (hold before promotion, the release's id), then tells
+   * the release it started. A start the rollout service refuses (the version became the stable
+   * one, the lock was lost) is the member failing: the release hears it ended and goes back.
+   *
+   * Contract checks plug in here: ask can-i-deploy for this member before the start and answer
+   * the release with `contract_verdict` (a "no" cancels it and the release goes back).
+   */
+  private async startMember(
+    releaseId: string,
+    effect: Extract<ReleaseEffect, { type: 'start_member' }>,
+  ): Promise<void> {
+    const release = await this.deps.store.get(releaseId);
+    // Only a member still starting is started: one the release already sends back (a failure
+    // came before this effect ran) moves no traffic; its rollback effect frees its lock.
+    if (release?.members[effect.service]?.state !== 'starting') return;
+    try {
+      await this.deps.rollouts.start(
+        {
+          service: effect.service,
+          version: effect.version,
+          startedBy: release.startedBy,
+          ...(release.reason !== undefined && { reason: release.reason }),
+        },
+        { id: ACTOR },
+        { id: effect.rolloutId, releaseId },
+      );
+    } catch (err) {
+      if (!isRolloutError(err)) throw err;
+      // No rollout holds the lock the release took for it (freed only if still the member's).
+      if ((await this.deps.rollouts.get(effect.rolloutId)) === undefined) {
+        await this.deps.locks.release(effect.service, effect.rolloutId);
+      }
+      await this.deps.releases.applyIfAccepted(releaseId, {
+        type: 'member_ended',
+        service: effect.service,
+        status: 'failed',
+        outcome: `its rollout could not start: ${err.message}`,
+      });
+      return;
+    }
+    await this.deps.releases.applyIfAccepted(releaseId, {
+      type: 'member_started',
+      service: effect.service,
+    });
+  }
+
+  /**
+   * Aborts the member's rollout (it goes back to 0% and reports its end through its own outbox).
+   * One that already ended is reported now instead, so the cascade never waits on it.
+   */
+  private async rollBackMember(
+    releaseId: string,
+    effect: Extract<ReleaseEffect, { type: 'rollback_member' }>,
+  ): Promise<void> {
+    const rollout = await this.deps.rollouts.get(effect.rolloutId);
+    if (rollout === undefined) {
+      // Never created (its start failed and was reported): nothing moved, the lock is freed.
+      await this.deps.locks.release(effect.service, effect.rolloutId);
+      await this.ended(releaseId, effect.service, undefined);
+      return;
+    }
+    if (isTerminal(rollout.status)) {
+      await this.ended(releaseId, effect.service, rollout);
+      return;
+    }
+    const after = await this.onMember(effect.rolloutId, {
+      type: 'abort',
+      actor: ACTOR,
+      reason: effect.reason,
+    });
+    if (after === undefined) {
+      // Refused: it ended meanwhile, or is already rolling back (its end will be reported).
+      const now = await this.deps.rollouts.get(effect.rolloutId);
+      if (now && isTerminal(now.status)) await this.ended(releaseId, effect.service, now);
+    }
+  }
+
+  private async ended(
+    releaseId: string,
+    service: string,
+    rollout: RolloutState | undefined,
+  ): Promise<void> {
+    const status = rollout?.status ?? 'aborted';
+    await this.deps.releases.applyIfAccepted(releaseId, {
+      type: 'member_ended',
+      service,
+      status:
+        status === 'succeeded' || status === 'rolled_back' || status === 'failed'
+          ? status
+          : 'aborted',
+      ...(rollout?.outcome !== undefined && { outcome: rollout.outcome }),
+    });
+  }
+
+  /** Applies an input to a member rollout; a refusal (not possible in its state now) is dropped. */
+  private async onMember(
+    rolloutId: string,
+    input: Parameters<RolloutService['apply']>[1],
+  ): Promise<RolloutState | undefined> {
+    try {
+      return await this.deps.rollouts.apply(rolloutId, input, ACTOR);
+    } catch (err) {
+      if (isRolloutError(err) && err.code !== 'version_conflict') {
+        this.deps.logger.info(
+          { rolloutId, input: input.type, reason: err.message },
+          'member refused',
+        );
+        return undefined;
+      }
+      throw err;
+    }
+  }
+
+  private async withRelease(
+    releaseId: string,
+    run: (state: ReleaseState) => Promise<void>,
+  ): Promise<void> {
+    const state = await this.deps.store.get(releaseId);
+    if (state) await run(state);
+  }
+}

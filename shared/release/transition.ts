@@ -1,0 +1,275 @@
+import {
+  affectedBy,
+  beginRollback,
+  cascade,
+  finishIfDone,
+  line,
+  promoteIfAllHold,
+  promoteReady,
+  startWhatMay,
+  widenRollback,
+  type ReleaseDraft,
+} from './cascade.js';
+import type { ReleasePlan } from './plan.js';
+import {
+  isReleaseTerminal,
+  memberRolloutId,
+  type ReleaseInput,
+  type ReleaseMemberState,
+  type ReleaseState,
+  type ReleaseTransitionResult,
+} from './state.js';
+
+/**
+ * The release coordinator: a pure reducer over several member rollouts, like `transition` is over
+ * clusters. No clock, randomness or I/O; `now` is passed in.
+ *
+ * Members are ordinary rollouts whose plan holds before promotion: each runs its stages and waves
+ * up to 100% of the new version and waits there (`held`), still holding its service lock and still
+ * able to go back to 0%. A consumer starts once its providers hold (or, with
+ * `release.consumerStartsAt`, passed that stage). When every member holds, the release promotes
+ * them, providers before consumers. When a member fails (gate breach, command failure, abort, a
+ * refused contract), the release goes back: members not started are cancelled, and the affected
+ * members (`release.onFailure`) roll back consumers first, each provider only after every consumer
+ * of it confirmed weight 0. Members the failure spares finish on their own and are promoted.
+ *
+ * Every accepted input returns a state whose `version` is one more, plus effects ending with
+ * `release_card`. A refused input returns a reason; reports that arrive twice (a replayed outbox)
+ * are refused rather than applied twice.
+ */
+export function releaseTransition(
+  state: ReleaseState,
+  input: ReleaseInput,
+  now: number,
+): ReleaseTransitionResult {
+  if (isReleaseTerminal(state.status)) {
+    return refuse('terminal', state, `${input.type} ignored: it has ended`);
+  }
+  const draft: ReleaseDraft = { state: structuredClone(state), effects: [], now };
+  const refused = apply(draft, input);
+  if (refused !== undefined) return refused;
+  finishIfDone(draft);
+  draft.state.version = state.version + 1;
+  draft.state.updatedAt = now;
+  draft.effects.push({ type: 'release_card' });
+  return { ok: true, state: draft.state, effects: draft.effects };
+}
+
+/** A new release, not started: every member waiting, with its rollout id already decided. */
+export function createRelease(
+  id: string,
+  plan: ReleasePlan,
+  startedBy: string,
+  now: number,
+  reason?: string,
+): ReleaseState {
+  const members: Record<string, ReleaseMemberState> = {};
+  for (const { service } of plan.members) {
+    members[service] = {
+      state: 'waiting',
+      rolloutId: memberRolloutId(id, service),
+      passedWeight: 0,
+    };
+  }
+  return {
+    id,
+    version: 0,
+    plan,
+    status: 'pending',
+    members,
+    startedBy,
+    ...(reason !== undefined && { reason }),
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+type Refusal = Extract<ReleaseTransitionResult, { ok: false }>;
+
+function refuse(code: Refusal['code'], state: ReleaseState, why: string): Refusal {
+  return { ok: false, code, reason: `release ${state.id} (${state.status}): ${why}` };
+}
+
+function apply(draft: ReleaseDraft, input: ReleaseInput): Refusal | undefined {
+  const { state } = draft;
+  switch (input.type) {
+    case 'start':
+      if (state.status !== 'pending') return refuse('invalid_transition', state, 'already started');
+      state.status = 'running';
+      line(draft, `release started by ${input.actor}: ${plannedOrder(state.plan)}`);
+      startWhatMay(draft);
+      return undefined;
+    case 'pause':
+      return onPause(draft, input.actor);
+    case 'resume':
+      return onResume(draft, input.actor);
+    case 'abort':
+      return onAbort(draft, input);
+    default:
+      return onMemberReport(draft, input);
+  }
+}
+
+function onPause(draft: ReleaseDraft, actor: string): Refusal | undefined {
+  const { state } = draft;
+  if (state.status !== 'running') {
+    return refuse('invalid_transition', state, 'only a running release can be paused');
+  }
+  state.status = 'paused';
+  for (const [service, m] of Object.entries(state.members)) {
+    if (m.state === 'running' || m.state === 'starting') {
+      draft.effects.push({ type: 'pause_member', service, rolloutId: m.rolloutId });
+    }
+  }
+  line(draft, `paused by ${actor}: no member starts and running members pause`);
+  return undefined;
+}
+
+function onResume(draft: ReleaseDraft, actor: string): Refusal | undefined {
+  const { state } = draft;
+  if (state.status !== 'paused') {
+    return refuse('invalid_transition', state, 'only a paused release can be resumed');
+  }
+  state.status = 'running';
+  for (const [service, m] of Object.entries(state.members)) {
+    if (m.state === 'running' || m.state === 'starting') {
+      draft.effects.push({ type: 'resume_member', service, rolloutId: m.rolloutId });
+    }
+  }
+  line(draft, `resumed by ${actor}`);
+  promoteIfAllHold(draft);
+  startWhatMay(draft);
+  return undefined;
+}
+
+function onAbort(
+  draft: ReleaseDraft,
+  input: Extract<ReleaseInput, { type: 'abort' }>,
+): Refusal | undefined {
+  const { state } = draft;
+  if (state.status === 'rolling_back') {
+    return refuse('invalid_transition', state, 'already going back; wait for the members');
+  }
+  const why = input.reason.trim() === '' ? 'no reason given' : input.reason.trim();
+  // An abort sends every member back whatever `onFailure` says: it is a person's decision.
+  beginRollback(draft, {
+    cause: 'aborted',
+    detail: `aborted by ${input.actor}: ${why}`,
+    actor: input.actor,
+    affected: state.plan.members.map((m) => m.service),
+  });
+  return undefined;
+}
+
+type MemberReport = Exclude<ReleaseInput, { type: 'start' | 'pause' | 'resume' | 'abort' }>;
+
+function onMemberReport(draft: ReleaseDraft, input: MemberReport): Refusal | undefined {
+  const { state } = draft;
+  const m = Object.hasOwn(state.members, input.service) ? state.members[input.service] : undefined;
+  if (m === undefined) {
+    return refuse('unknown_member', state, `${input.service} is not a member`);
+  }
+  const stale = (): Refusal =>
+    refuse('invalid_transition', state, `${input.type} of ${input.service} while it is ${m.state}`);
+  switch (input.type) {
+    case 'contract_verdict':
+      if (m.state !== 'waiting' && m.state !== 'starting') return stale();
+      if (input.ok) {
+        line(draft, `${input.service}: contract check passed (${input.detail})`);
+        return undefined;
+      }
+      m.state = 'cancelled';
+      m.endedAt = draft.now;
+      m.outcome = input.detail;
+      draft.effects.push({
+        type: 'release_member_lock',
+        service: input.service,
+        rolloutId: m.rolloutId,
+      });
+      fail(draft, input.service, 'contract_refused', `${input.service}: ${input.detail}`);
+      return undefined;
+    case 'member_started':
+      if (m.state !== 'starting') return stale();
+      m.state = 'running';
+      return undefined;
+    case 'member_progress':
+      if (m.state !== 'running' && m.state !== 'starting') return stale();
+      if (input.passedWeight <= m.passedWeight) return stale();
+      m.state = 'running';
+      m.passedWeight = input.passedWeight;
+      startWhatMay(draft);
+      return undefined;
+    case 'member_held':
+      if (m.state !== 'running' && m.state !== 'starting') return stale();
+      m.state = 'held';
+      m.passedWeight = 100;
+      line(draft, `${input.service} holds at 100% of its new version`);
+      promoteIfAllHold(draft);
+      startWhatMay(draft);
+      cascade(draft);
+      promoteReady(draft);
+      return undefined;
+    case 'member_ended':
+      return onMemberEnded(draft, input, m);
+  }
+}
+
+function onMemberEnded(
+  draft: ReleaseDraft,
+  input: Extract<ReleaseInput, { type: 'member_ended' }>,
+  m: ReleaseMemberState,
+): Refusal | undefined {
+  const { state } = draft;
+  if (['waiting', 'succeeded', 'rolled_back', 'cancelled'].includes(m.state)) {
+    return refuse('invalid_transition', state, `${input.service} already ${m.state}`);
+  }
+  m.endedAt = draft.now;
+  if (input.status === 'succeeded') {
+    m.state = 'succeeded';
+    line(draft, `${input.service} promoted`);
+    promoteReady(draft);
+    cascade(draft);
+    return undefined;
+  }
+  const wasAsked = m.state === 'rolling_back';
+  m.state = 'rolled_back';
+  if (input.outcome !== undefined) m.outcome = input.outcome;
+  line(
+    draft,
+    `${input.service} ${input.status.replace('_', ' ')} at weight 0` +
+      (input.outcome !== undefined ? `: ${input.outcome}` : ''),
+  );
+  if (!wasAsked) {
+    fail(
+      draft,
+      input.service,
+      'member_failed',
+      `${input.service} ${input.status.replace('_', ' ')}` +
+        (input.outcome !== undefined ? `: ${input.outcome}` : ''),
+    );
+    return undefined;
+  }
+  cascade(draft);
+  return undefined;
+}
+
+/** A member failed on its own: the release goes back, or goes back further if it already is. */
+function fail(
+  draft: ReleaseDraft,
+  service: string,
+  cause: 'member_failed' | 'contract_refused',
+  detail: string,
+): void {
+  const { state } = draft;
+  if (state.status === 'rolling_back') {
+    widenRollback(draft, service);
+    cascade(draft);
+    return;
+  }
+  beginRollback(draft, { service, cause, detail, affected: affectedBy(state.plan, service) });
+}
+
+/** `payments, search → checkout`: the groups of the plan, first to last. */
+function plannedOrder(plan: ReleasePlan): string {
+  return plan.groups.map((g) => g.join(', ')).join(' → ');
+}
