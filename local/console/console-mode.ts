@@ -98,7 +98,8 @@ export async function startConsoleMode(options: ConsoleModeOptions): Promise<Con
       notifier: surface.notifier,
       clock,
       logger,
-      adapters: { store, samples, claims },
+      // The release card and thread go to the same Web API as the rollout cards.
+      adapters: { store, samples, claims, releaseNotifier: surface.releaseNotifier },
       ...options.local,
     });
     cleanup.push(
@@ -106,7 +107,7 @@ export async function startConsoleMode(options: ConsoleModeOptions): Promise<Con
       () => local.stop(),
     );
     surface.metrics.include(local.bot.metrics.registry);
-    const { port: surfacePort } = await surface.start(local.bot.service);
+    const { port: surfacePort } = await surface.start(local.bot.service, local.bot.releases);
     const feed = new ConsoleFeed(api);
     cleanup.push(async () => feed.close());
     const server: ConsoleServer = await startConsoleServer({

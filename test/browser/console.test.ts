@@ -49,6 +49,18 @@ services:
     strategy: blue-green
     stages: [0, 100]
     blueGreen: { mirrorPercent: 5 }
+  # A provider and its consumer, rolled out together as a release from their channel.
+  payments:
+    channel: C0PAYMENTS
+    clusters: [eu-west, us-east]
+    stableVersion: 1.0.0
+    stages: [50, 100]
+  cart:
+    channel: C0PAYMENTS
+    clusters: [eu-west, us-east]
+    stableVersion: 3.0.0
+    stages: [50, 100]
+    dependsOn: [payments]
 simulation:
   seed: 7
   traffic:
@@ -191,6 +203,25 @@ describe('the local console in a browser', () => {
     await waitForText(thirdCard, /Aborted by @U0LEAD1, back on 2\.5\.0/);
     await waitForText(thirdCard, /@U0LEAD1 aborted the rollout/);
   }, 120_000);
+
+  it('starts a release from the message box and shows its card: provider first, then its consumer', async () => {
+    await page.locator('#channels').getByRole('button', { name: '# payments-cart' }).click();
+    await expect.poll(() => page.locator('#channel-title').textContent()).toBe('# payments-cart');
+    const started = await ask(page, '/rollout start cart@3.1.0 payments@1.1.0 new card api');
+    const releaseId = /Release `?(rel-[\w-]+)`? started/.exec(started)?.[1];
+    if (!releaseId) throw new Error(`not a release start: ${started}`);
+    expect(started).toContain('payments → cart');
+    // Member cards name the release too; its own card begins with it.
+    const card = page.locator('#stream > li.msg:not(.ephemeral):not(.broadcast)', {
+      hasText: new RegExp(`Release ${releaseId} · 2 services`),
+    });
+    // Its own card, members as rows in plan order, updated in place until it ends.
+    const done = await waitForText(card.first(), /succeeded/);
+    expect(await card.count()).toBe(1);
+    expect(done).toMatch(/1\. payments 1\.1\.0 · promoted/);
+    expect(done).toMatch(/2\. cart 3\.1\.0 · promoted · after payments/);
+    expect(done).toContain('new card api');
+  }, 60_000);
 
   it('says a message over the console’s limit is too long, and gives it back to fix', async () => {
     const text = `/rollout start checkout 2.5.0 ${'x'.repeat(70 * 1024)}`;
