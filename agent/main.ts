@@ -29,6 +29,8 @@ import {
   verifyDrivers,
 } from './driver-config.js';
 import { createMetricsProvider, type MetricsConfig } from './metrics/factory.js';
+import { simulatedMetricsQueries } from './metrics/simulated-metrics.js';
+import { simulatedRouterCalls } from './routers/simulated-router.js';
 import { createRouter, type RouterConfig } from './routers/factory.js';
 import { SimulatedCluster } from './simulation/simulated-cluster.js';
 
@@ -105,6 +107,8 @@ export async function main(): Promise<void> {
     activeRollouts: () => agent.activeRollouts(),
     ready: () => running,
   });
+  // Simulated drivers count their calls (the scale bench reads them); real ones leave these empty.
+  endpoints.include(simulatedRouterCalls, simulatedMetricsQueries);
   const busOptions = {
     logger,
     clock: systemClock,

@@ -1,9 +1,22 @@
+import { Counter } from 'prom-client';
 import type { Measurement } from '../../shared/contracts/events.js';
 import type { SimulatedCluster } from '../simulation/simulated-cluster.js';
 import { normalUpperTail } from '../../shared/judge/normal-tail.js';
 import { binomial } from '../simulation/random.js';
 import { simulateWindow, trafficShare, type TrafficProfile } from '../simulation/traffic-model.js';
 import type { MeasureQuery, MetricsProvider } from './metrics-provider.js';
+
+/**
+ * Queries answered by every simulated metrics provider in this process: what a real cluster would
+ * see as Prometheus queries, so the scale bench can count them per rollout. The agent's /metrics
+ * registers it (`AgentEndpoints.include`); it shows no series before the first query.
+ */
+export const simulatedMetricsQueries = new Counter({
+  name: 'agent_metrics_queries_total',
+  help: 'Queries to the simulated metrics provider (a real cluster’s Prometheus queries).',
+  labelNames: ['provider'] as const,
+  registers: [],
+});
 
 /**
  * A `MetricsProvider` over a `SimulatedCluster`: requests follow the route's traffic split,
@@ -27,6 +40,7 @@ export class SimulatedMetrics implements MetricsProvider {
   private readonly countedUntil = new Map<string, number>();
 
   async measure(query: MeasureQuery): Promise<Measurement> {
+    simulatedMetricsQueries.inc({ provider: 'simulated' });
     try {
       if (!(Number.isFinite(query.windowMs) && query.windowMs > 0)) {
         return unavailable(`window must be a positive number of ms, got ${query.windowMs}`);
