@@ -18,8 +18,10 @@ export function channelOf(i: number): string {
 /**
  * The policy of a scale run: `services` services on every one of `clusters` clusters, the
  * example policy's gate (config/policy.yaml) at the given timings, enough simulated traffic for
- * each sample to judge (1,000 requests/s: about 250 canary requests in a 5 s sample at 5%), no
- * faults, and a short retention so the run sees what a finished rollout leaves behind.
+ * each sample to judge (5,000 requests per sampling interval: 1,000 requests/s at 5 s, about 250
+ * canary requests at 5%; a shorter interval gets more traffic, or its gates would stay
+ * inconclusive below `minRequests` and no rollout would end), no faults, and a short retention so
+ * the run sees what a finished rollout leaves behind.
  */
 export function scalePolicyYaml(services: number, clusters: number, s: ScaleSettings): string {
   const clusterNames = Array.from({ length: clusters }, (_, i) => clusterName(i));
@@ -53,7 +55,7 @@ export function scalePolicyYaml(services: number, clusters: number, s: ScaleSett
     'simulation:',
     '  seed: 7',
     '  traffic:',
-    '    requestsPerSecond: 1000',
+    `    requestsPerSecond: ${Math.max(1_000, Math.ceil(5_000_000 / s.samplingIntervalMs))}`,
     '  faults: []',
     '',
   );

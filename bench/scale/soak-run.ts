@@ -121,7 +121,7 @@ async function soak(
       );
     }
   }
-  await sample();
+  if (samples.at(-1)!.rollouts !== done) await sample();
   const slope = (pick: (x: SoakSample) => number) => slopePer1000(samples, pick);
   const first = samples[0]!;
   const last = samples.at(-1)!;
