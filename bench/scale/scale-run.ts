@@ -157,15 +157,23 @@ async function measure(
   };
   const succeeded = await countSucceeded(s, n, size.clusters);
 
-  log(
-    `waiting out the retention (${settings.retentionMs} ms) to see what finished rollouts leave…`,
-  );
-  await sleep(settings.retentionMs + 2_000);
-  // Index entries of expired rollouts leave on the next store write; with nothing running there
-  // is none, so what is left includes them (a few dozen bytes per rollout).
-  const left = (await scanKeys(s)).filter((k) => !before.keys.has(k));
-  const leftBytes = await memoryUsage(s, left);
-  const usedAfter = Number((await s.redisInfo('memory')).used_memory);
+  // What finished rollouts leave means something only once all of them finished.
+  let left: string[] = [];
+  let leftBytes = Number.NaN;
+  let usedAfter = Number.NaN;
+  if (active === 0) {
+    log(
+      `waiting out the retention (${settings.retentionMs} ms) to see what finished rollouts leave…`,
+    );
+    await sleep(settings.retentionMs + 2_000);
+    // Index entries of expired rollouts leave on the next store write; with nothing running there
+    // is none, so what is left includes them (a few dozen bytes per rollout).
+    left = (await scanKeys(s)).filter((k) => !before.keys.has(k));
+    leftBytes = await memoryUsage(s, left);
+    usedAfter = Number((await s.redisInfo('memory')).used_memory);
+  } else {
+    notes.push('Redis per finished rollout not measured: rollouts were still active');
+  }
 
   const commands = subtract(after.commands, before.commands, s.benchCommands);
   const totalCommands = Object.values(commands).reduce((a, b) => a + b, 0);
@@ -235,7 +243,7 @@ async function measure(
       bytesPerActiveRollout: Math.round((peakUsed - before.used) / n),
       bytesPerFinishedRollout: Math.round((usedAfter - before.used) / n),
       keyBytesPerFinishedRollout: Math.round(leftBytes / n),
-      keysLeftPerFinishedRollout: perRollout(left.length),
+      keysLeftPerFinishedRollout: active === 0 ? perRollout(left.length) : Number.NaN,
       peakUsedMemoryMb: mb(peakUsed),
     },
     perRollout: {
