@@ -72,6 +72,7 @@ export function scaleTable(report: ScaleReport): string {
     ],
     ['rollouts per minute', (r) => `${r.wall.rolloutsPerMinute}`],
     ['gate lag p50 / p99', (r) => `${r.gateLag.p50Seconds} / ${r.gateLag.p99Seconds} s`],
+    ['events behind at the end', (r) => `${r.eventsBehindAtEnd}`],
     [
       'command → stage_applied p50 / p99',
       (r) => `${r.commandLatency.p50Ms} / ${r.commandLatency.p99Ms} ms`,

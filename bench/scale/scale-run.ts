@@ -24,6 +24,8 @@ export interface ScaleSizeResult {
   wall: { seconds: number; idealSeconds: number; ratioToIdeal: number; rolloutsPerMinute: number };
   /** From the bot's `rollout_gate_lag_seconds` histogram: as coarse as its buckets. */
   gateLag: { evaluations: number; p50Seconds: number; p99Seconds: number };
+  /** Events the bot's consumer group had not committed when the run ended (its own gauge). */
+  eventsBehindAtEnd: number;
   /** `set_weight` publish → `stage_applied` handed to the bot's handler, timed in the bot. */
   commandLatency: { samples: number; p50Ms: number; p99Ms: number };
   bot: { peakRssMb: number[]; cpuSecondsPerRollout: number };
@@ -150,11 +152,12 @@ async function measure(
   const after = {
     commands: await s.redisCommands(),
     offsets: await s.topicOffsets(),
-    gateLag: histogramOf(await scrapeBots(s), 'rollout_gate_lag_seconds'),
+    bot: await scrapeBots(s),
     agentMetrics: await Promise.all(s.agents.map((a) => s.scrape(a.metricsUrl))),
     processes: await s.processReadings(),
     latencies: await s.probeLatencies(),
   };
+  const afterGateLag = histogramOf(after.bot, 'rollout_gate_lag_seconds');
   const succeeded = await countSucceeded(s, n, size.clusters);
 
   // What finished rollouts leave means something only once all of them finished.
@@ -177,7 +180,7 @@ async function measure(
 
   const commands = subtract(after.commands, before.commands, s.benchCommands);
   const totalCommands = Object.values(commands).reduce((a, b) => a + b, 0);
-  const gate = histogramDelta(after.gateLag, before.gateLag);
+  const gate = histogramDelta(afterGateLag, before.gateLag);
   const cpuOf = (a: { cpuSeconds: number }[], b: { cpuSeconds: number }[]) =>
     a.reduce((sum, r, i) => sum + r.cpuSeconds - b[i]!.cpuSeconds, 0);
   const agentCounter = (name: string, label?: string) => {
@@ -223,6 +226,7 @@ async function measure(
       p50Seconds: round(histogramQuantile(gate, 0.5), 3),
       p99Seconds: round(histogramQuantile(gate, 0.99), 3),
     },
+    eventsBehindAtEnd: sumOf(after.bot, 'rollout_kafka_consumer_lag') / s.bots.length,
     commandLatency: {
       samples: lat.length,
       p50Ms: round(percentile(lat, 50)),
