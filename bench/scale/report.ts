@@ -88,7 +88,9 @@ export function scaleTable(report: ScaleReport): string {
     [
       'Redis per finished rollout',
       (r) =>
-        `${r.redis.bytesPerFinishedRollout} B used, ${r.redis.keyBytesPerFinishedRollout} B in ${r.redis.keysLeftPerFinishedRollout} keys`,
+        r.outcome.finishedInTime
+          ? `${r.redis.bytesPerFinishedRollout} B used, ${r.redis.keyBytesPerFinishedRollout} B in ${r.redis.keysLeftPerFinishedRollout} keys`
+          : '— (not all ended)',
     ],
     ['Kafka messages per rollout', (r) => `${round(sum(r.perRollout.kafkaMessages), 1)}`],
     ['Redis commands per rollout', (r) => `${r.perRollout.redisCommands}`],
@@ -111,8 +113,12 @@ export function scaleTable(report: ScaleReport): string {
     `  Redis ${fmt(Object.fromEntries(Object.entries(r.perRollout.redisCommandsByName).slice(0, 8)))}`,
     ...r.notes.map((note) => `  note: ${note}`),
   ]);
+  const unfinished = report.sizes.some((r) => !r.outcome.finishedInTime);
+  const slopeNote = unfinished
+    ? ' (a size did not end: its costs are per started rollout over the deadline, so this ratio says little)'
+    : '';
   const slope = report.slope
-    ? `cost per rollout ${report.slope.to} ÷ ${report.slope.from} (1 = flat): Redis commands ${report.slope.redisCommands}, Kafka messages ${report.slope.kafkaMessages}, Slack calls ${report.slope.slackCalls}, bot CPU ${report.slope.botCpuSeconds}, Kubernetes ${report.slope.kubernetesCalls}, Prometheus ${report.slope.prometheusQueries}`
+    ? `cost per rollout ${report.slope.to} ÷ ${report.slope.from} (1 = flat): Redis commands ${report.slope.redisCommands}, Kafka messages ${report.slope.kafkaMessages}, Slack calls ${report.slope.slackCalls}, bot CPU ${report.slope.botCpuSeconds}, Kubernetes ${report.slope.kubernetesCalls}, Prometheus ${report.slope.prometheusQueries}${slopeNote}`
     : 'cost slope: needs two sizes';
   const m = report.machine;
   return [
