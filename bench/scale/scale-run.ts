@@ -142,6 +142,11 @@ async function measure(
     if (created && active === 0) break;
     if (performance.now() > deadline) {
       notes.push(`not finished within the deadline (${settings.deadlineMs} ms): ${active} active`);
+      // A start the bot answered with a refusal (an ephemeral reply) never becomes a rollout.
+      if (!created) {
+        const indexed = await s.redis.zcard(`${STORE_PREFIX}idx:all`);
+        notes.push(`only ${indexed} of ${n} rollouts were created: see the bot's replies`);
+      }
       break;
     }
   }
