@@ -2,9 +2,10 @@
  * Loaded into the bot process before `bot/main.ts` (`spawnEntry`'s `preload`) by the scale bench:
  * times each `set_weight` from the bot's publish to the bot's events consumer handing over that
  * cluster's `stage_applied` (the same pair the sequential bench times with its `CommandTimer`),
- * inside the bot, so the figure includes the bot's own queues under load. Latencies in ms are
- * appended to `SCALE_PROBE_FILE`, one number a line, in batches (a write per event would add to
- * the load it measures). Without the variable it does nothing.
+ * inside the bot, so the figure includes the bot's own queues under load. Each latency in ms is
+ * appended to `SCALE_PROBE_FILE` as it is measured, one number a line: a few microseconds per
+ * stage change, and the bench reads every one as soon as the rollouts ended (a batched write on a
+ * timer could still be waiting on a loaded machine). Without the variable it does nothing.
  */
 import { appendFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -14,15 +15,6 @@ import { TopicEventBus } from '../../shared/messaging/topic-event-bus.js';
 const file = process.env.SCALE_PROBE_FILE;
 if (file) {
   const published = new Map<string, number>();
-  let pending: number[] = [];
-  const flush = () => {
-    if (pending.length === 0) return;
-    appendFileSync(file, `${pending.map((ms) => ms.toFixed(1)).join('\n')}\n`);
-    pending = [];
-  };
-  // unref: the probe never keeps the bot alive; exit flushes what is left.
-  setInterval(flush, 1_000).unref();
-  process.on('exit', flush);
 
   const publish = TopicCommandBus.prototype.publish;
   TopicCommandBus.prototype.publish = function (this: TopicCommandBus, command) {
@@ -44,7 +36,7 @@ if (file) {
           const at = published.get(key);
           // The first sighting counts; a redelivery does not.
           published.delete(key);
-          if (at !== undefined) pending.push(performance.now() - at);
+          if (at !== undefined) appendFileSync(file, `${(performance.now() - at).toFixed(1)}\n`);
         }
         return handler(event);
       },

@@ -152,8 +152,6 @@ async function measure(
   }
   const wallMs = performance.now() - began;
   log(`all ended after ${round(wallMs / 1000)} s; reading counters…`);
-  // The probe writes every second: give it one more.
-  await sleep(1_200);
   const after = {
     commands: await s.redisCommands(),
     offsets: await s.topicOffsets(),

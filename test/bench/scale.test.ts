@@ -54,7 +54,7 @@ describe('npm run bench -- --scale', () => {
     expect(cost.slack429s).toBe(0);
     // start + two stage shifts + promote in each of two clusters, each read back.
     expect(cost.kubernetesCalls.setWeight).toBeGreaterThanOrEqual(3 * 2);
-    expect(cost.kubernetesCalls.promote).toBe(2);
+    expect(cost.kubernetesCalls.promote).toBeGreaterThanOrEqual(2);
     expect(cost.prometheusQueries).toBeGreaterThan(0);
   }, 240_000);
 });
