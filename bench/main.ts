@@ -38,7 +38,7 @@ import { waitFor } from '../test/support/wait-for.js';
 import { judgeTable, runJudgeBench, type JudgeBench } from './judge.js';
 import { measureKafkaFloor } from './kafka-floor.js';
 import { percentile, round } from './stats.js';
-import { parseScaleArgs } from './scale/options.js';
+import { BenchUsageError, parseScaleArgs } from './scale/options.js';
 import { scaleMain } from './scale/scale-bench.js';
 
 const RESULTS_FILE = fileURLToPath(new URL('results/latest.json', import.meta.url));
@@ -434,8 +434,10 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   main().then(
     () => process.exit(0),
     (err: unknown) => {
+      // A usage error says what to type instead; a stack would only bury that.
+      const usage = err instanceof BenchUsageError;
       process.stderr.write(
-        `bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+        `bench: ${err instanceof Error ? (usage ? err.message : (err.stack ?? err.message)) : String(err)}\n`,
       );
       process.exit(1);
     },
