@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
 
 export interface AgentEndpointsOptions {
   cluster: string;
@@ -82,6 +82,11 @@ export class AgentEndpoints {
         res.writeHead(404).end();
       }
     });
+  }
+
+  /** Serves `metrics` (made elsewhere, e.g. by a driver) on /metrics too, with the cluster label. */
+  include(...metrics: Metric[]): void {
+    for (const metric of metrics) this.registry.registerMetric(metric);
   }
 
   /** Listens on `host:port` (0: any free port) and resolves with the port. */

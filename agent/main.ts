@@ -31,6 +31,7 @@ import {
   verifyDrivers,
 } from './driver-config.js';
 import { createMetricsProvider, type MetricsConfig } from './metrics/factory.js';
+import { simulatedRouterCalls } from './routers/simulated-router.js';
 import { createRouter, type RouterConfig } from './routers/factory.js';
 import { SimulatedCluster } from './simulation/simulated-cluster.js';
 
@@ -94,6 +95,8 @@ export async function main(): Promise<void> {
     activeRollouts: () => agent.activeRollouts(),
     ready: () => running,
   });
+  // The simulated router counts its calls (the scale bench reads them); real ones leave it empty.
+  endpoints.include(simulatedRouterCalls);
   const router = createRouter(await routerConfig(env, policy, simulation));
   const metrics = createMetricsProvider({
     ...metricsConfig(env, policy, simulation),

@@ -17,6 +17,9 @@
  * Prints a table, or with `--json` one JSON object and nothing else; always writes the JSON to
  * bench/results/latest.json. Iterations are fixed; the whole run takes about a minute.
  * `--only judge` runs the judge section alone (no Kafka, no Redis; seconds).
+ *
+ * `--scale` (N concurrent rollouts × C clusters, bot and agents in processes of their own) and
+ * `--soak` (thousands of short rollouts in sequence) are separate benches: see bench/scale/.
  */
 import { measureSlackAck, type SlackAckBench } from './slack-ack.js';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -35,6 +38,8 @@ import { waitFor } from '../test/support/wait-for.js';
 import { judgeTable, runJudgeBench, type JudgeBench } from './judge.js';
 import { measureKafkaFloor } from './kafka-floor.js';
 import { percentile, round } from './stats.js';
+import { BenchUsageError, parseScaleArgs } from './scale/options.js';
+import { scaleMain } from './scale/scale-bench.js';
 
 const RESULTS_FILE = fileURLToPath(new URL('results/latest.json', import.meta.url));
 
@@ -402,6 +407,9 @@ async function main(): Promise<void> {
   const log = (line: string) => {
     if (!json) process.stderr.write(`${line}\n`);
   };
+  // `--scale` and `--soak` are benches of their own (bench/scale/): N rollouts at once, or many in turn.
+  const scale = parseScaleArgs(process.argv.slice(2));
+  if (scale) return scaleMain(scale, json, log);
   const onlyAt = process.argv.indexOf('--only');
   const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
   if (onlyAt >= 0 && only !== 'judge') {
@@ -426,8 +434,10 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   main().then(
     () => process.exit(0),
     (err: unknown) => {
+      // A usage error says what to type instead; a stack would only bury that.
+      const usage = err instanceof BenchUsageError;
       process.stderr.write(
-        `bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+        `bench: ${err instanceof Error ? (usage ? err.message : (err.stack ?? err.message)) : String(err)}\n`,
       );
       process.exit(1);
     },

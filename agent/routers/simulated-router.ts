@@ -1,3 +1,4 @@
+import { Counter } from 'prom-client';
 import type { RouterOperation } from '../simulation/faults.js';
 import type { SimulatedCluster, SimulatedRoute } from '../simulation/simulated-cluster.js';
 import { assertCanaryWeight, assertNotFenced, RouterError } from './router-error.js';
@@ -8,6 +9,18 @@ import {
   type RouteTarget,
   type TrafficRouter,
 } from './traffic-router.js';
+
+/**
+ * Route reads and writes of every simulated router in this process: what a real cluster would see
+ * as Kubernetes API calls, so the scale bench can count them per rollout. The agent's /metrics
+ * registers it (`AgentEndpoints.include`); it shows no series before the first call.
+ */
+export const simulatedRouterCalls = new Counter({
+  name: 'agent_router_calls_total',
+  help: 'Calls to the simulated router (a real cluster’s Kubernetes API calls), by operation.',
+  labelNames: ['operation'] as const,
+  registers: [],
+});
 
 /**
  * A `TrafficRouter` over a `SimulatedCluster`: the route is a record in the cluster (persisted
@@ -29,6 +42,7 @@ export class SimulatedRouter implements TrafficRouter {
     canaryWeight: number,
     mark: AppliedMark,
   ): Promise<RouteState> {
+    simulatedRouterCalls.inc({ operation: 'setWeight' });
     assertCanaryWeight(target.service, canaryWeight);
     const current = this.cluster.route(target.service);
     assertNotFenced(target.service, current?.applied, mark);
@@ -52,6 +66,7 @@ export class SimulatedRouter implements TrafficRouter {
   }
 
   async promote(target: RouteTarget, mark: AppliedMark): Promise<RouteState> {
+    simulatedRouterCalls.inc({ operation: 'promote' });
     const current = this.cluster.route(target.service);
     assertNotFenced(target.service, current?.applied, mark);
     this.failIfInjected('promote', target, current?.stageIndex ?? -1);
@@ -71,6 +86,7 @@ export class SimulatedRouter implements TrafficRouter {
   }
 
   async rollback(target: RouteTarget, mark: AppliedMark): Promise<RouteState> {
+    simulatedRouterCalls.inc({ operation: 'rollback' });
     const current = this.cluster.route(target.service);
     assertNotFenced(target.service, current?.applied, mark);
     this.failIfInjected('rollback', target, current?.stageIndex ?? -1);
@@ -89,6 +105,7 @@ export class SimulatedRouter implements TrafficRouter {
   }
 
   async read(service: string): Promise<RouteState | undefined> {
+    simulatedRouterCalls.inc({ operation: 'read' });
     const route = this.cluster.route(service);
     if (route === undefined) return undefined;
     return {
