@@ -58,6 +58,9 @@ describe('MemoryTopicBroker retention', () => {
       Array.from({ length: seen.length }, (_, i) => 25 - seen.length + i),
     );
     expect(seen.map((s) => s.value)).toEqual(seen.map((s) => `m${s.offset}`));
+    // What was produced counts what retention dropped too: the topic's end offsets.
+    expect(broker.produced('t')).toBe(25);
+    expect(broker.produced('never-used')).toBe(0);
   });
 
   it('moves a group that fell behind retention to the oldest kept record, losing nothing newer', async () => {

@@ -129,6 +129,11 @@ export class MemoryTopicBroker implements TopicBroker {
     await Promise.all([...this.groups.values()].map((g) => g.close()));
   }
 
+  /** Records produced to `topic` so far, those retention dropped included (its end offsets). */
+  produced(topic: string): number {
+    return (this.topics.get(topic) ?? []).reduce((sum, log) => sum + log.end, 0);
+  }
+
   /** The partitions of `topic`, created on first use. */
   topic(name: string): PartitionLog[] {
     let partitions = this.topics.get(name);

@@ -66,6 +66,6 @@ export function cardText(card: SlackMessage): string {
 /** Nothing reached the agents: no command on any cluster's topic. */
 export function commandsPublished(product: SlackProduct): number {
   return ['eu-west', 'us-east']
-    .map((c) => product.local.broker.topic(`rollout.commands.${c}`).flat().length)
+    .map((c) => product.local.broker.produced(`rollout.commands.${c}`))
     .reduce((a, b) => a + b, 0);
 }
