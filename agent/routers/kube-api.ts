@@ -15,10 +15,41 @@ export interface HttpRouteApi {
   mergePatch(namespace: string, name: string, patch: object): Promise<HttpRoute>;
 }
 
+/** One line of a watch stream, as the API server sent it (the object is not checked yet). */
+export interface WatchEvent {
+  type: string;
+  object: unknown;
+}
+
+/** An open watch: `stop` closes it (then `onDone` is not called). */
+export interface WatchHandle {
+  stop(): void;
+}
+
+/**
+ * The HTTPRoute collection of one namespace, for a cache kept by a watch (`HttpRouteInformer`):
+ * the `list` and `watch` verbs on `httproutes`. Failures reject with `KubeApiError`.
+ */
+export interface HttpRouteWatchApi {
+  /** Every route of `namespace`, and the resourceVersion to watch from. */
+  list(namespace: string): Promise<{ resourceVersion: string; items: unknown[] }>;
+  /**
+   * Streams the changes after `resourceVersion` (with bookmarks) to `onEvent`, one call per line,
+   * until the stream ends: then `onDone` once, with the error if it failed. A too-old
+   * resourceVersion arrives as an `ERROR` event whose object is a `Status` with code 410.
+   */
+  watch(
+    namespace: string,
+    resourceVersion: string,
+    onEvent: (event: WatchEvent) => void,
+    onDone: (err: unknown) => void,
+  ): Promise<WatchHandle>;
+}
+
 /** A Kubernetes API call failed: `status` is the HTTP status, undefined when no answer came. */
 export class KubeApiError extends Error {
   constructor(
-    readonly verb: 'get' | 'patch',
+    readonly verb: 'get' | 'patch' | 'list' | 'watch',
     readonly status: number | undefined,
     message: string,
   ) {

@@ -4,11 +4,18 @@ import {
   KubeConfig,
   PatchStrategy,
   setHeaderOptions,
+  Watch,
 } from '@kubernetes/client-node';
 import type { HttpRoute } from './http-route.js';
-import { KubeApiError, type HttpRouteApi } from './kube-api.js';
+import {
+  KubeApiError,
+  type HttpRouteApi,
+  type HttpRouteWatchApi,
+  type WatchEvent,
+  type WatchHandle,
+} from './kube-api.js';
 
-export { KubeApiError, type HttpRouteApi } from './kube-api.js';
+export { KubeApiError, type HttpRouteApi, type HttpRouteWatchApi } from './kube-api.js';
 
 export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 export const GATEWAY_VERSION = 'v1';
@@ -33,9 +40,10 @@ export function loadKubeConfig(source: KubeConfigSource): KubeConfig {
   return config;
 }
 
-export class KubeHttpRouteApi implements HttpRouteApi {
+export class KubeHttpRouteApi implements HttpRouteApi, HttpRouteWatchApi {
   readonly server: string;
   private readonly api: CustomObjectsApi;
+  private readonly watcher: Watch;
 
   /** `timeoutMs` bounds each call: an API server that accepts but never answers is unreachable too. */
   constructor(
@@ -44,6 +52,62 @@ export class KubeHttpRouteApi implements HttpRouteApi {
   ) {
     this.server = config.getCurrentCluster()?.server ?? '(no cluster)';
     this.api = config.makeApiClient(CustomObjectsApi);
+    this.watcher = new Watch(config);
+  }
+
+  async list(namespace: string): Promise<{ resourceVersion: string; items: unknown[] }> {
+    const list = (await this.call('list', () =>
+      this.api.listNamespacedCustomObject({
+        group: GATEWAY_GROUP,
+        version: GATEWAY_VERSION,
+        namespace,
+        plural: HTTP_ROUTES,
+      }),
+    )) as unknown as { metadata?: { resourceVersion?: unknown }; items?: unknown };
+    const resourceVersion = list.metadata?.resourceVersion;
+    if (typeof resourceVersion !== 'string' || !Array.isArray(list.items)) {
+      throw new KubeApiError(
+        'list',
+        undefined,
+        `${this.server} answered the list of httproutes in ${namespace} without items or metadata.resourceVersion`,
+      );
+    }
+    return { resourceVersion, items: list.items as unknown[] };
+  }
+
+  async watch(
+    namespace: string,
+    resourceVersion: string,
+    onEvent: (event: WatchEvent) => void,
+    onDone: (err: unknown) => void,
+  ): Promise<WatchHandle> {
+    let stopped = false;
+    const controller = await this.watcher.watch(
+      `/apis/${GATEWAY_GROUP}/${GATEWAY_VERSION}/namespaces/${encodeURIComponent(namespace)}/${HTTP_ROUTES}`,
+      { resourceVersion, allowWatchBookmarks: true },
+      (type: string, object: unknown) => {
+        if (!stopped) onEvent({ type, object });
+      },
+      (err: unknown) => {
+        if (stopped) return;
+        stopped = true;
+        // A non-200 answer carries its status as `statusCode` (client-node's Watch).
+        const status = (err as { statusCode?: number } | null)?.statusCode;
+        onDone(
+          err === null || err === undefined
+            ? undefined
+            : status !== undefined
+              ? new KubeApiError('watch', status, `HTTP ${status}`)
+              : toKubeApiError('watch', err, this.server),
+        );
+      },
+    );
+    return {
+      stop() {
+        stopped = true;
+        controller.abort();
+      },
+    };
   }
 
   async get(namespace: string, name: string): Promise<HttpRoute> {
@@ -78,7 +142,10 @@ export class KubeHttpRouteApi implements HttpRouteApi {
     );
   }
 
-  private async call(verb: 'get' | 'patch', request: () => Promise<unknown>): Promise<HttpRoute> {
+  private async call(
+    verb: KubeApiError['verb'],
+    request: () => Promise<unknown>,
+  ): Promise<HttpRoute> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -103,7 +170,7 @@ export class KubeHttpRouteApi implements HttpRouteApi {
   }
 }
 
-function toKubeApiError(verb: 'get' | 'patch', err: unknown, server: string): KubeApiError {
+function toKubeApiError(verb: KubeApiError['verb'], err: unknown, server: string): KubeApiError {
   if (err instanceof KubeApiError) return err;
   if (err instanceof ApiException) {
     const status = statusMessage(err.body);
