@@ -4,8 +4,9 @@ import type { HttpRoute } from './http-route.js';
 // does not load @kubernetes/client-node (about 140 MB resident) in agents that never use it.
 
 /**
- * HTTPRoute access over the Kubernetes API, the only two verbs the agent's Role grants: `get`
- * and `patch` on `httproutes.gateway.networking.k8s.io`. Failures reject with `KubeApiError`.
+ * One HTTPRoute over the Kubernetes API: `get` and `patch` on
+ * `httproutes.gateway.networking.k8s.io` (the agent's Role grants those, and `list` and `watch`
+ * for `HttpRouteWatchApi`, nothing else). Failures reject with `KubeApiError`.
  */
 export interface HttpRouteApi {
   /** The API server, for messages (`https://10.0.0.1:443`). */
