@@ -144,6 +144,9 @@ export class HttpRouteInformer implements HttpRouteCache {
     }
     cache.resourceVersion = listed.resourceVersion;
     cache.synced = true;
+    // Not watching yet: the listed state counts as fresh only for `staleAfterMs` unless the
+    // watch opens (an API server that never answers the watch must not freeze the cache).
+    cache.downSince ??= this.now();
     await this.watch(ns);
   }
 

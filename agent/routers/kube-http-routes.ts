@@ -20,6 +20,8 @@ export { KubeApiError, type HttpRouteApi, type HttpRouteWatchApi } from './kube-
 export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 export const GATEWAY_VERSION = 'v1';
 export const HTTP_ROUTES = 'httproutes';
+/** How long the API server keeps one watch open (client-go picks 5 to 10 minutes). */
+const WATCH_TIMEOUT_SECONDS = 300;
 
 export interface KubeConfigSource {
   /** A kubeconfig file (`KUBECONFIG`); its current context is used. */
@@ -84,7 +86,9 @@ export class KubeHttpRouteApi implements HttpRouteApi, HttpRouteWatchApi {
     let stopped = false;
     const controller = await this.watcher.watch(
       `/apis/${GATEWAY_GROUP}/${GATEWAY_VERSION}/namespaces/${encodeURIComponent(namespace)}/${HTTP_ROUTES}`,
-      { resourceVersion, allowWatchBookmarks: true },
+      // The API server ends the watch after `timeoutSeconds` and the informer opens a new one: a
+      // connection that died silently (no FIN, no RST) is replaced within that time.
+      { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: WATCH_TIMEOUT_SECONDS },
       (type: string, object: unknown) => {
         if (!stopped) onEvent({ type, object });
       },
