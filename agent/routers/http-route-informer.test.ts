@@ -210,10 +210,10 @@ describe('GatewayApiRouter on a watched cache (HttpRouteInformer)', () => {
     await informer.start();
     await synced();
     api.putRoute(anHttpRoute({ namespace: 'other', name: 'x', stable: 'a', canary: 'b' }));
-    api.bookmark();
     const bookmarkRv = String(Number(api.route('other', 'x')!.metadata.resourceVersion));
     await waitFor(
       async () => {
+        api.bookmark();
         api.dropWatches();
         await waitFor(() => api.openWatches() === 1, { what: 'the watch again' });
         const last = api
@@ -237,8 +237,14 @@ describe('GatewayApiRouter on a watched cache (HttpRouteInformer)', () => {
         object: { metadata: { name: 'checkout', resourceVersion: '1' } },
       }),
     );
+    api.sendWatchLine(
+      JSON.stringify({
+        type: 'MODIFIED',
+        object: { metadata: { name: 'checkout', resourceVersion: '2' }, spec: { rules: 'none' } },
+      }),
+    );
     api.sendWatchLine('{ not json');
-    await waitFor(() => logged.filter((l) => /malformed watch event/.test(l.msg)).length === 3, {
+    await waitFor(() => logged.filter((l) => /malformed watch event/.test(l.msg)).length === 4, {
       what: 'the bad events to be logged',
     });
     expect(await router.read('checkout')).toMatchObject({ canaryWeight: 0 });

@@ -260,6 +260,8 @@ function asRoute(object: unknown, ns: string): HttpRoute | undefined {
   if (namespace !== undefined && namespace !== ns) return undefined;
   const spec = (object as { spec?: unknown }).spec;
   if (spec !== undefined && (typeof spec !== 'object' || spec === null)) return undefined;
+  const rules = (spec as { rules?: unknown } | undefined)?.rules;
+  if (rules !== undefined && !Array.isArray(rules)) return undefined;
   return {
     ...(object as HttpRoute),
     metadata: { ...(metadata as HttpRoute['metadata']), namespace: ns },
