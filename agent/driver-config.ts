@@ -5,7 +5,8 @@ import { ConfigError, isRolloutError } from '../shared/errors.js';
 import type { MetricsProvider } from './metrics/metrics-provider.js';
 import { PrometheusMetrics, type PrometheusMetricsOptions } from './metrics/prometheus-metrics.js';
 import { GatewayApiRouter, type GatewayRoutedService } from './routers/gateway-api-router.js';
-import type { HttpRouteApi } from './routers/kube-api.js';
+import { HttpRouteInformer } from './routers/http-route-informer.js';
+import type { HttpRouteApi, HttpRouteWatchApi } from './routers/kube-api.js';
 import type { TrafficRouter } from './routers/traffic-router.js';
 
 /**
@@ -29,7 +30,7 @@ export function kubeSource(env: KubeEnv): string {
  * The Kubernetes API from `KUBECONFIG`, or in a pod from its service account token and CA. The
  * client library is loaded here, only for the gateway-api router.
  */
-export async function httpRouteApi(env: KubeEnv): Promise<HttpRouteApi> {
+export async function httpRouteApi(env: KubeEnv): Promise<HttpRouteApi & HttpRouteWatchApi> {
   if (env.KUBECONFIG === undefined && env.KUBERNETES_SERVICE_HOST === undefined) {
     throw new ConfigError(
       'KUBECONFIG',
@@ -79,6 +80,23 @@ export async function leaseElector(
   return new LeaseElector({
     api: new KubeLeaseApi(config, namespace, `rollout-agent-${cluster}`),
     identity,
+    logger,
+  });
+}
+
+/**
+ * The watch that keeps the routes of the policy's namespaces for the `gateway-api` router, so its
+ * reads cost no API call per sampling round (the agent's Role grants list and watch on
+ * httproutes). Not started here: the caller starts it, and stops it at shutdown.
+ */
+export function httpRouteInformer(
+  api: HttpRouteWatchApi,
+  services: Record<string, GatewayRoutedService>,
+  logger: Logger,
+): HttpRouteInformer {
+  return new HttpRouteInformer({
+    api,
+    namespaces: [...new Set(Object.values(services).map((s) => s.routing.namespace))],
     logger,
   });
 }

@@ -18,7 +18,7 @@ import { gateFor } from '../shared/config/plan-from-policy.js';
 import { consumersOf } from '../shared/config/dependencies.js';
 import type { SequentialCheck, WebhookCheck } from '../shared/rollout/plan.js';
 import { ConfigError } from '../shared/errors.js';
-import { createLogger } from '../shared/log.js';
+import { createLogger, type Logger } from '../shared/log.js';
 import { TopicCommandBus } from '../shared/messaging/topic-command-bus.js';
 import { TopicEventBus } from '../shared/messaging/topic-event-bus.js';
 import { RolloutAgent } from './agent.js';
@@ -26,6 +26,7 @@ import { AgentEndpoints } from './http-endpoints.js';
 import {
   gatewayServices,
   httpRouteApi,
+  httpRouteInformer,
   leaseElector,
   prometheusOptions,
   verifyDrivers,
@@ -33,6 +34,7 @@ import {
 import { createMetricsProvider, type MetricsConfig } from './metrics/factory.js';
 import { simulatedRouterCalls } from './routers/simulated-router.js';
 import { createRouter, type RouterConfig } from './routers/factory.js';
+import type { HttpRouteInformer } from './routers/http-route-informer.js';
 import { SimulatedCluster } from './simulation/simulated-cluster.js';
 
 export const AgentMainEnv = AgentEnv.extend({
@@ -97,7 +99,10 @@ export async function main(): Promise<void> {
   });
   // The simulated router counts its calls (the scale bench reads them); real ones leave it empty.
   endpoints.include(simulatedRouterCalls);
-  const router = createRouter(await routerConfig(env, policy, simulation));
+  const drivers = await routerConfig(env, policy, simulation, logger);
+  const router = createRouter(drivers.config);
+  // Not awaited: until its first list the router reads with GETs, so a slow API cannot hold the start.
+  void drivers.informer?.start();
   const metrics = createMetricsProvider({
     ...metricsConfig(env, policy, simulation),
     onBatch: endpoints.countMetricsBatch,
@@ -151,6 +156,7 @@ export async function main(): Promise<void> {
       // Released first, so the standby replica takes over sampling without waiting the lease out.
       await leader?.stop();
       await agent.stop();
+      drivers.informer?.stop();
       await endpoints.close();
       await broker.close();
     },
@@ -182,22 +188,26 @@ export async function main(): Promise<void> {
   );
 }
 
+/** The router's configuration, and for the gateway-api router the watch that keeps its routes. */
 async function routerConfig(
   env: AgentMainEnv,
   policy: Policy,
   simulation: () => SimulatedCluster,
-): Promise<RouterConfig> {
+  logger: Logger,
+): Promise<{ config: RouterConfig; informer?: HttpRouteInformer }> {
   const type = env.TRAFFIC_ROUTER;
   switch (type) {
     case 'simulated':
-      return { type, cluster: simulation() };
-    case 'gateway-api':
+      return { config: { type, cluster: simulation() } };
+    case 'gateway-api': {
+      const services = gatewayServices(policy, env.AGENT_CLUSTER);
+      const api = await httpRouteApi(env);
+      const informer = httpRouteInformer(api, services, logger);
       return {
-        type,
-        cluster: env.AGENT_CLUSTER,
-        services: gatewayServices(policy, env.AGENT_CLUSTER),
-        api: await httpRouteApi(env),
+        config: { type, cluster: env.AGENT_CLUSTER, services, api, routes: informer },
+        informer,
       };
+    }
   }
 }
 

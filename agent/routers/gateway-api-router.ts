@@ -15,6 +15,7 @@ import {
   type RolloutRecord,
   type RouteView,
 } from './http-route.js';
+import type { HttpRouteCache } from './http-route-informer.js';
 import { KubeApiError, type HttpRouteApi } from './kube-api.js';
 import { assertCanaryWeight, assertNotFenced, RouterError } from './router-error.js';
 import {
@@ -39,6 +40,12 @@ export interface GatewayApiRouterOptions {
   services: Record<string, GatewayRoutedService>;
   /** Writes tried against a route that keeps changing (409) before giving up. Default 5. */
   maxConflicts?: number;
+  /**
+   * Routes kept by a watch (`HttpRouteInformer`): `read` answers from it while it is fresh, with
+   * no API call. Writes still GET and PATCH with the resourceVersion, and feed it what they saw.
+   * Without it every `read` is a GET.
+   */
+  routes?: HttpRouteCache;
 }
 
 /**
@@ -121,7 +128,11 @@ export class GatewayApiRouter implements TrafficRouter {
   async read(service: string): Promise<RouteState | undefined> {
     const config = this.options.services[service];
     if (config === undefined) return undefined;
-    const route = await this.get(service, config.routing, { notFound: 'undefined' });
+    const { namespace, httpRoute } = config.routing;
+    const cached = this.options.routes?.lookup(namespace, httpRoute);
+    const route = cached?.fresh
+      ? cached.route
+      : await this.get(service, config.routing, { notFound: 'undefined' });
     if (route === undefined) return undefined;
     return routeState(viewRoute(route, service, config.routing), config.stableVersion);
   }
@@ -188,7 +199,13 @@ export class GatewayApiRouter implements TrafficRouter {
           spec: { rules },
         };
         try {
-          await this.options.api.mergePatch(routing.namespace, routing.httpRoute, patch);
+          // Not inlined into `routes?.remember(…)`: optional chaining would skip the PATCH itself.
+          const written = await this.options.api.mergePatch(
+            routing.namespace,
+            routing.httpRoute,
+            patch,
+          );
+          this.options.routes?.remember(written);
         } catch (err) {
           if (err instanceof KubeApiError && err.status === 409 && attempt < this.maxConflicts) {
             continue;
@@ -229,7 +246,9 @@ export class GatewayApiRouter implements TrafficRouter {
     options: { notFound: 'throw' | 'undefined' },
   ): Promise<HttpRoute | undefined> {
     try {
-      return await this.options.api.get(routing.namespace, routing.httpRoute);
+      const route = await this.options.api.get(routing.namespace, routing.httpRoute);
+      this.options.routes?.remember(route);
+      return route;
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404 && options.notFound === 'undefined') {
         return undefined;

@@ -4,15 +4,24 @@ import {
   KubeConfig,
   PatchStrategy,
   setHeaderOptions,
+  Watch,
 } from '@kubernetes/client-node';
 import type { HttpRoute } from './http-route.js';
-import { KubeApiError, type HttpRouteApi } from './kube-api.js';
+import {
+  KubeApiError,
+  type HttpRouteApi,
+  type HttpRouteWatchApi,
+  type WatchEvent,
+  type WatchHandle,
+} from './kube-api.js';
 
-export { KubeApiError, type HttpRouteApi } from './kube-api.js';
+export { KubeApiError, type HttpRouteApi, type HttpRouteWatchApi } from './kube-api.js';
 
 export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 export const GATEWAY_VERSION = 'v1';
 export const HTTP_ROUTES = 'httproutes';
+/** How long the API server keeps one watch open (client-go picks 5 to 10 minutes). */
+const WATCH_TIMEOUT_SECONDS = 300;
 
 export interface KubeConfigSource {
   /** A kubeconfig file (`KUBECONFIG`); its current context is used. */
@@ -33,9 +42,10 @@ export function loadKubeConfig(source: KubeConfigSource): KubeConfig {
   return config;
 }
 
-export class KubeHttpRouteApi implements HttpRouteApi {
+export class KubeHttpRouteApi implements HttpRouteApi, HttpRouteWatchApi {
   readonly server: string;
   private readonly api: CustomObjectsApi;
+  private readonly watcher: Watch;
 
   /** `timeoutMs` bounds each call: an API server that accepts but never answers is unreachable too. */
   constructor(
@@ -44,6 +54,64 @@ export class KubeHttpRouteApi implements HttpRouteApi {
   ) {
     this.server = config.getCurrentCluster()?.server ?? '(no cluster)';
     this.api = config.makeApiClient(CustomObjectsApi);
+    this.watcher = new Watch(config);
+  }
+
+  async list(namespace: string): Promise<{ resourceVersion: string; items: unknown[] }> {
+    const list = (await this.call('list', () =>
+      this.api.listNamespacedCustomObject({
+        group: GATEWAY_GROUP,
+        version: GATEWAY_VERSION,
+        namespace,
+        plural: HTTP_ROUTES,
+      }),
+    )) as unknown as { metadata?: { resourceVersion?: unknown }; items?: unknown };
+    const resourceVersion = list.metadata?.resourceVersion;
+    if (typeof resourceVersion !== 'string' || !Array.isArray(list.items)) {
+      throw new KubeApiError(
+        'list',
+        undefined,
+        `${this.server} answered the list of httproutes in ${namespace} without items or metadata.resourceVersion`,
+      );
+    }
+    return { resourceVersion, items: list.items as unknown[] };
+  }
+
+  async watch(
+    namespace: string,
+    resourceVersion: string,
+    onEvent: (event: WatchEvent) => void,
+    onDone: (err: unknown) => void,
+  ): Promise<WatchHandle> {
+    let stopped = false;
+    const controller = await this.watcher.watch(
+      `/apis/${GATEWAY_GROUP}/${GATEWAY_VERSION}/namespaces/${encodeURIComponent(namespace)}/${HTTP_ROUTES}`,
+      // The API server ends the watch after `timeoutSeconds` and the informer opens a new one: a
+      // connection that died silently (no FIN, no RST) is replaced within that time.
+      { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: WATCH_TIMEOUT_SECONDS },
+      (type: string, object: unknown) => {
+        if (!stopped) onEvent({ type, object });
+      },
+      (err: unknown) => {
+        if (stopped) return;
+        stopped = true;
+        // A non-200 answer carries its status as `statusCode` (client-node's Watch).
+        const status = (err as { statusCode?: number } | null)?.statusCode;
+        onDone(
+          err === null || err === undefined
+            ? undefined
+            : status !== undefined
+              ? new KubeApiError('watch', status, `HTTP ${status}`)
+              : toKubeApiError('watch', err, this.server),
+        );
+      },
+    );
+    return {
+      stop() {
+        stopped = true;
+        controller.abort();
+      },
+    };
   }
 
   async get(namespace: string, name: string): Promise<HttpRoute> {
@@ -78,7 +146,10 @@ export class KubeHttpRouteApi implements HttpRouteApi {
     );
   }
 
-  private async call(verb: 'get' | 'patch', request: () => Promise<unknown>): Promise<HttpRoute> {
+  private async call(
+    verb: KubeApiError['verb'],
+    request: () => Promise<unknown>,
+  ): Promise<HttpRoute> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -103,7 +174,7 @@ export class KubeHttpRouteApi implements HttpRouteApi {
   }
 }
 
-function toKubeApiError(verb: 'get' | 'patch', err: unknown, server: string): KubeApiError {
+function toKubeApiError(verb: KubeApiError['verb'], err: unknown, server: string): KubeApiError {
   if (err instanceof KubeApiError) return err;
   if (err instanceof ApiException) {
     const status = statusMessage(err.body);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isRolloutError } from '../../shared/errors.js';
 import { GatewayApiRouter } from '../../agent/routers/gateway-api-router.js';
+import { HttpRouteInformer } from '../../agent/routers/http-route-informer.js';
 import { KubeHttpRouteApi, loadKubeConfig } from '../../agent/routers/kube-http-routes.js';
 import { SimulatedRouter } from '../../agent/routers/simulated-router.js';
 import type {
@@ -17,7 +18,9 @@ import type {
   TrafficRouter,
 } from '../../agent/routers/traffic-router.js';
 import { SimulatedCluster } from '../../agent/simulation/simulated-cluster.js';
+import { silentLogger } from '../../shared/log.js';
 import { anHttpRoute, startKubeApiDouble } from '../support/kube-api-double.js';
+import { waitFor } from '../support/wait-for.js';
 
 interface RouterFixture {
   router: TrafficRouter;
@@ -54,51 +57,12 @@ const routers: { name: string; create(): Promise<RouterFixture> }[] = [
   {
     // Over HTTP, through @kubernetes/client-node loaded from a kubeconfig, against the API double.
     name: 'gateway-api',
-    async create() {
-      const api = await startKubeApiDouble();
-      const dir = await mkdtemp(join(tmpdir(), 'rollout-contract-kube-'));
-      await api.writeKubeconfig(join(dir, 'kubeconfig'));
-      api.addService('shop', 'checkout-stable');
-      api.addService('shop', 'checkout-canary');
-      api.putRoute(
-        anHttpRoute({
-          namespace: 'shop',
-          name: 'checkout',
-          stable: 'checkout-stable',
-          canary: 'checkout-canary',
-        }),
-      );
-      const routing = (httpRoute: string) => ({
-        namespace: 'shop',
-        httpRoute,
-        stableService: 'checkout-stable',
-        canaryService: 'checkout-canary',
-      });
-      return {
-        router: new GatewayApiRouter({
-          cluster: 'contract',
-          api: new KubeHttpRouteApi(loadKubeConfig({ kubeconfig: join(dir, 'kubeconfig') })),
-          services: {
-            checkout: { routing: routing('checkout'), stableVersion: '2.4.0' },
-            // Configured, but its HTTPRoute does not exist in the cluster.
-            search: { routing: routing('search'), stableVersion: '7.1.0' },
-          },
-        }),
-        service: 'checkout',
-        stableVersion: '2.4.0',
-        missingService: 'search',
-        backendWeights: () => {
-          const rules = api.route('shop', 'checkout')!.spec!.rules as {
-            backendRefs: { name: string; weight?: number }[];
-          }[];
-          return Object.fromEntries(rules[0]!.backendRefs.map((r) => [r.name, r.weight]));
-        },
-        close: async () => {
-          await api.close();
-          await rm(dir, { recursive: true, force: true });
-        },
-      };
-    },
+    create: () => gatewayApiFixture({ watched: false }),
+  },
+  {
+    // The same, reading from a watch (list + watch of the namespace) once it has synced.
+    name: 'gateway-api (watched)',
+    create: () => gatewayApiFixture({ watched: true }),
   },
 ];
 
@@ -275,3 +239,63 @@ describe.each(routers)('TrafficRouter contract: $name', ({ create }) => {
     ).toMatchObject({ canaryWeight: 0 });
   });
 });
+
+/**
+ * The gateway-api router against the API double. `watched`: its reads come from an
+ * `HttpRouteInformer` that has synced (list + watch), so the suite also holds it to
+ * read-after-write and to seeing routes that do not exist.
+ */
+async function gatewayApiFixture(options: { watched: boolean }): Promise<RouterFixture> {
+  const api = await startKubeApiDouble();
+  const dir = await mkdtemp(join(tmpdir(), 'rollout-contract-kube-'));
+  await api.writeKubeconfig(join(dir, 'kubeconfig'));
+  api.addService('shop', 'checkout-stable');
+  api.addService('shop', 'checkout-canary');
+  api.putRoute(
+    anHttpRoute({
+      namespace: 'shop',
+      name: 'checkout',
+      stable: 'checkout-stable',
+      canary: 'checkout-canary',
+    }),
+  );
+  const routing = (httpRoute: string) => ({
+    namespace: 'shop',
+    httpRoute,
+    stableService: 'checkout-stable',
+    canaryService: 'checkout-canary',
+  });
+  const kube = new KubeHttpRouteApi(loadKubeConfig({ kubeconfig: join(dir, 'kubeconfig') }));
+  let informer: HttpRouteInformer | undefined;
+  if (options.watched) {
+    informer = new HttpRouteInformer({ api: kube, namespaces: ['shop'], logger: silentLogger });
+    await informer.start();
+    await waitFor(() => informer!.isWatching(), { what: 'the route watch to sync' });
+  }
+  return {
+    router: new GatewayApiRouter({
+      cluster: 'contract',
+      api: kube,
+      services: {
+        checkout: { routing: routing('checkout'), stableVersion: '2.4.0' },
+        // Configured, but its HTTPRoute does not exist in the cluster.
+        search: { routing: routing('search'), stableVersion: '7.1.0' },
+      },
+      ...(informer !== undefined && { routes: informer }),
+    }),
+    service: 'checkout',
+    stableVersion: '2.4.0',
+    missingService: 'search',
+    backendWeights: () => {
+      const rules = api.route('shop', 'checkout')!.spec!.rules as {
+        backendRefs: { name: string; weight?: number }[];
+      }[];
+      return Object.fromEntries(rules[0]!.backendRefs.map((r) => [r.name, r.weight]));
+    },
+    close: async () => {
+      informer?.stop();
+      await api.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

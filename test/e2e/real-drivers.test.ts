@@ -248,6 +248,10 @@ describe('end to end on the real drivers (gateway-api + prometheus, distributed 
     expect(counter('rollout_agent_metrics_queries_total')).toBeLessThanOrEqual(6 * rounds);
     // It sampled as the elected replica: the cluster's lease names it.
     expect(api.lease('default', 'rollout-agent-eu-west')?.spec?.holderIdentity).toMatch(/:\d+$/);
+    // It read routes from a watch of their namespace (list, then watch from its resourceVersion).
+    const collection = api.routeRequests().filter((r) => r.path.endsWith('/httproutes'));
+    expect(collection.some((r) => r.query.watch !== 'true' && r.status === 200)).toBe(true);
+    expect(collection.some((r) => r.query.watch === 'true' && r.status === 200)).toBe(true);
   }, 120_000);
 
   it('switches a blue-green rollout to 100% once its webhook passes the preview, mirroring 10% to it only meanwhile', async () => {

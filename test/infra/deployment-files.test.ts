@@ -3,7 +3,7 @@
  * as their tools would and checks what would break first: images and build targets that exist,
  * ports that match, every environment variable known to the process that receives it (and a
  * valid value), files that exist, the policy in the ConfigMap valid for the drivers configured,
- * topics named as the code names them, an agent Role that grants nothing beyond get and patch on
+ * topics named as the code names them, an agent Role that grants nothing beyond get, list, watch and patch on
  * httproutes, and command signing keys that reach the bot (private) and the agents (public only).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -465,7 +465,7 @@ describe('infra/k8s manifests', () => {
     }
   });
 
-  it('grants the agent get and patch on httproutes in each namespace it manages, its lease in its own namespace, and nothing else', () => {
+  it('grants the agent get, list, watch and patch on httproutes in each namespace it manages, its lease in its own namespace, and nothing else', () => {
     expect(byKind('ClusterRole')).toEqual([]);
     expect(byKind('ClusterRoleBinding')).toEqual([]);
     const isLease = (r: Json) => r.metadata.name === 'rollout-agent-lease';
@@ -484,7 +484,7 @@ describe('infra/k8s manifests', () => {
         {
           apiGroups: ['gateway.networking.k8s.io'],
           resources: ['httproutes'],
-          verbs: ['get', 'patch'],
+          verbs: ['get', 'list', 'watch', 'patch'],
         },
       ]);
     }

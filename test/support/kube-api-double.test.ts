@@ -6,6 +6,7 @@ import {
   startKubeApiDouble,
   type KubeApiDouble,
 } from './kube-api-double.js';
+import { waitFor } from './wait-for.js';
 
 const PATH = '/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes/checkout';
 
@@ -73,6 +74,97 @@ describe('Kubernetes API double', () => {
       (await call('PATCH', [], { 'content-type': 'application/json-patch+json' })).status,
     ).toBe(415);
     expect(api.routeRequests().map((r) => `${r.method} ${r.status}`)).toEqual(['PATCH 415']);
+  });
+
+  const COLLECTION = '/apis/gateway.networking.k8s.io/v1/namespaces/shop/httproutes';
+  const list = async () =>
+    (await (
+      await fetch(`${api.url}${COLLECTION}`, { headers: { authorization: `Bearer ${api.token}` } })
+    ).json()) as { metadata: { resourceVersion: string }; items: { metadata: { name: string } }[] };
+  /** Opens a watch and collects its events (parsed lines) until `close`. */
+  const watch = async (query: string) => {
+    const controller = new AbortController();
+    const response = await fetch(`${api.url}${COLLECTION}?watch=true&${query}`, {
+      headers: { authorization: `Bearer ${api.token}` },
+      signal: controller.signal,
+    });
+    const events: { type: string; object: Record<string, unknown> }[] = [];
+    let ended = false;
+    const reading = (async () => {
+      let buffer = '';
+      const decoder = new TextDecoder();
+      try {
+        for await (const chunk of response.body!) {
+          buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+          let newline;
+          while ((newline = buffer.indexOf('\n')) >= 0) {
+            events.push(JSON.parse(buffer.slice(0, newline)));
+            buffer = buffer.slice(newline + 1);
+          }
+        }
+      } catch {
+        // aborted by close()
+      }
+      ended = true;
+    })();
+    return {
+      status: response.status,
+      events,
+      ended: () => ended,
+      close: async () => {
+        controller.abort();
+        await reading;
+      },
+    };
+  };
+
+  it('lists a namespace with the resourceVersion to watch from', async () => {
+    const listed = await list();
+    expect(listed.items.map((r) => r.metadata.name)).toEqual(['checkout']);
+    expect(listed.metadata.resourceVersion).toBe(
+      api.route('shop', 'checkout')!.metadata.resourceVersion,
+    );
+  });
+
+  it('streams the changes after a resourceVersion, bookmarks when allowed, and drops on demand', async () => {
+    const from = (await list()).metadata.resourceVersion;
+    const w = await watch(`resourceVersion=${from}&allowWatchBookmarks=true`);
+    expect(w.status).toBe(200);
+    api.editRoute('shop', 'checkout', (r) => (r.metadata.annotations = { edited: 'yes' }));
+    api.putRoute(anHttpRoute({ namespace: 'elsewhere', name: 'x', stable: 'a', canary: 'b' }));
+    api.deleteRoute('shop', 'checkout');
+    api.bookmark();
+    await waitFor(() => w.events.length === 3, { what: 'three events' });
+    expect(w.events.map((e) => e.type)).toEqual(['MODIFIED', 'DELETED', 'BOOKMARK']);
+    expect(w.events[0]!.object).toMatchObject({ metadata: { annotations: { edited: 'yes' } } });
+    expect(api.openWatches()).toBe(1);
+    api.dropWatches();
+    await waitFor(() => w.ended(), { what: 'the watch to end' });
+    expect(api.openWatches()).toBe(0);
+    // A new watch from the first resourceVersion replays what happened since.
+    const again = await watch(`resourceVersion=${from}`);
+    await waitFor(() => again.events.length === 2, { what: 'the replay' });
+    expect(again.events.map((e) => e.type)).toEqual(['MODIFIED', 'DELETED']);
+    await again.close();
+  });
+
+  it('answers a watch from a compacted resourceVersion with an ERROR event carrying 410', async () => {
+    const from = (await list()).metadata.resourceVersion;
+    api.editRoute('shop', 'checkout', (r) => (r.metadata.annotations = { edited: 'yes' }));
+    api.compactHistory();
+    const w = await watch(`resourceVersion=${from}`);
+    expect(w.status).toBe(200);
+    await waitFor(() => w.ended(), { what: 'the watch to end' });
+    expect(w.events).toEqual([
+      { type: 'ERROR', object: expect.objectContaining({ kind: 'Status', code: 410 }) },
+    ]);
+  });
+
+  it('refuses a resourceVersion that is not a number (400) and a forbidden watch (403)', async () => {
+    expect((await watch('resourceVersion=abc')).status).toBe(400);
+    api.forbid('watch');
+    expect((await watch('resourceVersion=1')).status).toBe(403);
+    expect(api.routeRequests().map((r) => r.status)).toEqual([400, 403]);
   });
 
   it('merges as RFC 7386 says: objects by key, null deletes, arrays replace', () => {

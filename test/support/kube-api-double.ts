@@ -14,6 +14,12 @@ import type { AddressInfo } from 'node:net';
  * - 404 and 403 answers as Kubernetes `Status` objects (403s as configured, per verb);
  * - a gateway controller's part: after each write the route's `status.parents[].conditions` say
  *   whether every backendRef resolves to a Service it holds (`ResolvedRefs`, `BackendNotFound`);
+ * - list and watch on the httproutes collection of a namespace: a list carries
+ *   `metadata.resourceVersion`; `?watch=true&resourceVersion=N` streams JSON lines
+ *   (`{"type":"ADDED|MODIFIED|DELETED|BOOKMARK","object":…}`) for every change after N (no N or
+ *   `0`: an ADDED per route first), BOOKMARKs on `bookmark()` when `allowWatchBookmarks` is set,
+ *   and, like the real API on a watch, a resourceVersion older than the history kept
+ *   (`compactHistory()`) answers 200 with one `ERROR` event carrying a 410 `Status`, then ends;
  * - Leases (coordination.k8s.io/v1), for leader election: GET, POST (409 AlreadyExists when
  *   the lease exists) and PUT (409 Conflict on a stale `resourceVersion`), no patch;
  * - every request is recorded (method, path, content type, parsed body) for tests to check.
@@ -46,7 +52,7 @@ export type KubeObject = {
   [k: string]: unknown;
 };
 
-type Verb = 'get' | 'patch' | 'update';
+type Verb = 'get' | 'patch' | 'update' | 'list' | 'watch';
 
 export interface KubeApiDouble {
   /** `http://127.0.0.1:<port>` */
@@ -74,8 +80,23 @@ export interface KubeApiDouble {
   ): void;
   /** A kubeconfig file pointing at this double (plain HTTP, so `insecure-skip-tls-verify`). */
   writeKubeconfig(path: string): Promise<void>;
-  /** Requests that reached the httproutes resource. */
+  /** Requests that reached the httproutes resource (single routes and the collection). */
   routeRequests(): RecordedRequest[];
+  /**
+   * Changes a stored route as `kubectl edit` would: a new resourceVersion (and generation if the
+   * spec changed), and a MODIFIED event to every watch of its namespace.
+   */
+  editRoute(namespace: string, name: string, change: (route: KubeObject) => void): KubeObject;
+  /** Sends this raw line to every open watch (malformed events, for tests of the watcher). */
+  sendWatchLine(line: string): void;
+  /** A BOOKMARK with the current resourceVersion to every watch that allowed bookmarks. */
+  bookmark(): void;
+  /** Ends every open watch connection, as an API server restart or a load balancer would. */
+  dropWatches(): void;
+  /** Watches open now. */
+  openWatches(): number;
+  /** Forgets the change history: a watch from any resourceVersion before now gets 410 Gone. */
+  compactHistory(): void;
   /** A lease as stored, or undefined. */
   lease(namespace: string, name: string): KubeObject | undefined;
   /** Answers 503 to every lease request until `true` is given back (an API server away). */
@@ -86,6 +107,8 @@ export interface KubeApiDouble {
 const ROUTES =
   /^\/apis\/gateway\.networking\.k8s\.io\/v1\/namespaces\/([^/]+)\/httproutes\/([^/?]+)$/;
 const SERVICES = /^\/api\/v1\/namespaces\/([^/]+)\/services\/([^/?]+)$/;
+const ROUTE_COLLECTION =
+  /^\/apis\/gateway\.networking\.k8s\.io\/v1\/namespaces\/([^/]+)\/httproutes$/;
 const LEASES = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases(?:\/([^/?]+))?$/;
 
 export async function startKubeApiDouble(options: { token?: string } = {}): Promise<KubeApiDouble> {
@@ -99,6 +122,19 @@ export async function startKubeApiDouble(options: { token?: string } = {}): Prom
   const key = (ns: string, name: string) => `${ns}/${name}`;
   const leases = new Map<string, KubeObject>();
   let leasesAway = false;
+  /** Every change to a route, oldest first, since the last `compactHistory`. */
+  const history: { rv: number; type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: KubeObject }[] = [];
+  /** A watch from a resourceVersion below this one is too old (410). */
+  let oldestKept = 0;
+  const watches = new Set<{ ns: string; res: ServerResponse; bookmarks: boolean }>();
+  const emit = (type: 'ADDED' | 'MODIFIED' | 'DELETED', object: KubeObject): void => {
+    const copy = structuredClone(object);
+    history.push({ rv: Number(copy.metadata.resourceVersion), type, object: copy });
+    for (const w of watches) {
+      if (w.ns === copy.metadata.namespace)
+        w.res.write(`${JSON.stringify({ type, object: copy })}\n`);
+    }
+  };
 
   /** The Lease resource: what leader election needs of it, with optimistic concurrency. */
   const handleLease = (
@@ -221,13 +257,95 @@ export async function startKubeApiDouble(options: { token?: string } = {}): Prom
     };
   };
 
+  /** A status change is a write too (a controller's): new resourceVersion, MODIFIED to watches. */
+  const restatus = (route: KubeObject): void => {
+    const before = structuredClone(route.status);
+    resolveStatus(route);
+    if (isDeepStrictEqual(before, route.status)) return;
+    route.metadata.resourceVersion = String(++version);
+    emit('MODIFIED', route);
+  };
+
   const store = (route: KubeObject, previous: KubeObject | undefined): KubeObject => {
     route.metadata.resourceVersion = String(++version);
     const specChanged = previous === undefined || !isDeepStrictEqual(previous.spec, route.spec);
     route.metadata.generation = (previous?.metadata.generation ?? 0) + (specChanged ? 1 : 0);
     resolveStatus(route);
-    routes.set(key(route.metadata.namespace!, route.metadata.name), route);
+    const k = key(route.metadata.namespace!, route.metadata.name);
+    const existed = routes.has(k);
+    routes.set(k, route);
+    emit(existed ? 'MODIFIED' : 'ADDED', route);
     return route;
+  };
+
+  /** The httproutes collection of a namespace: a list, or with `watch=true` a stream of changes. */
+  const handleCollection = (
+    ns: string,
+    query: Record<string, string>,
+    res: ServerResponse,
+    record: RecordedRequest,
+    send: (status: number, payload: unknown) => void,
+  ): void => {
+    const watching = query.watch === 'true' || query.watch === '1';
+    const verb: Verb = watching ? 'watch' : 'list';
+    if (
+      forbidden.some((f) => f.verb === verb && (f.namespace === undefined || f.namespace === ns))
+    ) {
+      return send(
+        403,
+        statusObject(
+          403,
+          'Forbidden',
+          `httproutes.gateway.networking.k8s.io is forbidden: User "system:serviceaccount:rollouts:rollout-agent" cannot ${verb} resource "httproutes" in API group "gateway.networking.k8s.io" in the namespace "${ns}"`,
+        ),
+      );
+    }
+    const inNs = [...routes.values()].filter((r) => r.metadata.namespace === ns);
+    if (!watching) {
+      return send(200, {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'HTTPRouteList',
+        metadata: { resourceVersion: String(version) },
+        items: structuredClone(inNs),
+      });
+    }
+    const from = query.resourceVersion;
+    if (from !== undefined && from !== '' && !/^\d+$/.test(from)) {
+      return send(
+        400,
+        statusObject(
+          400,
+          'BadRequest',
+          `resourceVersion: Invalid value: "${from}": must be an integer`,
+        ),
+      );
+    }
+    record.status = 200;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    // Headers now, as the API server does: a client waits for them before it reads any event.
+    res.flushHeaders();
+    const line = (event: unknown) => res.write(`${JSON.stringify(event)}\n`);
+    if (from === undefined || from === '' || from === '0') {
+      // No resourceVersion: the current state as ADDED events, then the changes.
+      for (const route of inNs) line({ type: 'ADDED', object: route });
+    } else if (Number(from) < oldestKept) {
+      // What the real API server does on a watch: 200, one ERROR event with a 410 Status, end.
+      line({
+        type: 'ERROR',
+        object: statusObject(410, 'Expired', `too old resource version: ${from} (${oldestKept})`),
+      });
+      res.end();
+      return;
+    } else {
+      for (const change of history) {
+        if (change.rv > Number(from) && change.object.metadata.namespace === ns) {
+          line({ type: change.type, object: change.object });
+        }
+      }
+    }
+    const watch = { ns, res, bookmarks: query.allowWatchBookmarks === 'true' };
+    watches.add(watch);
+    res.on('close', () => watches.delete(watch));
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -266,6 +384,10 @@ export async function startKubeApiDouble(options: { token?: string } = {}): Prom
       return services.has(key(ns!, name!))
         ? send(200, { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns } })
         : send(404, statusObject(404, 'NotFound', `services "${name}" not found`));
+    }
+    const collection = ROUTE_COLLECTION.exec(path);
+    if (collection && req.method === 'GET') {
+      return handleCollection(collection[1]!, record.query, res, record, send);
     }
     const lease = LEASES.exec(path);
     if (lease) return handleLease(req.method ?? 'GET', lease[1]!, lease[2], body, send);
@@ -390,15 +512,56 @@ export async function startKubeApiDouble(options: { token?: string } = {}): Prom
       return found && structuredClone(found);
     },
     deleteRoute(namespace, name) {
+      const gone = routes.get(key(namespace, name));
       routes.delete(key(namespace, name));
+      if (gone !== undefined) {
+        gone.metadata.resourceVersion = String(++version);
+        emit('DELETED', gone);
+      }
     },
     addService(namespace, name) {
       services.add(key(namespace, name));
-      for (const route of routes.values()) resolveStatus(route);
+      for (const route of routes.values()) restatus(route);
     },
     removeService(namespace, name) {
       services.delete(key(namespace, name));
-      for (const route of routes.values()) resolveStatus(route);
+      for (const route of routes.values()) restatus(route);
+    },
+    editRoute(namespace, name, change) {
+      const current = routes.get(key(namespace, name));
+      if (current === undefined) throw new Error(`no route ${namespace}/${name} to edit`);
+      const next = structuredClone(current);
+      change(next);
+      return structuredClone(store(next, current));
+    },
+    sendWatchLine(text) {
+      for (const w of watches) w.res.write(`${text}\n`);
+    },
+    bookmark() {
+      for (const w of watches) {
+        if (!w.bookmarks) continue;
+        w.res.write(
+          `${JSON.stringify({
+            type: 'BOOKMARK',
+            object: {
+              apiVersion: 'gateway.networking.k8s.io/v1',
+              kind: 'HTTPRoute',
+              metadata: { resourceVersion: String(version) },
+            },
+          })}\n`,
+        );
+      }
+    },
+    dropWatches() {
+      for (const w of watches) w.res.end();
+      watches.clear();
+    },
+    openWatches() {
+      return watches.size;
+    },
+    compactHistory() {
+      history.length = 0;
+      oldestKept = version;
     },
     forbid(verb, namespace) {
       forbidden.push({ verb, namespace });
@@ -433,7 +596,7 @@ export async function startKubeApiDouble(options: { token?: string } = {}): Prom
       );
     },
     routeRequests() {
-      return requests.filter((r) => r.path.includes('/httproutes/'));
+      return requests.filter((r) => /\/httproutes(\/|$)/.test(r.path));
     },
     close() {
       server.closeAllConnections();
