@@ -74,9 +74,11 @@ function gateResultsOfStage(trail: HistoryEntry[], index: number): HistoryEntry[
 }
 
 /**
- * The stack with both agents, the gate queue as the test reads it, and a rollout of ledger that
- * the test started through the same store the bot uses (a rollout request arriving at another
- * replica): the bot process, once started, carries out its effects from the outbox.
+ * The stack with both agents, the gate queue as the test reads it, and `startRollout`: a rollout
+ * of ledger started through the same store the bot uses (a rollout request arriving at another
+ * replica), whose effects the bot process carries out from the outbox. Tests start it once the
+ * bot is ready (its consumer groups joined), so its first gate tick is judged on samples and is
+ * still waiting in BullMQ when the test looks: a bot slow to start must not make it run early.
  */
 async function stackWithRollout() {
   stack = await startStack({ policyYaml: POLICY });
@@ -94,8 +96,9 @@ async function stackWithRollout() {
     onCommitted: () => {},
   });
   await Promise.all([stack.startAgent('eu-west'), stack.startAgent('us-east')]);
-  const rollout = await rollouts.start({ service: 'ledger', version: '3.1.0', startedBy: STARTER });
-  return { stack, queue, store, rollout };
+  const startRollout = () =>
+    rollouts.start({ service: 'ledger', version: '3.1.0', startedBy: STARTER });
+  return { stack, queue, store, startRollout };
 }
 
 describe('the bot process killed between scheduling a gate evaluation and its run', () => {
@@ -103,8 +106,9 @@ describe('the bot process killed between scheduling a gate evaluation and its ru
     'after a restart the evaluation runs once and the rollout carries on to success',
     { timeout: 90_000 },
     async () => {
-      const { stack, queue, store, rollout } = await stackWithRollout();
+      const { stack, queue, store, startRollout } = await stackWithRollout();
       const firstBot = await stack.startBotProcess();
+      const rollout = await startRollout();
 
       // Stage 1 bakes and its first evaluation waits in BullMQ: kill the bot now.
       const jobId = gateJobId({ rolloutId: rollout.id, stageIndex: 0, tick: 1 });
@@ -157,13 +161,14 @@ describe('the bot process killed while a gate evaluation runs', () => {
     'killed %s its handler ran: after a restart BullMQ runs the stalled job again, %s, and the rollout succeeds with no stage applied twice',
     { timeout: 90_000 },
     async (hold, _outcome) => {
-      const { stack, queue, store, rollout } = await stackWithRollout();
+      const { stack, queue, store, startRollout } = await stackWithRollout();
       const probe = join(stack.dir, 'gate-jobs.jsonl');
       const env = { ...GATE_JOBS, GATE_JOB_PROBE_FILE: probe };
       const firstBot = await stack.startBotProcess({
         env: { ...env, GATE_JOB_PROBE_HOLD: hold },
         preload: [GATE_JOB_PROBE],
       });
+      const rollout = await startRollout();
 
       // The first gate evaluation of stage 1 is running in the first bot: kill the bot now.
       const first = { rolloutId: rollout.id, stageIndex: 0, tick: 1 };
