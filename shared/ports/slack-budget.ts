@@ -5,8 +5,12 @@
  * lower one, and within a priority the first to ask goes first.
  */
 
-/** Highest first: alerts and approval requests, card transitions, routine card refreshes, routine thread lines. */
-export const SLACK_PRIORITIES = ['alert', 'transition', 'refresh', 'routine'] as const;
+/**
+ * Highest first: alerts and approval requests; a card's last update (the rollout ended: people
+ * wait for it, and there are few, so many cards' transitions never hold one back); card
+ * transitions; routine card refreshes; routine thread lines.
+ */
+export const SLACK_PRIORITIES = ['alert', 'terminal', 'transition', 'refresh', 'routine'] as const;
 export type SlackPriority = (typeof SLACK_PRIORITIES)[number];
 
 export interface SlackCallRequest {
