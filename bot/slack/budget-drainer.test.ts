@@ -6,20 +6,18 @@ import { BudgetDrainer, MAX_BUDGET_POLL_MS } from './budget-drainer.js';
 /** A budget that answers from a script (a number, or an error to throw), then grants. */
 function scriptedBudget(answers: (number | Error)[]) {
   const asked: SlackCallRequest[] = [];
-  const budget: SlackBudget = {
+  const budget: Pick<SlackBudget, 'take'> = {
     take: async (request) => {
       asked.push(request);
       const answer = answers.shift() ?? 0;
       if (answer instanceof Error) throw answer;
       return answer;
     },
-    pause: async () => undefined,
-    waiting: async () => 0,
   };
   return { budget, asked };
 }
 
-function drainerOn(budget: SlackBudget) {
+function drainerOn(budget: Pick<SlackBudget, 'take'>) {
   const slept: number[] = [];
   const stop = new AbortController();
   const drainer = new BudgetDrainer({

@@ -11,7 +11,7 @@ export const MAX_BUDGET_POLL_MS = 5_000;
 const BUDGET_ERROR_RETRY_MS = 1_000;
 
 export interface BudgetDrainerOptions {
-  budget: SlackBudget;
+  budget: Pick<SlackBudget, 'take'>;
   /** This process's name in the shared line: its tickets are `<replica>:<group>`. */
   replica: string;
   logger: Logger;

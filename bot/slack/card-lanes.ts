@@ -5,6 +5,7 @@ import type { Logger } from '../../shared/log.js';
 import type { CardRef, CardStore } from '../../shared/ports/card-store.js';
 import type { OnceClaims } from '../../shared/ports/once-claims.js';
 import {
+  PENDING_OWNER_TTL_MS,
   SLACK_PRIORITIES,
   type SlackBudget,
   type SlackPriority,
@@ -126,6 +127,14 @@ interface Lane {
   card?: CardRef;
   /** The card must show the latest state. */
   dirty: boolean;
+  /** Changes told to this lane so far, and how many of them the shared budget was told of. */
+  changes: number;
+  marked: number;
+  /**
+   * This replica owns the card's pending update across replicas (a shared budget's `markPending`):
+   * it sends it; a replica that does not own it only counts its changes there.
+   */
+  owned: boolean;
   /** The most urgent of the changes not shown yet, and when the oldest and newest came. */
   updatePriority: SlackPriority;
   dirtySince: number;
@@ -178,6 +187,9 @@ export class CardLanes {
   private readonly lastUpdates = new Map<string, number>();
   private readonly abort = new AbortController();
   private readonly drainer: BudgetDrainer | undefined;
+  /** This process in the shared budget: its tickets, and the owner of the card updates it sends. */
+  private readonly replica = randomUUID();
+  private readonly heartbeat: NodeJS.Timeout | undefined;
   private readonly updateIntervalMs: number;
   private readonly maxAttempts: number;
   private readonly retryDelayMs: number;
@@ -197,12 +209,22 @@ export class CardLanes {
     this.drainer = options.budget
       ? new BudgetDrainer({
           budget: options.budget,
-          replica: randomUUID(),
+          replica: this.replica,
           logger: options.logger,
           signal: this.abort.signal,
           sleep: (ms, signal) => this.sleepOn(ms, signal),
         })
       : undefined;
+    // The card updates this replica owns stay its own while it lives (one command per interval).
+    const budget = options.budget;
+    if (budget) {
+      this.heartbeat = setInterval(() => {
+        budget.alive(this.replica).catch((err: unknown) => {
+          options.logger.warn({ err }, 'could not tell the Slack budget this replica is alive');
+        });
+      }, PENDING_OWNER_TTL_MS / 3);
+      this.heartbeat.unref();
+    }
   }
 
   /**
@@ -222,6 +244,7 @@ export class CardLanes {
       if (lane.card) this.drainer?.raised('chat.update', lane.card.channel, priority);
     }
     lane.lastChangeAt = now;
+    lane.changes += 1;
     this.kick(lane);
   }
 
@@ -266,6 +289,7 @@ export class CardLanes {
       new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
     ]);
     clearTimeout(timer);
+    clearInterval(this.heartbeat);
     this.abort.abort();
     await Promise.allSettled([...this.lanes.values()].flatMap((l) => runningOf(l)));
     const unsent = [...this.lanes.values()].flatMap((l) => l.messages);
@@ -358,6 +382,9 @@ export class CardLanes {
         key,
         ...(rolloutId ? { rolloutId } : {}),
         dirty: false,
+        changes: 0,
+        marked: 0,
+        owned: false,
         updatePriority: 'routine',
         dirtySince: now,
         lastChangeAt: now,
@@ -424,6 +451,18 @@ export class CardLanes {
         }
         if (!lane.dirty) return;
         step = 'update';
+        const budget = this.options.budget;
+        if (budget && lane.marked !== lane.changes) {
+          const changes = lane.changes;
+          const owned = await budget.markPending(rolloutId, this.replica, lane.updatePriority);
+          lane.marked = changes;
+          lane.owned = owned;
+          if (!owned) {
+            // Another replica owns this card's update: it sends the latest state when it sends.
+            if (lane.changes === changes) lane.dirty = false;
+            continue;
+          }
+        }
         const wait = lane.lastUpdateAt + this.updateIntervalMs - this.now();
         if (wait > 0) {
           await this.sleep(wait);
@@ -431,6 +470,14 @@ export class CardLanes {
         }
         if (!(await this.admit('chat.update', lane.card.channel, () => lane.updatePriority)))
           return;
+        // Read before the state: a change on any replica after this makes `sent` say so.
+        const generation = budget ? await budget.pendingGeneration(rolloutId, this.replica) : 0;
+        if (generation === undefined) {
+          // A more urgent change on another replica moved the update there: it sends it.
+          lane.owned = false;
+          if (lane.marked === lane.changes) lane.dirty = false;
+          continue;
+        }
         const { dirtySince, lastChangeAt, updatePriority } = lane;
         lane.dirty = false;
         lane.lastUpdateAt = this.now();
@@ -447,6 +494,11 @@ export class CardLanes {
           });
         }
         lane.cardFailures = 0;
+        if (budget) {
+          // Changed on another replica since the state was read: still ours, send again.
+          if (await budget.sent(rolloutId, this.replica, generation)) lane.owned = false;
+          else lane.dirty = true;
+        }
       } catch (err) {
         if (this.abort.signal.aborted) return;
         await this.failed(lane, step, err);
@@ -564,6 +616,19 @@ export class CardLanes {
     return 'ready';
   }
 
+  /** Gives up owning the card's pending update (it cannot be sent): changes so far are dropped. */
+  private async disown(lane: Lane): Promise<void> {
+    const budget = this.options.budget;
+    if (!budget || !lane.owned || !lane.rolloutId) return;
+    lane.owned = false;
+    try {
+      const generation = await budget.pendingGeneration(lane.rolloutId, this.replica);
+      if (generation !== undefined) await budget.sent(lane.rolloutId, this.replica, generation);
+    } catch (err) {
+      this.options.logger.warn({ err, lane: lane.key }, 'could not give up a card update');
+    }
+  }
+
   /** Posts the message, or finds its claim taken (sent by another replica or an earlier run). */
   private async send(lane: Lane, message: Queued): Promise<void> {
     if (!message.claimed) {
@@ -620,7 +685,10 @@ export class CardLanes {
         const message = lane.messages.shift();
         if (message) await this.giveUp(message, reason);
       }
-      if (step === 'update') lane.dirty = false;
+      if (step === 'update') {
+        lane.dirty = false;
+        await this.disown(lane);
+      }
       // The lane stays (with its post claim): the next refresh tries to post the card again.
       if (step === 'post') {
         const dropped = lane.messages;

