@@ -2,10 +2,12 @@ import {
   bucketsOf,
   DEFAULT_SLACK_LIMITS,
   lineScore,
+  PENDING_OWNER_TTL_MS,
   TICKET_TTL_MS,
   type SlackBudget,
   type SlackCallRequest,
   type SlackLimits,
+  type SlackPriority,
 } from '../../shared/ports/slack-budget.js';
 
 interface Bucket {
@@ -30,6 +32,13 @@ export class MemorySlackBudget implements SlackBudget {
   private readonly line = new Map<string, Waiting>();
   private readonly buckets = new Map<string, Bucket & { tokens: number; at: number }>();
   private readonly pauses = new Map<string, number>();
+  /** Pending card updates: one entry per card changed and not yet sent. */
+  private readonly pending = new Map<
+    string,
+    { owner: string; generation: number; priority: SlackPriority }
+  >();
+  /** When each replica was last heard from; kept only while it is recent. */
+  private readonly replicas = new Map<string, number>();
 
   constructor(
     private readonly limits: SlackLimits = DEFAULT_SLACK_LIMITS,
@@ -92,6 +101,48 @@ export class MemorySlackBudget implements SlackBudget {
   async waiting(): Promise<number> {
     this.prune(this.now());
     return this.line.size;
+  }
+
+  async markPending(card: string, replica: string, priority: SlackPriority): Promise<boolean> {
+    await this.alive(replica);
+    const held = this.pending.get(card);
+    if (!held) {
+      this.pending.set(card, { owner: replica, generation: 1, priority });
+      return true;
+    }
+    held.generation += 1;
+    const urgent = lineScore(priority, 0) < lineScore(held.priority, 0);
+    if (urgent) held.priority = priority;
+    if (held.owner === replica) return true;
+    if (!urgent && this.isAlive(held.owner)) return false;
+    held.owner = replica;
+    return true;
+  }
+
+  async pendingGeneration(card: string, replica: string): Promise<number | undefined> {
+    const held = this.pending.get(card);
+    if (held && held.owner !== replica) return undefined;
+    return held?.generation ?? 0;
+  }
+
+  async sent(card: string, replica: string, generation: number): Promise<boolean> {
+    const held = this.pending.get(card);
+    if (!held || held.owner !== replica) return true;
+    if (held.generation !== generation) return false;
+    this.pending.delete(card);
+    return true;
+  }
+
+  async alive(replica: string): Promise<void> {
+    const now = this.now();
+    this.replicas.set(replica, now);
+    for (const [r, at] of this.replicas)
+      if (now - at > PENDING_OWNER_TTL_MS) this.replicas.delete(r);
+  }
+
+  private isAlive(replica: string): boolean {
+    const at = this.replicas.get(replica);
+    return at !== undefined && this.now() - at <= PENDING_OWNER_TTL_MS;
   }
 
   private level(b: Bucket, now: number): number {

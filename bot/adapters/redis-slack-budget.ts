@@ -2,11 +2,13 @@ import type { Redis } from 'ioredis';
 import {
   bucketsOf,
   DEFAULT_SLACK_LIMITS,
+  PENDING_OWNER_TTL_MS,
   SLACK_PRIORITIES,
   TICKET_TTL_MS,
   type SlackBudget,
   type SlackCallRequest,
   type SlackLimits,
+  type SlackPriority,
 } from '../../shared/ports/slack-budget.js';
 
 /** How far down the line one `take` looks; a ticket further back is told to wait and ask again. */
@@ -120,11 +122,54 @@ end
 return 0
 `;
 
+/** A pending card update nobody sends (its owner and every replica gone) is forgotten after this. */
+const PENDING_KEEP_MS = 3_600_000;
+
+/**
+ * A change to a card: counts it, and says whether the caller owns sending it (the card's owner
+ * field: set if free or its owner's alive key has expired).
+ */
+const MARK = `
+local pending, alive = KEYS[1], KEYS[2]
+local me, alivePrefix, ttl, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local rank = tonumber(ARGV[5])
+redis.call('SET', alive, '1', 'PX', ttl)
+local owner = redis.call('HGET', pending, 'owner')
+local held = redis.call('HGET', pending, 'rank')
+local urgent = held and rank < tonumber(held)
+if (not held) or urgent then redis.call('HSET', pending, 'rank', rank) end
+redis.call('HINCRBY', pending, 'gen', 1)
+redis.call('PEXPIRE', pending, keep)
+if owner == me then return 1 end
+if (not owner) or urgent or redis.call('EXISTS', alivePrefix .. owner) == 0 then
+  redis.call('HSET', pending, 'owner', me)
+  return 1
+end
+return 0
+`;
+
+/** Changes so far, or -1 when another replica owns the update. */
+const GENERATION = `
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner and owner ~= ARGV[1] then return -1 end
+return tonumber(redis.call('HGET', KEYS[1], 'gen') or '0')
+`;
+
+/** The owner sent the card as of `gen` changes: done unless it changed since. */
+const SENT = `
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner ~= ARGV[1] then return 1 end
+if redis.call('HGET', KEYS[1], 'gen') ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`;
+
 /**
  * The Slack budget shared by every bot replica on one Redis. Keys: `<prefix>slack:line`,
  * `slack:seen`, `slack:specs` (the waiting tickets), `slack:bucket:<method|channel>`,
- * `slack:pause:<method>`; all bounded (tickets expire with `TICKET_TTL_MS`, buckets once full,
- * pauses with their time).
+ * `slack:pause:<method>`, `slack:pending:<card>` (owner, changes), `slack:alive:<replica>`; all
+ * bounded (tickets expire with `TICKET_TTL_MS`, buckets once full, pauses with their time, a
+ * pending update when sent or after an hour, a replica's sign of life after `PENDING_OWNER_TTL_MS`).
  */
 export class RedisSlackBudget implements SlackBudget {
   constructor(
@@ -167,5 +212,42 @@ export class RedisSlackBudget implements SlackBudget {
 
   async waiting(): Promise<number> {
     return this.redis.zcard(`${this.prefix}slack:line`);
+  }
+
+  async markPending(card: string, replica: string, priority: SlackPriority): Promise<boolean> {
+    const owned = await this.redis.eval(
+      MARK,
+      2,
+      `${this.prefix}slack:pending:${card}`,
+      `${this.prefix}slack:alive:${replica}`,
+      replica,
+      `${this.prefix}slack:alive:`,
+      PENDING_OWNER_TTL_MS,
+      PENDING_KEEP_MS,
+      SLACK_PRIORITIES.indexOf(priority),
+    );
+    return Number(owned) === 1;
+  }
+
+  async pendingGeneration(card: string, replica: string): Promise<number | undefined> {
+    const generation = Number(
+      await this.redis.eval(GENERATION, 1, `${this.prefix}slack:pending:${card}`, replica),
+    );
+    return generation < 0 ? undefined : generation;
+  }
+
+  async sent(card: string, replica: string, generation: number): Promise<boolean> {
+    const done = await this.redis.eval(
+      SENT,
+      1,
+      `${this.prefix}slack:pending:${card}`,
+      replica,
+      String(generation),
+    );
+    return Number(done) === 1;
+  }
+
+  async alive(replica: string): Promise<void> {
+    await this.redis.set(`${this.prefix}slack:alive:${replica}`, '1', 'PX', PENDING_OWNER_TTL_MS);
   }
 }

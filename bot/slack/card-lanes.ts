@@ -1,98 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleepFor } from 'node:timers/promises';
-import type { Logger } from '../../shared/log.js';
-import type { CardRef, CardStore } from '../../shared/ports/card-store.js';
-import type { OnceClaims } from '../../shared/ports/once-claims.js';
+import type { CardRef } from '../../shared/ports/card-store.js';
 import {
+  PENDING_OWNER_TTL_MS,
   SLACK_PRIORITIES,
-  type SlackBudget,
   type SlackPriority,
 } from '../../shared/ports/slack-budget.js';
-import type { CardView } from './card.js';
-import {
-  SlackCallError,
-  SlackRateLimitedError,
-  type OutgoingMessage,
-  type SlackCalls,
-} from './slack-calls.js';
+import { BudgetDrainer } from './budget-drainer.js';
+import type { CardLanesOptions, LaneMessage } from './card-lane-options.js';
+import { SlackCallError, SlackRateLimitedError } from './slack-calls.js';
 
-/** A message for a lane: a reply in the card's thread, or a channel message for a channel lane. */
-export interface LaneMessage extends Omit<OutgoingMessage, 'threadTs' | 'channel'> {
-  /** Posted at most once across replicas and replays: whoever claims this key posts it. */
-  claimKey: string;
-  /** Channel lanes only: where to post. */
-  channel?: string;
-  /**
-   * Default `transition`. An `alert` goes before the lane's other messages, and is given up after
-   * `maxAttempts` failures (its caller keeps it and sends it again); other messages are retried
-   * until Slack takes them (or refuses them for good).
-   */
-  priority?: SlackPriority;
-}
-
-export interface RenderedCard {
-  /** Where a card not posted yet goes (the service's channel); unknown if the policy lost the service. */
-  channel: string | undefined;
-  view: CardView;
-  /** The rollout has ended: its lane is dropped once everything is sent. */
-  ended: boolean;
-}
-
-export interface CardLanesOptions {
-  calls: Pick<SlackCalls, 'postMessage' | 'update'>;
-  cards: CardStore;
-  claims: OnceClaims;
-  /** The card for the rollout's latest state, read when it is sent; `undefined` if there is none. */
-  render: (rolloutId: string) => Promise<RenderedCard | undefined>;
-  logger: Logger;
-  /** At most one `chat.update` per card in this many ms. Default 1000 (Slack's per-message limit). */
-  updateIntervalMs?: number;
-  /**
-   * The Slack budget every replica draws from: each call waits for its turn. Without one, calls
-   * go as fast as the lanes make them (unit tests of other concerns).
-   */
-  budget?: SlackBudget;
-  /** Attempts at an alert that failed for a reason other than a 429 before it is given up. Default 5. */
-  maxAttempts?: number;
-  /** Wait after the first such failure, doubled after each up to `maxRetryDelayMs`. Default 500 ms. */
-  retryDelayMs?: number;
-  /** Default 30 s: Slack down for long is retried every 30 s, so cards catch up soon after it is back. */
-  maxRetryDelayMs?: number;
-  /**
-   * Messages a lane holds; past it the oldest that is not an alert is dropped (logged), so a card
-   * whose channel Slack will not take keeps memory bounded. Default 200.
-   */
-  maxQueuedMessages?: number;
-  /** Time and waiting, for tests that run lanes on a virtual clock. Default: real ones. */
-  now?: () => number;
-  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
-  /**
-   * Told of each card post and update once Slack took it, with the reading of `now` the lane
-   * paced it by (consecutive ones are at least `updateIntervalMs` apart): lets a test check the
-   * pacing where it is decided rather than on arrival times, which network and load can squeeze.
-   */
-  onCardSent?: (sent: CardSent) => void;
-  /** Told of every call Slack took, with how long it waited here: the metrics. */
-  onDelivered?: (delivered: Delivered) => void;
-}
-
-/** A call Slack took, and how long it waited in its lane (ms on the lane's clock). */
-export interface Delivered {
-  kind: 'post' | 'update' | 'message';
-  priority: SlackPriority;
-  /** Since the oldest change (or message) this call delivers was queued. */
-  queuedMs: number;
-  /** Cards: since the newest change it shows (the delay from a rollout's last transition). */
-  latestMs?: number;
-}
-
-/** A card post or update as the lane sent it; `at` is on the lane's clock (`now`). */
-export interface CardSent {
-  rolloutId: string;
-  kind: 'post' | 'update';
-  at: number;
-}
+// The options and what the lanes report live beside this file (kept small); importers use this one.
+export type {
+  CardLanesOptions,
+  CardSent,
+  Delivered,
+  LaneMessage,
+  RenderedCard,
+} from './card-lane-options.js';
 
 /** How long a replica holds the right to post a card while it posts it. */
 const POST_CLAIM_MS = 30_000;
@@ -105,8 +31,6 @@ const POST_CLAIM_MS = 30_000;
 export const MESSAGE_CLAIM_MS = 24 * 3_600_000;
 /** How often a replica that lost the post claim looks for the winner's card. */
 const CARD_POLL_MS = 200;
-/** The longest a lane waits before asking the budget again (well within a ticket's life). */
-const MAX_BUDGET_POLL_MS = 5_000;
 
 function rank(priority: SlackPriority): number {
   return SLACK_PRIORITIES.indexOf(priority);
@@ -127,15 +51,29 @@ interface Lane {
   card?: CardRef;
   /** The card must show the latest state. */
   dirty: boolean;
+  /** Changes told to this lane so far, and how many of them the shared budget was told of. */
+  changes: number;
+  marked: number;
+  /**
+   * This replica owns the card's pending update across replicas (a shared budget's `markPending`):
+   * it sends it; a replica that does not own it only counts its changes there.
+   */
+  owned: boolean;
   /** The most urgent of the changes not shown yet, and when the oldest and newest came. */
   updatePriority: SlackPriority;
   dirtySince: number;
   lastChangeAt: number;
   lastUpdateAt: number;
   messages: Queued[];
-  running?: Promise<void>;
+  /** Posts and updates the card. */
+  cardRunning?: Promise<void>;
+  /** Sends the thread lines once the card is posted, on their own budget: never behind the card's update. */
+  messagesRunning?: Promise<void>;
+  /** Told when the card loop knows the card (or ends without it): thread lines wait for that only. */
+  cardKnown: (() => void)[];
   postClaimUntil: number;
-  failures: number;
+  cardFailures: number;
+  messageFailures: number;
   ended: boolean;
 }
 
@@ -143,12 +81,16 @@ type Step = 'post' | 'message' | 'update';
 
 /**
  * Sends what people see in Slack, one lane per rollout card (and per channel, for cluster
- * alerts), each lane in order and independent of the others:
+ * alerts), each lane independent of the others:
  *
  * - the card is posted once (a claim across replicas, its `(channel, ts)` saved in the
  *   CardStore), then only updated: updates are coalesced to one per `updateIntervalMs`, and each
  *   renders the rollout's state as it is when sent, so the last state always wins;
- * - thread replies and alerts go out in the order given, each at most once (a claim per message);
+ * - thread replies and alerts go out in the order given, each at most once (a claim per message),
+ *   once the card is posted; they do not wait for the card's updates, nor these for them (posts
+ *   and updates draw on different budgets, so a card waiting minutes for an update at 1,000 cards
+ *   does not hold its thread back);
+ * - every call waits for the shared budget through one `BudgetDrainer` per process;
  * - a 429 waits for its `Retry-After` and sends again (for the card: the latest state); other
  *   failures are retried with backoff, then given up and logged.
  *
@@ -168,8 +110,10 @@ export class CardLanes {
    */
   private readonly lastUpdates = new Map<string, number>();
   private readonly abort = new AbortController();
-  /** This process's tickets in the shared budget's line. */
+  private readonly drainer: BudgetDrainer | undefined;
+  /** This process in the shared budget: its tickets, and the owner of the card updates it sends. */
   private readonly replica = randomUUID();
+  private readonly heartbeat: NodeJS.Timeout | undefined;
   private readonly updateIntervalMs: number;
   private readonly maxAttempts: number;
   private readonly retryDelayMs: number;
@@ -186,6 +130,25 @@ export class CardLanes {
     this.now = options.now ?? Date.now;
     // Every sleeping lane listens to this signal; there is one lane per active rollout.
     setMaxListeners(0, this.abort.signal);
+    this.drainer = options.budget
+      ? new BudgetDrainer({
+          budget: options.budget,
+          replica: this.replica,
+          logger: options.logger,
+          signal: this.abort.signal,
+          sleep: (ms, signal) => this.sleepOn(ms, signal),
+        })
+      : undefined;
+    // The card updates this replica owns stay its own while it lives (one command per interval).
+    const budget = options.budget;
+    if (budget) {
+      this.heartbeat = setInterval(() => {
+        budget.alive(this.replica).catch((err: unknown) => {
+          options.logger.warn({ err }, 'could not tell the Slack budget this replica is alive');
+        });
+      }, PENDING_OWNER_TTL_MS / 3);
+      this.heartbeat.unref();
+    }
   }
 
   /**
@@ -201,8 +164,11 @@ export class CardLanes {
       lane.updatePriority = priority;
     } else if (rank(priority) < rank(lane.updatePriority)) {
       lane.updatePriority = priority;
+      // Its update may be waiting for the budget already: it moves up the line now.
+      if (lane.card) this.drainer?.raised('chat.update', lane.card.channel, priority);
     }
     lane.lastChangeAt = now;
+    lane.changes += 1;
     this.kick(lane);
   }
 
@@ -233,7 +199,7 @@ export class CardLanes {
   /** Resolves once every lane has sent everything (or given it up). */
   async idle(): Promise<void> {
     for (;;) {
-      const running = [...this.lanes.values()].flatMap((l) => (l.running ? [l.running] : []));
+      const running = [...this.lanes.values()].flatMap((l) => runningOf(l));
       if (running.length === 0) return;
       await Promise.all(running);
     }
@@ -247,8 +213,9 @@ export class CardLanes {
       new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
     ]);
     clearTimeout(timer);
+    clearInterval(this.heartbeat);
     this.abort.abort();
-    await Promise.allSettled([...this.lanes.values()].map((l) => l.running));
+    await Promise.allSettled([...this.lanes.values()].flatMap((l) => runningOf(l)));
     const unsent = [...this.lanes.values()].flatMap((l) => l.messages);
     this.lanes.clear();
     await Promise.all(
@@ -339,13 +306,18 @@ export class CardLanes {
         key,
         ...(rolloutId ? { rolloutId } : {}),
         dirty: false,
+        changes: 0,
+        marked: 0,
+        owned: false,
         updatePriority: 'routine',
         dirtySince: now,
         lastChangeAt: now,
         lastUpdateAt: this.lastUpdates.get(key) ?? Number.NEGATIVE_INFINITY,
         messages: [],
+        cardKnown: [],
         postClaimUntil: 0,
-        failures: 0,
+        cardFailures: 0,
+        messageFailures: 0,
         ended: false,
       };
       this.lanes.set(key, lane);
@@ -354,91 +326,103 @@ export class CardLanes {
   }
 
   private kick(lane: Lane): void {
-    if (lane.running || this.abort.signal.aborted) return;
-    lane.running = this.run(lane).finally(() => {
-      lane.running = undefined;
-      if (lane.messages.length > 0 || lane.dirty) {
-        if (!this.abort.signal.aborted) this.kick(lane);
-      } else {
-        // Idle: the card's place is in the CardStore, its pacing in `lastUpdates`.
-        if (lane.lastUpdateAt > Number.NEGATIVE_INFINITY && !lane.ended)
-          this.lastUpdates.set(lane.key, lane.lastUpdateAt);
-        this.lanes.delete(lane.key);
-      }
+    if (this.abort.signal.aborted) return;
+    this.kickCard(lane);
+    if (lane.messages.length > 0 && !lane.messagesRunning) {
+      lane.messagesRunning = this.runMessages(lane).finally(() => {
+        lane.messagesRunning = undefined;
+        this.settle(lane);
+      });
+    }
+  }
+
+  private kickCard(lane: Lane): void {
+    const cardWork = lane.rolloutId !== undefined && (!lane.card || lane.dirty);
+    if (!cardWork || lane.cardRunning || this.abort.signal.aborted) return;
+    lane.cardRunning = this.runCard(lane).finally(() => {
+      lane.cardRunning = undefined;
+      for (const told of lane.cardKnown.splice(0)) told();
+      this.settle(lane);
     });
   }
 
-  private async run(lane: Lane): Promise<void> {
+  /** After a loop ends: start again what has work, or drop the lane once both are idle. */
+  private settle(lane: Lane): void {
+    if (this.abort.signal.aborted) return;
+    if (lane.messages.length > 0 || lane.dirty) {
+      this.kick(lane);
+      return;
+    }
+    if (lane.cardRunning || lane.messagesRunning) return;
+    // Idle: the card's place is in the CardStore, its pacing in `lastUpdates`.
+    if (lane.lastUpdateAt > Number.NEGATIVE_INFINITY && !lane.ended)
+      this.lastUpdates.set(lane.key, lane.lastUpdateAt);
+    if (this.lanes.get(lane.key) === lane) this.lanes.delete(lane.key);
+  }
+
+  /** Posts the card if it never was, then sends each update it needs (the state as it is then). */
+  private async runCard(lane: Lane): Promise<void> {
+    const rolloutId = lane.rolloutId!;
     while (!this.abort.signal.aborted) {
-      let step: Step = 'message';
+      let step: Step = 'post';
       try {
-        if (lane.rolloutId && !lane.card) {
-          step = 'post';
-          const outcome = await this.ensureCard(lane, lane.rolloutId);
+        if (!lane.card) {
+          const outcome = await this.ensureCard(lane, rolloutId);
           if (outcome === 'gone') return;
+          if (outcome === 'ready') for (const told of lane.cardKnown.splice(0)) told();
           if (outcome === 'wait') await this.sleep(CARD_POLL_MS);
           continue;
         }
-        const message = lane.messages[0];
-        const update = lane.dirty && lane.card && lane.rolloutId !== undefined;
-        // A card update at least as urgent as the next message goes first (once its card may be
-        // updated): a thread busy with lines must not keep the card stale.
-        const updateFirst =
-          update && (!message || rank(lane.updatePriority) <= rank(message.priority));
-        const wait = lane.lastUpdateAt + this.updateIntervalMs - this.now();
-        if (message && !(updateFirst && wait <= 0)) {
-          step = 'message';
-          if (
-            !(await this.admit(
-              lane,
-              'chat.postMessage',
-              this.channelOf(lane, message),
-              message.priority,
-            ))
-          )
-            return;
-          await this.send(lane, message);
-          lane.messages.shift();
-          lane.failures = 0;
-          this.options.onDelivered?.({
-            kind: 'message',
-            priority: message.priority,
-            queuedMs: this.now() - message.queuedAt,
-          });
-          message.resolve();
-          continue;
-        }
-        if (update && lane.card && lane.rolloutId) {
-          step = 'update';
-          if (wait > 0) {
-            await this.sleep(wait);
+        if (!lane.dirty) return;
+        step = 'update';
+        const budget = this.options.budget;
+        if (budget && lane.marked !== lane.changes) {
+          const changes = lane.changes;
+          const owned = await budget.markPending(rolloutId, this.replica, lane.updatePriority);
+          lane.marked = changes;
+          lane.owned = owned;
+          if (!owned) {
+            // Another replica owns this card's update: it sends the latest state when it sends.
+            if (lane.changes === changes) lane.dirty = false;
             continue;
           }
-          if (!(await this.admit(lane, 'chat.update', lane.card.channel, lane.updatePriority)))
-            return;
-          const { dirtySince, lastChangeAt, updatePriority } = lane;
-          lane.dirty = false;
-          lane.lastUpdateAt = this.now();
-          const rendered = await this.options.render(lane.rolloutId);
-          if (rendered) {
-            lane.ended = rendered.ended;
-            await this.options.calls.update(lane.card.channel, lane.card.ts, rendered.view);
-            this.options.onCardSent?.({
-              rolloutId: lane.rolloutId,
-              kind: 'update',
-              at: lane.lastUpdateAt,
-            });
-            this.options.onDelivered?.({
-              kind: 'update',
-              priority: updatePriority,
-              queuedMs: lane.lastUpdateAt - dirtySince,
-              latestMs: lane.lastUpdateAt - lastChangeAt,
-            });
-          }
-          lane.failures = 0;
+        }
+        const wait = lane.lastUpdateAt + this.updateIntervalMs - this.now();
+        if (wait > 0) {
+          await this.sleep(wait);
           continue;
         }
-        return;
+        if (!(await this.admit('chat.update', lane.card.channel, () => lane.updatePriority)))
+          return;
+        // Read before the state: a change on any replica after this makes `sent` say so.
+        const generation = budget ? await budget.pendingGeneration(rolloutId, this.replica) : 0;
+        if (generation === undefined) {
+          // A more urgent change on another replica moved the update there: it sends it.
+          lane.owned = false;
+          if (lane.marked === lane.changes) lane.dirty = false;
+          continue;
+        }
+        const { dirtySince, lastChangeAt, updatePriority } = lane;
+        lane.dirty = false;
+        lane.lastUpdateAt = this.now();
+        const rendered = await this.options.render(rolloutId);
+        if (rendered) {
+          lane.ended = rendered.ended;
+          await this.options.calls.update(lane.card.channel, lane.card.ts, rendered.view);
+          this.options.onCardSent?.({ rolloutId, kind: 'update', at: lane.lastUpdateAt });
+          this.options.onDelivered?.({
+            kind: 'update',
+            priority: updatePriority,
+            queuedMs: lane.lastUpdateAt - dirtySince,
+            latestMs: lane.lastUpdateAt - lastChangeAt,
+          });
+        }
+        lane.cardFailures = 0;
+        if (budget) {
+          // Changed on another replica since the state was read: still ours, send again.
+          if (await budget.sent(rolloutId, this.replica, generation)) lane.owned = false;
+          else lane.dirty = true;
+        }
       } catch (err) {
         if (this.abort.signal.aborted) return;
         await this.failed(lane, step, err);
@@ -446,26 +430,50 @@ export class CardLanes {
     }
   }
 
-  /**
-   * Waits for the budget's word to make one call; false when the lanes stop first. The lane keeps
-   * its ticket while it waits, so its place in the shared line holds across polls.
-   */
+  /** Sends the lane's messages in order, in the card's thread (once it is posted) or its channel. */
+  private async runMessages(lane: Lane): Promise<void> {
+    while (!this.abort.signal.aborted) {
+      const message = lane.messages[0];
+      if (!message) return;
+      if (lane.rolloutId !== undefined && !lane.card) {
+        // A thread needs its card: wait for the card's loop to post it. (Only the card's loop is
+        // started here: this loop is being started, its `messagesRunning` not set yet.)
+        await Promise.resolve();
+        this.kickCard(lane);
+        if (!lane.cardRunning) return;
+        await new Promise<void>((resolve) => lane.cardKnown.push(resolve));
+        if (!lane.card && !lane.cardRunning) return;
+        continue;
+      }
+      try {
+        if (
+          !(await this.admit('chat.postMessage', this.channelOf(lane, message), message.priority))
+        )
+          return;
+        await this.send(lane, message);
+        lane.messages.shift();
+        lane.messageFailures = 0;
+        this.options.onDelivered?.({
+          kind: 'message',
+          priority: message.priority,
+          queuedMs: this.now() - message.queuedAt,
+        });
+        message.resolve();
+      } catch (err) {
+        if (this.abort.signal.aborted) return;
+        await this.failed(lane, 'message', err);
+      }
+    }
+  }
+
+  /** Waits for the budget's word to make one call; false when the lanes stop first. */
   private async admit(
-    lane: Lane,
     method: string,
     channel: string,
-    priority: SlackPriority,
+    priority: SlackPriority | (() => SlackPriority),
   ): Promise<boolean> {
-    const budget = this.options.budget;
-    if (!budget) return true;
-    const ticket = `${this.replica}:${lane.key}`;
-    for (;;) {
-      if (this.abort.signal.aborted) return false;
-      const wait = await budget.take({ ticket, method, channel, priority });
-      if (wait <= 0) return true;
-      // Ask again well within the ticket's life, even when told to wait longer.
-      await this.sleep(Math.min(wait, MAX_BUDGET_POLL_MS));
-    }
+    if (!this.drainer) return !this.abort.signal.aborted;
+    return this.drainer.admit(method, channel, priority);
   }
 
   private channelOf(lane: Lane, message: Queued): string {
@@ -500,8 +508,9 @@ export class CardLanes {
       );
       return 'gone';
     }
-    if (!(await this.admit(lane, 'chat.postMessage', rendered.channel, 'transition')))
-      return 'wait';
+    const priority =
+      rank(lane.updatePriority) < rank('transition') ? lane.updatePriority : 'transition';
+    if (!(await this.admit('chat.postMessage', rendered.channel, priority))) return 'wait';
     const { dirtySince, lastChangeAt, updatePriority } = lane;
     // Cleared before the state is read: a change from now on makes the card dirty again. Read
     // again after the wait for the budget: the rollout may have moved on (or ended) meanwhile.
@@ -529,6 +538,19 @@ export class CardLanes {
       );
     }
     return 'ready';
+  }
+
+  /** Gives up owning the card's pending update (it cannot be sent): changes so far are dropped. */
+  private async disown(lane: Lane): Promise<void> {
+    const budget = this.options.budget;
+    if (!budget || !lane.owned || !lane.rolloutId) return;
+    lane.owned = false;
+    try {
+      const generation = await budget.pendingGeneration(lane.rolloutId, this.replica);
+      if (generation !== undefined) await budget.sent(lane.rolloutId, this.replica, generation);
+    } catch (err) {
+      this.options.logger.warn({ err, lane: lane.key }, 'could not give up a card update');
+    }
   }
 
   /** Posts the message, or finds its claim taken (sent by another replica or an earlier run). */
@@ -567,7 +589,8 @@ export class CardLanes {
       await this.sleep(err.retryAfterMs);
       return;
     }
-    lane.failures += 1;
+    const counter = step === 'message' ? 'messageFailures' : 'cardFailures';
+    const failures = (lane[counter] += 1);
     const permanent =
       err instanceof SlackCallError &&
       err.slackError !== undefined &&
@@ -575,18 +598,21 @@ export class CardLanes {
     // Only an alert has a caller that keeps it and sends it again; the card and thread lines are
     // retried here until Slack is back (it shows the latest state then), so nothing is lost.
     const givesUp = step === 'message' && lane.messages[0]?.priority === 'alert';
-    if (permanent || (givesUp && lane.failures >= this.maxAttempts)) {
+    if (permanent || (givesUp && failures >= this.maxAttempts)) {
       this.options.logger.error(
-        { err, lane: lane.key, step, attempts: lane.failures },
+        { err, lane: lane.key, step, attempts: failures },
         `giving up a Slack ${step}`,
       );
-      lane.failures = 0;
+      lane[counter] = 0;
       const reason = new Error(`Slack ${step} given up`, { cause: err });
       if (step === 'message') {
         const message = lane.messages.shift();
         if (message) await this.giveUp(message, reason);
       }
-      if (step === 'update') lane.dirty = false;
+      if (step === 'update') {
+        lane.dirty = false;
+        await this.disown(lane);
+      }
       // The lane stays (with its post claim): the next refresh tries to post the card again.
       if (step === 'post') {
         const dropped = lane.messages;
@@ -597,22 +623,30 @@ export class CardLanes {
       return;
     }
     this.options.logger.warn(
-      { err, lane: lane.key, step, attempt: lane.failures },
+      { err, lane: lane.key, step, attempt: failures },
       'Slack call failed; retrying',
     );
     await this.sleep(
-      Math.min(this.maxRetryDelayMs, this.retryDelayMs * 2 ** Math.min(20, lane.failures - 1)),
+      Math.min(this.maxRetryDelayMs, this.retryDelayMs * 2 ** Math.min(20, failures - 1)),
     );
   }
 
   private async sleep(ms: number): Promise<void> {
     try {
-      if (this.options.sleep) await this.options.sleep(ms, this.abort.signal);
-      else await sleepFor(ms, undefined, { signal: this.abort.signal });
+      await this.sleepOn(ms, this.abort.signal);
     } catch {
       // Aborted by stop(): the loop sees the signal and ends.
     }
   }
+
+  private async sleepOn(ms: number, signal: AbortSignal): Promise<void> {
+    if (this.options.sleep) await this.options.sleep(ms, signal);
+    else await sleepFor(ms, undefined, { signal });
+  }
+}
+
+function runningOf(lane: Lane): Promise<void>[] {
+  return [lane.cardRunning, lane.messagesRunning].filter((r): r is Promise<void> => !!r);
 }
 
 /** Slack errors worth trying again; anything else Slack answered will not change on its own. */

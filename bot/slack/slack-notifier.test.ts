@@ -86,12 +86,20 @@ describe('SlackNotifier: cards of finished rollouts', () => {
       version: 6,
     });
     await notifier.alert(state, 'gate_breached', 'error rate 9% over 5%');
-    expect(refreshes).toEqual(['refresh', 'transition', 'alert', 'transition']);
+    await notifier.rolloutChanged(state, {
+      actor: 'system:gate',
+      input: 'gate_result',
+      status: 'rolled_back',
+      version: 7,
+    });
+    // The end goes before other cards' transitions: the card's last update is never starved.
+    expect(refreshes).toEqual(['refresh', 'transition', 'alert', 'transition', 'terminal']);
     expect(replies.map(([, priority]) => priority)).toEqual([
       'routine',
       'transition',
       'transition',
       'alert',
+      'transition',
     ]);
   });
 });

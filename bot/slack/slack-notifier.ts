@@ -34,10 +34,16 @@ const ROUTINE_LINES = new Set<TransitionCause['input']>([
   'rolled_back',
 ]);
 
-/** A card waiting for approval shows its Approve button as soon as an alert would go out. */
+/**
+ * A card waiting for approval shows its Approve button as soon as an alert would go out; a card
+ * whose rollout ended goes before other cards' transitions (its last update, the one people wait
+ * for, is never starved by a busy release day).
+ */
 function cardPriority(cause: TransitionCause): SlackPriority {
+  if (cause.status === 'awaiting_approval') return 'alert';
+  if (cause.status && isTerminal(cause.status)) return 'terminal';
   if (ROUTINE_CHANGES.has(cause.input)) return 'refresh';
-  return cause.status === 'awaiting_approval' ? 'alert' : 'transition';
+  return 'transition';
 }
 
 /** Long enough for any replay of the last card update (as thread-line claims). */

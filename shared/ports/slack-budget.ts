@@ -5,8 +5,12 @@
  * lower one, and within a priority the first to ask goes first.
  */
 
-/** Highest first: alerts and approval requests, card transitions, routine card refreshes, routine thread lines. */
-export const SLACK_PRIORITIES = ['alert', 'transition', 'refresh', 'routine'] as const;
+/**
+ * Highest first: alerts and approval requests; a card's last update (the rollout ended: people
+ * wait for it, and there are few, so many cards' transitions never hold one back); card
+ * transitions; routine card refreshes; routine thread lines.
+ */
+export const SLACK_PRIORITIES = ['alert', 'terminal', 'transition', 'refresh', 'routine'] as const;
 export type SlackPriority = (typeof SLACK_PRIORITIES)[number];
 
 export interface SlackCallRequest {
@@ -44,6 +48,12 @@ export const DEFAULT_SLACK_LIMITS: SlackLimits = {
  */
 export const TICKET_TTL_MS = 20_000;
 
+/**
+ * A replica that owns a card's pending update and has not been heard from for this long is
+ * replaced by the next replica that sees the card change. Replicas say they are alive well within it.
+ */
+export const PENDING_OWNER_TTL_MS = 30_000;
+
 export interface SlackBudget {
   /**
    * Asks for one call. Resolves 0 when it may be made now (it is taken from the budget: the caller
@@ -55,6 +65,28 @@ export interface SlackBudget {
   pause(method: string, ms: number): Promise<void>;
   /** Tickets waiting in line, across replicas where the budget is shared. */
   waiting(): Promise<number>;
+  /**
+   * The card `card` changed on `replica` (call it for each change), as urgent as `priority`. True
+   * when this replica owns the card's pending update (it was free, its owner is gone, it is this
+   * replica's, or this change is more urgent than every one before it: an ended rollout's card is
+   * then sent at its priority, not at a routine refresh's): it must send it. False: another
+   * replica owns it and sends the latest state, read when it sends. A sign of life of `replica`.
+   */
+  markPending(card: string, replica: string, priority: SlackPriority): Promise<boolean>;
+  /**
+   * Changes to `card` so far (0 when none is pending): read before reading the state to send.
+   * `undefined` when another replica owns the update now (a more urgent change moved it there):
+   * do not send it.
+   */
+  pendingGeneration(card: string, replica: string): Promise<number | undefined>;
+  /**
+   * The owner sent `card` as it was after `generation` changes. True: nothing changed since, the
+   * update is no longer pending (or another replica took it over). False: it changed since, the
+   * owner still owns it and sends again.
+   */
+  sent(card: string, replica: string, generation: number): Promise<boolean>;
+  /** `replica` is alive: its pending updates stay its own for `PENDING_OWNER_TTL_MS`. */
+  alive(replica: string): Promise<void>;
 }
 
 /** Which token buckets a call draws from: its method's (workspace) and, for posts, its channel's. */

@@ -2,11 +2,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemorySlackBudget } from '../../bot/adapters/memory-slack-budget.js';
 import { RedisSlackBudget } from '../../bot/adapters/redis-slack-budget.js';
-import type {
-  SlackBudget,
-  SlackCallRequest,
-  SlackLimits,
-  SlackPriority,
+import {
+  PENDING_OWNER_TTL_MS,
+  type SlackBudget,
+  type SlackCallRequest,
+  type SlackLimits,
+  type SlackPriority,
 } from '../../shared/ports/slack-budget.js';
 import { privateRedis } from '../support/redis-adapters.js';
 
@@ -139,10 +140,76 @@ describe.each([
     expect(await drainers[0]!.waiting()).toBe(0);
   });
 
+  it('has one replica own a card’s pending update, and tells it to send again what changed meanwhile', async () => {
+    const replicas = shared();
+    const a = replicas();
+    const b = replicas();
+    const generation = async (budget: SlackBudget, replica: string) =>
+      (await budget.pendingGeneration('card-1', replica)) ?? -1;
+    expect(await generation(a, 'A')).toBe(0);
+    expect(await a.markPending('card-1', 'A', 'refresh')).toBe(true);
+    // A is alive: B's change (no more urgent) is counted, A sends it.
+    expect(await b.markPending('card-1', 'B', 'refresh')).toBe(false);
+    expect(await b.pendingGeneration('card-1', 'B')).toBeUndefined();
+    expect(await a.markPending('card-1', 'A', 'routine')).toBe(true);
+    const read = await generation(a, 'A');
+    expect(read).toBe(3);
+    expect(await b.markPending('card-1', 'B', 'routine')).toBe(false);
+    // Changed after A read the state: A still owns it and sends again.
+    expect(await a.sent('card-1', 'A', read)).toBe(false);
+    expect(await a.sent('card-1', 'A', await generation(a, 'A'))).toBe(true);
+    expect(await generation(b, 'B')).toBe(0);
+    // Free again: the next replica to see a change owns it.
+    expect(await b.markPending('card-1', 'B', 'refresh')).toBe(true);
+    // A replica that does not own it cannot end it.
+    expect(await a.sent('card-1', 'A', 1)).toBe(true);
+    expect(await a.markPending('card-1', 'A', 'refresh')).toBe(false);
+    // A more urgent change (the rollout ended) takes the update to its replica, at its priority.
+    expect(await a.markPending('card-1', 'A', 'terminal')).toBe(true);
+    expect(await b.pendingGeneration('card-1', 'B')).toBeUndefined();
+    expect(await b.markPending('card-1', 'B', 'terminal')).toBe(false);
+    // Cards are apart.
+    expect(await b.markPending('card-2', 'B', 'refresh')).toBe(true);
+  });
+
   it('refuses nothing it cannot read: an unknown method is not paced, a served ticket leaves the line', async () => {
     const budget = shared()();
     for (let i = 0; i < 5; i++)
       expect(await budget.take({ ...update(`r${i}`), method: 'reactions.add' })).toBe(0);
     expect(await budget.waiting()).toBe(0);
+  });
+});
+
+describe('SlackBudget: a pending card update whose owner is gone', () => {
+  it('memory: is taken over by the next replica to see a change once the owner is silent', async () => {
+    let now = 1_000;
+    const budget = new MemorySlackBudget(LIMITS, () => now);
+    expect(await budget.markPending('card', 'A', 'refresh')).toBe(true);
+    now += PENDING_OWNER_TTL_MS;
+    expect(await budget.markPending('card', 'B', 'refresh')).toBe(false);
+    await budget.alive('A');
+    now += PENDING_OWNER_TTL_MS + 1;
+    expect(await budget.markPending('card', 'B', 'refresh')).toBe(true);
+    // The old owner learns it before sending, and its send would not end it.
+    expect(await budget.pendingGeneration('card', 'A')).toBeUndefined();
+    expect(await budget.sent('card', 'A', 3)).toBe(true);
+    expect(await budget.pendingGeneration('card', 'B')).toBe(3);
+  });
+
+  it('redis: is taken over once the owner’s sign of life has expired', async () => {
+    const prefix = redis.prefix();
+    const client = redis.client();
+    const budget = new RedisSlackBudget(client, LIMITS, prefix);
+    expect(await budget.markPending('card', 'A', 'refresh')).toBe(true);
+    expect(await client.pttl(`${prefix}slack:alive:A`)).toBeGreaterThan(0);
+    expect(await budget.markPending('card', 'B', 'refresh')).toBe(false);
+    await client.del(`${prefix}slack:alive:A`); // A died: its key expired
+    expect(await budget.markPending('card', 'B', 'refresh')).toBe(true);
+    expect(await budget.pendingGeneration('card', 'A')).toBeUndefined();
+    expect(await budget.sent('card', 'A', 3)).toBe(true);
+    expect(await budget.sent('card', 'B', (await budget.pendingGeneration('card', 'B'))!)).toBe(
+      true,
+    );
+    expect(await client.exists(`${prefix}slack:pending:card`)).toBe(0);
   });
 });

@@ -105,4 +105,58 @@ describe('one Slack budget for every replica (Redis)', () => {
     const slack = await twoReplicas([new MemorySlackBudget(BOT), new MemorySlackBudget(BOT)]);
     expect(slack.calls().filter((c) => c.status === 429).length).toBeGreaterThan(0);
   }, 120_000);
+
+  it('a card changed on both replicas while its update waits is sent once, by one of them, with the latest state', async () => {
+    const prefix = redis.prefix();
+    // One update a second, no burst: while r0's update uses the token, r1's changes pile up.
+    const slow: SlackLimits = {
+      methods: { 'chat.update': { perMinute: 60, burst: 1 } },
+      channelPosts: { perSecond: 5, burst: 5 },
+    };
+    const cards = new MemoryCardStore();
+    await cards.save('r0', { channel: 'C0CH0', ts: '1.0' });
+    await cards.save('r1', { channel: 'C0CH0', ts: '1.1' });
+    const claims = new MemoryOnceClaims(systemClock);
+    const versions = new Map<string, number>([['r0', 1]]);
+    const updates: { ts: string; text: string }[] = [];
+    const replicas = [0, 1].map(
+      () =>
+        new CardLanes({
+          calls: {
+            postMessage: async () => {
+              throw new Error('no post in this test');
+            },
+            update: async (_channel, ts, view) => void updates.push({ ts, text: view.text }),
+          },
+          cards,
+          claims,
+          budget: new RedisSlackBudget(redis.client(), slow, prefix),
+          render: async (id) => ({
+            channel: 'C0CH0',
+            view: { text: `${id} v${versions.get(id) ?? 0}`, blocks: [] },
+            ended: false,
+          }),
+          logger: silentLogger,
+          updateIntervalMs: 0,
+        }),
+    );
+    lanes.push(...replicas);
+    replicas[0]!.refresh('r0');
+    await waitFor(() => updates.find((u) => u.ts === '1.0'), { what: 'r0 updated' });
+    // r1 changes six times, the changes handled alternately by each replica.
+    for (let v = 1; v <= 6; v++) {
+      versions.set('r1', v);
+      replicas[v % 2]!.refresh('r1');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await waitFor(() => updates.find((u) => u.ts === '1.1'), {
+      what: 'r1 updated',
+      timeoutMs: 20_000,
+    });
+    await Promise.all(replicas.map((l) => l.idle()));
+    // One update for all six changes, from one replica, showing the last.
+    expect(updates.filter((u) => u.ts === '1.1').map((u) => u.text)).toEqual(['r1 v6']);
+    const budget = new RedisSlackBudget(redis.client(), slow, prefix);
+    expect(await budget.pendingGeneration('r1', 'anyone')).toBe(0);
+  }, 60_000);
 });
