@@ -1,12 +1,12 @@
 import { vi } from 'vitest';
 import { RecordingNotifier } from '../../bot/adapters/recording-notifier.js';
+import { RecordingReleaseNotifier } from '../../bot/adapters/recording-release-notifier.js';
 import { e2ePolicyYaml } from '../support/e2e-policy.js';
 import { startStack } from '../support/distributed-stack.js';
-import { describeRolloutScenarios } from './rollout-scenarios.js';
-import { describeWaveScenarios, type WaveHarness } from './wave-scenarios.js';
 import { describeDependentScenarios } from './dependent-scenarios.js';
-import { RecordingReleaseNotifier } from '../../bot/adapters/recording-release-notifier.js';
-import { describeReleaseScenarios } from './release-scenarios.js';
+import { describeReleaseScenarios, type ReleaseHarness } from './release-scenarios.js';
+import { describeRolloutScenarios } from './rollout-scenarios.js';
+import { describeWaveScenarios } from './wave-scenarios.js';
 
 /**
  * The scenarios of issue 3 in distributed mode: the Kafka test broker, a private Redis, the bot
@@ -16,83 +16,18 @@ import { describeReleaseScenarios } from './release-scenarios.js';
 // more so on a busy machine.
 vi.setConfig({ testTimeout: 60_000 });
 
-describeRolloutScenarios('distributed mode', async ({ faults, policyYaml }) => {
-  const stack = await startStack({ policyYaml: policyYaml ?? e2ePolicyYaml(faults) });
-  try {
-    const notifier = new RecordingNotifier();
-    const [bot] = await Promise.all([
-      stack.startBot(notifier),
-      stack.startAgent('eu-west'),
-      stack.startAgent('us-east'),
-    ]);
-    return {
-      service: bot.bot.service,
-      notifier,
-      routerWeight: async (cluster, service) => stack.routerWeight(cluster, service),
-      stop: () => stack.stop(),
-    };
-  } catch (err) {
-    await stack.stop();
-    throw err;
-  }
-});
-
-describeWaveScenarios('distributed mode', async ({ policyYaml }) => {
-  const stack = await startStack({ policyYaml });
-  try {
-    const notifier = new RecordingNotifier();
-    const [bot] = await Promise.all([
-      stack.startBot(notifier),
-      stack.startAgent('staging'),
-      stack.startAgent('eu-west'),
-      stack.startAgent('us-east'),
-    ]);
-    return {
-      service: bot.bot.service,
-      notifier,
-      routerWeight: async (cluster, service) => stack.routerWeight(cluster, service),
-      routeWrites: async (cluster, service) =>
-        stack.routeWrites(cluster).filter((w) => w.service === service),
-      stop: () => stack.stop(),
-    };
-  } catch (err) {
-    await stack.stop();
-    throw err;
-  }
-});
-
-describeDependentScenarios('distributed mode', async ({ policyYaml }): Promise<WaveHarness> => {
-  const stack = await startStack({ policyYaml });
-  try {
-    const notifier = new RecordingNotifier();
-    const [bot] = await Promise.all([
-      stack.startBot(notifier),
-      stack.startAgent('eu-west'),
-      stack.startAgent('us-east'),
-    ]);
-    return {
-      service: bot.bot.service,
-      notifier,
-      routerWeight: async (cluster, service) => stack.routerWeight(cluster, service),
-      routeWrites: async (cluster, service) =>
-        stack.routeWrites(cluster).filter((w) => w.service === service),
-      stop: () => stack.stop(),
-    };
-  } catch (err) {
-    await stack.stop();
-    throw err;
-  }
-});
-
-describeReleaseScenarios('distributed mode', async ({ policyYaml }) => {
+/** The stack for `policyYaml`, the bot in this process and an agent process per cluster. */
+async function startDistributed(
+  policyYaml: string,
+  clusters: readonly string[] = ['eu-west', 'us-east'],
+): Promise<ReleaseHarness> {
   const stack = await startStack({ policyYaml });
   try {
     const notifier = new RecordingNotifier();
     const releaseNotifier = new RecordingReleaseNotifier();
     const [bot] = await Promise.all([
       stack.startBot(notifier, {}, releaseNotifier),
-      stack.startAgent('eu-west'),
-      stack.startAgent('us-east'),
+      ...clusters.map((cluster) => stack.startAgent(cluster)),
     ]);
     return {
       service: bot.bot.service,
@@ -108,4 +43,13 @@ describeReleaseScenarios('distributed mode', async ({ policyYaml }) => {
     await stack.stop();
     throw err;
   }
-});
+}
+
+describeRolloutScenarios('distributed mode', ({ faults, policyYaml }) =>
+  startDistributed(policyYaml ?? e2ePolicyYaml(faults)),
+);
+describeWaveScenarios('distributed mode', ({ policyYaml }) =>
+  startDistributed(policyYaml, ['staging', 'eu-west', 'us-east']),
+);
+describeDependentScenarios('distributed mode', ({ policyYaml }) => startDistributed(policyYaml));
+describeReleaseScenarios('distributed mode', ({ policyYaml }) => startDistributed(policyYaml));
