@@ -7,6 +7,7 @@ import { describeWaveScenarios, type WaveHarness } from './wave-scenarios.js';
 import { describeDependentScenarios } from './dependent-scenarios.js';
 import { RecordingReleaseNotifier } from '../../bot/adapters/recording-release-notifier.js';
 import { describeReleaseScenarios } from './release-scenarios.js';
+import { describeReleaseContractScenarios } from './release-contract-scenarios.js';
 
 /**
  * The scenarios of issue 3 in distributed mode: the Kafka test broker, a private Redis, the bot
@@ -91,6 +92,32 @@ describeReleaseScenarios('distributed mode', async ({ policyYaml }) => {
     const releaseNotifier = new RecordingReleaseNotifier();
     const [bot] = await Promise.all([
       stack.startBot(notifier, {}, releaseNotifier),
+      stack.startAgent('eu-west'),
+      stack.startAgent('us-east'),
+    ]);
+    return {
+      service: bot.bot.service,
+      releases: bot.bot.releases,
+      releaseNotifier,
+      notifier,
+      routerWeight: async (cluster, service) => stack.routerWeight(cluster, service),
+      routeWrites: async (cluster, service) =>
+        stack.routeWrites(cluster).filter((w) => w.service === service),
+      stop: () => stack.stop(),
+    };
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
+});
+
+describeReleaseContractScenarios('distributed mode', async ({ policyYaml, contracts }) => {
+  const stack = await startStack({ policyYaml });
+  try {
+    const notifier = new RecordingNotifier();
+    const releaseNotifier = new RecordingReleaseNotifier();
+    const [bot] = await Promise.all([
+      stack.startBot(notifier, {}, releaseNotifier, contracts),
       stack.startAgent('eu-west'),
       stack.startAgent('us-east'),
     ]);
