@@ -182,6 +182,10 @@ export class BotRuntime {
       agents: adapters.agents,
       clock,
       logger,
+      releaseBudget: {
+        services: () => Object.keys(this.options.policy().services),
+        spend: (releaseId, samples) => this.releases.spendBudget(releaseId, samples),
+      },
     });
     this.subscription = await adapters.events.subscribe((event) => {
       const age = (clock.now() - Date.parse(event.at)) / 1000;

@@ -12,6 +12,7 @@ import {
   contractChecksFor,
   decideContracts,
 } from '../shared/release/contract-gate.js';
+import type { BudgetSample } from '../shared/release/error-budget.js';
 import { planRelease, type ReleaseRequestMember } from '../shared/release/plan.js';
 import {
   isReleaseTerminal,
@@ -206,6 +207,17 @@ export class ReleaseService {
         'release input dropped',
       );
     }
+  }
+
+  /**
+   * Members' health windows for the release's failure budget: one call per release per batch of
+   * samples. A release that is gone, ended, or has no `release.errorBudget` drops them after one
+   * read; windows already counted are refused by the coordinator, so a redelivered batch is free.
+   */
+  async spendBudget(releaseId: string, samples: BudgetSample[]): Promise<void> {
+    const state = await this.deps.store.get(releaseId);
+    if (state?.errorBudget === undefined || isReleaseTerminal(state.status)) return;
+    await this.applyIfAccepted(releaseId, { type: 'budget_samples', samples });
   }
 
   /** A person pauses, resumes or aborts the release: the same people as may abort every member. */
