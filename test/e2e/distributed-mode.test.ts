@@ -6,8 +6,9 @@ import { describeRolloutScenarios } from './rollout-scenarios.js';
 import { describeWaveScenarios, type WaveHarness } from './wave-scenarios.js';
 import { describeDependentScenarios } from './dependent-scenarios.js';
 import { RecordingReleaseNotifier } from '../../bot/adapters/recording-release-notifier.js';
-import { describeReleaseScenarios } from './release-scenarios.js';
+import { describeReleaseScenarios, type ReleaseHarness } from './release-scenarios.js';
 import { describeReleaseContractScenarios } from './release-contract-scenarios.js';
+import { describeReleaseBudgetScenarios } from './release-budget-scenarios.js';
 
 /**
  * The scenarios of issue 3 in distributed mode: the Kafka test broker, a private Redis, the bot
@@ -85,7 +86,8 @@ describeDependentScenarios('distributed mode', async ({ policyYaml }): Promise<W
   }
 });
 
-describeReleaseScenarios('distributed mode', async ({ policyYaml }) => {
+/** The release scenarios' stack: the bot here, an agent process per cluster. */
+async function releaseStack({ policyYaml }: { policyYaml: string }): Promise<ReleaseHarness> {
   const stack = await startStack({ policyYaml });
   try {
     const notifier = new RecordingNotifier();
@@ -109,7 +111,10 @@ describeReleaseScenarios('distributed mode', async ({ policyYaml }) => {
     await stack.stop();
     throw err;
   }
-});
+}
+
+describeReleaseScenarios('distributed mode', releaseStack);
+describeReleaseBudgetScenarios('distributed mode', releaseStack);
 
 describeReleaseContractScenarios('distributed mode', async ({ policyYaml, contracts }) => {
   const stack = await startStack({ policyYaml });

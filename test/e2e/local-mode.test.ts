@@ -11,6 +11,7 @@ import { describeDependentScenarios } from './dependent-scenarios.js';
 import { RecordingReleaseNotifier } from '../../bot/adapters/recording-release-notifier.js';
 import { describeReleaseScenarios, type ReleaseHarness } from './release-scenarios.js';
 import { describeReleaseContractScenarios } from './release-contract-scenarios.js';
+import { describeReleaseBudgetScenarios } from './release-budget-scenarios.js';
 import type { ContractChecks } from '../../shared/ports/contract-checks.js';
 
 async function startLocal({
@@ -58,3 +59,4 @@ describeWaveScenarios('local mode', startLocal, { runtimeFaults: true });
 describeDependentScenarios('local mode', startLocal);
 describeReleaseScenarios('local mode', startLocal, { runtimeFaults: true });
 describeReleaseContractScenarios('local mode', startLocal);
+describeReleaseBudgetScenarios('local mode', startLocal);
