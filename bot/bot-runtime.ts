@@ -14,6 +14,8 @@ import type { ServiceLocks } from '../shared/ports/service-locks.js';
 import type { Subscription } from '../shared/ports/topic-broker.js';
 import type { ReleaseNotifier } from '../shared/ports/release-notifier.js';
 import type { ReleaseStore } from '../shared/ports/release-store.js';
+import type { ContractChecks } from '../shared/ports/contract-checks.js';
+import { MemoryContractChecks } from './adapters/memory-contract-checks.js';
 import { LogReleaseNotifier } from './adapters/log-release-notifier.js';
 import { MemoryReleaseStore } from './adapters/memory-release-store.js';
 import { EffectRunner } from './effect-runner.js';
@@ -44,7 +46,20 @@ export interface BotAdapters {
   releases?: ReleaseStore;
   /** The release card and thread. Absent: the log. */
   releaseNotifier?: ReleaseNotifier;
+  /**
+   * can-i-deploy for releases (the Pact Broker, or memory in local mode). Absent: no checker, so
+   * every check is unanswered and holds its release (a policy with contract checks and no broker
+   * never passes them; `main.ts` refuses to start that way in distributed mode).
+   */
+  contracts?: ContractChecks;
 }
+
+/** The checker when none is configured: unanswered, so a check holds rather than passes. */
+const NO_CONTRACT_CHECKER = {
+  verdict: 'unknown',
+  reason: 'no contract checker is configured (set PACT_BROKER_URL)',
+  problem: 'unreachable',
+} as const;
 
 export interface BotRuntimeOptions {
   adapters: BotAdapters;
@@ -116,10 +131,12 @@ export class BotRuntime {
       reservedByRelease: (rolloutId) => this.releases.reserves(rolloutId),
     });
     const releaseStore = adapters.releases ?? new MemoryReleaseStore();
+    const contracts = adapters.contracts ?? new MemoryContractChecks(NO_CONTRACT_CHECKER);
     this.releases = new ReleaseService({
       store: releaseStore,
       rollouts: this.service,
       locks: adapters.locks,
+      contracts,
       policy: options.policy,
       clock,
       logger: logger.child({ component: 'releases' }),
@@ -134,6 +151,8 @@ export class BotRuntime {
       locks: adapters.locks,
       notifier:
         adapters.releaseNotifier ?? new LogReleaseNotifier(logger.child({ component: 'releases' })),
+      contracts,
+      policy: options.policy,
       claims: adapters.claims,
       clock,
       logger: logger.child({ component: 'release-effects' }),
@@ -163,6 +182,10 @@ export class BotRuntime {
       agents: adapters.agents,
       clock,
       logger,
+      releaseBudget: {
+        services: () => Object.keys(this.options.policy().services),
+        spend: (releaseId, samples) => this.releases.spendBudget(releaseId, samples),
+      },
     });
     this.subscription = await adapters.events.subscribe((event) => {
       const age = (clock.now() - Date.parse(event.at)) / 1000;

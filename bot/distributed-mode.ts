@@ -17,6 +17,7 @@ import { TopicCommandBus } from '../shared/messaging/topic-command-bus.js';
 import { TopicEventBus } from '../shared/messaging/topic-event-bus.js';
 import type { Notifier } from '../shared/ports/notifier.js';
 import type { ReleaseNotifier } from '../shared/ports/release-notifier.js';
+import type { ContractChecks } from '../shared/ports/contract-checks.js';
 import {
   BullGateScheduler,
   type BullGateSchedulerOptions,
@@ -124,6 +125,8 @@ export interface DistributedModeOptions extends DistributedConnections {
   notifier: Notifier | ((connected: DistributedAdapters) => Notifier);
   /** The release card and thread; asked after `notifier` (a factory may read what it built). */
   releaseNotifier?: () => ReleaseNotifier | undefined;
+  /** can-i-deploy for releases (the Pact Broker). Absent: every contract check holds. */
+  contracts?: ContractChecks;
   sweeps?: BotRuntimeOptions['sweeps'];
   sweepTimer?: boolean;
   paging?: BotRuntimeOptions['paging'];
@@ -163,6 +166,7 @@ export async function startDistributedMode(
       notifier:
         typeof options.notifier === 'function' ? options.notifier(connected) : options.notifier,
       ...(options.releaseNotifier && { releaseNotifier: options.releaseNotifier() }),
+      ...(options.contracts && { contracts: options.contracts }),
     },
     policy: () => policy,
     clock,

@@ -6,13 +6,17 @@ import type { RolloutInput } from '../shared/rollout/state.js';
 import { aBatchedSample, anEvent } from '../test/support/envelopes.js';
 import { MemoryAgentRegistry } from './adapters/memory-agent-registry.js';
 import { MemoryHealthSampleStore } from './adapters/memory-health-samples.js';
-import { createEventIngest } from './event-ingest.js';
+import type { BudgetSample } from '../shared/release/error-budget.js';
+import { createEventIngest, releaseMemberOf } from './event-ingest.js';
 import type { RolloutService } from './rollout-service.js';
 
 const NOW = Date.parse('2025-06-02T09:30:05.000Z');
 
 /** An ingest over a memory store that counts its writes and a service that records its inputs. */
-function ingestWith(refuse: (rolloutId: string) => Error | undefined = () => undefined) {
+function ingestWith(
+  refuse: (rolloutId: string) => Error | undefined = () => undefined,
+  services: readonly string[] = [],
+) {
   const store = new MemoryHealthSampleStore({ now: () => NOW });
   const writes = { record: 0, recordAll: 0 };
   const samples = {
@@ -27,6 +31,7 @@ function ingestWith(refuse: (rolloutId: string) => Error | undefined = () => und
     latest: store.latest.bind(store),
   };
   const applied: { rolloutId: string; input: RolloutInput }[] = [];
+  const spent: { releaseId: string; samples: BudgetSample[] }[] = [];
   const service = {
     apply: async (rolloutId: string, input: RolloutInput) => {
       const err = refuse(rolloutId);
@@ -40,8 +45,12 @@ function ingestWith(refuse: (rolloutId: string) => Error | undefined = () => und
     agents: new MemoryAgentRegistry(),
     clock: { now: () => NOW },
     logger: silentLogger,
+    releaseBudget: {
+      services: () => services,
+      spend: async (releaseId, batch) => void spent.push({ releaseId, samples: batch }),
+    },
   });
-  return { ingest, store, writes, applied };
+  return { ingest, store, writes, applied, spent };
 }
 
 const counts = { fromMs: NOW - 10_000, toMs: NOW - 5_000, requests: 1000, errors: 3 };
@@ -103,5 +112,61 @@ describe('event ingest: health sample batches', () => {
     );
     await expect(ingest(aBatch())).rejects.toMatchObject({ code: 'version_conflict' });
     expect(applied.map((a) => a.rolloutId)).toEqual(['c']);
+  });
+});
+
+describe('event ingest: release members feed their release failure budget', () => {
+  /** A batch of these rollouts' samples, each with interval counts. */
+  function batchOf(rolloutIds: string[]): HealthSamplesEvent {
+    const batch = aBatch();
+    const [sample] = batch.payload.samples;
+    return {
+      ...batch,
+      payload: { samples: rolloutIds.map((rolloutId) => ({ ...sample!, rolloutId })) },
+    };
+  }
+
+  it('hands each release its members samples in one call per batch, and nothing for other rollouts', async () => {
+    const { ingest, spent, applied } = ingestWith(undefined, ['payments', 'checkout', 'search']);
+    await ingest(
+      batchOf(['rel-1-payments', 'rel-1-checkout', 'rel-2-search', 'payments-3f9a1c', 'other']),
+    );
+    expect(spent.map((s) => [s.releaseId, s.samples.map((b) => b.service)])).toEqual([
+      ['rel-1', ['payments', 'checkout']],
+      ['rel-2', ['search']],
+    ]);
+    expect(spent[0]!.samples[0]).toEqual({
+      service: 'payments',
+      cluster: 'eu-west',
+      fromMs: counts.fromMs,
+      toMs: counts.toMs,
+      canary: { requests: 1000, errors: 3 },
+      stable: { requests: 1000, errors: 1 },
+    });
+    // The judge still gets every sample.
+    expect(applied).toHaveLength(5);
+  });
+
+  it('a single health_sample of a member feeds it too', async () => {
+    const { ingest, spent } = ingestWith(undefined, ['payments']);
+    const batch = batchOf(['rel-9-payments']);
+    const { rolloutId, at, ...payload } = batch.payload.samples[0]!;
+    await ingest({ ...batch, type: 'health_sample', rolloutId, at, payload });
+    expect(spent.map((s) => s.releaseId)).toEqual(['rel-9']);
+  });
+
+  it('reads the release off the member rollout id, the longest service name first', () => {
+    const services = ['payments', 'new-payments'];
+    expect(releaseMemberOf('rel-1-new-payments', services)).toEqual({
+      releaseId: 'rel-1',
+      service: 'new-payments',
+    });
+    expect(releaseMemberOf('rel-1-payments', services)).toEqual({
+      releaseId: 'rel-1',
+      service: 'payments',
+    });
+    expect(releaseMemberOf('payments', services)).toBeUndefined();
+    expect(releaseMemberOf('-payments', services)).toBeUndefined();
+    expect(releaseMemberOf('payments-3f9a1c', services)).toBeUndefined();
   });
 });

@@ -8,6 +8,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/log.js';
 import type { AgentRegistry } from '../shared/ports/agent-registry.js';
 import type { HealthSampleStore } from '../shared/ports/health-samples.js';
+import { budgetSampleOf, type BudgetSample } from '../shared/release/error-budget.js';
 import type { RolloutInput } from '../shared/rollout/state.js';
 import type { RolloutService } from './rollout-service.js';
 
@@ -17,6 +18,15 @@ export interface EventIngestDeps {
   agents: AgentRegistry;
   clock: Clock;
   logger: Logger;
+  /** Where release members' samples also go (the release's failure budget). Absent: nowhere. */
+  releaseBudget?: ReleaseBudgetSink;
+}
+
+export interface ReleaseBudgetSink {
+  /** The policy's service names: what a member rollout id (`<release>-<service>`) ends with. */
+  services(): readonly string[];
+  /** One call per release per batch (see `ReleaseService.spendBudget`). */
+  spend(releaseId: string, samples: BudgetSample[]): Promise<void>;
 }
 
 /**
@@ -34,6 +44,9 @@ export function createEventIngest(deps: EventIngestDeps): (event: RolloutEvent) 
         return ingestBatch(deps, event, at);
       case 'health_sample':
         if (event.rolloutId) {
+          await spendBudget(deps, event.cluster, [
+            { rolloutId: event.rolloutId, windowEnd: Date.parse(event.at), sample: event.payload },
+          ]);
           await deps.samples.record(event.rolloutId, {
             cluster: event.cluster,
             receivedAt: at,
@@ -101,14 +114,63 @@ async function ingestBatch(
       },
     })),
   );
-  const settled = await Promise.allSettled(
-    samples.flatMap(({ rolloutId, ...sample }) => {
+  const settled = await Promise.allSettled([
+    spendBudget(
+      deps,
+      event.cluster,
+      samples.map(({ rolloutId, at: windowEnd, ...sample }) => ({
+        rolloutId,
+        windowEnd: Date.parse(windowEnd),
+        sample,
+      })),
+    ),
+    ...samples.flatMap(({ rolloutId, ...sample }) => {
       const input = countsInput(event.cluster, sample);
       return input ? [applyInput(deps, rolloutId, input, event)] : [];
     }),
-  );
+  ]);
   const failed = settled.find((s) => s.status === 'rejected');
   if (failed) throw failed.reason;
+}
+
+/**
+ * Release members' samples to their release's failure budget, grouped: one call per release.
+ * Membership is read off the rollout id (`memberRolloutId`: `<release>-<service>`), so a rollout
+ * that is no member costs no store read (its id is `<service>-<random>`, which ends with no
+ * service's name).
+ */
+async function spendBudget(
+  deps: EventIngestDeps,
+  cluster: string,
+  samples: readonly { rolloutId: string; windowEnd: number; sample: HealthSamplePayload }[],
+): Promise<void> {
+  const sink = deps.releaseBudget;
+  if (!sink) return;
+  const services = sink.services();
+  const byRelease = new Map<string, BudgetSample[]>();
+  for (const { rolloutId, windowEnd, sample } of samples) {
+    const member = releaseMemberOf(rolloutId, services);
+    if (member === undefined) continue;
+    const seen = budgetSampleOf(member.service, cluster, sample, windowEnd);
+    if (!('sample' in seen)) continue; // a version not measured: nothing to count
+    byRelease.set(member.releaseId, [...(byRelease.get(member.releaseId) ?? []), seen.sample]);
+  }
+  await Promise.all([...byRelease].map(([releaseId, batch]) => sink.spend(releaseId, batch)));
+}
+
+/** `rel-3f9a1c-checkout` → rel-3f9a1c and checkout; the longest service name that fits wins. */
+export function releaseMemberOf(
+  rolloutId: string,
+  services: readonly string[],
+): { releaseId: string; service: string } | undefined {
+  let found: { releaseId: string; service: string } | undefined;
+  for (const service of services) {
+    const suffix = `-${service}`;
+    if (rolloutId.length <= suffix.length || !rolloutId.endsWith(suffix)) continue;
+    if (found !== undefined && found.service.length >= service.length) continue;
+    found = { releaseId: rolloutId.slice(0, -suffix.length), service };
+  }
+  return found;
 }
 
 /** Only samples with interval counts for both versions feed the judge (see shared/judge). */

@@ -25,6 +25,7 @@ import { createLogger, type Logger } from '../shared/log.js';
 import { pagerRouting } from '../shared/config/pager-routing.js';
 import { LogNotifier } from './adapters/log-notifier.js';
 import { PagerDutyPager } from './adapters/pagerduty-pager.js';
+import { PactBrokerChecks } from './adapters/pact-broker-checks.js';
 import { OperatorMetrics } from './operator-metrics.js';
 import type { BotRuntimeOptions } from './bot-runtime.js';
 import type { BotRuntime } from './bot-runtime.js';
@@ -116,8 +117,8 @@ export async function startBot(options: {
   const brokers = env.KAFKA_BROKERS!;
   const redisUrl = env.REDIS_URL!;
   const readText = (path: string) => readFileSync(path, 'utf8');
-  // Checked now, although nothing asks the broker yet outside releases: a policy naming contract
-  // checks without a broker stops the bot here rather than holding the first release.
+  // A policy naming contract checks without a broker stops the bot here rather than holding the
+  // first release; releases ask the broker before they start and before each consumer starts.
   const pact = pactBrokerSettings(env, policy, 'distributed', readText);
   if (pact !== undefined) {
     logger.info(
@@ -153,6 +154,9 @@ export async function startBot(options: {
     kafka: { brokers, consumer: kafkaConsumerTimings(env), ...security },
     redisUrl,
     ...(signer !== undefined && { signer }),
+    ...(pact !== undefined && {
+      contracts: new PactBrokerChecks({ ...pact, logger: logger.child({ component: 'pact' }) }),
+    }),
     notifier: (connected) => {
       readiness = [
         { name: 'redis', check: async () => void (await connected.redis.ping()) },

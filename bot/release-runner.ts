@@ -1,10 +1,18 @@
 import type { Clock } from '../shared/clock.js';
-import { isRolloutError } from '../shared/errors.js';
+import type { Policy } from '../shared/config/policy.js';
+import { isRolloutError, RolloutError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
+import type { ContractChecks } from '../shared/ports/contract-checks.js';
 import type { OnceClaims } from '../shared/ports/once-claims.js';
 import type { ReleaseNotifier } from '../shared/ports/release-notifier.js';
 import type { PendingReleaseEffect, ReleaseStore } from '../shared/ports/release-store.js';
 import type { ServiceLocks } from '../shared/ports/service-locks.js';
+import {
+  askContractChecks,
+  contractChecksBefore,
+  contractChecksFor,
+  decideContracts,
+} from '../shared/release/contract-gate.js';
 import type { ReleaseEffect, ReleaseState } from '../shared/release/state.js';
 import { isTerminal, type RolloutState } from '../shared/rollout/state.js';
 import type { ReleaseService } from './release-service.js';
@@ -16,6 +24,9 @@ export interface ReleaseRunnerDeps {
   rollouts: RolloutService;
   locks: ServiceLocks;
   notifier: ReleaseNotifier;
+  /** can-i-deploy, asked before each member starts. */
+  contracts: ContractChecks;
+  policy: () => Policy;
   /** Keeps two bot replicas from carrying out the same effect at once. */
   claims: OnceClaims;
   clock: Clock;
@@ -26,6 +37,24 @@ const BATCH = 100;
 /** A replica that claimed an effect and died: another may take it over after this long. */
 const CLAIM_TTL_MS = 15_000;
 const ACTOR = 'system:release';
+/**
+ * A release held for unanswered contract checks pages once: long enough that the retries every
+ * few seconds (and other replicas) do not page again for the same hold.
+ */
+const HOLD_ALERT_TTL_MS = 24 * 60 * 60_000;
+
+/**
+ * A member's contract checks could not be answered (the broker is down, a pact is not verified
+ * yet): its start stays in the outbox and is asked again at the next drain (every few seconds).
+ */
+export class ContractChecksHeldError extends RolloutError {
+  constructor(reason: string) {
+    super(
+      'contract_checks_held',
+      `${reason}; the release waits and asks again (abort it with /rollout abort to stop waiting)`,
+    );
+  }
+}
 
 /**
  * Carries out stored release effects, oldest first, each release's in order (one that fails
@@ -126,8 +155,8 @@ export class ReleaseRunner {
    * the release it started. A start the rollout service refuses (the version became the stable
    * one, the lock was lost) is the member failing: the release hears it ended and goes back.
    *
-   * Contract checks plug in here: ask can-i-deploy for this member before the start and answer
-   * the release with `contract_verdict` (a "no" cancels it and the release goes back).
+   * Before the start, its contract checks are asked (`contractsAllow`): a "no" cancels the member
+   * and the release goes back; an unanswered one holds the start in the outbox.
    */
   private async startMember(
     releaseId: string,
@@ -137,6 +166,7 @@ export class ReleaseRunner {
     // Only a member still starting is started: one the release already sends back (a failure
     // came before this effect ran) moves no traffic; its rollback effect frees its lock.
     if (release?.members[effect.service]?.state !== 'starting') return;
+    if (!(await this.contractsAllow(release, effect.service))) return;
     try {
       await this.deps.rollouts.start(
         {
@@ -166,6 +196,63 @@ export class ReleaseRunner {
       type: 'member_started',
       service: effect.service,
     });
+  }
+
+  /**
+   * Asks can-i-deploy for `service` before it starts and answers the release with
+   * `contract_verdict`. Until some member has started, every check of the release is asked, not
+   * only this member's: a release stored while the broker could not answer (see
+   * `ReleaseService.start`) must start nothing before they are answered. Afterwards only the
+   * member's `before_start` checks. True when it may start; false when the release was told no;
+   * throws `ContractChecksHeldError` (after paging once) while a check is unanswered, so the start
+   * is retried and never passes on silence.
+   */
+  private async contractsAllow(release: ReleaseState, service: string): Promise<boolean> {
+    const policy = this.deps.policy();
+    const nothingStarted = Object.values(release.members).every(
+      (m) => m.state === 'waiting' || m.state === 'starting',
+    );
+    const checks = nothingStarted
+      ? contractChecksFor(release.plan, policy)
+      : contractChecksBefore(release.plan, policy, service, 'before_start');
+    if (checks.length === 0) return true;
+    const decision = decideContracts(await askContractChecks(this.deps.contracts, checks));
+    switch (decision.outcome) {
+      case 'proceed':
+        await this.deps.releases.applyIfAccepted(release.id, {
+          type: 'contract_verdict',
+          service,
+          ok: true,
+          detail: `can-i-deploy says yes to ${checks.length} check(s)`,
+        });
+        return true;
+      case 'refuse':
+        await this.deps.releases.applyIfAccepted(release.id, {
+          type: 'contract_verdict',
+          service,
+          ok: false,
+          detail: decision.reason,
+        });
+        return false;
+      case 'hold': {
+        const key = `release-contract-hold:${release.id}`;
+        if (await this.deps.claims.claim(key, HOLD_ALERT_TTL_MS)) {
+          const services = [...new Set(checks.map((c) => c.member))];
+          try {
+            await this.deps.notifier.releasePage(release, services, decision.alert);
+          } catch (err) {
+            // Not paged: the next retry claims and pages again.
+            await this.deps.claims.release(key).catch(() => undefined);
+            throw err;
+          }
+        }
+        throw new ContractChecksHeldError(decision.reason);
+      }
+      default: {
+        const never: never = decision;
+        throw new Error(`unknown contract decision ${JSON.stringify(never)}`);
+      }
+    }
   }
 
   /**

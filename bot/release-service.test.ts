@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import type { Policy } from '../shared/config/policy.js';
 import { parsePolicy } from '../shared/config/policy-loader.js';
 import { silentLogger } from '../shared/log.js';
 import { memberRolloutId } from '../shared/release/state.js';
 import { STARTER } from '../test/support/e2e-policy.js';
 import { releasePolicyYaml } from '../test/e2e/release-scenarios.js';
+import { LOCAL_MODE_VERDICT, MemoryContractChecks } from './adapters/memory-contract-checks.js';
 import { MemoryOnceClaims } from './adapters/memory-once-claims.js';
 import { MemoryReleaseStore } from './adapters/memory-release-store.js';
 import { MemoryRolloutStore } from './adapters/memory-rollout-store.js';
@@ -13,7 +15,7 @@ import { ReleaseRunner } from './release-runner.js';
 import { ReleaseService } from './release-service.js';
 import { RolloutService } from './rollout-service.js';
 
-const policy = parsePolicy(releasePolicyYaml(), 'release-policy.yaml');
+const defaultPolicy = parsePolicy(releasePolicyYaml(), 'release-policy.yaml');
 const actor = { id: `user:${STARTER}`, userId: STARTER };
 const MEMBERS = [
   { service: 'payments', version: '2.0.0' },
@@ -21,7 +23,10 @@ const MEMBERS = [
 ];
 
 /** The release service and runner on memory adapters; rollout effects are not carried out. */
-function setUp() {
+function setUp({
+  policy = defaultPolicy,
+  contracts = new MemoryContractChecks(LOCAL_MODE_VERDICT),
+}: { policy?: Policy; contracts?: MemoryContractChecks } = {}) {
   let now = Date.parse('2026-12-01T01:00:00Z');
   const clock = { now: () => now };
   const locks = new MemoryServiceLocks(clock);
@@ -42,6 +47,7 @@ function setUp() {
     store,
     rollouts,
     locks,
+    contracts,
     policy: () => policy,
     clock,
     logger: silentLogger,
@@ -55,6 +61,8 @@ function setUp() {
     rollouts,
     locks,
     notifier,
+    contracts,
+    policy: () => policy,
     claims: new MemoryOnceClaims(clock),
     clock,
     logger: silentLogger,
@@ -163,5 +171,101 @@ describe('ReleaseRunner', () => {
     expect(await rolloutStore.get('rel-1-payments')).toBeUndefined();
     expect(await locks.holder('payments')).toBeUndefined();
     expect((await releases.get('rel-1'))?.status).toBe('aborted');
+  });
+});
+
+/** The release policy with checkout's calls to payments checked against the broker. */
+const contractPolicy = parsePolicy(
+  releasePolicyYaml().replace(
+    '    dependsOn: [payments]\n',
+    '    dependsOn: [payments]\n    contracts: [payments]\n',
+  ) + 'pact:\n  environment: production\n',
+  'release-policy.yaml',
+);
+const NEW_PAIR = {
+  pacticipant: 'checkout',
+  version: '3.1.0',
+  to: { pacticipant: 'payments', version: '2.0.0' },
+};
+const UNKNOWN = {
+  verdict: 'unknown',
+  reason: 'the broker did not answer',
+  problem: 'unreachable',
+} as const;
+
+describe('contract checks of a release', () => {
+  it("refuses the release with the broker's reason before any lock is taken", async () => {
+    const contracts = new MemoryContractChecks(LOCAL_MODE_VERDICT).answer(NEW_PAIR, {
+      verdict: 'no',
+      reason: 'payments 2.0.0 failed the verification of checkout 3.1.0',
+    });
+    const { releases, locks, store } = setUp({ policy: contractPolicy, contracts });
+    await expect(releases.start(MEMBERS, actor)).rejects.toThrow(
+      'payments 2.0.0 failed the verification of checkout 3.1.0',
+    );
+    expect(contracts.asked).toContainEqual(NEW_PAIR);
+    expect(await locks.holder('payments')).toBeUndefined();
+    expect(await locks.holder('checkout')).toBeUndefined();
+    expect(await store.active()).toEqual([]);
+  });
+
+  it('holds a release the broker cannot answer: stored, nothing started, paged once; goes on once answered', async () => {
+    const contracts = new MemoryContractChecks(UNKNOWN);
+    const { releases, runner, rolloutStore, notifier } = setUp({
+      policy: contractPolicy,
+      contracts,
+    });
+    const release = await releases.start(MEMBERS, actor);
+    await runner.drain();
+    await runner.drain();
+    expect(await rolloutStore.get('rel-1-payments')).toBeUndefined();
+    expect((await releases.get(release.id))?.members.payments?.state).toBe('starting');
+    expect(notifier.pages).toHaveLength(1);
+    expect(notifier.pages[0]?.message).toContain('could not be answered');
+    expect(notifier.pages[0]?.message).toContain('the broker did not answer');
+    // The broker answers yes to both questions now.
+    contracts
+      .answer(NEW_PAIR, { verdict: 'yes', reason: 'verified' })
+      .answer(
+        { pacticipant: 'payments', version: '2.0.0', to: { environment: 'production' } },
+        { verdict: 'yes', reason: 'verified' },
+      );
+    await runner.drain();
+    expect((await rolloutStore.get('rel-1-payments'))?.status).not.toBeUndefined();
+    expect((await releases.get(release.id))?.members.payments?.state).toBe('running');
+    expect(notifier.pages).toHaveLength(1);
+  });
+
+  it('a held release the broker later answers "no" starts nothing and goes back', async () => {
+    const contracts = new MemoryContractChecks(UNKNOWN);
+    const { releases, runner, rolloutStore, locks } = setUp({ policy: contractPolicy, contracts });
+    const release = await releases.start(MEMBERS, actor);
+    await runner.drain();
+    contracts.answer(NEW_PAIR, { verdict: 'no', reason: 'checkout 3.1.0 pact failed' });
+    await runner.drain();
+    await runner.drain();
+    const state = await releases.get(release.id);
+    expect(state?.status).toBe('rolled_back');
+    expect(state?.members.payments?.outcome).toContain('checkout 3.1.0 pact failed');
+    expect(await rolloutStore.get('rel-1-payments')).toBeUndefined();
+    expect(await locks.holder('payments')).toBeUndefined();
+    expect(await locks.holder('checkout')).toBeUndefined();
+  });
+
+  it("asks a consumer's before_start check again at its start: a no by then cancels it", async () => {
+    const yes = { verdict: 'yes', reason: 'verified' } as const;
+    const contracts = new MemoryContractChecks(yes);
+    const { releases, runner, rolloutStore } = setUp({ policy: contractPolicy, contracts });
+    const release = await releases.start(MEMBERS, actor);
+    await runner.drain();
+    expect((await releases.get(release.id))?.members.payments?.state).toBe('running');
+    contracts.answer(NEW_PAIR, { verdict: 'no', reason: 'the pact changed' });
+    // payments reaches its hold: checkout may start now.
+    await releases.apply(release.id, { type: 'member_held', service: 'payments' });
+    await runner.drain();
+    const state = await releases.get(release.id);
+    expect(state?.members.checkout?.state).toBe('cancelled');
+    expect(state?.members.checkout?.outcome).toContain('the pact changed');
+    expect(await rolloutStore.get('rel-1-checkout')).toBeUndefined();
   });
 });

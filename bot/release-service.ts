@@ -4,8 +4,15 @@ import { providersOf } from '../shared/config/dependencies.js';
 import type { Policy } from '../shared/config/policy.js';
 import { isRolloutError, RolloutError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
+import type { ContractChecks } from '../shared/ports/contract-checks.js';
 import { ReleaseNotFoundError, type ReleaseStore } from '../shared/ports/release-store.js';
 import type { ServiceLocks } from '../shared/ports/service-locks.js';
+import {
+  askContractChecks,
+  contractChecksFor,
+  decideContracts,
+} from '../shared/release/contract-gate.js';
+import type { BudgetSample } from '../shared/release/error-budget.js';
 import { planRelease, type ReleaseRequestMember } from '../shared/release/plan.js';
 import {
   isReleaseTerminal,
@@ -36,6 +43,8 @@ export interface ReleaseServiceDeps {
   store: ReleaseStore;
   rollouts: RolloutService;
   locks: ServiceLocks;
+  /** can-i-deploy, asked for every contract check of the release before anything is taken. */
+  contracts: ContractChecks;
   policy: () => Policy;
   clock: Clock;
   logger: Logger;
@@ -56,8 +65,13 @@ export class ReleaseService {
   /**
    * Plans the release and starts it, or refuses it naming every problem: a member the person may
    * not start, a version that cannot be started, a member's service busy with another rollout, a
-   * member whose provider outside the release has a rollout in progress. Every member's lock is
-   * taken before anything is stored; if one cannot be, those taken are given back.
+   * member whose provider outside the release has a rollout in progress, a contract check the
+   * Pact Broker answers "no" (its reason). Every member's lock is taken before anything is stored;
+   * if one cannot be, those taken are given back.
+   *
+   * A contract check the broker cannot answer does not refuse (the broker may be back in a
+   * minute) and does not pass: the release is stored, and its first member's start asks every
+   * check again and holds until they are answered (see `ReleaseRunner.startMember`).
    */
   async start(
     members: readonly ReleaseRequestMember[],
@@ -92,6 +106,16 @@ export class ReleaseService {
       }
     }
     if (problems.length > 0) throw new ReleaseRefusedError(problems);
+    // Asked only once the rest is fine (a refusal for a typo should not wait on the broker), and
+    // before any lock is taken, so a "no" leaves nothing behind.
+    const checks = contractChecksFor(plan, policy);
+    if (checks.length > 0) {
+      const decision = decideContracts(await askContractChecks(this.deps.contracts, checks));
+      if (decision.outcome === 'refuse') throw new ReleaseRefusedError([decision.reason]);
+      if (decision.outcome === 'hold') {
+        this.deps.logger.warn({ reason: decision.reason }, 'release held for its contract checks');
+      }
+    }
     const id = (this.deps.newReleaseId ?? defaultReleaseId)();
     const taken: { service: string; rolloutId: string }[] = [];
     for (const m of plan.members) {
@@ -183,6 +207,17 @@ export class ReleaseService {
         'release input dropped',
       );
     }
+  }
+
+  /**
+   * Members' health windows for the release's failure budget: one call per release per batch of
+   * samples. A release that is gone, ended, or has no `release.errorBudget` drops them after one
+   * read; windows already counted are refused by the coordinator, so a redelivered batch is free.
+   */
+  async spendBudget(releaseId: string, samples: BudgetSample[]): Promise<void> {
+    const state = await this.deps.store.get(releaseId);
+    if (state?.errorBudget === undefined || isReleaseTerminal(state.status)) return;
+    await this.applyIfAccepted(releaseId, { type: 'budget_samples', samples });
   }
 
   /** A person pauses, resumes or aborts the release: the same people as may abort every member. */

@@ -21,6 +21,10 @@ import type { Notifier } from '../shared/ports/notifier.js';
 import { MemoryAgentRegistry } from '../bot/adapters/memory-agent-registry.js';
 import { MemoryGateScheduler } from '../bot/adapters/memory-gate-scheduler.js';
 import { MemoryHealthSampleStore } from '../bot/adapters/memory-health-samples.js';
+import {
+  LOCAL_MODE_VERDICT,
+  MemoryContractChecks,
+} from '../bot/adapters/memory-contract-checks.js';
 import { MemoryOnceClaims } from '../bot/adapters/memory-once-claims.js';
 import { MemoryReleaseStore } from '../bot/adapters/memory-release-store.js';
 import { MemoryRolloutStore } from '../bot/adapters/memory-rollout-store.js';
@@ -47,7 +51,14 @@ export interface LocalModeOptions {
   adapters?: Partial<
     Pick<
       BotAdapters,
-      'store' | 'locks' | 'samples' | 'agents' | 'claims' | 'releases' | 'releaseNotifier'
+      | 'store'
+      | 'locks'
+      | 'samples'
+      | 'agents'
+      | 'claims'
+      | 'releases'
+      | 'releaseNotifier'
+      | 'contracts'
     >
   >;
 }
@@ -104,6 +115,9 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       commands: new TopicCommandBus(broker, { ...botBusOptions, signer: keys.signer }),
       events: new TopicEventBus(broker, botBusOptions),
       notifier: options.notifier,
+      // No CI publishes pacts for local mode: contracts count as compatible, and say so.
+      // `npm start` with PACT_BROKER_URL set passes the broker instead.
+      contracts: new MemoryContractChecks(LOCAL_MODE_VERDICT),
       ...options.adapters,
     },
     policy: () => policy,

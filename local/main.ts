@@ -9,10 +9,13 @@
  * agent images do not contain it. The console has no login, so it refuses to serve anything but a
  * loopback address and refuses to start beside a real Slack token (see `console/exposure.ts`).
  */
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { PactBrokerChecks } from '../bot/adapters/pact-broker-checks.js';
 import { loadPolicy, pagingFromEnv } from '../bot/main.js';
 import type { Clock } from '../shared/clock.js';
 import { BotEnv, parseEnv, runMode } from '../shared/config/env.js';
+import { pactBrokerSettings } from '../shared/config/pact-broker.js';
 import type { Policy } from '../shared/config/policy.js';
 import { ConfigError, isRolloutError } from '../shared/errors.js';
 import { exitGracefullyOnSignals } from '../shared/graceful-shutdown.js';
@@ -53,10 +56,19 @@ export async function startLocalConsole(options: {
   }
   // On-call's pager works in local mode too (a demo of a real integration, or its double).
   const paging = pagingFromEnv(env, policy, logger);
+  // Without PACT_BROKER_URL local mode's contract checks all pass (LOCAL_MODE_VERDICT); with it,
+  // releases ask that broker as in distributed mode.
+  const pact = pactBrokerSettings(env, policy, 'local', (path) => readFileSync(path, 'utf8'));
+  const contracts =
+    pact && new PactBrokerChecks({ ...pact, logger: logger.child({ component: 'pact' }) });
+  const local = {
+    ...(paging && { paging }),
+    ...(contracts && { adapters: { contracts } }),
+  };
   const started = await startConsoleMode({
     policy,
     logger,
-    ...(paging && { local: { paging } }),
+    ...(Object.keys(local).length > 0 && { local }),
     ...(options.clock ? { clock: options.clock } : {}),
     port: env.PORT,
     host: env.HOST,

@@ -32,4 +32,29 @@ describe('the release card', () => {
     expect(text).toContain('aborted');
     expect(text).toContain('cancelled (never started)');
   });
+
+  it('shows the failure budget spent of release.errorBudget, and none without one', () => {
+    const base = aReleaseState('rel-7', 0);
+    expect(releaseCardText(base, 0)).not.toContain('error budget');
+    const withBudget = {
+      ...base,
+      errorBudget: {
+        budget: 200,
+        tallies: {
+          payments: {
+            'eu-west': {
+              canaryRequests: 1000,
+              canaryErrors: 22,
+              expectedErrors: 9.5,
+              pooledRequests: 0,
+              stableRequests: 10_000,
+              stableErrors: 95,
+              windows: [[0, 1000]] as [number, number][],
+            },
+          },
+        },
+      },
+    };
+    expect(releaseCardText(withBudget, 0)).toContain('· error budget 12.5/200');
+  });
 });

@@ -1,5 +1,6 @@
 import type { types } from '@slack/bolt';
 import { formatDuration } from '../../shared/config/duration.js';
+import { budgetSpending, formatErrors } from '../../shared/release/error-budget.js';
 import type { ReleaseMemberState, ReleaseState } from '../../shared/release/state.js';
 import { escapeText, literal, mention } from './slack-text.js';
 
@@ -46,7 +47,8 @@ export function releaseCardText(state: ReleaseState, now: number): string {
     `*Release \`${escapeText(state.id)}\`* · ${state.plan.members.length} services · started by ${mention(state.startedBy)}` +
       (state.reason ? `\n> ${literal(state.reason)}` : ''),
     `${STATUS_ICON[state.status]} *${state.status.replace('_', ' ')}* · ${elapsed} · ` +
-      `at most ${policy.maxParallel} at once · on failure ${policy.onFailure}`,
+      `at most ${policy.maxParallel} at once · on failure ${policy.onFailure}` +
+      budgetText(state),
   ];
   if (state.failure) lines.push(`:rotating_light: ${literal(state.failure.detail)}`);
   state.plan.members.forEach((m, i) => {
@@ -65,4 +67,11 @@ export function releaseCardText(state: ReleaseState, now: number): string {
     );
   });
   return lines.join('\n');
+}
+
+/** ` · error budget 12.5/200`: the extra canary errors spent of `release.errorBudget`. */
+function budgetText(state: ReleaseState): string {
+  if (state.errorBudget === undefined) return '';
+  const { spent, budget } = budgetSpending(state.errorBudget);
+  return ` · error budget ${formatErrors(spent)}/${budget}`;
 }

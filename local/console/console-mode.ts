@@ -29,11 +29,14 @@ export interface ConsoleModeOptions {
   /** Where the console is served (`PORT`, `HOST`): the page and the health routes. */
   port: number;
   host: string;
-  /** Local mode's knobs (tests shorten the agents' intervals). */
+  /**
+   * Local mode's knobs (tests shorten the agents' intervals), and a contract checker to use
+   * instead of local mode's (the Pact Broker when PACT_BROKER_URL is set).
+   */
   local?: Pick<
     LocalModeOptions,
     'samplingIntervalMs' | 'heartbeatIntervalMs' | 'sweeps' | 'sweepTimer' | 'paging'
-  >;
+  > & { adapters?: Pick<NonNullable<LocalModeOptions['adapters']>, 'contracts'> };
   surface?: SlackSurfaceTuning;
 }
 
@@ -98,9 +101,16 @@ export async function startConsoleMode(options: ConsoleModeOptions): Promise<Con
       notifier: surface.notifier,
       clock,
       logger,
-      // The release card and thread go to the same Web API as the rollout cards.
-      adapters: { store, samples, claims, releaseNotifier: surface.releaseNotifier },
       ...options.local,
+      // Merged, not replaced: the surface reads these stores (a contract checker may be added),
+      // and the release card and thread go to the same Web API as the rollout cards.
+      adapters: {
+        store,
+        samples,
+        claims,
+        releaseNotifier: surface.releaseNotifier,
+        ...options.local?.adapters,
+      },
     });
     cleanup.push(
       () => surface.stop(1_000),

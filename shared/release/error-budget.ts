@@ -128,6 +128,11 @@ export interface BudgetSpending {
   unjudged: { service: string; requests: number }[];
 }
 
+/** Extra errors for people: whole numbers stay whole, others get one decimal. */
+export function formatErrors(n: number): string {
+  return Number.isInteger(n) ? String(n) : n.toFixed(1);
+}
+
 /** Where the budget stands. */
 export function budgetSpending(state: ErrorBudgetState): BudgetSpending {
   const members: BudgetSpending['members'] = [];

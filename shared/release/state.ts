@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { BudgetSample, ErrorBudgetState } from './error-budget.js';
 import { ReleasePlan } from './plan.js';
 
 /**
@@ -67,7 +68,7 @@ export type ReleaseMemberState = z.infer<typeof ReleaseMemberState>;
 export const ReleaseFailure = z.strictObject({
   /** The member whose failure started the rollback; absent for an abort of the whole release. */
   service: z.string().optional(),
-  cause: z.enum(['member_failed', 'aborted', 'contract_refused']),
+  cause: z.enum(['member_failed', 'aborted', 'contract_refused', 'budget_exhausted']),
   /** What people read: the member's outcome, the abort reason as typed, the broker's answer. */
   detail: z.string(),
   actor: z.string().optional(),
@@ -75,6 +76,23 @@ export const ReleaseFailure = z.strictObject({
   affected: z.array(z.string()),
 });
 export type ReleaseFailure = z.infer<typeof ReleaseFailure>;
+
+/** One member's tally in one cluster (see `ClusterTally` in error-budget.ts). */
+const ClusterTally = z.strictObject({
+  canaryRequests: z.number().nonnegative(),
+  canaryErrors: z.number().nonnegative(),
+  expectedErrors: z.number().nonnegative(),
+  pooledRequests: z.number().nonnegative(),
+  stableRequests: z.number().nonnegative(),
+  stableErrors: z.number().nonnegative(),
+  windows: z.array(z.tuple([z.number(), z.number()])),
+});
+
+/** The release's failure budget as folded so far (`ErrorBudgetState`), stored with it. */
+export const ReleaseErrorBudget = z.strictObject({
+  budget: z.number().positive(),
+  tallies: z.record(z.string(), z.record(z.string(), ClusterTally)),
+}) satisfies z.ZodType<ErrorBudgetState>;
 
 export const ReleaseState = z.strictObject({
   id: z.string().min(1),
@@ -87,6 +105,8 @@ export const ReleaseState = z.strictObject({
   startedBy: z.string().min(1),
   reason: z.string().optional(),
   failure: ReleaseFailure.optional(),
+  /** Present when the plan has `release.errorBudget`: what the canaries spent of it. */
+  errorBudget: ReleaseErrorBudget.optional(),
   createdAt: z.number(),
   updatedAt: z.number(),
   endedAt: z.number().optional(),
@@ -112,6 +132,11 @@ export type ReleaseInput =
    * `start_member` effect): `ok: false` refuses it and the release goes back before it moves.
    */
   | { type: 'contract_verdict'; service: string; ok: boolean; detail: string }
+  /**
+   * Members' health windows for the failure budget (`release.errorBudget`), one batch of the
+   * agent's at a time. Spending it all rolls the release back like a member failing.
+   */
+  | { type: 'budget_samples'; samples: BudgetSample[] }
   | { type: 'member_started'; service: string }
   | { type: 'member_progress'; service: string; passedWeight: number }
   | { type: 'member_held'; service: string }

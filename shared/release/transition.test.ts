@@ -212,3 +212,81 @@ describe('releaseTransition', () => {
     expect(of(failed.effects, 'resume_member')).toEqual(['search']);
   });
 });
+
+describe('releaseTransition: the failure budget (release.errorBudget)', () => {
+  /** One window of `service` in eu-west: `canaryErrors` of 1,000 canary requests, stable at 1%. */
+  const window = (service: string, n: number, canaryErrors: number) => ({
+    service,
+    cluster: 'eu-west',
+    fromMs: n * 1000,
+    toMs: (n + 1) * 1000,
+    canary: { requests: 1000, errors: canaryErrors },
+    stable: { requests: 10_000, errors: 100 },
+  });
+  const running = () =>
+    drive(
+      aRelease({ errorBudget: 30 }),
+      { type: 'start', actor: 'U1' },
+      { type: 'member_started', service: 'payments' },
+      { type: 'member_started', service: 'search' },
+    ).state;
+
+  it('is kept with the release from its start, and counts each member window once', () => {
+    const state = running();
+    expect(state.errorBudget).toEqual({ budget: 30, tallies: {} });
+    const after = drive(state, { type: 'budget_samples', samples: [window('payments', 0, 16)] });
+    expect(after.state.errorBudget?.tallies.payments?.['eu-west']?.canaryErrors).toBe(16);
+    expect(after.effects.at(-1)).toEqual({ type: 'release_card' });
+    // The same window again (a redelivered batch): refused, nothing stored twice.
+    const again = releaseTransition(
+      after.state,
+      { type: 'budget_samples', samples: [window('payments', 0, 16)] },
+      5000,
+    );
+    expect(again).toMatchObject({ ok: false, code: 'invalid_transition' });
+  });
+
+  it('rolls every member back once the members together spend it, though each spent less', () => {
+    // 6 extra errors per window each (16 against the 10 predicted): 12 for payments, 12 for search,
+    // then 6 more for payments: 30 of 30.
+    const { state, effects } = drive(
+      running(),
+      { type: 'budget_samples', samples: [window('payments', 0, 16), window('search', 0, 16)] },
+      { type: 'budget_samples', samples: [window('payments', 1, 16), window('search', 1, 16)] },
+    );
+    expect(state.status).toBe('running');
+    const spent = drive(state, {
+      type: 'budget_samples',
+      samples: [window('payments', 2, 16)],
+    });
+    expect(spent.state.status).toBe('rolling_back');
+    expect(spent.state.failure).toMatchObject({
+      cause: 'budget_exhausted',
+      affected: ['payments', 'search', 'checkout'].filter((s) => s in spent.state.members),
+    });
+    expect(spent.state.failure?.detail).toBe(
+      'error budget spent: 30 extra errors of 30 (release.errorBudget) across the canaries (payments 18, search 12)',
+    );
+    expect(of(spent.effects, 'rollback_member').sort()).toEqual(['payments', 'search']);
+    expect(effects.filter((e) => e.type === 'rollback_member')).toEqual([]);
+  });
+
+  it('refuses samples for a release without a budget, a non-member and bad counts', () => {
+    const plain = drive(aRelease(), { type: 'start', actor: 'U1' }).state;
+    expect(
+      releaseTransition(plain, { type: 'budget_samples', samples: [window('payments', 0, 1)] }, 9),
+    ).toMatchObject({ ok: false, reason: expect.stringContaining('no error budget') });
+    const state = running();
+    for (const bad of [
+      window('billing', 0, 16),
+      { ...window('payments', 0, 16), canary: { requests: 10, errors: 11 } },
+      { ...window('payments', 0, 16), fromMs: 5000, toMs: 4000 },
+      { ...window('payments', 0, 16), stable: { requests: -1, errors: 0 } },
+    ]) {
+      expect(
+        releaseTransition(state, { type: 'budget_samples', samples: [bad] }, 9),
+        JSON.stringify(bad),
+      ).toMatchObject({ ok: false, reason: expect.stringContaining('no new window') });
+    }
+  });
+});

@@ -10,6 +10,13 @@ import {
   widenRollback,
   type ReleaseDraft,
 } from './cascade.js';
+import {
+  budgetSpending,
+  emptyErrorBudget,
+  foldBudgetSample,
+  formatErrors,
+  type BudgetSample,
+} from './error-budget.js';
 import type { ReleasePlan } from './plan.js';
 import {
   isReleaseTerminal,
@@ -79,6 +86,9 @@ export function createRelease(
     members,
     startedBy,
     ...(reason !== undefined && { reason }),
+    ...(plan.policy.errorBudget !== undefined && {
+      errorBudget: emptyErrorBudget(plan.policy.errorBudget),
+    }),
     createdAt: now,
     updatedAt: now,
   };
@@ -105,6 +115,8 @@ function apply(draft: ReleaseDraft, input: ReleaseInput): Refusal | undefined {
       return onResume(draft, input.actor);
     case 'abort':
       return onAbort(draft, input);
+    case 'budget_samples':
+      return onBudgetSamples(draft, input.samples);
     default:
       return onMemberReport(draft, input);
   }
@@ -161,7 +173,56 @@ function onAbort(
   return undefined;
 }
 
-type MemberReport = Exclude<ReleaseInput, { type: 'start' | 'pause' | 'resume' | 'abort' }>;
+type MemberReport = Exclude<
+  ReleaseInput,
+  { type: 'start' | 'pause' | 'resume' | 'abort' | 'budget_samples' }
+>;
+
+/**
+ * Folds members' health windows into the failure budget. Spent in full while members still run
+ * (running or paused), the release goes back: every member, whatever `onFailure` says, since the
+ * budget is the release's and no one member spent it alone. A batch with nothing new to count
+ * (redelivered, not a member's) is refused, so a replay stores nothing.
+ */
+function onBudgetSamples(
+  draft: ReleaseDraft,
+  samples: readonly BudgetSample[],
+): Refusal | undefined {
+  const { state } = draft;
+  if (state.errorBudget === undefined) {
+    return refuse('invalid_transition', state, 'it has no error budget (release.errorBudget)');
+  }
+  if (state.status === 'rolling_back') {
+    return refuse('invalid_transition', state, 'already going back: the budget no longer matters');
+  }
+  const members = state.plan.members.map((m) => m.service);
+  let budget = state.errorBudget;
+  let counted = 0;
+  for (const sample of samples) {
+    const folded = foldBudgetSample(budget, sample, members);
+    if (folded.ignored === undefined) counted++;
+    budget = folded.state;
+  }
+  if (counted === 0) return refuse('invalid_transition', state, 'no new window to count');
+  state.errorBudget = budget;
+  const spending = budgetSpending(budget);
+  // While promoting, every member already held at 100% through its own gates: going back from
+  // there is not what a budget is for (and its canaries serve all traffic, so nothing predicts).
+  if (spending.exhausted && (state.status === 'running' || state.status === 'paused')) {
+    const each = spending.members
+      .filter((m) => m.excess > 0)
+      .map((m) => `${m.service} ${formatErrors(m.excess)}`)
+      .join(', ');
+    beginRollback(draft, {
+      cause: 'budget_exhausted',
+      detail:
+        `error budget spent: ${formatErrors(spending.spent)} extra errors of ${spending.budget} ` +
+        `(release.errorBudget) across the canaries${each === '' ? '' : ` (${each})`}`,
+      affected: members,
+    });
+  }
+  return undefined;
+}
 
 function onMemberReport(draft: ReleaseDraft, input: MemberReport): Refusal | undefined {
   const { state } = draft;

@@ -1,9 +1,12 @@
 import { vi } from 'vitest';
 import { RecordingNotifier } from '../../bot/adapters/recording-notifier.js';
 import { RecordingReleaseNotifier } from '../../bot/adapters/recording-release-notifier.js';
+import type { ContractChecks } from '../../shared/ports/contract-checks.js';
 import { e2ePolicyYaml } from '../support/e2e-policy.js';
 import { startStack } from '../support/distributed-stack.js';
 import { describeDependentScenarios } from './dependent-scenarios.js';
+import { describeReleaseBudgetScenarios } from './release-budget-scenarios.js';
+import { describeReleaseContractScenarios } from './release-contract-scenarios.js';
 import { describeReleaseScenarios, type ReleaseHarness } from './release-scenarios.js';
 import { describeRolloutScenarios } from './rollout-scenarios.js';
 import { describeWaveScenarios } from './wave-scenarios.js';
@@ -16,17 +19,23 @@ import { describeWaveScenarios } from './wave-scenarios.js';
 // more so on a busy machine.
 vi.setConfig({ testTimeout: 60_000 });
 
-/** The stack for `policyYaml`, the bot in this process and an agent process per cluster. */
+/**
+ * The stack for `policyYaml`, the bot in this process (asking `contracts` for can-i-deploy, when
+ * given) and an agent process per cluster.
+ */
 async function startDistributed(
   policyYaml: string,
-  clusters: readonly string[] = ['eu-west', 'us-east'],
+  {
+    clusters = ['eu-west', 'us-east'],
+    contracts,
+  }: { clusters?: readonly string[]; contracts?: ContractChecks } = {},
 ): Promise<ReleaseHarness> {
   const stack = await startStack({ policyYaml });
   try {
     const notifier = new RecordingNotifier();
     const releaseNotifier = new RecordingReleaseNotifier();
     const [bot] = await Promise.all([
-      stack.startBot(notifier, {}, releaseNotifier),
+      stack.startBot(notifier, {}, releaseNotifier, contracts),
       ...clusters.map((cluster) => stack.startAgent(cluster)),
     ]);
     return {
@@ -49,7 +58,13 @@ describeRolloutScenarios('distributed mode', ({ faults, policyYaml }) =>
   startDistributed(policyYaml ?? e2ePolicyYaml(faults)),
 );
 describeWaveScenarios('distributed mode', ({ policyYaml }) =>
-  startDistributed(policyYaml, ['staging', 'eu-west', 'us-east']),
+  startDistributed(policyYaml, { clusters: ['staging', 'eu-west', 'us-east'] }),
 );
 describeDependentScenarios('distributed mode', ({ policyYaml }) => startDistributed(policyYaml));
 describeReleaseScenarios('distributed mode', ({ policyYaml }) => startDistributed(policyYaml));
+describeReleaseBudgetScenarios('distributed mode', ({ policyYaml }) =>
+  startDistributed(policyYaml),
+);
+describeReleaseContractScenarios('distributed mode', ({ policyYaml, contracts }) =>
+  startDistributed(policyYaml, { contracts }),
+);

@@ -10,18 +10,23 @@ import { describeWaveScenarios } from './wave-scenarios.js';
 import { describeDependentScenarios } from './dependent-scenarios.js';
 import { RecordingReleaseNotifier } from '../../bot/adapters/recording-release-notifier.js';
 import { describeReleaseScenarios, type ReleaseHarness } from './release-scenarios.js';
+import { describeReleaseContractScenarios } from './release-contract-scenarios.js';
+import { describeReleaseBudgetScenarios } from './release-budget-scenarios.js';
+import type { ContractChecks } from '../../shared/ports/contract-checks.js';
 
 async function startLocal({
   faults,
   policyYaml,
+  contracts,
 }: {
   faults?: Fault[];
   policyYaml?: string;
+  contracts?: ContractChecks;
 }): Promise<ReleaseHarness> {
   const notifier = new RecordingNotifier();
   const releaseNotifier = new RecordingReleaseNotifier();
   const local = await startLocalMode({
-    adapters: { releaseNotifier },
+    adapters: { releaseNotifier, ...(contracts && { contracts }) },
     policy: parsePolicy(policyYaml ?? e2ePolicyYaml(faults), 'e2e-policy.yaml'),
     notifier,
     clock: systemClock,
@@ -53,3 +58,5 @@ describeRolloutScenarios('local mode', startLocal);
 describeWaveScenarios('local mode', startLocal, { runtimeFaults: true });
 describeDependentScenarios('local mode', startLocal);
 describeReleaseScenarios('local mode', startLocal, { runtimeFaults: true });
+describeReleaseContractScenarios('local mode', startLocal);
+describeReleaseBudgetScenarios('local mode', startLocal);

@@ -5,6 +5,10 @@
  * applied twice.
  */
 import { Redis } from 'ioredis';
+import {
+  LOCAL_MODE_VERDICT,
+  MemoryContractChecks,
+} from '../../bot/adapters/memory-contract-checks.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisReleaseStore } from '../../bot/adapters/redis-release-store.js';
 import { RedisRolloutStore } from '../../bot/adapters/redis-rollout-store.js';
@@ -80,6 +84,8 @@ describe('the bot process killed mid-release', () => {
         store: releaseStore,
         rollouts,
         locks,
+        // The policy names no contract checks: nothing is asked.
+        contracts: new MemoryContractChecks(LOCAL_MODE_VERDICT),
         policy: () => s.policy,
         clock: systemClock,
         logger: testLogger,

@@ -5,6 +5,7 @@
  * `connectDistributedAdapters`, as `npm run bot` is) or as a process of its own.
  */
 import type { ReleaseNotifier } from '../../shared/ports/release-notifier.js';
+import type { ContractChecks } from '../../shared/ports/contract-checks.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,6 +71,8 @@ export interface DistributedStack {
     notifier: Notifier,
     sweeps?: Partial<SweepOptions>,
     releaseNotifier?: ReleaseNotifier,
+    /** can-i-deploy for releases (absent: every contract check holds). */
+    contracts?: ContractChecks,
   ): Promise<DistributedMode>;
   /**
    * The bot in this process (a recording notifier) and an agent process for every cluster of the
@@ -156,10 +159,11 @@ export async function startStack(options: StackOptions): Promise<DistributedStac
       await bot.ready;
       return bot;
     },
-    async startBot(notifier, sweeps = {}, releaseNotifier) {
+    async startBot(notifier, sweeps = {}, releaseNotifier, contracts) {
       const bot = await startDistributedMode({
         policy,
         notifier,
+        ...(contracts && { contracts }),
         ...(releaseNotifier && { releaseNotifier: () => releaseNotifier }),
         clock: systemClock,
         logger: testLogger,

@@ -1,0 +1,135 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { PactBrokerChecks } from '../../bot/adapters/pact-broker-checks.js';
+import { isRolloutError } from '../../shared/errors.js';
+import { silentLogger } from '../../shared/log.js';
+import type { ContractChecks } from '../../shared/ports/contract-checks.js';
+import type { ReleaseState } from '../../shared/release/state.js';
+import { STARTER } from '../support/e2e-policy.js';
+import { PactBrokerDouble } from '../support/pact-broker-double.js';
+import { waitFor } from '../support/wait-for.js';
+import { releasePolicyYaml, type ReleaseHarness } from './release-scenarios.js';
+
+const TOKEN = 'release-contract-token';
+const MEMBERS = [
+  { service: 'payments', version: '2.0.0' },
+  { service: 'checkout', version: '3.1.0' },
+];
+const ENDED: ReleaseState['status'][] = ['succeeded', 'rolled_back', 'aborted'];
+const actor = { id: `user:${STARTER}`, userId: STARTER };
+
+/** The release policy, with checkout's calls to payments checked against the broker. */
+export function contractPolicyYaml(): string {
+  return (
+    releasePolicyYaml().replace(
+      '    dependsOn: [payments]\n',
+      '    dependsOn: [payments]\n    contracts: [payments]\n',
+    ) + 'pact:\n  environment: production\n'
+  );
+}
+
+/** What production runs, and the new pair's pact, verified (or failed) by the new payments. */
+function brokerState(broker: PactBrokerDouble, newPair: 'verified' | 'failed'): PactBrokerDouble {
+  return broker
+    .publishPact('checkout', '2.4.0', 'payments', 'old-contract')
+    .publishVerification('payments', '1.0.0', 'checkout', '2.4.0', true)
+    .recordDeployment('payments', '1.0.0', 'production')
+    .recordDeployment('checkout', '2.4.0', 'production')
+    .publishVerification('payments', '2.0.0', 'checkout', '2.4.0', true)
+    .publishPact('checkout', '3.1.0', 'payments', 'new-contract')
+    .publishVerification('payments', '2.0.0', 'checkout', '3.1.0', newPair === 'verified');
+}
+
+/** Issue 12, item 5: releases ask the Pact Broker (its HTTP double) before anything moves. */
+export function describeReleaseContractScenarios(
+  mode: string,
+  start: (options: { policyYaml: string; contracts: ContractChecks }) => Promise<ReleaseHarness>,
+): void {
+  describe(`release contract checks (${mode})`, () => {
+    let harness: ReleaseHarness | undefined;
+    let broker: PactBrokerDouble | undefined;
+    afterEach(async () => {
+      await harness?.stop();
+      await broker?.stop();
+      harness = broker = undefined;
+    });
+
+    async function startWith(newPair: 'verified' | 'failed'): Promise<ReleaseHarness> {
+      broker = brokerState(await new PactBrokerDouble({ token: TOKEN }).start(), newPair);
+      const contracts = new PactBrokerChecks({
+        url: broker.url,
+        token: TOKEN,
+        logger: silentLogger,
+        maxAttempts: 2,
+        baseDelayMs: 10,
+      });
+      harness = await start({ policyYaml: contractPolicyYaml(), contracts });
+      return harness;
+    }
+
+    async function noRouteWrites(h: ReleaseHarness): Promise<void> {
+      for (const cluster of ['eu-west', 'us-east']) {
+        for (const service of ['payments', 'checkout']) {
+          expect(await h.routeWrites(cluster, service), `${service} in ${cluster}`).toEqual([]);
+        }
+      }
+    }
+
+    it("refuses the release with the broker's reason when can-i-deploy says no; nothing is written or locked", async () => {
+      const h = await startWith('failed');
+      const refused = await h.releases.start(MEMBERS, actor).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(isRolloutError(refused, 'release_refused')).toBe(true);
+      expect((refused as Error).message).toContain(
+        'The verification for the pact between version 3.1.0 of checkout and version 2.0.0 of payments failed',
+      );
+      expect(await h.releases.active()).toEqual([]);
+      expect(broker!.requests.some((r) => r.path.startsWith('/can-i-deploy'))).toBe(true);
+      await noRouteWrites(h);
+      // No lock was kept: payments can be rolled out on its own at once.
+      const own = await h.service.start({
+        service: 'payments',
+        version: '2.0.1',
+        startedBy: STARTER,
+      });
+      expect(own.status).not.toBe('failed');
+    });
+
+    it('holds the release while the broker does not answer (paged once, nothing moves), then goes on when it says yes', async () => {
+      const h = await startWith('verified');
+      broker!.failNext(1_000_000);
+      const release = await h.releases.start(MEMBERS, actor);
+      expect(release.status).toBe('running');
+      const page = await waitFor(
+        async () => h.releaseNotifier.pages.find((p) => p.releaseId === release.id),
+        { what: 'the hold to be paged', timeoutMs: 30_000, intervalMs: 20 },
+      );
+      expect(page.message).toContain('could not be answered');
+      // Asked again (each drain) and still unanswered: nothing started, nothing written.
+      const asked = broker!.requests.length;
+      await waitFor(async () => broker!.requests.length > asked + 2 || undefined, {
+        what: 'the checks to be asked again',
+        timeoutMs: 30_000,
+        intervalMs: 50,
+      });
+      await noRouteWrites(h);
+      expect(await h.service.get(`${release.id}-payments`)).toBeUndefined();
+      const held = await h.releases.get(release.id);
+      expect(held?.members.payments?.state).toBe('starting');
+      expect(held?.members.checkout?.state).toBe('waiting');
+
+      broker!.failNext(0);
+      const done = await waitFor(
+        async () => {
+          const state = await h.releases.get(release.id);
+          return state && ENDED.includes(state.status) ? state : undefined;
+        },
+        { what: `release ${release.id} to end`, timeoutMs: 90_000, intervalMs: 50 },
+      );
+      expect(done.status).toBe('succeeded');
+      expect(h.releaseNotifier.pages.filter((p) => p.releaseId === release.id)).toHaveLength(1);
+      expect((await h.routeWrites('eu-west', 'checkout')).at(-1)?.operation).toBe('promote');
+    });
+  });
+}
