@@ -14,9 +14,14 @@
  *     today's threshold gate, a Flagger-like gate and a fixed-horizon test catch regressions, and
  *     their false-alarm rates.
  *
+ * (e) the `release` section (`release.ts`): a 5-service, 3-wave release in local mode, its
+ *     orchestration overhead over the bakes of its critical path, and the time from a breach in
+ *     its last member to weight 0 for every member.
+ *
  * Prints a table, or with `--json` one JSON object and nothing else; always writes the JSON to
  * bench/results/latest.json. Iterations are fixed; the whole run takes about a minute.
- * `--only judge` runs the judge section alone (no Kafka, no Redis; seconds).
+ * `--only judge` or `--only release` runs that section alone (no Kafka, no Redis; seconds for the
+ * judge, under a minute for the release) and prints only its figures.
  *
  * `--scale` (N concurrent rollouts × C clusters, bot and agents in processes of their own) and
  * `--soak` (thousands of short rollouts in sequence) are separate benches: see bench/scale/.
@@ -37,6 +42,8 @@ import { FINISHED, startStack, waitForRollout } from '../test/support/distribute
 import { waitFor } from '../test/support/wait-for.js';
 import { judgeTable, runJudgeBench, type JudgeBench } from './judge.js';
 import { measureKafkaFloor } from './kafka-floor.js';
+import { releaseTable, runReleaseBench, type ReleaseBench } from './release.js';
+import { parseOnly } from './sections.js';
 import { percentile, round } from './stats.js';
 import { BenchUsageError, parseScaleArgs } from './scale/options.js';
 import { scaleMain } from './scale/scale-bench.js';
@@ -337,6 +344,8 @@ type FullResult = BenchResult & {
   slackAck: SlackAckBench;
   /** Detection time and false alarms of four ways of judging a canary (simulation). */
   judge: JudgeBench;
+  /** Orchestration overhead and cascade time of a 5-service, 3-wave release (local mode). */
+  release: ReleaseBench;
 };
 
 function table(r: FullResult): string {
@@ -397,6 +406,8 @@ function table(r: FullResult): string {
     '',
     judgeTable(r.judge),
     '',
+    releaseTable(r.release),
+    '',
     `took ${Math.round(r.durationMs / 1000)} s; JSON in ${RESULTS_FILE}`,
   ].join('\n');
 }
@@ -410,21 +421,25 @@ async function main(): Promise<void> {
   // `--scale` and `--soak` are benches of their own (bench/scale/): N rollouts at once, or many in turn.
   const scale = parseScaleArgs(process.argv.slice(2));
   if (scale) return scaleMain(scale, json, log);
-  const onlyAt = process.argv.indexOf('--only');
-  const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
-  if (onlyAt >= 0 && only !== 'judge') {
-    throw new Error(`--only takes one section: judge (got ${only ?? 'nothing'})`);
+  const only = parseOnly(process.argv.slice(2));
+  if (only === 'release') {
+    log('release: a 5-service, 3-wave release in local mode, then one with a breach…');
+    const release = await runReleaseBench();
+    // A section alone does not overwrite the full run's JSON.
+    process.stdout.write(json ? `${JSON.stringify({ release })}\n` : `${releaseTable(release)}\n`);
+    return;
   }
   log('judge: seeded simulation of four ways of judging a canary…');
   const judge = runJudgeBench();
   if (only === 'judge') {
-    // The judge section alone does not overwrite the full run's JSON.
     process.stdout.write(json ? `${JSON.stringify({ judge })}\n` : `${judgeTable(judge)}\n`);
     return;
   }
   const kafka = await runBench(log);
   log('Slack acks: signed /rollout start and button clicks through the HTTP endpoint…');
-  const result: FullResult = { ...kafka, slackAck: await measureSlackAck(), judge };
+  const slackAck = await measureSlackAck();
+  log('release: a 5-service, 3-wave release in local mode, then one with a breach…');
+  const result: FullResult = { ...kafka, slackAck, judge, release: await runReleaseBench() };
   await mkdir(dirname(RESULTS_FILE), { recursive: true });
   await writeFile(RESULTS_FILE, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(json ? `${JSON.stringify(result)}\n` : `${table(result)}\n`);
