@@ -19,7 +19,7 @@
  *     its last member to weight 0 for every member.
  *
  * Prints a table, or with `--json` one JSON object and nothing else; always writes the JSON to
- * bench/results/latest.json. Iterations are fixed; the whole run takes about a minute.
+ * bench/results/latest.json. Iterations are fixed; the whole run takes about two minutes.
  * `--only judge` or `--only release` runs that section alone (no Kafka, no Redis; seconds for the
  * judge, under a minute for the release) and prints only its figures.
  *

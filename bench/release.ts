@@ -31,7 +31,7 @@ import { percentile, round } from './stats.js';
 
 export const RELEASE_SETTINGS = {
   overheadRuns: 3,
-  breachRuns: 1,
+  breachRuns: 3,
   bakeMs: 300,
   stages: [10, 50, 100],
   waves: [['w1'], ['w2'], ['w3a', 'w3b']],
