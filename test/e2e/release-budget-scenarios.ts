@@ -25,7 +25,11 @@ const SMALL_REGRESSION: Fault[] = MEMBERS.map(({ service }) => ({
   role: 'canary',
   errorRate: service === 'checkout' ? 0.004 : 0.0012,
 }));
-const BUDGET = 200;
+/**
+ * Small enough to be spent well before the last member could hold (a larger one raced the end of
+ * the release on a busy machine), so checkout may be stopped before or after it started.
+ */
+const BUDGET = 100;
 
 function policyWith(errorBudget: number | undefined): string {
   const yaml = releasePolicyYaml(SMALL_REGRESSION);
@@ -73,18 +77,21 @@ export function describeReleaseBudgetScenarios(
       expect(done.failure?.cause).toBe('budget_exhausted');
       expect(done.failure?.affected.sort()).toEqual(['checkout', 'payments', 'search']);
       expect(done.failure?.detail).toMatch(
-        /^error budget spent: [\d.]+ extra errors of 200 \(release\.errorBudget\) across the canaries \(.*payments [\d.]+/,
+        new RegExp(
+          `^error budget spent: [\\d.]+ extra errors of ${BUDGET} \\(release\\.errorBudget\\) across the canaries \\(.*payments [\\d.]+`,
+        ),
       );
       const spent = Number(/spent: ([\d.]+)/.exec(done.failure!.detail)![1]);
       expect(spent).toBeGreaterThanOrEqual(BUDGET);
-      // All three ran and spent it together; each alone stayed under its gate.
-      expect(Object.keys(done.errorBudget?.tallies ?? {}).sort()).toEqual([
-        'checkout',
-        'payments',
-        'search',
-      ]);
+      // The members that ran spent it together (payments and search at least, checkout too if it
+      // had started); each alone stayed under its gate.
+      const tallied = Object.keys(done.errorBudget?.tallies ?? {});
+      expect(tallied).toEqual(expect.arrayContaining(['payments', 'search']));
       for (const m of MEMBERS) {
-        expect(done.members[m.service]?.state, m.service).toBe('rolled_back');
+        // Back at 0%, or never started (checkout waits for payments and may not have begun).
+        const expected =
+          m.service === 'checkout' && !tallied.includes('checkout') ? 'cancelled' : 'rolled_back';
+        expect(done.members[m.service]?.state, m.service).toBe(expected);
         for (const cluster of ['eu-west', 'us-east']) {
           const writes = await h.routeWrites(cluster, m.service);
           expect(
