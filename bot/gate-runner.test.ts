@@ -242,3 +242,82 @@ describe('the gate runner, for a rollout of several waves', () => {
     expect(verdict.inconclusive.map((i) => i.cluster)).toEqual(['staging']);
   });
 });
+
+describe('the gate runner, for a release member holding at 100%', () => {
+  /** A one-cluster member that passed its last stage (100%) and holds, its gate still ticking. */
+  async function holding() {
+    let now = BAKE_STARTED;
+    const clock = { now: () => now };
+    const store = new MemoryRolloutStore();
+    const samples = new MemoryHealthSampleStore();
+    const service = new RolloutService({
+      store,
+      locks: new MemoryServiceLocks(clock),
+      policy: () => {
+        throw new Error('not used');
+      },
+      clock,
+      logger: silentLogger,
+      onCommitted: () => {},
+    });
+    const plan = aPlan().withStages(5, 100).withClusters('eu-west').inRelease('rel-1').build();
+    const d = new RolloutDriver(plan, { now: BAKE_STARTED - 3_600_000 });
+    d.start();
+    d.completeStage().completeStage();
+    expect(d.state.status).toBe('held');
+    const created = createRollout(d.state.id, plan, d.state.createdAt);
+    await store.create(aCommit(created));
+    await store.commit(aCommit({ ...d.state, version: 1 }));
+    const runGate = createGateRunner({ service, samples, clock, logger: silentLogger });
+    return {
+      get: async () => (await store.get(d.state.id))!,
+      async tick(at: number, stageIndex = 1) {
+        now = at;
+        const current = (await store.get(d.state.id))!;
+        await runGate({ rolloutId: current.id, stageIndex, tick: current.gate.tick });
+        return (await store.get(d.state.id))!;
+      },
+      received: (at: number, errors: number) =>
+        samples.record(d.state.id, {
+          cluster: 'eu-west',
+          receivedAt: at,
+          sample: {
+            ...healthy,
+            stageIndex: 1,
+            canary: {
+              ...healthy.canary,
+              requests: 10_000,
+              errors,
+            } as HealthSamplePayload['canary'],
+            stable: { status: 'ok', requests: 0, errors: 0, latencyMs: { p50: 0, p95: 0, p99: 0 } },
+          },
+        }),
+    };
+  }
+
+  it('judges the hold every tick: healthy, it stays held; a late regression rolls it back', async () => {
+    const member = await holding();
+    await member.received(BAKE_STARTED + 5_000, 0);
+    const healthyTick = await member.tick(BAKE_STARTED + 10_000);
+    expect(healthyTick.status).toBe('held');
+    expect(healthyTick.gate.lastVerdict?.outcome).toBe('pass');
+    await member.received(BAKE_STARTED + 65_000, 900);
+    const first = await member.tick(BAKE_STARTED + 70_000);
+    expect(first.status).toBe('held');
+    expect(first.gate.lastVerdict?.outcome).toBe('failing');
+    await member.received(BAKE_STARTED + 125_000, 900);
+    const second = await member.tick(BAKE_STARTED + 130_000);
+    expect(second.status).toBe('rolling_back');
+    expect(second.rollback?.cause).toBe('gate_breached');
+    expect(second.outcome).toMatch(/error_rate 9\.0% > 2\.0%/);
+  });
+
+  it('ignores a job for another stage or tick while it holds', async () => {
+    const member = await holding();
+    const before = await member.get();
+    await member.received(BAKE_STARTED + 5_000, 900);
+    const after = await member.tick(BAKE_STARTED + 10_000, 0);
+    expect(after.version).toBe(before.version);
+    expect(after.gate).toEqual(before.gate);
+  });
+});

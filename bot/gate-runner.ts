@@ -12,7 +12,7 @@ import {
 } from '../shared/ports/health-samples.js';
 import type { RolloutService } from './rollout-service.js';
 import { startedClusters, waveClusters } from '../shared/rollout/draft.js';
-import type { RolloutState } from '../shared/rollout/state.js';
+import { isGateWatched, type RolloutState } from '../shared/rollout/state.js';
 
 export interface GateRunnerDeps {
   service: RolloutService;
@@ -58,7 +58,7 @@ export function createGateRunner(deps: GateRunnerDeps): (job: GateJob) => Promis
     }
     if (
       !state ||
-      state.status !== 'baking' ||
+      !isGateWatched(state.status) ||
       state.stageIndex !== job.stageIndex ||
       state.gate.tick !== job.tick
     ) {

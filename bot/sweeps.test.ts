@@ -3,7 +3,7 @@ import { parsePolicy } from '../shared/config/policy-loader.js';
 import { silentLogger } from '../shared/log.js';
 import { e2ePolicyYaml, STARTER } from '../test/support/e2e-policy.js';
 import { aPlan } from '../test/support/plan-builders.js';
-import { rolloutIn } from '../test/support/rollout-driver.js';
+import { rolloutIn, RolloutDriver } from '../test/support/rollout-driver.js';
 import { aCommit, nextVersion } from '../test/support/state-builders.js';
 import { MemoryAgentRegistry } from './adapters/memory-agent-registry.js';
 import { MemoryOnceClaims } from './adapters/memory-once-claims.js';
@@ -269,6 +269,25 @@ describe('Sweeps: approvals that wait too long', () => {
     expect(after?.clusters['us-east']?.status).toBe('rolling_back');
     const trail = await replicas.service.auditTrail(d.state.id);
     expect(trail.at(-1)).toMatchObject({ input: 'rollback_retry', actor: 'system:sweep' });
+  });
+
+  it('reschedules a lost gate tick of a release member holding at 100%, and never calls it stuck', async () => {
+    const replicas = twoReplicas();
+    const plan = aPlan().withStages(5, 100).withClusters('eu-west').inRelease('rel-1').build();
+    const d = new RolloutDriver(plan, { now: replicas.clock.now() });
+    d.start();
+    d.completeStage().completeStage();
+    expect(d.state.status).toBe('held');
+    const { tick } = d.state.gate;
+    await replicas.store.create(aCommit(d.state));
+    replicas.advance(d.state.gate.scheduledAt! - replicas.clock.now() + 10 * 60_000);
+    await replicas.replicas[0]!.tick();
+    const after = await replicas.service.get(d.state.id);
+    expect(after?.status).toBe('held');
+    expect(after?.gate.tick).toBe(tick + 1);
+    const trail = await replicas.service.auditTrail(d.state.id);
+    expect(trail.at(-1)).toMatchObject({ input: 'gate_lost', actor: 'system:sweep' });
+    expect(replicas.notifier.alerts(d.state.id).map((a) => a.kind)).not.toContain('rollout_stuck');
   });
 
   it('sends a stuck alert that was not delivered again on the next sweep', async () => {

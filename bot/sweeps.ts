@@ -7,7 +7,7 @@ import type { Logger } from '../shared/log.js';
 import type { AgentRegistry } from '../shared/ports/agent-registry.js';
 import type { Notifier } from '../shared/ports/notifier.js';
 import type { OnceClaims } from '../shared/ports/once-claims.js';
-import type { RolloutInput, RolloutState } from '../shared/rollout/state.js';
+import { isGateWatched, type RolloutInput, type RolloutState } from '../shared/rollout/state.js';
 import type { RolloutService } from './rollout-service.js';
 
 export interface SweepOptions {
@@ -229,7 +229,7 @@ export class Sweeps {
   }
 
   /**
-   * A baking rollout whose gate has not reported for three intervals (and at least a minute, past
+   * A baking (or held) rollout whose gate has not reported for three intervals (and at least a minute, past
    * BullMQ's stalled-job check) lost its evaluation job: a job that stalled too often is failed
    * for good, and nothing else would ever schedule the next one. Asks for a new tick, which the
    * state machine grants only if that tick is still the one it waits for (a late result wins).
@@ -242,7 +242,7 @@ export class Sweeps {
       if (stage === undefined) continue;
       const scheduledAt = state.gate.scheduledAt ?? state.updatedAt;
       let input: RolloutInput | undefined;
-      if (state.status === 'baking') {
+      if (isGateWatched(state.status)) {
         if (now - scheduledAt >= Math.max(3 * stage.gate.intervalMs, floor)) {
           input = { type: 'gate_lost', stageIndex: state.stageIndex, tick: state.gate.tick };
         }

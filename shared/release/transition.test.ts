@@ -211,6 +211,55 @@ describe('releaseTransition', () => {
     expect(failed.state.status).toBe('rolling_back');
     expect(of(failed.effects, 'resume_member')).toEqual(['search']);
   });
+
+  it('goes back when a member fails while it holds: its consumer first, the provider already at 0', () => {
+    // payments holds at 100% (its gate still watching it), checkout calls it, search holds too.
+    const holding = drive(
+      aRelease(),
+      { type: 'start', actor: 'U1' },
+      held('payments'),
+      { type: 'member_started', service: 'checkout' },
+      held('search'),
+    ).state;
+    expect(holding.members.payments?.state).toBe('held');
+    // Its gate breached while it held: its rollout rolled back on its own and reports the end.
+    const breached = drive(holding, {
+      type: 'member_ended',
+      service: 'payments',
+      status: 'rolled_back',
+      outcome: 'gate breached at 100%: error_rate 9% > 5%',
+    });
+    expect(breached.state.status).toBe('rolling_back');
+    expect(breached.state.failure).toMatchObject({
+      service: 'payments',
+      cause: 'member_failed',
+      detail: 'payments rolled back: gate breached at 100%: error_rate 9% > 5%',
+      affected: ['payments', 'search', 'checkout'],
+    });
+    expect(breached.state.members.payments?.state).toBe('rolled_back');
+    // The consumer and the independent member are told to go back; nothing is promoted.
+    expect(of(breached.effects, 'rollback_member')).toEqual(['checkout', 'search']);
+    expect(of(breached.effects, 'promote_member')).toEqual([]);
+    const done = drive(breached.state, ended('checkout', 'aborted'), ended('search', 'aborted'));
+    expect(done.state.status).toBe('rolled_back');
+    expect(done.effects).toContainEqual(
+      expect.objectContaining({ type: 'page', services: ['payments', 'search', 'checkout'] }),
+    );
+  });
+
+  it('spares what a held member failure does not touch under rollback-dependents, and promotes it', () => {
+    const holding = drive(
+      aRelease({ onFailure: 'rollback-dependents' }),
+      { type: 'start', actor: 'U1' },
+      held('payments'),
+      held('search'),
+    ).state;
+    const breached = drive(holding, ended('payments', 'rolled_back'));
+    // checkout had been started when payments held: it goes back; search is spared and promoted.
+    expect(breached.state.failure?.affected).toEqual(['payments', 'checkout']);
+    expect(of(breached.effects, 'rollback_member')).toEqual(['checkout']);
+    expect(of(breached.effects, 'promote_member')).toEqual(['search']);
+  });
 });
 
 describe('releaseTransition: the failure budget (release.errorBudget)', () => {

@@ -11,7 +11,7 @@ import {
   type Outcome,
 } from './draft.js';
 import { afterGatePassed, bakeIsOver, beginRollback, scheduleNextTick } from './stage-flow.js';
-import type { RolloutInput } from './state.js';
+import { isGateWatched, type RolloutInput } from './state.js';
 
 type GateResult = Extract<RolloutInput, { type: 'gate_result' }>;
 type GateLost = Extract<RolloutInput, { type: 'gate_lost' }>;
@@ -23,7 +23,7 @@ type GateLost = Extract<RolloutInput, { type: 'gate_lost' }>;
 export function onGateLost(draft: Draft, input: GateLost): Outcome {
   const { state } = draft;
   if (
-    state.status !== 'baking' ||
+    !isGateWatched(state.status) ||
     input.stageIndex !== state.stageIndex ||
     input.tick !== state.gate.tick
   ) {
@@ -51,11 +51,16 @@ function breachedChecks(verdict: GateVerdict): string {
  * - `pass`: once the bake time is over, advance (or ask for approval); before that, keep baking.
  * - `inconclusive`: keep baking; once the bake is over this holds the rollout, and the channel is
  *   told once per stage that a person may need to look.
+ *
+ * A release member holding at 100% (`held`) is judged the same way, except that nothing but a
+ * `fail` moves it: it has passed every stage and waits for its release, so a pass or an
+ * inconclusive tick only asks for the next one (its release decides when it ends; an agent that
+ * stopped sampling is the heartbeat sweep's alert, not the gate's).
  */
 export function onGateResult(draft: Draft, input: GateResult): Outcome {
   const { state } = draft;
   const result = `gate result for ${stageLabel(state, input.stageIndex)} tick ${input.tick}`;
-  if (state.status !== 'baking') {
+  if (!isGateWatched(state.status)) {
     return reject(
       'stale_event',
       `${result} ignored: ${rolloutLabel(state)} is ${describeStatus(state)}`,
@@ -70,21 +75,22 @@ export function onGateResult(draft: Draft, input: GateResult): Outcome {
   const { verdict } = input;
   state.gate.lastVerdict = verdict;
   state.gate.consecutiveFailures = verdict.consecutiveFailures;
+  if (verdict.outcome === 'fail') {
+    const reason = `gate breached at ${stageLabel(state)}: ${breachedChecks(verdict)}`;
+    beginRollback(draft, 'gate_breached', reason);
+    notify(
+      draft,
+      'gate_breached',
+      `${rolloutLabel(state)}: ${reason} (failed ${verdict.consecutiveFailures} evaluation(s) in a row); ` +
+        `rolling back to ${stableVersionsLabel(state.plan, true)}`,
+    );
+    return undefined;
+  }
+  if (verdict.outcome === 'failing' || state.status === 'held') {
+    scheduleNextTick(draft);
+    return undefined;
+  }
   switch (verdict.outcome) {
-    case 'fail': {
-      const reason = `gate breached at ${stageLabel(state)}: ${breachedChecks(verdict)}`;
-      beginRollback(draft, 'gate_breached', reason);
-      notify(
-        draft,
-        'gate_breached',
-        `${rolloutLabel(state)}: ${reason} (failed ${verdict.consecutiveFailures} evaluation(s) in a row); ` +
-          `rolling back to ${stableVersionsLabel(state.plan, true)}`,
-      );
-      return undefined;
-    }
-    case 'failing':
-      scheduleNextTick(draft);
-      return undefined;
     case 'pass':
       if (bakeIsOver(draft)) afterGatePassed(draft);
       else scheduleNextTick(draft);

@@ -198,7 +198,8 @@ export const RolloutPlan = z
     releaseId: z.string().min(1).optional(),
     /**
      * A release member: after its last stage of its last wave it holds at 100% of the new version
-     * (status `held`, service lock kept, still able to go back to 0%) until the release promotes it
+     * (status `held`, service lock kept, its last stage's gate still judging it, still able to go
+     * back to 0%) until the release promotes it
      * (`promote_held`), so no member becomes final while another can still fail.
      */
     holdBeforePromote: z.boolean().optional(),

@@ -134,7 +134,7 @@ export function nextStage(draft: Draft): void {
   delete state.bakeStartedAt;
   if (isLastStage(state) && isLastWave(state)) {
     // A release member waits at 100% for the release (see `RolloutPlan.holdBeforePromote`).
-    if (state.plan.holdBeforePromote === true) state.status = 'held';
+    if (state.plan.holdBeforePromote === true) startHold(draft);
     else promoteEverywhere(draft);
     return;
   }
@@ -154,6 +154,19 @@ export function nextStage(draft: Draft): void {
       payload: { service: state.plan.service, stageIndex: state.stageIndex, weight },
     },
   ]);
+}
+
+/**
+ * A release member reached 100% of the new version in every wave: it waits there for its release,
+ * and its last stage's gate keeps judging it every interval until then (a late regression rolls it
+ * back, which the release sees as the member failing). The tick count goes on from the bake's: the
+ * scheduler runs each (rollout, stage, tick) at most once, and the last stage's ticks so far ran.
+ */
+function startHold(draft: Draft): void {
+  const { state } = draft;
+  state.status = 'held';
+  state.gate = { ...state.gate, consecutiveFailures: 0, heldAlerted: false };
+  scheduleNextTick(draft);
 }
 
 /** Every cluster of every wave is told to make the new version stable. */

@@ -32,6 +32,16 @@ export function isTerminal(status: RolloutStatus): boolean {
   return (TERMINAL_STATUSES as readonly string[]).includes(status);
 }
 
+/**
+ * The statuses in which the current stage's gate is evaluated every interval: a bake, and a
+ * release member's hold at 100% (it is not final until the release promotes it, so a late
+ * regression must still roll it back). The gate runner, the lost-tick sweep and the state machine
+ * all ask this, so they cannot disagree about which ticks are awaited.
+ */
+export function isGateWatched(status: RolloutStatus): status is 'baking' | 'held' {
+  return status === 'baking' || status === 'held';
+}
+
 export const ClusterStatus = z.enum([
   'pending',
   'applying',

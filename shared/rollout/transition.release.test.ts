@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aPlan } from '../../test/support/plan-builders.js';
+import { aPlan, aVerdict } from '../../test/support/plan-builders.js';
 import { commandsIn, effectsOf, RolloutDriver } from '../../test/support/rollout-driver.js';
 
 /** A release member in two waves: it holds at 100% instead of promoting on its own. */
@@ -67,5 +67,87 @@ describe('a rollout that is a release member', () => {
     alone.completeStage().completeStage();
     expect(alone.state.status).toBe('promoting');
     expect(effectsOf(alone.history, 'report_to_release')).toEqual([]);
+  });
+});
+
+describe('a release member holding at 100%', () => {
+  /** A member driven to its hold (two waves, three stages each). */
+  const holding = () => {
+    const d = new RolloutDriver(member());
+    d.start();
+    for (let i = 0; i < 6; i++) d.completeStage();
+    expect(d.state.status).toBe('held');
+    return d;
+  };
+
+  it('keeps its last stage gate ticking while it holds', () => {
+    const before = new RolloutDriver(member());
+    before.start();
+    for (let i = 0; i < 5; i++) before.completeStage();
+    before.applyStage();
+    const lastTick = before.state.gate.tick;
+    const effects = before.passGate();
+    expect(before.state.status).toBe('held');
+    // The tick count goes on from the bake's: the scheduler runs each (stage, tick) once.
+    expect(effectsOf(effects, 'schedule_gate')).toEqual([
+      { type: 'schedule_gate', stageIndex: 2, tick: lastTick + 1, delayMs: expect.any(Number) },
+    ]);
+  });
+
+  it('stays held on a pass, an inconclusive or a failing tick, asking for the next each time', () => {
+    const d = holding();
+    for (const outcome of ['pass', 'inconclusive', 'failing', 'pass'] as const) {
+      const tick = d.state.gate.tick;
+      const effects = d.endBake().gate(outcome);
+      expect(d.state.status, outcome).toBe('held');
+      expect(
+        effectsOf(effects, 'schedule_gate').map((e) => e.tick),
+        outcome,
+      ).toEqual([tick + 1]);
+      // A hold is not a bake: no approval asked, nothing promoted, nobody paged for a pass.
+      expect(commandsIn(effects), outcome).toEqual([]);
+      expect(effectsOf(effects, 'notify'), outcome).toEqual([]);
+    }
+    expect(reports(d).filter((r) => r.kind === 'held')).toHaveLength(1);
+  });
+
+  it('rolls back every wave on a breach while it holds, alerts, and reports the end to its release', () => {
+    const d = holding();
+    const effects = d.gate('fail');
+    expect(d.state.status).toBe('rolling_back');
+    expect(d.state.rollback?.cause).toBe('gate_breached');
+    expect(commandsIn(effects)).toEqual(['staging:rollback', 'eu-west:rollback']);
+    expect(effectsOf(effects, 'notify').map((n) => n.kind)).toEqual(['gate_breached']);
+    expect(effectsOf(effects, 'cancel_gates')).toHaveLength(1);
+    d.rollBackEverywhere();
+    expect(d.state.status).toBe('rolled_back');
+    expect(reports(d).at(-1)).toMatchObject({
+      kind: 'ended',
+      status: 'rolled_back',
+      outcome: expect.stringMatching(/^gate breached at /),
+    });
+    expect(effectsOf(d.history, 'release_lock')).toHaveLength(1);
+  });
+
+  it('refuses a stale or duplicate tick while it holds, and recovers a lost one', () => {
+    const d = holding();
+    const { tick } = d.state.gate;
+    expect(
+      d.send({ type: 'gate_result', stageIndex: 2, tick: tick - 1, verdict: aVerdict('fail') }),
+    ).toMatchObject({ ok: false, code: 'stale_event' });
+    expect(d.state.status).toBe('held');
+    const lost = d.accept({ type: 'gate_lost', stageIndex: 2, tick });
+    expect(effectsOf(lost, 'schedule_gate').map((e) => e.tick)).toEqual([tick + 1]);
+  });
+
+  it('stops being judged once the release promotes it', () => {
+    const d = holding();
+    const { tick } = d.state.gate;
+    const effects = d.accept({ type: 'promote_held', actor: 'system:release' });
+    expect(effectsOf(effects, 'cancel_gates')).toHaveLength(1);
+    expect(
+      d.send({ type: 'gate_result', stageIndex: 2, tick, verdict: aVerdict('fail') }),
+    ).toMatchObject({ ok: false, code: 'stale_event' });
+    expect(d.state.status).toBe('promoting');
   });
 });

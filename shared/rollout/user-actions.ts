@@ -79,6 +79,8 @@ export function onApprove(draft: Draft, input: InputOf<'approve'>): Outcome {
 /** The release promotes a member that holds at 100% of the new version. */
 export function onPromoteHeld(draft: Draft): Outcome {
   if (draft.state.status !== 'held') return notNow(draft.state, 'promote (it is not holding)');
+  // Its gate watched the hold; promoted, there is nothing left to judge.
+  draft.effects.push({ type: 'cancel_gates' });
   promoteEverywhere(draft);
   return undefined;
 }
