@@ -225,6 +225,51 @@ export function describeReleaseScenarios(
       });
     }
 
+    it('judges a provider while it holds: its late regression rolls it back, then the release', async () => {
+      // payments' new version breaks only once checkout's new version calls it (its errors scale
+      // with checkout's canary share), and checkout starts only once payments holds at 100%: the
+      // breach can only be seen by payments' own gate during its hold. checkout then waits at 50%
+      // for an approval nobody gives, so the release cannot promote payments before its gate
+      // judged the hold, however slow the machine.
+      harness = await start({
+        policyYaml: releasePolicyYaml([
+          { service: 'payments', role: 'canary', errorRate: 0.6, viaCanaryOf: 'checkout' },
+        ]).replace(
+          '    dependsOn: [payments]\n',
+          '    dependsOn: [payments]\n    approveAt: [50]\n',
+        ),
+      });
+      const h = harness;
+      const release = await h.releases.start(MEMBERS, actor);
+      const done = await waitForRelease(h, release.id);
+      expect(done.status).toBe('rolled_back');
+      expect(done.failure).toMatchObject({ service: 'payments', cause: 'member_failed' });
+      expect(done.failure?.detail).toMatch(
+        /^payments rolled back: gate breached at stage 3\/3 \(100%\): error_rate/,
+      );
+      expect(
+        Object.fromEntries(Object.entries(done.members).map(([s, m]) => [s, m.state])),
+      ).toEqual({ payments: 'rolled_back', checkout: 'rolled_back', search: 'rolled_back' });
+      const payments = await h.service.get(memberRolloutId(release.id, 'payments'));
+      expect(payments?.rollback?.cause).toBe('gate_breached');
+      // It held first: the release said so before it went back.
+      const lines = h.releaseNotifier.lines.map((l) => l.text);
+      const heldAt = lines.indexOf('payments holds at 100% of its new version');
+      expect(heldAt, lines.join('\n')).toBeGreaterThanOrEqual(0);
+      expect(lines.findIndex((l) => l.startsWith('release going back'))).toBeGreaterThan(heldAt);
+      for (const cluster of ['eu-west', 'us-east']) {
+        const writes = await h.routeWrites(cluster, 'payments');
+        // payments reached 100% in this cluster before checkout's first write, and went back.
+        const full = firstAt(writes, (w) => w.canaryWeight === 100);
+        expect((await h.routeWrites(cluster, 'checkout'))[0]!.at).toBeGreaterThanOrEqual(full);
+        for (const service of ['payments', 'checkout', 'search']) {
+          const ops = (await h.routeWrites(cluster, service)).map((w) => w.operation);
+          expect(ops, `${service} in ${cluster}`).not.toContain('promote');
+          expect(await h.routerWeight(cluster, service), `${service} in ${cluster}`).toBe(0);
+        }
+      }
+    });
+
     it('keeps search under rollback-dependents: only checkout and payments go back', async () => {
       harness = await start({
         policyYaml: releasePolicyYaml([{ service: 'checkout', role: 'canary', errorRate: 0.3 }], {
