@@ -24,7 +24,7 @@ export interface ReleaseRunnerDeps {
   rollouts: RolloutService;
   locks: ServiceLocks;
   notifier: ReleaseNotifier;
-  /** can-i-deploy, asked before each member starts. */
+  /** can-i-deploy, asked before each member starts and before a provider widens. */
   contracts: ContractChecks;
   policy: () => Policy;
   /** Keeps two bot replicas from carrying out the same effect at once. */
@@ -120,6 +120,8 @@ export class ReleaseRunner {
       case 'promote_member':
         await this.onMember(effect.rolloutId, { type: 'promote_held', actor: ACTOR });
         return;
+      case 'check_widening':
+        return this.checkWidening(releaseId, effect);
       case 'rollback_member':
         return this.rollBackMember(releaseId, effect);
       case 'pause_member':
@@ -176,7 +178,17 @@ export class ReleaseRunner {
           ...(release.reason !== undefined && { reason: release.reason }),
         },
         { id: ACTOR },
-        { id: effect.rolloutId, releaseId },
+        {
+          id: effect.rolloutId,
+          releaseId,
+          // A provider's before_widening checks are asked again once its first stage passed.
+          ...(contractChecksBefore(
+            release.plan,
+            this.deps.policy(),
+            effect.service,
+            'before_widening',
+          ).length > 0 && { holdBeforeWidening: true }),
+        },
       );
     } catch (err) {
       if (!isRolloutError(err)) throw err;
@@ -235,23 +247,90 @@ export class ReleaseRunner {
         });
         return false;
       case 'hold': {
-        const key = `release-contract-hold:${release.id}`;
-        if (await this.deps.claims.claim(key, HOLD_ALERT_TTL_MS)) {
-          const services = [...new Set(checks.map((c) => c.member))];
-          try {
-            await this.deps.notifier.releasePage(release, services, decision.alert);
-          } catch (err) {
-            // Not paged: the next retry claims and pages again.
-            await this.deps.claims.release(key).catch(() => undefined);
-            throw err;
-          }
-        }
+        const services = [...new Set(checks.map((c) => c.member))];
+        await this.pageHoldOnce(release, '', services, decision.alert);
         throw new ContractChecksHeldError(decision.reason);
       }
       default: {
         const never: never = decision;
         throw new Error(`unknown contract decision ${JSON.stringify(never)}`);
       }
+    }
+  }
+
+  /**
+   * Asks a provider's `before_widening` checks again now that its first stage passed (a consumer's
+   * pact may have been published since the release started). Yes: the member widens (`widen_held`)
+   * and the release hears it. No: the release hears the broker's reason and goes back. Unanswered:
+   * pages once and throws `ContractChecksHeldError`, so the effect is retried while the member holds
+   * at its first stage, still judged by its gate: silence never widens it. A member the release no
+   * longer runs (it went back meanwhile) is left to the rollback.
+   */
+  private async checkWidening(
+    releaseId: string,
+    effect: Extract<ReleaseEffect, { type: 'check_widening' }>,
+  ): Promise<void> {
+    const release = await this.deps.store.get(releaseId);
+    if (release === undefined || release.members[effect.service]?.state !== 'running') return;
+    if (release.status !== 'running' && release.status !== 'paused') return;
+    const checks = contractChecksBefore(
+      release.plan,
+      this.deps.policy(),
+      effect.service,
+      'before_widening',
+    );
+    const decision =
+      checks.length === 0
+        ? ({ outcome: 'proceed' } as const)
+        : decideContracts(await askContractChecks(this.deps.contracts, checks));
+    switch (decision.outcome) {
+      case 'proceed':
+        await this.onMember(effect.rolloutId, { type: 'widen_held', actor: ACTOR });
+        await this.deps.releases.applyIfAccepted(releaseId, {
+          type: 'contract_verdict',
+          service: effect.service,
+          ok: true,
+          detail: `can-i-deploy says yes to ${checks.length} check(s)`,
+        });
+        return;
+      case 'refuse':
+        await this.deps.releases.applyIfAccepted(releaseId, {
+          type: 'contract_verdict',
+          service: effect.service,
+          ok: false,
+          detail: decision.reason,
+        });
+        return;
+      case 'hold':
+        await this.pageHoldOnce(
+          release,
+          `widening:${effect.service}`,
+          [effect.service],
+          decision.alert,
+        );
+        throw new ContractChecksHeldError(decision.reason);
+      default: {
+        const never: never = decision;
+        throw new Error(`unknown contract decision ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** Pages a contract hold once per release and `what` (every replica and retry share the claim). */
+  private async pageHoldOnce(
+    release: ReleaseState,
+    what: string,
+    services: string[],
+    alert: string,
+  ): Promise<void> {
+    const key = `release-contract-hold:${release.id}${what === '' ? '' : `:${what}`}`;
+    if (!(await this.deps.claims.claim(key, HOLD_ALERT_TTL_MS))) return;
+    try {
+      await this.deps.notifier.releasePage(release, services, alert);
+    } catch (err) {
+      // Not paged: the next retry claims and pages again.
+      await this.deps.claims.release(key).catch(() => undefined);
+      throw err;
     }
   }
 

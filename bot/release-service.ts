@@ -187,12 +187,14 @@ export class ReleaseService {
         ? { type: 'member_progress', service, passedWeight: report.passedWeight }
         : report.kind === 'held'
           ? { type: 'member_held', service }
-          : {
-              type: 'member_ended',
-              service,
-              status: report.status,
-              ...(report.outcome !== undefined && { outcome: report.outcome }),
-            };
+          : report.kind === 'awaiting_widening'
+            ? { type: 'member_awaiting_widening', service }
+            : {
+                type: 'member_ended',
+                service,
+                status: report.status,
+                ...(report.outcome !== undefined && { outcome: report.outcome }),
+              };
     await this.applyIfAccepted(releaseId, input);
   }
 

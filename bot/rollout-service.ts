@@ -101,6 +101,8 @@ export interface MemberStart {
   /** The member's deterministic rollout id (`memberRolloutId`); its lock is already held by it. */
   id: string;
   releaseId: string;
+  /** It holds after its first stage until the release's contract check lets it widen. */
+  holdBeforeWidening?: boolean;
 }
 
 const MAX_CONFLICT_RETRIES = 8;
@@ -128,7 +130,12 @@ export class RolloutService {
     if (existing) return existing;
     const planned = await this.plan(request);
     const plan: RolloutPlan = member
-      ? { ...planned, releaseId: member.releaseId, holdBeforePromote: true }
+      ? {
+          ...planned,
+          releaseId: member.releaseId,
+          holdBeforePromote: true,
+          ...(member.holdBeforeWidening === true && { holdBeforeWidening: true }),
+        }
       : planned;
     try {
       this.authorize('start', plan.service, actor);

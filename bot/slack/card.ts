@@ -9,7 +9,7 @@ import {
   type Stage,
 } from '../../shared/rollout/plan.js';
 import { isTerminal, type RolloutState } from '../../shared/rollout/state.js';
-import { startedClusters, waveClusters } from '../../shared/rollout/draft.js';
+import { holdsBeforeWidening, startedClusters, waveClusters } from '../../shared/rollout/draft.js';
 import {
   actorLabel,
   clip,
@@ -97,7 +97,9 @@ export function describeStatus(state: RolloutState): string {
     case 'promoting':
       return `promoting ${plan.version} to stable`;
     case 'held':
-      return `holding at 100% of ${plan.version} until release ${plan.releaseId ?? ''} promotes it`;
+      return holdsBeforeWidening(state)
+        ? `holding at ${stage} until release ${plan.releaseId ?? ''}'s contract check lets it widen`
+        : `holding at 100% of ${plan.version} until release ${plan.releaseId ?? ''} promotes it`;
     case 'rolling_back':
       return `rolling back to ${plan.stableVersion}`;
     case 'succeeded':

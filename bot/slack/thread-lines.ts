@@ -33,6 +33,9 @@ export function threadLine(state: RolloutState, cause: TransitionCause): string 
     case 'promote_held':
       line = `:rocket: release ${escapeText(state.plan.releaseId ?? '')} promotes it`;
       break;
+    case 'widen_held':
+      line = `:arrow_forward: release ${escapeText(state.plan.releaseId ?? '')} lets it widen: its contract check passed`;
+      break;
     case 'abort':
       // The detail of an abort is the reason as the person typed it.
       line = `:no_entry: ${who} aborted the rollout${cause.detail ? `: ${literal(cause.detail)}` : ''}; rolling back`;

@@ -129,7 +129,8 @@ export type ReleaseInput =
   | { type: 'abort'; actor: string; reason: string }
   /**
    * A contract check's answer for a member not started yet (Pact Broker `can-i-deploy`, see the
-   * `start_member` effect): `ok: false` refuses it and the release goes back before it moves.
+   * `start_member` effect), or for a running one before it widens (`check_widening`): `ok: false`
+   * refuses it and the release goes back (before it moves, or from its first stage).
    */
   | { type: 'contract_verdict'; service: string; ok: boolean; detail: string }
   /**
@@ -140,6 +141,11 @@ export type ReleaseInput =
   | { type: 'member_started'; service: string }
   | { type: 'member_progress'; service: string; passedWeight: number }
   | { type: 'member_held'; service: string }
+  /**
+   * A provider passed its first stage and holds there (`RolloutPlan.holdBeforeWidening`) until its
+   * `before_widening` contract checks are asked again (`check_widening`).
+   */
+  | { type: 'member_awaiting_widening'; service: string }
   | {
       type: 'member_ended';
       service: string;
@@ -156,6 +162,13 @@ export type ReleaseEffect =
    */
   | { type: 'start_member'; service: string; rolloutId: string; version: string }
   | { type: 'promote_member'; service: string; rolloutId: string }
+  /**
+   * Ask the member's `before_widening` contract checks (can-i-deploy) again, now that it holds
+   * after its first stage: a yes lets it widen (`widen_held`) and answers `contract_verdict`; a no
+   * answers `contract_verdict` with the broker's reason; no answer pages once and asks again,
+   * never passing it.
+   */
+  | { type: 'check_widening'; service: string; rolloutId: string }
   | { type: 'rollback_member'; service: string; rolloutId: string; reason: string }
   | { type: 'pause_member'; service: string; rolloutId: string }
   | { type: 'resume_member'; service: string; rolloutId: string }

@@ -247,6 +247,50 @@ describe('releaseTransition', () => {
     );
   });
 
+  it('asks a provider contract checks again when it holds before widening; a no sends the release back', () => {
+    const running = drive(
+      aRelease(),
+      { type: 'start', actor: 'U1' },
+      { type: 'member_started', service: 'payments' },
+      { type: 'member_started', service: 'search' },
+    ).state;
+    const awaiting = drive(running, { type: 'member_awaiting_widening', service: 'payments' });
+    expect(awaiting.effects).toContainEqual({
+      type: 'check_widening',
+      service: 'payments',
+      rolloutId: 'rel-7-payments',
+    });
+    expect(awaiting.state.members.payments?.state).toBe('running');
+    // A yes changes nothing but the thread: the runner lets the member widen.
+    const yes = drive(awaiting.state, {
+      type: 'contract_verdict',
+      service: 'payments',
+      ok: true,
+      detail: 'can-i-deploy says yes to 1 check(s)',
+    });
+    expect(yes.state.status).toBe('running');
+    expect(of(yes.effects, 'rollback_member')).toEqual([]);
+    // A no: payments (at its first stage) and search go back, checkout never starts.
+    const no = drive(awaiting.state, {
+      type: 'contract_verdict',
+      service: 'payments',
+      ok: false,
+      detail: 'can-i-deploy says no: payments@2.0.0 → production: the pact with checkout failed',
+    });
+    expect(no.state.status).toBe('rolling_back');
+    expect(no.state.failure).toMatchObject({
+      service: 'payments',
+      cause: 'contract_refused',
+      detail: expect.stringContaining('the pact with checkout failed'),
+    });
+    expect(of(no.effects, 'rollback_member')).toEqual(['search', 'payments']);
+    expect(no.state.members.checkout?.state).toBe('cancelled');
+    // Reports out of turn are refused: widening of a member not running.
+    expect(
+      releaseTransition(no.state, { type: 'member_awaiting_widening', service: 'checkout' }, 1),
+    ).toMatchObject({ ok: false, code: 'invalid_transition' });
+  });
+
   it('spares what a held member failure does not touch under rollback-dependents, and promotes it', () => {
     const holding = drive(
       aRelease({ onFailure: 'rollback-dependents' }),

@@ -234,6 +234,7 @@ function onMemberReport(draft: ReleaseDraft, input: MemberReport): Refusal | und
     refuse('invalid_transition', state, `${input.type} of ${input.service} while it is ${m.state}`);
   switch (input.type) {
     case 'contract_verdict':
+      if (m.state === 'running') return onWideningVerdict(draft, input);
       if (m.state !== 'waiting' && m.state !== 'starting') return stale();
       if (input.ok) {
         line(draft, `${input.service}: contract check passed (${input.detail})`);
@@ -270,9 +271,39 @@ function onMemberReport(draft: ReleaseDraft, input: MemberReport): Refusal | und
       cascade(draft);
       promoteReady(draft);
       return undefined;
+    case 'member_awaiting_widening':
+      if (m.state !== 'running' && m.state !== 'starting') return stale();
+      m.state = 'running';
+      line(
+        draft,
+        `${input.service} passed its first stage: asking its contract checks before it widens`,
+      );
+      draft.effects.push({
+        type: 'check_widening',
+        service: input.service,
+        rolloutId: m.rolloutId,
+      });
+      return undefined;
     case 'member_ended':
       return onMemberEnded(draft, input, m);
   }
+}
+
+/**
+ * The answer to a running member's `before_widening` checks. Yes: a line (the runner lets it
+ * widen). No: the member fails with the broker's reason, and the release goes back from there
+ * (its rollout, holding at its first stage, is rolled back like any affected member).
+ */
+function onWideningVerdict(
+  draft: ReleaseDraft,
+  input: Extract<ReleaseInput, { type: 'contract_verdict' }>,
+): Refusal | undefined {
+  if (input.ok) {
+    line(draft, `${input.service}: contract check before widening passed (${input.detail})`);
+    return undefined;
+  }
+  fail(draft, input.service, 'contract_refused', `${input.service}: ${input.detail}`);
+  return undefined;
 }
 
 function onMemberEnded(

@@ -192,7 +192,9 @@ export function describeStatus(state: RolloutState): string {
     case 'promoting':
       return 'promoting';
     case 'held':
-      return `holding at 100% for release ${state.plan.releaseId ?? '(none)'}`;
+      return holdsBeforeWidening(state)
+        ? `holding at ${stage} for release ${state.plan.releaseId ?? '(none)'}'s contract check before widening`
+        : `holding at 100% for release ${state.plan.releaseId ?? '(none)'}`;
     case 'rolling_back':
       return `rolling back (${state.outcome ?? 'no reason recorded'})`;
     default:
@@ -224,7 +226,9 @@ export function whatIsPossible(state: RolloutState): string {
     case 'paused':
       return 'possible now: resume, abort';
     case 'held':
-      return 'possible now: abort; waiting for its release to promote it';
+      return holdsBeforeWidening(state)
+        ? "possible now: abort; waiting for its release's contract check before it widens"
+        : 'possible now: abort; waiting for its release to promote it';
     case 'promoting':
       return (
         'possible now: abort' +
@@ -258,5 +262,18 @@ export function notNow(state: RolloutState, what: string): Rejection {
   return reject(
     'invalid_transition',
     `cannot ${what}: ${rolloutLabel(state)} is ${describeStatus(state)}; ${whatIsPossible(state)}`,
+  );
+}
+
+/**
+ * A release member whose widening waits for its release's contract check, at the end of its first
+ * stage of its first wave (`RolloutPlan.holdBeforeWidening`).
+ */
+export function holdsBeforeWidening(state: RolloutState): boolean {
+  return (
+    state.plan.holdBeforeWidening === true &&
+    waveIndexOf(state) === 0 &&
+    state.stageIndex === 0 &&
+    !(isLastStage(state) && isLastWave(state))
   );
 }

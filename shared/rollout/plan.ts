@@ -203,6 +203,13 @@ export const RolloutPlan = z
      * (`promote_held`), so no member becomes final while another can still fail.
      */
     holdBeforePromote: z.boolean().optional(),
+    /**
+     * A release member whose widening waits for a contract check (a provider's `before_widening`
+     * can-i-deploy): once its first stage of its first wave passed, it holds there (status `held`,
+     * still judged by that stage's gate) until the release lets it widen (`widen_held`) or sends it
+     * back. A plan of one stage has nothing to widen to and never holds here.
+     */
+    holdBeforeWidening: z.boolean().optional(),
   })
   .superRefine((plan, ctx) => {
     for (const problem of planProblems(plan)) ctx.addIssue({ code: 'custom', ...problem });

@@ -1,4 +1,4 @@
-import { isLastWave, type Draft } from './draft.js';
+import { holdsBeforeWidening, isLastWave, type Draft } from './draft.js';
 import { isTerminal, type MemberReport, type RolloutState } from './state.js';
 
 /**
@@ -6,7 +6,11 @@ import { isTerminal, type MemberReport, type RolloutState } from './state.js';
  * else the weight of the stage before the current one in the last wave (0 before that).
  */
 export function passedWeight(state: RolloutState): number {
-  if (state.status === 'held' || state.status === 'promoting' || state.status === 'succeeded') {
+  if (
+    (state.status === 'held' && !holdsBeforeWidening(state)) ||
+    state.status === 'promoting' ||
+    state.status === 'succeeded'
+  ) {
     return 100;
   }
   if (!isLastWave(state) || state.stageIndex === 0) return 0;
@@ -35,7 +39,7 @@ export function reportToRelease(before: RolloutState, draft: Draft): void {
     return;
   }
   if (after.status === 'held' && before.status !== 'held') {
-    report({ kind: 'held' });
+    report({ kind: holdsBeforeWidening(after) ? 'awaiting_widening' : 'held' });
     return;
   }
   if (after.status === 'rolling_back') return;

@@ -1,5 +1,6 @@
 import {
   currentStage,
+  holdsBeforeWidening,
   isLastStage,
   isLastWave,
   notify,
@@ -128,10 +129,14 @@ export function afterGatePassed(draft: Draft): void {
  * Moves the current wave's traffic to the next stage; after its last stage (100%), starts the
  * next wave at stage 0; after the last stage of the last wave, promotes everywhere.
  */
-export function nextStage(draft: Draft): void {
+export function nextStage(draft: Draft, { widenNow = false } = {}): void {
   const { state } = draft;
   state.approvals = [];
   delete state.bakeStartedAt;
+  if (!widenNow && holdsBeforeWidening(state)) {
+    startHold(draft);
+    return;
+  }
   if (isLastStage(state) && isLastWave(state)) {
     // A release member waits at 100% for the release (see `RolloutPlan.holdBeforePromote`).
     if (state.plan.holdBeforePromote === true) startHold(draft);
@@ -157,7 +162,8 @@ export function nextStage(draft: Draft): void {
 }
 
 /**
- * A release member reached 100% of the new version in every wave: it waits there for its release,
+ * A release member reached 100% of the new version in every wave (or its first stage, before
+ * widening): it waits there for its release,
  * and its last stage's gate keeps judging it every interval until then (a late regression rolls it
  * back, which the release sees as the member failing). The tick count goes on from the bake's: the
  * scheduler runs each (rollout, stage, tick) at most once, and the last stage's ticks so far ran.

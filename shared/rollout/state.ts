@@ -172,6 +172,8 @@ export type RolloutInput =
   | { type: 'abort'; actor: string; reason: string }
   /** The release promotes a member that holds (`plan.holdBeforePromote`). */
   | { type: 'promote_held'; actor: string }
+  /** The release lets a member holding before its widening go on (`plan.holdBeforeWidening`). */
+  | { type: 'widen_held'; actor: string }
   | { type: 'stage_applied'; cluster: string; stageIndex: number; weight: number }
   | { type: 'promoted'; cluster: string }
   | { type: 'rolled_back'; cluster: string }
@@ -241,6 +243,8 @@ export type Effect =
 export type MemberReport =
   | { kind: 'progress'; passedWeight: number }
   | { kind: 'held' }
+  /** It passed its first stage and holds there for its release's contract check. */
+  | { kind: 'awaiting_widening' }
   | {
       kind: 'ended';
       status: 'succeeded' | 'rolled_back' | 'aborted' | 'failed';

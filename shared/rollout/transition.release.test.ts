@@ -151,3 +151,87 @@ describe('a release member holding at 100%', () => {
     expect(d.state.status).toBe('promoting');
   });
 });
+
+describe('a release member holding before it widens (a provider with contract checks)', () => {
+  const provider = () => ({
+    ...aPlan()
+      .withStages(5, 50, 100)
+      .withWaves(['staging'], ['eu-west'])
+      .inRelease('rel-7')
+      .build(),
+    holdBeforeWidening: true,
+  });
+
+  it('holds after its first stage passed, still judged, and reports that it awaits widening', () => {
+    const d = new RolloutDriver(provider());
+    d.start();
+    d.applyStage();
+    const tick = d.state.gate.tick;
+    const effects = d.passGate();
+    expect(d.state).toMatchObject({ status: 'held', stageIndex: 0 });
+    expect(commandsIn(effects)).toEqual([]);
+    expect(effectsOf(effects, 'schedule_gate').map((e) => e.tick)).toEqual([tick + 1]);
+    expect(reports(d)).toEqual([{ kind: 'awaiting_widening' }]);
+    // It is at its first stage, not at 100%: the release may not promote it.
+    expect(d.send({ type: 'promote_held', actor: 'system:release' })).toMatchObject({
+      ok: false,
+      code: 'invalid_transition',
+    });
+  });
+
+  it('widens when the release lets it, and holds only once: the next waves widen on their own', () => {
+    const d = new RolloutDriver(provider());
+    d.start();
+    d.completeStage();
+    const widened = d.accept({ type: 'widen_held', actor: 'system:release' });
+    expect(commandsIn(widened)).toEqual(['staging:set_weight 50']);
+    expect(d.state).toMatchObject({ status: 'progressing', stageIndex: 1 });
+    // Wave 1's last stage, then wave 2 from its first stage to 100% without holding again.
+    d.completeStage().completeStage();
+    expect(d.state).toMatchObject({ status: 'progressing', waveIndex: 1, stageIndex: 0 });
+    d.completeStage().completeStage().completeStage();
+    expect(d.state.status).toBe('held');
+    expect(reports(d).map((r) => r.kind)).toEqual([
+      'awaiting_widening',
+      'progress',
+      'progress',
+      'held',
+    ]);
+    // widen_held is refused anywhere but the hold before widening.
+    expect(d.send({ type: 'widen_held', actor: 'system:release' })).toMatchObject({
+      ok: false,
+      code: 'invalid_transition',
+    });
+  });
+
+  it('rolls back from the hold on a breach or when the release sends it back', () => {
+    const breached = new RolloutDriver(provider());
+    breached.start();
+    breached.completeStage();
+    breached.gate('fail');
+    expect(breached.state.status).toBe('rolling_back');
+    expect(commandsIn(breached.effects)).toEqual(['staging:rollback']);
+    const refused = new RolloutDriver(provider());
+    refused.start();
+    refused.completeStage();
+    const effects = refused.accept({
+      type: 'abort',
+      actor: 'system:release',
+      reason: 'can-i-deploy says no',
+    });
+    expect(commandsIn(effects)).toEqual(['staging:rollback']);
+    refused.rollBackEverywhere();
+    expect(reports(refused).at(-1)).toMatchObject({ kind: 'ended', status: 'aborted' });
+  });
+
+  it('never holds before widening when its only stage is its last', () => {
+    const d = new RolloutDriver({
+      ...aPlan().withStages(100).inRelease('rel-7').build(),
+      holdBeforeWidening: true,
+    });
+    d.start();
+    d.completeStage();
+    expect(reports(d)).toEqual([{ kind: 'held' }]);
+    expect(d.accept({ type: 'promote_held', actor: 'system:release' })).toBeDefined();
+  });
+});

@@ -13,7 +13,15 @@ import {
   type RolloutState,
   type TransitionResult,
 } from './state.js';
-import { onAbort, onApprove, onPause, onPromoteHeld, onResume, onStart } from './user-actions.js';
+import {
+  onAbort,
+  onApprove,
+  onPause,
+  onPromoteHeld,
+  onResume,
+  onStart,
+  onWidenHeld,
+} from './user-actions.js';
 import { reportToRelease } from './release-reports.js';
 
 /**
@@ -85,6 +93,8 @@ function apply(draft: Draft, input: RolloutInput): Outcome {
       return onAbort(draft, input);
     case 'promote_held':
       return onPromoteHeld(draft);
+    case 'widen_held':
+      return onWidenHeld(draft);
     case 'stage_applied':
       return onStageApplied(draft, input);
     case 'promoted':

@@ -1,6 +1,7 @@
 import {
   currentStage,
   describeStatus,
+  holdsBeforeWidening,
   notNow,
   publishToEach,
   reject,
@@ -78,10 +79,24 @@ export function onApprove(draft: Draft, input: InputOf<'approve'>): Outcome {
 
 /** The release promotes a member that holds at 100% of the new version. */
 export function onPromoteHeld(draft: Draft): Outcome {
-  if (draft.state.status !== 'held') return notNow(draft.state, 'promote (it is not holding)');
+  if (draft.state.status !== 'held' || holdsBeforeWidening(draft.state)) {
+    return notNow(draft.state, 'promote (it is not holding at 100%)');
+  }
   // Its gate watched the hold; promoted, there is nothing left to judge.
   draft.effects.push({ type: 'cancel_gates' });
   promoteEverywhere(draft);
+  return undefined;
+}
+
+/**
+ * The release's contract check let a member holding before its widening go on: it moves to its
+ * next stage as if its gate had just passed (the gate kept judging it while it held).
+ */
+export function onWidenHeld(draft: Draft): Outcome {
+  if (draft.state.status !== 'held' || !holdsBeforeWidening(draft.state)) {
+    return notNow(draft.state, 'widen (it is not holding before its widening)');
+  }
+  nextStage(draft, { widenNow: true });
   return undefined;
 }
 

@@ -131,5 +131,104 @@ export function describeReleaseContractScenarios(
       expect(h.releaseNotifier.pages.filter((p) => p.releaseId === release.id)).toHaveLength(1);
       expect((await h.routeWrites('eu-west', 'checkout')).at(-1)?.operation).toBe('promote');
     });
+
+    /**
+     * The member's rollout exists: its start's checks were asked, its before_widening check is not
+     * yet (that waits for its first stage's bake, hundreds of ms away).
+     */
+    async function paymentsStarted(h: ReleaseHarness, releaseId: string): Promise<void> {
+      await waitFor(async () => h.service.get(`${releaseId}-payments`), {
+        what: 'payments to start',
+        timeoutMs: 30_000,
+        intervalMs: 5,
+      });
+    }
+
+    async function paymentsWeights(h: ReleaseHarness): Promise<number[]> {
+      const writes = [
+        ...(await h.routeWrites('eu-west', 'payments')),
+        ...(await h.routeWrites('us-east', 'payments')),
+      ];
+      return writes.map((w) => w.canaryWeight);
+    }
+
+    it("asks a provider's check again before it widens: a consumer deployed meanwhile that it fails stops the release with the broker's reason", async () => {
+      const h = await startWith('verified');
+      const release = await h.releases.start(MEMBERS, actor);
+      await paymentsStarted(h, release.id);
+      // Production gets a checkout hotfix whose pact payments 2.0.0 fails.
+      broker!
+        .publishPact('checkout', '2.4.1', 'payments', 'hotfix-contract')
+        .publishVerification('payments', '2.0.0', 'checkout', '2.4.1', false)
+        .recordDeployment('checkout', '2.4.1', 'production');
+      const done = await waitFor(
+        async () => {
+          const state = await h.releases.get(release.id);
+          return state && ENDED.includes(state.status) ? state : undefined;
+        },
+        { what: `release ${release.id} to end`, timeoutMs: 90_000, intervalMs: 50 },
+      );
+      const reason =
+        'payments@2.0.0 → production: The verification for the pact between the version of checkout ' +
+        'currently deployed to production (2.4.1) and version 2.0.0 of payments failed';
+      expect(done.status).toBe('rolled_back');
+      expect(done.failure).toMatchObject({ service: 'payments', cause: 'contract_refused' });
+      expect(done.failure?.detail).toContain(reason);
+      expect(done.members.payments?.state).toBe('rolled_back');
+      expect(done.members.payments?.outcome).toContain(reason);
+      expect(done.members.checkout?.state).toBe('cancelled');
+      // payments never widened past its first stage (5%), and went back to 0.
+      const weights = await paymentsWeights(h);
+      expect(Math.max(...weights)).toBe(5);
+      expect(await h.routerWeight('eu-west', 'payments')).toBe(0);
+      expect(await h.routerWeight('us-east', 'payments')).toBe(0);
+      for (const cluster of ['eu-west', 'us-east']) {
+        expect(await h.routeWrites(cluster, 'checkout'), cluster).toEqual([]);
+      }
+      // The broker's reason is on the release card.
+      await waitFor(
+        async () =>
+          h.releaseNotifier.cards.some(
+            (c) => c.id === release.id && c.failure?.detail.includes(reason),
+          ) || undefined,
+        { what: "the card with the broker's reason", timeoutMs: 10_000, intervalMs: 20 },
+      );
+    });
+
+    it('holds a provider at its first stage while the broker does not answer before it widens (paged once), then widens on a yes', async () => {
+      const h = await startWith('verified');
+      const release = await h.releases.start(MEMBERS, actor);
+      await paymentsStarted(h, release.id);
+      broker!.failNext(1_000_000);
+      const page = await waitFor(
+        async () => h.releaseNotifier.pages.find((p) => p.releaseId === release.id),
+        { what: 'the hold to be paged', timeoutMs: 30_000, intervalMs: 20 },
+      );
+      expect(page.message).toContain('could not be answered');
+      expect(page.services).toEqual(['payments']);
+      // Asked again and still unanswered: payments holds at its first stage, checkout waits.
+      const asked = broker!.requests.length;
+      await waitFor(async () => broker!.requests.length > asked + 2 || undefined, {
+        what: 'the check to be asked again',
+        timeoutMs: 30_000,
+        intervalMs: 50,
+      });
+      const holding = await h.service.get(`${release.id}-payments`);
+      expect(holding).toMatchObject({ status: 'held', stageIndex: 0 });
+      expect(Math.max(...(await paymentsWeights(h)))).toBe(5);
+      expect((await h.releases.get(release.id))?.members.checkout?.state).toBe('waiting');
+
+      broker!.failNext(0);
+      const done = await waitFor(
+        async () => {
+          const state = await h.releases.get(release.id);
+          return state && ENDED.includes(state.status) ? state : undefined;
+        },
+        { what: `release ${release.id} to end`, timeoutMs: 90_000, intervalMs: 50 },
+      );
+      expect(done.status).toBe('succeeded');
+      expect(h.releaseNotifier.pages.filter((p) => p.releaseId === release.id)).toHaveLength(1);
+      expect((await h.routeWrites('eu-west', 'payments')).at(-1)?.operation).toBe('promote');
+    });
   });
 }
