@@ -23,13 +23,15 @@ import { privateRedis } from '../support/redis-adapters.js';
  * 25, 50, 100, gate every 100 ms, bake 300 ms) driven to success through the rollout service and
  * the effect runner on the Redis adapters and BullMQ, with a health sample per cluster per gate
  * tick. Retentions are shortened (samples and gate claims 1 s, finished rollouts 4 s) so each can
- * be waited for; the effect runner's claims last their real 15 s, so they are counted by expiry
+ * be waited for, and the sweep's folding of finished rollouts is called directly; the effect runner's claims last their real 15 s, so they are counted by expiry
  * rather than waited out.
  */
 const ROLLOUTS = 5;
 const CLUSTERS = ['eu-west', 'us-east', ...Array.from({ length: 8 }, (_, i) => `c${i + 2}`)];
 const RETENTION = { finishedRollouts: 4_000, samples: 1_000 };
 const GATE_CLAIMS_MS = 1_000;
+/** The issue's target: a finished rollout's summary and audit trail, once its working state went. */
+const MAX_BYTES_PER_FINISHED_ROLLOUT = 2_048;
 
 /** The e2e policy with checkout on the ten clusters of `CLUSTERS`. */
 function tenClusterPolicyYaml(): string {
@@ -48,7 +50,7 @@ describe('Redis keys per finished rollout', () => {
   });
   afterAll(() => server.stop());
 
-  it('leaves only its record and audit trail once working state expired, and nothing after retention', async () => {
+  it('leaves one summary under 2 KB once working state expired, and nothing after retention', async () => {
     let now = Date.now();
     const clock = { now: () => now };
     const base = parsePolicy(tenClusterPolicyYaml(), 'e2e-policy.yaml');
@@ -137,8 +139,17 @@ describe('Redis keys per finished rollout', () => {
       expect(finished).toHaveLength(ROLLOUTS);
       const atEnd = await census(redis);
 
-      // Samples and gate claims expired; the finished rollouts' records not yet.
+      // Samples and gate claims expired; the finished rollouts' records not yet. The bot's sweep
+      // folds each into its summary (compactAfterMs = retention.samples).
       await new Promise((resolve) => setTimeout(resolve, GATE_CLAIMS_MS + 500));
+      const history = await store.history(finished[0]!);
+      const state = await store.get(finished[0]!);
+      expect(await service.compactFinished()).toBe(ROLLOUTS);
+      expect(await store.get(finished[0]!)).toEqual(state);
+      expect(await store.history(finished[0]!)).toEqual(history);
+      expect((await store.list({ service: 'checkout' })).map((s) => s.id).sort()).toEqual(
+        [...finished].sort(),
+      );
       const kept = await census(redis);
       const perRollout = await Promise.all(finished.map((id) => keysOf(redis, id)));
 
@@ -167,10 +178,12 @@ describe('Redis keys per finished rollout', () => {
         ].join('\n'),
       );
 
-      // Once its working state expired, a finished rollout is its record (state) and audit trail
-      // (history); only the effect runner's 15 s claims are still expiring.
-      for (const keys of perRollout)
-        expect(Object.keys(keys.byKind).sort()).toEqual(['rollout:history', 'rollout:state']);
+      // Once its working state expired, a finished rollout is one summary of its state and audit
+      // trail, under 2 KB at 10 clusters; only the effect runner's 15 s claims are still expiring.
+      for (const keys of perRollout) {
+        expect(keys.byKind).toEqual({ 'rollout:summary': 1 });
+        expect(keys.bytes).toBeLessThan(MAX_BYTES_PER_FINISHED_ROLLOUT);
+      }
       expect(kept.kinds['rollout:samples']).toBeUndefined();
       expect(kept.kinds['bull:gate-ticks']).toBeUndefined();
       expect(kept.kinds['bull:job']).toBeUndefined(); // completed jobs are removed at once
@@ -182,6 +195,7 @@ describe('Redis keys per finished rollout', () => {
       for (const id of finished) expect(await keysOf(redis, id)).toEqual({ bytes: 0, byKind: {} });
       expect(after.kinds['rollout:state']).toBeUndefined();
       expect(after.kinds['rollout:history']).toBeUndefined();
+      expect(after.kinds['rollout:summary']).toBeUndefined();
       expect(after.kinds['bull:job']).toBeUndefined();
       expect(after.forever).toBeLessThan(20);
       expect(Object.keys(after.expiring).sort()).toEqual([
