@@ -40,6 +40,11 @@ export interface DistributedConnections {
   gateJobs?: Pick<BullGateSchedulerOptions, 'lockDurationMs' | 'stalledIntervalMs'>;
   /** How long health samples are kept after the last one (the policy's `retention.samples`). */
   samplesRetentionMs?: number;
+  /**
+   * How long a gate tick stays claimed after it is due: the scheduler's hour, or less when the
+   * policy keeps finished rollouts for less (a tick's claim need not outlive its rollout's record).
+   */
+  gateClaimsRetentionMs?: number;
   logger: Logger;
   clock: Clock;
   /** Signs every command (see `Ed25519CommandSigner`); without it commands go out unsigned. */
@@ -99,6 +104,9 @@ export async function connectDistributedAdapters(
       scheduler: new BullGateScheduler({
         url: options.redisUrl,
         ...options.gateJobs,
+        ...(options.gateClaimsRetentionMs !== undefined && {
+          retentionMs: options.gateClaimsRetentionMs,
+        }),
         logger: logger.child({ component: 'gate-scheduler' }),
       }),
       commands: new TopicCommandBus(broker, {
@@ -140,6 +148,9 @@ export interface DistributedMode {
   stop(): Promise<void>;
 }
 
+/** The gate scheduler's claim on a tick lasts an hour after it is due unless rollouts go sooner. */
+const GATE_CLAIMS_MS = 3_600_000;
+
 /**
  * The bot on Kafka, Redis and BullMQ: `npm run bot` with `KAFKA_BROKERS` and `REDIS_URL` set.
  * Agents run as their own processes (`npm run agent`), one deployment per cluster; any number
@@ -152,6 +163,7 @@ export async function startDistributedMode(
   const connected = await connectDistributedAdapters({
     ...options,
     samplesRetentionMs: policy.retention.samples,
+    gateClaimsRetentionMs: Math.min(GATE_CLAIMS_MS, policy.retention.finishedRollouts),
   });
   // Events and health samples are read by groups of their own: either may fall behind alone.
   const lagOf = async (group: string, topic: string) =>

@@ -245,6 +245,11 @@ export class RolloutService {
     return false;
   }
 
+  /** Folds finished rollouts due for it into their compact summary (the sweep); how many. */
+  async compactFinished(limit?: number): Promise<number> {
+    return await this.deps.store.compactDue(limit);
+  }
+
   /**
    * Frees service locks no live rollout holds: the holder ended (its `release_lock` effect has
    * not run yet, or never will) or it does not exist `graceMs` after the lock was taken (a crash
@@ -354,10 +359,9 @@ export class RolloutService {
           ...(keepsHistoryLine(state, input, result.state) && {
             history: entry(result.state, actor, input.type, detailOf(input)),
           }),
-          // A finished rollout is kept for the policy's retention, then expires.
-          ...(isTerminal(result.state.status) && {
-            retainForMs: this.deps.policy().retention.finishedRollouts,
-          }),
+          // A finished rollout is kept for the policy's retention, folded into a compact summary
+          // once its working state (health samples) has gone, then expires.
+          ...(isTerminal(result.state.status) && finishedRetention(this.deps.policy())),
         });
         // Only once stored: a commit that lost a version conflict did not happen.
         for (const record of auditRecords(state, input, result.state))
@@ -488,4 +492,10 @@ function detailOf(input: RolloutInput): string | undefined {
 /** Short, readable, unique enough to type in Slack: `checkout-3f9a1c`. */
 function defaultRolloutId(service: string): string {
   return `${service}-${randomBytes(3).toString('hex')}`;
+}
+
+/** How long a finished rollout is kept, and when it is folded into its summary. */
+function finishedRetention(policy: Policy): { retainForMs: number; compactAfterMs: number } {
+  const { finishedRollouts, samples } = policy.retention;
+  return { retainForMs: finishedRollouts, compactAfterMs: Math.min(samples, finishedRollouts) };
 }

@@ -59,6 +59,29 @@ function twoReplicas(thePolicy = policy) {
 }
 
 describe('Sweeps', () => {
+  it('folds finished rollouts due for it into their summary, from one of two replicas', async () => {
+    const retention = { finishedRollouts: 60_000, samples: 1 };
+    const { replicas, service, store, advance } = twoReplicas({ ...policy, retention });
+    const rollout = await service.start({
+      service: 'checkout',
+      version: '2.5.0',
+      startedBy: STARTER,
+    });
+    await service.apply(rollout.id, { type: 'abort', actor: STARTER, reason: 'test' }, 'test');
+    for (const cluster of rollout.plan.clusters)
+      await service.apply(rollout.id, { type: 'rolled_back', cluster }, 'test');
+    const ended = await store.get(rollout.id);
+    expect(ended?.status).toBe('aborted');
+    // Due a millisecond after it ended (retention.samples), on the store's own clock.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+
+    advance(1_000);
+    await Promise.all(replicas.map((r) => r.tick()));
+    expect(await service.compactFinished()).toBe(0); // folded by the tick already
+    expect(await store.get(rollout.id)).toEqual(ended);
+    expect((await store.history(rollout.id)).at(-1)?.status).toBe('aborted');
+  });
+
   it('reports an agent that stopped sending heartbeats once, from one of two replicas', async () => {
     const { replicas, agents, notifier, advance, clock } = twoReplicas();
     await agents.beat('eu-west', 'agent-eu-1', clock.now());

@@ -61,7 +61,7 @@ const LOST_TICK_FLOOR_MS = 60_000;
 /**
  * Periodic checks for what no event will announce: an agent that stopped sending heartbeats, a
  * rollout stuck waiting, and a service lock no live rollout holds (freed, so the service can be
- * rolled out again). Every replica runs the timer; a claim per tick makes one of them sweep,
+ * rolled out again); and finished rollouts folded into their compact summary. Every replica runs the timer; a claim per tick makes one of them sweep,
  * and a claim per episode (the cluster's last heartbeat, the rollout's version) alerts once.
  */
 export class Sweeps {
@@ -97,6 +97,15 @@ export class Sweeps {
       )
       .catch((err: unknown) =>
         this.deps.logger.warn({ err }, 'checking service locks failed; the next sweep tries again'),
+      );
+    // Finished rollouts whose working state has gone become one compact record each.
+    await this.deps.service
+      .compactFinished()
+      .catch((err: unknown) =>
+        this.deps.logger.warn(
+          { err },
+          'folding finished rollouts failed; the next sweep tries again',
+        ),
       );
     return [
       ...(await this.silentAgents(now)),

@@ -7,6 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { ACTIVE_STATUSES } from '../../shared/rollout/state.js';
+import { censusOf, type KeyKind } from './key-census.js';
 import type { ScaleSettings, ScaleSize } from './options.js';
 import { channelOf, serviceName } from './policy.js';
 import { histogramDelta, histogramOf, histogramQuantile, sumOf } from './readings.js';
@@ -38,6 +39,8 @@ export interface ScaleSizeResult {
     /** MEMORY USAGE of the keys the run left after retention, / N. */
     keyBytesPerFinishedRollout: number;
     keysLeftPerFinishedRollout: number;
+    /** The keys the run left after retention, by kind (see `kindOf`): what to look at first. */
+    keysLeftByKind: Record<string, KeyKind>;
     peakUsedMemoryMb: number;
   };
   perRollout: {
@@ -166,6 +169,7 @@ async function measure(
   // What finished rollouts leave means something only once all of them finished.
   let left: string[] = [];
   let leftBytes = Number.NaN;
+  let leftByKind: Record<string, KeyKind> = {};
   let usedAfter = Number.NaN;
   if (active === 0) {
     log(
@@ -175,7 +179,8 @@ async function measure(
     // Index entries of expired rollouts leave on the next store write; with nothing running there
     // is none, so what is left includes them (a few dozen bytes per rollout).
     left = (await scanKeys(s)).filter((k) => !before.keys.has(k));
-    leftBytes = await memoryUsage(s, left);
+    leftByKind = await censusOf(s.redis, left);
+    leftBytes = Object.values(leftByKind).reduce((sum, kind) => sum + kind.bytes, 0);
     usedAfter = Number((await s.redisInfo('memory')).used_memory);
   } else {
     notes.push('Redis per finished rollout not measured: rollouts were still active');
@@ -251,6 +256,7 @@ async function measure(
       bytesPerFinishedRollout: Math.round((usedAfter - before.used) / n),
       keyBytesPerFinishedRollout: Math.round(leftBytes / n),
       keysLeftPerFinishedRollout: active === 0 ? perRollout(left.length) : Number.NaN,
+      keysLeftByKind: leftByKind,
       peakUsedMemoryMb: mb(peakUsed),
     },
     perRollout: {
@@ -314,16 +320,6 @@ async function scanKeys(s: ScaleStack): Promise<string[]> {
     keys.push(...batch);
   } while (cursor !== '0');
   return keys;
-}
-
-async function memoryUsage(s: ScaleStack, keys: string[]): Promise<number> {
-  let bytes = 0;
-  for (let i = 0; i < keys.length; i += 500) {
-    const pipeline = s.redis.pipeline();
-    for (const key of keys.slice(i, i + 500)) pipeline.call('MEMORY', 'USAGE', key);
-    for (const [, value] of (await pipeline.exec()) ?? []) bytes += Number(value ?? 0);
-  }
-  return bytes;
 }
 
 /** Redis commands of the run: after − before − what the bench itself sent. */

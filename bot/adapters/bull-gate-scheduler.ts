@@ -36,10 +36,16 @@ export interface BullGateSchedulerOptions {
   /**
    * Finished jobs kept for inspection, queue-wide (BullMQ's `KeepJobs`; a job is kept while it is
    * younger than `age` seconds and among the newest `count`). The at-most-once contract does not
-   * rest on them (the claim does). Defaults: completed 1 hour / 100 jobs, failed 7 days / 1,000.
+   * rest on them (the claim does). Defaults: completed ones removed at once (count 0: a gate tick
+   * that ran left its result in the rollout), failed 7 days / 1,000 (worth a look).
    */
   keepCompleted?: { age: number; count: number };
   keepFailed?: { age: number; count: number };
+  /**
+   * BullMQ's event stream of the queue (added, completed, …) is capped at about this many entries.
+   * Nothing here reads it; BullMQ's default, 10,000, is megabytes of Redis. Default 100.
+   */
+  maxEvents?: number;
   /**
    * How long a worker's lock on a running job lasts without renewal; a worker that died mid-job
    * is detected after about this long and the job runs again. Default 30 s (BullMQ's).
@@ -74,14 +80,16 @@ export function gateJobId(job: GateJob): string {
  * Gate evaluations as delayed BullMQ jobs.
  *
  * At most once per (rolloutId, stageIndex, tick), even after the job finished: `schedule`
- * (1) returns false if the triple's claim key exists, (2) adds the job under its deterministic
- * id (BullMQ ignores an id it already holds), then (3) sets the claim with SET NX; only the caller
- * that sets it gets true. The claim, not the job record, carries the contract: finished jobs are
- * removed (`keepCompleted`, `keepFailed`) and the claim expires `retentionMs` after the job is due. A call that crashed
- * between the steps can be repeated (the outbox replays it) without running the job twice.
+ * (1) returns false if the triple is claimed, else tracks it, (2) adds the job under its
+ * deterministic id (BullMQ ignores an id it already holds), then (3) claims the triple; only the
+ * caller that claims it gets true. The claim, not the job record, carries the contract: completed
+ * jobs are removed at once (`keepCompleted`), failed ones kept a while (`keepFailed`), and the
+ * claim lasts until `retentionMs` after the job is due. A call that crashed between the steps can
+ * be repeated (the outbox replays it) without running the job twice. Claims and tracking of a
+ * rollout's ticks are one hash per rollout (see `PENDING`).
  *
- * `cancel` finds a rollout's jobs through a per-rollout set of job ids (no queue scan) and removes
- * those still delayed or waiting; claims stay, so a cancelled tick is never reused.
+ * `cancel` finds a rollout's jobs through that hash (no queue scan) and removes those still
+ * delayed or waiting; claims stay, so a cancelled tick is never reused.
  *
  * Handlers must be idempotent: a rejecting handler is retried with capped exponential backoff
  * (without limit by default), and a job whose worker died mid-run (stalled) runs again once its
@@ -106,10 +114,11 @@ export class BullGateScheduler implements GateScheduler {
       maxBackoffMs: 30_000,
       concurrency: 4,
       retentionMs: HOUR_MS,
-      keepCompleted: { age: HOUR_MS / 1000, count: 100 },
+      keepCompleted: { age: HOUR_MS / 1000, count: 0 },
       keepFailed: { age: (7 * DAY_MS) / 1000, count: 1_000 },
       lockDurationMs: 30_000,
       stalledIntervalMs: 30_000,
+      maxEvents: 100,
       ...definedOnly(options),
       url: options.url,
     };
@@ -122,25 +131,19 @@ export class BullGateScheduler implements GateScheduler {
     this.#queue = new Queue(this.#options.queueName, {
       connection: this.#redis,
       prefix: this.#options.prefix,
+      streams: { events: { maxLen: this.#options.maxEvents } },
     });
     this.#queue.on('error', (err) => this.#log.warn({ err }, 'gate scheduler: queue error'));
   }
 
   async schedule(job: GateJob, delayMs: number): Promise<boolean> {
     const id = gateJobId(job);
-    const claim = this.#claimKey(id);
-    // Claimed until `retentionMs` after the job is due; the tracking set lives as long as its
-    // longest-lived job's claim.
-    const ttlMs = Math.max(0, delayMs) + this.#options.retentionMs;
-    const fresh = await this.#redis.eval(
-      CHECK_AND_TRACK,
-      2,
-      claim,
-      this.#rolloutKey(job.rolloutId),
-      id,
-      String(ttlMs),
-    );
-    if (fresh === 0) return false;
+    const ticks = this.#ticksKey(job.rolloutId);
+    const field = tickField(job);
+    // Claimed until `retentionMs` after the job is due; the rollout's hash lives as long as its
+    // longest-lived claim.
+    const ttlMs = String(Math.max(0, delayMs) + this.#options.retentionMs);
+    if ((await this.#redis.eval(CHECK_AND_TRACK, 1, ticks, field, ttlMs)) === 0) return false;
     await this.#queue.add(
       JOB_NAME,
       { rolloutId: job.rolloutId, stageIndex: job.stageIndex, tick: job.tick } satisfies GateJob,
@@ -153,15 +156,15 @@ export class BullGateScheduler implements GateScheduler {
         removeOnFail: this.#options.keepFailed,
       },
     );
-    const claimed = await this.#redis.set(claim, '1', 'PX', ttlMs, 'NX');
-    return claimed === 'OK';
+    return (await this.#redis.eval(CLAIM, 1, ticks, field, ttlMs)) === 1;
   }
 
   async cancel(rolloutId: string): Promise<number> {
-    const rolloutKey = this.#rolloutKey(rolloutId);
-    const ids = await this.#redis.smembers(rolloutKey);
+    const ticks = this.#ticksKey(rolloutId);
+    const tracked = Object.entries(await this.#redis.hgetall(ticks)).filter(([, v]) => v !== DONE);
     let removed = 0;
-    for (const id of ids) {
+    for (const [field] of tracked) {
+      const id = gateJobId({ rolloutId, ...parseTickField(field) });
       const job = await this.#queue.getJob(id);
       // Not added yet (a schedule call in progress, or one that crashed before adding): keep it
       // tracked, so a later cancel still finds the job if it appears.
@@ -173,7 +176,7 @@ export class BullGateScheduler implements GateScheduler {
         if ((await this.#queue.remove(id)) !== 1) continue;
         removed++;
       }
-      await this.#redis.srem(rolloutKey, id);
+      await this.#redis.eval(UNTRACK, 1, ticks, field);
     }
     return removed;
   }
@@ -236,27 +239,58 @@ export class BullGateScheduler implements GateScheduler {
     return this.#closing;
   }
 
-  #claimKey(jobId: string): string {
-    return `${this.#options.prefix}:gate-claims:${this.#options.queueName}:${jobId}`;
-  }
-
-  #rolloutKey(rolloutId: string): string {
-    return `${this.#options.prefix}:gate-rollouts:${this.#options.queueName}:${encodeURIComponent(rolloutId)}`;
+  #ticksKey(rolloutId: string): string {
+    return `${this.#options.prefix}:gate-ticks:${this.#options.queueName}:${encodeURIComponent(rolloutId)}`;
   }
 }
 
 /**
- * KEYS: claim, rollout set. ARGV: job id, ttl ms. 0 when the triple is already claimed; else
- * tracks the job id under its rollout (before the job exists, so cancel can find it), extends the
- * set's expiry to at least the ttl (never shortens it: an earlier job may be due later) and 1.
+ * A rollout's ticks are fields of one hash, `<prefix>:gate-ticks:<queue>:<rollout>`, field
+ * `<stageIndex>-<tick>`: PENDING while `schedule` is between tracking and claiming (cancel finds
+ * its job if it appears), CLAIMED once claimed and the job may still be cancelled, DONE once
+ * claimed and its job removed or finished (cancel skips it). The hash never shortens its expiry: an
+ * earlier job may be due later. One small key per rollout instead of a key per tick and a set.
  */
+const PENDING = 'p';
+const CLAIMED = 'c';
+const DONE = 'd';
+
+function tickField(job: Pick<GateJob, 'stageIndex' | 'tick'>): string {
+  return `${job.stageIndex}-${job.tick}`;
+}
+
+function parseTickField(field: string): Pick<GateJob, 'stageIndex' | 'tick'> {
+  const [stageIndex, tick] = field.split('-').map(Number);
+  return { stageIndex: stageIndex!, tick: tick! };
+}
+
+/** KEYS: ticks hash. ARGV: field, ttl ms. 0 when the tick is claimed already; else tracks it, 1. */
 const CHECK_AND_TRACK = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('SADD', KEYS[2], ARGV[1])
-if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
-end
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v == '${CLAIMED}' or v == '${DONE}' then return 0 end
+if not v then redis.call('HSET', KEYS[1], ARGV[1], '${PENDING}') end
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 1
+`;
+
+/** KEYS: ticks hash. ARGV: field, ttl ms. 1 for the one caller that claims the tick, else 0. */
+const CLAIM = `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v == '${CLAIMED}' or v == '${DONE}' then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], '${CLAIMED}')
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
+`;
+
+/**
+ * KEYS: ticks hash. ARGV: field. Its job is gone: a claimed tick stays claimed but untracked; a
+ * pending one is forgotten (the schedule call in progress still claims it, as it would have).
+ */
+const UNTRACK = `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v == '${CLAIMED}' then redis.call('HSET', KEYS[1], ARGV[1], '${DONE}')
+elseif v == '${PENDING}' then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
 `;
 
 async function quit(redis: Redis | undefined): Promise<void> {
@@ -281,6 +315,8 @@ function validate(o: Required<Omit<BullGateSchedulerOptions, 'logger'>>): void {
   }
   if (!Number.isInteger(o.attempts) || o.attempts < 1)
     problems.push(`attempts must be an integer >= 1, got ${o.attempts}`);
+  if (!Number.isInteger(o.maxEvents) || o.maxEvents < 1)
+    problems.push(`maxEvents must be an integer >= 1, got ${o.maxEvents}`);
   if (!Number.isInteger(o.concurrency) || o.concurrency < 1) {
     problems.push(`concurrency must be an integer >= 1, got ${o.concurrency}`);
   }

@@ -7,6 +7,7 @@ import {
   type RolloutStore,
 } from '../../shared/ports/rollout-store.js';
 import type { RolloutState, RolloutStatus } from '../../shared/rollout/state.js';
+import { decodeSummary, encodeSummary } from './finished-rollout-summary.js';
 
 const DEFAULT_EFFECT_LIMIT = 100;
 
@@ -20,6 +21,10 @@ export class MemoryRolloutStore implements RolloutStore {
   readonly #history = new Map<string, string[]>();
   /** Finished rollouts: when their state and history expire (ms since epoch). */
   readonly #expires = new Map<string, number>();
+  /** Finished rollouts: when `compactDue` folds them (ms since epoch). */
+  readonly #compactAt = new Map<string, number>();
+  /** Folded rollouts: state and history in one deflated record, as in Redis. */
+  readonly #summaries = new Map<string, Buffer>();
   /** Per service, per cluster: the newest succeeded rollout that reached it. */
   readonly #stable = new Map<string, Map<string, { version: string; createdAt: number }>>();
   readonly #now: () => number;
@@ -35,14 +40,15 @@ export class MemoryRolloutStore implements RolloutStore {
   async create(commit: Commit): Promise<void> {
     this.#expire();
     const { id } = commit.state;
-    if (this.#states.has(id)) throw new RolloutExistsError(id);
+    if (this.#states.has(id) || this.#summaries.has(id)) throw new RolloutExistsError(id);
     this.#write(commit);
   }
 
   async get(id: string): Promise<RolloutState | undefined> {
     this.#expire();
     const json = this.#states.get(id);
-    return json === undefined ? undefined : (JSON.parse(json) as RolloutState);
+    if (json !== undefined) return JSON.parse(json) as RolloutState;
+    return this.#summaryOf(id)?.state;
   }
 
   async commit(commit: Commit): Promise<void> {
@@ -61,7 +67,10 @@ export class MemoryRolloutStore implements RolloutStore {
     filter: { service?: string; statuses?: readonly RolloutStatus[]; limit?: number } = {},
   ): Promise<RolloutState[]> {
     this.#expire();
-    const states = [...this.#states.values()].map((json) => JSON.parse(json) as RolloutState);
+    const states = [
+      ...[...this.#states.values()].map((json) => JSON.parse(json) as RolloutState),
+      ...[...this.#summaries.keys()].map((id) => this.#summaryOf(id)!.state),
+    ];
     const matching = states
       .filter((s) => filter.service === undefined || s.plan.service === filter.service)
       .filter((s) => filter.statuses === undefined || filter.statuses.includes(s.status))
@@ -76,13 +85,16 @@ export class MemoryRolloutStore implements RolloutStore {
 
   async history(id: string): Promise<HistoryEntry[]> {
     this.#expire();
-    return (this.#history.get(id) ?? []).map((json) => JSON.parse(json) as HistoryEntry);
+    const appended = (this.#history.get(id) ?? []).map((json) => JSON.parse(json) as HistoryEntry);
+    return [...(this.#summaryOf(id)?.history ?? []), ...appended];
   }
 
   async appendHistory(id: string, entry: HistoryEntry): Promise<void> {
     this.#expire();
-    if (!this.#states.has(id)) throw new RolloutNotFoundError(id);
-    this.#history.get(id)!.push(JSON.stringify(entry));
+    if (!this.#states.has(id) && !this.#summaries.has(id)) throw new RolloutNotFoundError(id);
+    const trail = this.#history.get(id) ?? [];
+    trail.push(JSON.stringify(entry));
+    this.#history.set(id, trail);
   }
 
   async pendingEffects(limit = DEFAULT_EFFECT_LIMIT, after = 0): Promise<PendingEffect[]> {
@@ -98,6 +110,30 @@ export class MemoryRolloutStore implements RolloutStore {
     this.#outbox.delete(effectId);
   }
 
+  async compactDue(limit = 100): Promise<number> {
+    this.#expire();
+    const now = this.#now();
+    let folded = 0;
+    for (const [id, at] of this.#compactAt) {
+      if (folded >= limit) break;
+      if (at > now) continue;
+      this.#compactAt.delete(id);
+      const json = this.#states.get(id);
+      if (json === undefined) continue;
+      const history = (this.#history.get(id) ?? []).map((h) => JSON.parse(h) as HistoryEntry);
+      this.#summaries.set(id, encodeSummary({ state: JSON.parse(json) as RolloutState, history }));
+      this.#states.delete(id);
+      this.#history.delete(id);
+      folded++;
+    }
+    return folded;
+  }
+
+  #summaryOf(id: string) {
+    const bytes = this.#summaries.get(id);
+    return bytes === undefined ? undefined : decodeSummary(`summary:${id}`, bytes);
+  }
+
   /** Drops finished rollouts whose retention has passed, as Redis expires their keys. */
   #expire(): void {
     const now = this.#now();
@@ -106,13 +142,17 @@ export class MemoryRolloutStore implements RolloutStore {
       this.#states.delete(id);
       this.#history.delete(id);
       this.#expires.delete(id);
+      this.#compactAt.delete(id);
+      this.#summaries.delete(id);
     }
   }
 
-  #write({ state, effects, history, retainForMs }: Commit): void {
+  #write({ state, effects, history, retainForMs, compactAfterMs }: Commit): void {
     this.#states.set(state.id, JSON.stringify(state));
     if (retainForMs === undefined) this.#expires.delete(state.id);
     else this.#expires.set(state.id, this.#now() + retainForMs);
+    if (retainForMs !== undefined && compactAfterMs !== undefined && compactAfterMs < retainForMs)
+      this.#compactAt.set(state.id, this.#now() + compactAfterMs);
     if (state.status === 'succeeded') {
       const byCluster = this.#stable.get(state.plan.service) ?? new Map();
       for (const cluster of state.plan.clusters) {

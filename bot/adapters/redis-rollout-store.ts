@@ -10,7 +10,13 @@ import {
   type PendingEffect,
   type RolloutStore,
 } from '../../shared/ports/rollout-store.js';
-import { RolloutState, RolloutStatus } from '../../shared/rollout/state.js';
+import { RolloutState, type RolloutStatus } from '../../shared/rollout/state.js';
+import {
+  decodeSummary,
+  encodeSummary,
+  StoredHistoryEntry,
+  type FinishedRolloutSummary,
+} from './finished-rollout-summary.js';
 
 export interface RedisRolloutStoreOptions {
   /** Prepended to every key this store writes. Default `rollout:`. */
@@ -18,10 +24,14 @@ export interface RedisRolloutStoreOptions {
 }
 
 const DEFAULT_EFFECT_LIMIT = 100;
+const DEFAULT_COMPACT_LIMIT = 100;
 
 /**
  * Key layout (`p` is the prefix):
  * - `p state:<id>`: the state as JSON; `p history:<id>`: list of history entries as JSON.
+ * - `p summary:<id>`: a finished rollout folded by `compactDue` (state and history, deflated; see
+ *   finished-rollout-summary.ts), with the state's expiry; `p history:<id>` then holds only lines
+ *   appended since. `p idx:compact`: finished rollouts by when they are due to be folded.
  * - `p idx:all`, `p idx:service:<service>`, `p idx:status:<status>`: sorted sets of rollout ids
  *   scored by `createdAt`, kept in step with the states by the same scripts that write them.
  * - `p outbox`: sorted set scored by insertion seq, member `<16-digit insertion seq>:<effect id>`,
@@ -57,7 +67,8 @@ export class RedisRolloutStore implements RolloutStore {
   async get(id: string): Promise<RolloutState | undefined> {
     const key = this.#stateKey(id);
     const json = await this.#redis.get(key);
-    return json === null ? undefined : parseRecord(RolloutState, key, json);
+    if (json !== null) return parseRecord(RolloutState, key, json);
+    return (await this.#summary(id))?.state;
   }
 
   async commit(commit: Commit): Promise<void> {
@@ -73,7 +84,14 @@ export class RedisRolloutStore implements RolloutStore {
       [],
       [this.#prefix, filter.service ?? '', String(filter.limit ?? 0), ...(filter.statuses ?? [])],
     )) as [string, string][];
-    return reply.map(([id, json]) => parseRecord(RolloutState, this.#stateKey(id), json));
+    // '' marks a folded rollout: its state is in its summary.
+    return await Promise.all(
+      reply.map(async ([id, json]) =>
+        json === ''
+          ? (await this.#summary(id))?.state
+          : parseRecord(RolloutState, this.#stateKey(id), json),
+      ),
+    ).then((states) => states.filter((s): s is RolloutState => s !== undefined));
   }
 
   async stableVersions(service: string): Promise<Record<string, string>> {
@@ -87,14 +105,22 @@ export class RedisRolloutStore implements RolloutStore {
 
   async history(id: string): Promise<HistoryEntry[]> {
     const key = `${this.#prefix}history:${id}`;
-    const entries = await this.#redis.lrange(key, 0, -1);
-    return entries.map((json) => parseRecord(StoredHistoryEntry, key, json) as HistoryEntry);
+    const [entries, summary] = await Promise.all([
+      this.#redis.lrange(key, 0, -1),
+      this.#redis
+        .exists(this.#summaryKey(id))
+        .then((n) => (n === 1 ? this.#summary(id) : undefined)),
+    ]);
+    const appended = entries.map(
+      (json) => parseRecord(StoredHistoryEntry, key, json) as HistoryEntry,
+    );
+    return summary ? [...summary.history, ...appended] : appended;
   }
 
   async appendHistory(id: string, entry: HistoryEntry): Promise<void> {
     const appended = await this.#run(
       APPEND_HISTORY,
-      [this.#stateKey(id), `${this.#prefix}history:${id}`],
+      [this.#stateKey(id), `${this.#prefix}history:${id}`, this.#summaryKey(id)],
       [JSON.stringify(entry)],
     );
     if (appended === 0) throw new RolloutNotFoundError(id);
@@ -122,9 +148,66 @@ export class RedisRolloutStore implements RolloutStore {
     await this.#run(MARK_EFFECT_DONE, this.#outboxKeys(), [effectId]);
   }
 
+  async compactDue(limit = DEFAULT_COMPACT_LIMIT): Promise<number> {
+    if (limit <= 0) return 0;
+    const due = (await this.#run(
+      COMPACT_DUE,
+      [`${this.#prefix}idx:compact`],
+      [String(limit)],
+    )) as string[];
+    let folded = 0;
+    for (const id of due) {
+      const historyKey = `${this.#prefix}history:${id}`;
+      const [[, json], [, lines]] = (await this.#redis
+        .multi()
+        .get(this.#stateKey(id))
+        .lrange(historyKey, 0, -1)
+        .exec())! as [[unknown, string | null], [unknown, string[]]];
+      if (json === null) {
+        // Expired before it was folded: nothing to fold, and not due any more.
+        await this.#redis.zrem(`${this.#prefix}idx:compact`, id);
+        continue;
+      }
+      let summary: Buffer;
+      try {
+        const state = parseRecord(RolloutState, this.#stateKey(id), json);
+        const history = lines.map(
+          (line) => parseRecord(StoredHistoryEntry, historyKey, line) as HistoryEntry,
+        );
+        summary = encodeSummary({ state, history });
+      } catch (err) {
+        if (!(err instanceof CorruptRecordError)) throw err;
+        // Left as it is for someone to inspect (it still expires): folding must not stall on it.
+        await this.#redis.zrem(`${this.#prefix}idx:compact`, id);
+        continue;
+      }
+      const version = (JSON.parse(json) as { version: number }).version;
+      const args = [id, String(version), String(lines.length), summary];
+      const outcome = await this.#run(FOLD, this.#foldKeys(id), args);
+      if (outcome === 1) folded++;
+    }
+    return folded;
+  }
+
+  #foldKeys(id: string): string[] {
+    const p = this.#prefix;
+    return [this.#stateKey(id), `${p}history:${id}`, this.#summaryKey(id), `${p}idx:compact`];
+  }
+
+  #summaryKey(id: string): string {
+    return `${this.#prefix}summary:${id}`;
+  }
+
+  /** A folded rollout's summary, or `undefined` when there is none. */
+  async #summary(id: string): Promise<FinishedRolloutSummary | undefined> {
+    const key = this.#summaryKey(id);
+    const bytes = await this.#redis.getBuffer(key);
+    return bytes === null ? undefined : decodeSummary(key, bytes);
+  }
+
   async #write(
     mode: 'create' | 'commit',
-    { state, effects, history, retainForMs }: Commit,
+    { state, effects, history, retainForMs, compactAfterMs }: Commit,
   ): Promise<void> {
     const effectArgs = effects.flatMap(({ id, effect }) => {
       // Its seq is the member's: assigned by the script, not part of the stored payload.
@@ -150,6 +233,7 @@ export class RedisRolloutStore implements RolloutStore {
         state.plan.service,
         String(state.createdAt),
         retainForMs === undefined ? '' : String(Math.max(1, Math.ceil(retainForMs))),
+        compactAfterMs === undefined ? '' : String(Math.max(0, Math.ceil(compactAfterMs))),
         ...effectArgs,
       ],
     )) as [string, string?];
@@ -182,7 +266,7 @@ export class RedisRolloutStore implements RolloutStore {
   }
 
   /** EVALSHA, falling back to EVAL when Redis does not have the script (first use, restart). */
-  async #run(script: Script, keys: string[], args: string[]): Promise<unknown> {
+  async #run(script: Script, keys: string[], args: (string | Buffer)[]): Promise<unknown> {
     try {
       return await this.#redis.evalsha(script.sha, keys.length, ...keys, ...args);
     } catch (err) {
@@ -191,15 +275,6 @@ export class RedisRolloutStore implements RolloutStore {
     }
   }
 }
-
-const StoredHistoryEntry = z.object({
-  at: z.number(),
-  version: z.number().int(),
-  actor: z.string(),
-  input: z.string(),
-  status: RolloutStatus,
-  detail: z.string().optional(),
-});
 
 const StoredStable = z.object({ version: z.string(), createdAt: z.number() });
 
@@ -234,8 +309,8 @@ function script(lua: string): Script {
 
 /**
  * create / commit. KEYS: state, history. ARGV: mode, version, state JSON, history JSON ('' for
- * none), prefix, id, status, service, createdAt, retention ms ('' for none), then (effect id,
- * pending-effect JSON) pairs.
+ * none), prefix, id, status, service, createdAt, retention ms ('' for none), compact-after ms
+ * ('' for none), then (effect id, pending-effect JSON) pairs.
  *
  * A retention makes state and history expire and queues the rollout on `p idx:expiring` (scored by
  * when it expires) so a later write takes it out of the indexes. A succeeded rollout records its
@@ -248,7 +323,7 @@ local mode, version, prefix, id = ARGV[1], tonumber(ARGV[2]), ARGV[5], ARGV[6]
 local status, service, createdAt = ARGV[7], ARGV[8], ARGV[9]
 local current = redis.call('GET', stateKey)
 if mode == 'create' then
-  if current then return {'exists'} end
+  if current or redis.call('EXISTS', prefix .. 'summary:' .. id) == 1 then return {'exists'} end
 else
   if not current then return {'missing'} end
   local ok, stored = pcall(cjson.decode, current)
@@ -277,6 +352,10 @@ if retain then
   redis.call('PEXPIRE', stateKey, retain)
   redis.call('PEXPIRE', historyKey, retain)
   redis.call('ZADD', prefix .. 'idx:expiring', nowMs + retain, cjson.encode({id, service, status}))
+  local compactAfter = tonumber(ARGV[11])
+  if compactAfter and compactAfter < retain then
+    redis.call('ZADD', prefix .. 'idx:compact', nowMs + compactAfter, id)
+  end
 else
   redis.call('PERSIST', historyKey)
 end
@@ -305,14 +384,15 @@ end
 local due = redis.call('ZRANGEBYSCORE', prefix .. 'idx:expiring', '-inf', nowMs, 'LIMIT', 0, 20)
 for _, member in ipairs(due) do
   local okm, e = pcall(cjson.decode, member)
-  if okm and type(e) == 'table' and redis.call('EXISTS', prefix .. 'state:' .. tostring(e[1])) == 0 then
+  if okm and type(e) == 'table' and redis.call('EXISTS', prefix .. 'state:' .. tostring(e[1])) == 0
+    and redis.call('EXISTS', prefix .. 'summary:' .. tostring(e[1])) == 0 then
     redis.call('ZREM', prefix .. 'idx:all', e[1])
     redis.call('ZREM', prefix .. 'idx:service:' .. tostring(e[2]), e[1])
     redis.call('ZREM', prefix .. 'idx:status:' .. tostring(e[3]), e[1])
   end
   redis.call('ZREM', prefix .. 'idx:expiring', member)
 end
-for i = 11, #ARGV, 2 do
+for i = 12, #ARGV, 2 do
   local seq = redis.call('INCR', prefix .. 'outbox:seq')
   local member = string.format('%016d', seq) .. ':' .. ARGV[i]
   redis.call('ZADD', prefix .. 'outbox', seq, member)
@@ -324,7 +404,7 @@ return {'ok'}
 
 /**
  * ARGV: prefix, service ('' for any), limit (0 for all), statuses... Replies {{id, state JSON}...}
- * newest first: ZREVRANGE order, so equal createdAt ties go to the greater id.
+ * ('' for the state of a folded rollout: it is in its summary) newest first: ZREVRANGE order, so equal createdAt ties go to the greater id.
  */
 const LIST = script(`
 local prefix, service, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -368,15 +448,56 @@ local out = {}
 for _, id in ipairs(ids) do
   -- A finished rollout whose retention passed is still indexed until a write prunes it: skipped.
   local json = redis.call('GET', prefix .. 'state:' .. id)
-  if json then out[#out + 1] = {id, json} end
+  if json then out[#out + 1] = {id, json}
+  elseif redis.call('EXISTS', prefix .. 'summary:' .. id) == 1 then out[#out + 1] = {id, ''} end
 end
 return out
 `);
 
-/** KEYS: state, history. ARGV: entry JSON. Replies 1, or 0 when the rollout does not exist. */
+/**
+ * KEYS: state, history, summary. ARGV: entry JSON. Replies 1, or 0 when the rollout does not exist.
+ * A folded rollout's lines appended later go to its history list, which expires with its summary.
+ */
 const APPEND_HISTORY = script(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+  return 1
+end
+local ttl = redis.call('PTTL', KEYS[3])
+if ttl == -2 then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+return 1
+`);
+
+/** KEYS: idx:compact. ARGV: limit. The ids due to be folded (by Redis's clock, as WRITE's). */
+const COMPACT_DUE = script(`
+local time = redis.call('TIME')
+local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', nowMs, 'LIMIT', 0, tonumber(ARGV[1]))
+`);
+
+/**
+ * KEYS: state, history, summary, idx:compact. ARGV: id, version, history length, summary bytes.
+ * Folds the rollout if it is still as read (same version, same number of history lines): the
+ * summary takes the state's expiry, state and history go. Replies 1 when folded, 0 when there was
+ * nothing to fold (gone, or not finished), -1 when it changed since it was read (left for later).
+ */
+const FOLD = script(`
+local current = redis.call('GET', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if not current or ttl < 0 then
+  redis.call('ZREM', KEYS[4], ARGV[1])
+  return 0
+end
+local ok, stored = pcall(cjson.decode, current)
+if not ok or type(stored) ~= 'table' or stored.version ~= tonumber(ARGV[2])
+  or redis.call('LLEN', KEYS[2]) ~= tonumber(ARGV[3]) then
+  return -1
+end
+redis.call('SET', KEYS[3], ARGV[4], 'PX', ttl)
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('ZREM', KEYS[4], ARGV[1])
 return 1
 `);
 

@@ -9,6 +9,13 @@ import type { OutgoingMessage, SlackCalls } from './slack-calls.js';
 export interface LaneMessage extends Omit<OutgoingMessage, 'threadTs' | 'channel'> {
   /** Posted at most once across replicas and replays: whoever claims this key posts it. */
   claimKey: string;
+  /**
+   * The claim's group (see `OnceClaims`): a rollout's id, so its many thread lines are one record
+   * rather than one each. `claimKey` need then be unique within the group only.
+   */
+  claimGroup?: string;
+  /** How long the claim holds. Default a day (`MESSAGE_CLAIM_MS`). */
+  claimTtlMs?: number;
   /** Channel lanes only: where to post. */
   channel?: string;
   /**

@@ -179,6 +179,26 @@ describe('CardLanes', () => {
     expect(await cards.get('r1')).toEqual({ channel: 'C1', ts: posts[0]!.ts });
   });
 
+  it('claims a rollout’s replies in its group: once across replicas, one record per rollout', async () => {
+    const { slack, lanes, claims } = setup({ replicas: 2 });
+    const [a, b] = lanes;
+    for (const id of ['r1', 'r2']) {
+      a!.refresh(id);
+      // The same short key in two rollouts' groups: two different lines.
+      for (const lane of [a!, b!])
+        lane.reply(id, {
+          text: `${id} started`,
+          claimKey: 't:1',
+          claimGroup: id,
+          claimTtlMs: 5_000,
+        });
+    }
+    await Promise.all([a!.idle(), b!.idle()]);
+    const lines = slack.posts().filter((p) => p.message.threadTs !== undefined);
+    expect(lines.map((p) => p.message.text).sort()).toEqual(['r1 started', 'r2 started']);
+    expect(claims.size).toBe(2 + 2); // the two card-post claims, and one group per rollout
+  });
+
   it('gives up a call Slack refuses for good, and goes on with the next', async () => {
     const { slack, lanes } = setup();
     const [lane] = lanes;

@@ -23,10 +23,10 @@ export type {
 /** How long a replica holds the right to post a card while it posts it. */
 const POST_CLAIM_MS = 30_000;
 /**
- * Replies and alerts are claimed for a day. The claim only guards a replay of their effect: one
- * delivered but not yet marked done (a crash in between, replayed at the next start, or another
- * replica's drain racing this one). A bot down for longer than a day may post such a line twice;
- * one claim key per thread line must not outlive that need (it is one key per transition).
+ * Replies and alerts are claimed for a day by default. The claim only guards a replay of their
+ * effect: one delivered but not yet marked done (a crash in between, replayed at the next start, or
+ * another replica's drain racing this one). A bot down for longer than a day may post such a line
+ * twice; a claim must not outlive that need (a rollout's are grouped: one record per rollout).
  */
 export const MESSAGE_CLAIM_MS = 24 * 3_600_000;
 /** How often a replica that lost the post claim looks for the winner's card. */
@@ -227,7 +227,8 @@ export class CardLanes {
     if (this.abort.signal.aborted) {
       return Promise.reject(new Error('Slack lanes stopped: not sending'));
     }
-    const existing = this.queued.get(message.claimKey);
+    const onceKey = `${message.claimGroup ?? ''} ${message.claimKey}`;
+    const existing = this.queued.get(onceKey);
     if (existing) return existing;
     let resolve!: () => void;
     let reject!: (err: Error) => void;
@@ -237,8 +238,8 @@ export class CardLanes {
     });
     // Callers that do not care (thread lines) may drop the promise: its rejection is logged here.
     promise.catch(() => undefined);
-    const settled = () => this.queued.delete(message.claimKey);
-    this.queued.set(message.claimKey, promise);
+    const settled = () => this.queued.delete(onceKey);
+    this.queued.set(onceKey, promise);
     const lane = this.laneOf(laneKey, rolloutId);
     const priority = message.priority ?? 'transition';
     const queued: Queued = {
@@ -271,7 +272,7 @@ export class CardLanes {
   private async giveUp(message: Queued, err: Error): Promise<void> {
     if (message.claimed) {
       await this.options.claims
-        .release(message.claimKey)
+        .release(message.claimKey, message.claimGroup)
         .catch((releaseErr: unknown) =>
           this.options.logger.warn(
             { err: releaseErr, claimKey: message.claimKey },
@@ -556,7 +557,8 @@ export class CardLanes {
   /** Posts the message, or finds its claim taken (sent by another replica or an earlier run). */
   private async send(lane: Lane, message: Queued): Promise<void> {
     if (!message.claimed) {
-      if (!(await this.options.claims.claim(message.claimKey, MESSAGE_CLAIM_MS))) return;
+      const ttlMs = message.claimTtlMs ?? MESSAGE_CLAIM_MS;
+      if (!(await this.options.claims.claim(message.claimKey, ttlMs, message.claimGroup))) return;
       message.claimed = true;
     }
     const channel = this.channelOf(lane, message);

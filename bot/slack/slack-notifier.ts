@@ -11,7 +11,7 @@ import type { SlackPriority } from '../../shared/ports/slack-budget.js';
 import { isTerminal, type AlertKind, type RolloutState } from '../../shared/rollout/state.js';
 import { alertView, clusterAlertText } from './alert-messages.js';
 import { renderCard } from './card.js';
-import type { CardLanes, RenderedCard } from './card-lanes.js';
+import { MESSAGE_CLAIM_MS, type CardLanes, type RenderedCard } from './card-lanes.js';
 import type { SurfaceMetrics } from './metrics.js';
 import { threadLine } from './thread-lines.js';
 
@@ -46,9 +46,6 @@ function cardPriority(cause: TransitionCause): SlackPriority {
   return 'transition';
 }
 
-/** Long enough for any replay of the last card update (as thread-line claims). */
-const ENDED_CLAIM_MS = 24 * 3_600_000;
-
 /**
  * The Notifier on Slack: the rollout card (posted once, then updated in place), a thread reply
  * per transition people care about, and alerts that page the service's on-call group. `CardLanes`
@@ -69,7 +66,8 @@ export class SlackNotifier implements Notifier {
         .reply(state.id, {
           text: line,
           priority: ROUTINE_LINES.has(cause.input) ? 'routine' : 'transition',
-          claimKey: `thread:${state.id}:${cause.version ?? `${state.version}:${digest(JSON.stringify(cause))}`}`,
+          claimKey: `t:${cause.version ?? `${state.version}:${digest(JSON.stringify(cause))}`}`,
+          ...this.claimOf(state),
         })
         .catch(() => undefined);
     }
@@ -87,7 +85,8 @@ export class SlackNotifier implements Notifier {
       blocks: view.blocks,
       broadcast: view.broadcast,
       priority: 'alert',
-      claimKey: `alert:${state.id}:${kind}:${digest(message)}`,
+      claimKey: `a:${kind}:${digest(message)}`,
+      ...this.claimOf(state),
     });
   }
 
@@ -117,6 +116,15 @@ export class SlackNotifier implements Notifier {
     if (failed) throw failed.reason;
   }
 
+  /**
+   * A rollout's claims (thread lines, alerts, its end) are one record, which lasts no longer than
+   * the rollout's own: once that expired, nothing of the rollout is replayed that they could guard.
+   */
+  private claimOf(state: RolloutState): { claimGroup: string; claimTtlMs: number } {
+    const retention = this.options.policy().retention.finishedRollouts;
+    return { claimGroup: state.id, claimTtlMs: Math.min(MESSAGE_CLAIM_MS, retention) };
+  }
+
   /** The card goes when the rollout does (`retention.finishedRollouts` after its end). */
   private async retainCard(state: RolloutState): Promise<void> {
     try {
@@ -129,7 +137,8 @@ export class SlackNotifier implements Notifier {
   /** Counted once across replicas and replays, by whoever first sees the end. */
   private async countEnded(state: RolloutState, outcome: string): Promise<void> {
     try {
-      if (await this.options.claims.claim(`ended:${state.id}`, ENDED_CLAIM_MS)) {
+      const { claimGroup, claimTtlMs } = this.claimOf(state);
+      if (await this.options.claims.claim('ended', claimTtlMs, claimGroup)) {
         this.options.metrics.rolloutsEnded.inc({ service: state.plan.service, outcome });
       }
     } catch (err) {

@@ -40,6 +40,11 @@ export interface Commit {
    * commit (and it leaves `list`). `stableVersions` keeps what it made stable.
    */
   retainForMs?: number;
+  /**
+   * With `retainForMs`: this long after the commit, `compactDue` folds the finished rollout's
+   * state and history into one compact summary record (its working state has gone by then).
+   */
+  compactAfterMs?: number;
 }
 
 /**
@@ -92,6 +97,13 @@ export interface RolloutStore {
   pendingEffects(limit?: number, after?: number): Promise<PendingEffect[]>;
   /** Idempotent: marking an unknown or already-done effect is not an error. */
   markEffectDone(effectId: string): Promise<void>;
+  /**
+   * Folds up to `limit` (default 100) finished rollouts whose `compactAfterMs` passed into one
+   * compact summary record each, kept until their retention ends. Lossless: `get`, `list`,
+   * `history` and `appendHistory` answer as before. Returns how many it folded. Safe on several
+   * replicas at once: each rollout is folded once, and one changed meanwhile is left for later.
+   */
+  compactDue(limit?: number): Promise<number>;
 }
 
 export class RolloutNotFoundError extends RolloutError {

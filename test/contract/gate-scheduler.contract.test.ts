@@ -300,7 +300,7 @@ describe('BullGateScheduler: durability', () => {
     }
   });
 
-  it('finds jobs to cancel through a per-rollout set, not by scanning the queue', async () => {
+  it('finds jobs to cancel through a per-rollout hash, not by scanning the queue', async () => {
     const redis = new Redis(server.url);
     const scheduler = new BullGateScheduler({
       url: server.url,
@@ -311,13 +311,12 @@ describe('BullGateScheduler: durability', () => {
       const r = 'svc:with:colons';
       await scheduler.schedule({ rolloutId: r, stageIndex: 0, tick: 1 }, 60_000);
       await scheduler.schedule({ rolloutId: r, stageIndex: 0, tick: 2 }, 60_000);
-      const trackingKey = `gt:gate-rollouts:tracked:${encodeURIComponent(r)}`;
-      expect((await redis.smembers(trackingKey)).sort()).toEqual([
-        gateJobId({ rolloutId: r, stageIndex: 0, tick: 1 }),
-        gateJobId({ rolloutId: r, stageIndex: 0, tick: 2 }),
-      ]);
+      const ticksKey = `gt:gate-ticks:tracked:${encodeURIComponent(r)}`;
+      // Claimed and tracked (c); after cancel claimed but no longer tracked (d).
+      expect(await redis.hgetall(ticksKey)).toEqual({ '0-1': 'c', '0-2': 'c' });
       expect(await scheduler.cancel(r)).toBe(2);
-      expect(await redis.smembers(trackingKey)).toEqual([]);
+      expect(await redis.hgetall(ticksKey)).toEqual({ '0-1': 'd', '0-2': 'd' });
+      expect(await scheduler.cancel(r)).toBe(0);
       expect(await redis.keys('gt:tracked:gate-*')).toEqual([]);
     } finally {
       await scheduler.close();
@@ -352,12 +351,11 @@ describe('BullGateScheduler: durability', () => {
         expect(jobs).toHaveLength(2);
       }, WAIT);
 
-      // Every key of ours expires, no later than `retentionMs` after the job was due.
-      const ours = [
-        ...(await redis.keys('gb:gate-claims:*')),
-        ...(await redis.keys('gb:gate-rollouts:*')),
-      ];
-      expect(ours).toHaveLength(8);
+      // One key of ours for the rollout's 7 ticks; it expires, no later than `retentionMs` after
+      // the last job was due.
+      const ours = await redis.keys('gb:gate-ticks:*');
+      expect(ours).toHaveLength(1);
+      expect(await redis.hlen(ours[0]!)).toBe(7);
       for (const key of ours) {
         const ttl = await redis.pttl(key);
         expect(ttl).toBeGreaterThan(0);
@@ -379,7 +377,39 @@ describe('BullGateScheduler: durability', () => {
     }
   });
 
-  it('claims a tick until retentionMs after it is due, and never shortens the tracking set', async () => {
+  it('by default removes a job as it completes and keeps the queue event stream short', async () => {
+    const redis = new Redis(server.url);
+    const scheduler = new BullGateScheduler({
+      url: server.url,
+      queueName: 'removed',
+      prefix: 'gr',
+      maxEvents: 10,
+    });
+    try {
+      const r = aRolloutId();
+      const { runs, handler } = recorder();
+      await scheduler.start(handler);
+      const jobs = 60;
+      for (let tick = 1; tick <= jobs; tick++)
+        await scheduler.schedule({ rolloutId: r, stageIndex: 0, tick }, 0);
+      await vi.waitFor(() => expect(runs).toHaveLength(jobs), WAIT);
+      await vi.waitFor(async () => {
+        const left = (await redis.keys('gr:removed:gate-*')).filter((k) => !k.endsWith(':lock'));
+        expect(left).toEqual([]);
+      }, WAIT);
+      // Each job adds several events (added, active, completed…): far more than kept. Redis trims
+      // a stream by whole nodes (100 entries), so "about 10" is at most 10 + 100.
+      expect(await redis.xlen('gr:removed:events')).toBeLessThanOrEqual(10 + 100);
+      expect(await redis.hget('gr:removed:meta', 'opts.maxLenEvents')).toBe('10');
+      // The ticks stay claimed: none runs again.
+      expect(await scheduler.schedule({ rolloutId: r, stageIndex: 0, tick: 1 }, 0)).toBe(false);
+    } finally {
+      await scheduler.close();
+      await redis.quit();
+    }
+  });
+
+  it('claims a tick until retentionMs after it is due, and never shortens the rollout hash', async () => {
     const redis = new Redis(server.url);
     const scheduler = new BullGateScheduler({
       url: server.url,
@@ -391,12 +421,10 @@ describe('BullGateScheduler: durability', () => {
       const r = aRolloutId();
       await scheduler.schedule({ rolloutId: r, stageIndex: 0, tick: 1 }, 600_000);
       await scheduler.schedule({ rolloutId: r, stageIndex: 0, tick: 2 }, 0);
-      const claim = `gtl:gate-claims:ttl:${gateJobId({ rolloutId: r, stageIndex: 0, tick: 1 })}`;
-      expect(await redis.pttl(claim)).toBeGreaterThan(600_000);
-      expect(await redis.pttl(claim)).toBeLessThanOrEqual(660_000);
-      expect(await redis.pttl(`gtl:gate-rollouts:ttl:${encodeURIComponent(r)}`)).toBeGreaterThan(
-        600_000,
-      );
+      const ticks = `gtl:gate-ticks:ttl:${encodeURIComponent(r)}`;
+      // Tick 2 (due now, 60 s) did not shorten what tick 1 (due in 600 s) needs: 660 s.
+      expect(await redis.pttl(ticks)).toBeGreaterThan(600_000);
+      expect(await redis.pttl(ticks)).toBeLessThanOrEqual(660_000);
     } finally {
       await scheduler.close();
       await redis.quit();
@@ -413,6 +441,7 @@ describe('BullGateScheduler: durability', () => {
     expect(
       () => new BullGateScheduler({ url: server.url, keepCompleted: { age: 60, count: -1 } }),
     ).toThrow(/keepCompleted/);
+    expect(() => new BullGateScheduler({ url: server.url, maxEvents: 0 })).toThrow(/maxEvents/);
   });
 });
 

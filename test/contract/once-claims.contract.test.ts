@@ -37,4 +37,41 @@ describe.each([
     expect(await claims.claim('effect:e-1', 60_000)).toBe(true);
     expect(await claims.claim('effect:e-1', 60_000)).toBe(false);
   });
+
+  it('keeps grouped claims apart from plain ones and from other groups', async () => {
+    const claims = create();
+    const [a, b] = [`r-${Math.random()}`, `r-${Math.random()}`];
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () => claims.claim('thread:3', 60_000, a)),
+    );
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect(await claims.claim('thread:3', 60_000, b)).toBe(true);
+    expect(await claims.claim('thread:3', 60_000)).toBe(true);
+    expect(await claims.claim('thread:4', 60_000, a)).toBe(true);
+  });
+
+  it('holds a grouped claim until the group ends: its longest time-to-live', async () => {
+    const claims = create();
+    const [kept, alone] = [`r-${Math.random()}`, `r-${Math.random()}`];
+    expect(await claims.claim('short', 20, kept)).toBe(true);
+    expect(await claims.claim('long', 60_000, kept)).toBe(true);
+    expect(await claims.claim('short', 20, alone)).toBe(true);
+    // A group whose only claim asked for 20 ms ends, and its key is granted again…
+    await expect
+      .poll(() => claims.claim('short', 20, alone), { timeout: 2000, interval: 10 })
+      .toBe(true);
+    // …while the same key in a group that also holds a 60 s claim stays held.
+    expect(await claims.claim('short', 20, kept)).toBe(false);
+  });
+
+  it('grants a grouped key again at once after its winner released it', async () => {
+    const claims = create();
+    const group = `r-${Math.random()}`;
+    expect(await claims.claim('alert:x', 60_000, group)).toBe(true);
+    await claims.release('alert:x', group);
+    await claims.release('alert:x', group);
+    await claims.release('never-claimed', 'no-such-group');
+    expect(await claims.claim('alert:x', 60_000, group)).toBe(true);
+    expect(await claims.claim('alert:x', 60_000, group)).toBe(false);
+  });
 });

@@ -224,6 +224,55 @@ describe.each([memoryHarness(), redisHarness()])('RolloutStore contract: $name',
       expect((await store.list()).map((s) => s.id)).toEqual([kept.id]);
     });
 
+    it('folds a finished rollout into its summary once due: every read answers as before', async () => {
+      const v0 = aRolloutState().withService('folded').build();
+      const v1 = nextVersion(v0, { status: 'aborted' });
+      const running = aRolloutState()
+        .withService('folded')
+        .createdAt(v0.createdAt - 1)
+        .build();
+      await store.create(aCommit(v0));
+      await store.create(aCommit(running));
+      await store.commit({
+        ...aCommit(v1, [], { input: 'abort' }),
+        retainForMs: 60_000,
+        compactAfterMs: 50,
+      });
+      const history = await store.history(v0.id);
+      expect(await store.compactDue()).toBe(0); // not due yet
+
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      expect(await store.compactDue()).toBe(1);
+      expect(await store.compactDue()).toBe(0); // once
+      expect(await store.get(v0.id)).toEqual(v1);
+      expect(await store.history(v0.id)).toEqual(history);
+      expect(await store.list({ service: 'folded' })).toEqual([v1, running]);
+      expect(await store.list({ statuses: ['aborted'] })).toEqual([v1]);
+      // A denial on the folded rollout is still recorded after its trail; its id stays taken.
+      const denied = aHistoryEntry(v1, { input: 'denied', detail: 'abort refused' });
+      await store.appendHistory(v0.id, denied);
+      expect(await store.history(v0.id)).toEqual([...history, denied]);
+      await expect(store.create(aCommit(v0))).rejects.toBeInstanceOf(RolloutExistsError);
+      // The running rollout was never due: it is untouched.
+      expect(await store.get(running.id)).toEqual(running);
+    });
+
+    it('expires a folded rollout with its retention', async () => {
+      const v0 = aRolloutState().withService('folded-gone').build();
+      const v1 = nextVersion(v0, { status: 'succeeded' });
+      await store.create(aCommit(v0));
+      await store.commit({ ...aCommit(v1), retainForMs: 250, compactAfterMs: 1 });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await store.compactDue()).toBe(1);
+      expect(await store.get(v0.id)).toEqual(v1);
+      await expect.poll(() => store.get(v0.id), { timeout: 3_000, interval: 50 }).toBeUndefined();
+      expect(await store.history(v0.id)).toEqual([]);
+      expect(await store.list({ service: 'folded-gone' })).toEqual([]);
+      await expect(
+        store.appendHistory(v0.id, aHistoryEntry(v1, { input: 'denied' })),
+      ).rejects.toBeInstanceOf(RolloutNotFoundError);
+    });
+
     it('keeps what succeeded rollouts made stable per cluster after they expired, the newest winning', async () => {
       const older = aRolloutState().withService('stable').createdAt(1_000).build();
       older.plan.clusters = ['eu-west', 'us-east'];
@@ -545,6 +594,31 @@ describe('RedisRolloutStore: records it cannot read', () => {
       code: 'corrupt_record',
       key: 'bad3:history:h',
     });
+  });
+
+  it('reports a corrupt summary naming its key, and leaves a corrupt state unfolded', async () => {
+    const store = new RedisRolloutStore(redis, { prefix: 'bad4:' });
+    await redis.set('bad4:summary:s', Buffer.from([1, 2, 3]));
+    await expect(store.get('s')).rejects.toMatchObject({
+      code: 'corrupt_record',
+      key: 'bad4:summary:s',
+    });
+    await redis.set('bad4:summary:s', Buffer.from([9]));
+    await expect(store.get('s')).rejects.toThrow(/bad4:summary:s.*format 9/);
+
+    const state = aRolloutState().withId('c').build();
+    await store.create(aCommit(state));
+    await store.commit({
+      ...aCommit(nextVersion(state, { status: 'aborted' })),
+      retainForMs: 60_000,
+      compactAfterMs: 1,
+    });
+    await redis.set('bad4:state:c', '{"id": "c", ', 'KEEPTTL');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Not folded, and no longer due: a later fold is not stalled behind it.
+    expect(await store.compactDue()).toBe(0);
+    expect(await redis.zcard('bad4:idx:compact')).toBe(0);
+    expect(await redis.get('bad4:state:c')).toBe('{"id": "c", ');
   });
 
   it('refuses a client with an ioredis keyPrefix (its scripts build keys themselves)', () => {

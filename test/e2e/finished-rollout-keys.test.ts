@@ -19,15 +19,27 @@ import { aVerdict, measured } from '../support/plan-builders.js';
 import { privateRedis } from '../support/redis-adapters.js';
 
 /**
- * What one finished rollout leaves in Redis: the e2e policy's checkout (2 clusters, stages 5, 25,
- * 50, 100, gate every 100 ms, bake 300 ms) driven to success through the rollout service and the
- * effect runner on the Redis adapters and BullMQ, with a health sample per cluster per gate tick.
- * Retentions are shortened (rollouts 1.5 s, samples 1 s, gate claims 1 s after due) so "after
- * retention" can be waited for; the effect runner's claims last their real 15 s, so they are
- * counted by expiry rather than waited out.
+ * What one finished rollout leaves in Redis: the e2e policy's checkout on 10 clusters (stages 5,
+ * 25, 50, 100, gate every 100 ms, bake 300 ms) driven to success through the rollout service and
+ * the effect runner on the Redis adapters and BullMQ, with a health sample per cluster per gate
+ * tick. Retentions are shortened (samples and gate claims 1 s, finished rollouts 4 s) so each can
+ * be waited for, and the sweep's folding of finished rollouts is called directly; the effect runner's claims last their real 15 s, so they are counted by expiry
+ * rather than waited out.
  */
 const ROLLOUTS = 5;
-const RETENTION = { finishedRollouts: 1_500, samples: 1_000 };
+const CLUSTERS = ['eu-west', 'us-east', ...Array.from({ length: 8 }, (_, i) => `c${i + 2}`)];
+const RETENTION = { finishedRollouts: 4_000, samples: 1_000 };
+const GATE_CLAIMS_MS = 1_000;
+/** The issue's target: a finished rollout's summary and audit trail, once its working state went. */
+const MAX_BYTES_PER_FINISHED_ROLLOUT = 2_048;
+
+/** The e2e policy with checkout on the ten clusters of `CLUSTERS`. */
+function tenClusterPolicyYaml(): string {
+  const added = CLUSTERS.slice(2);
+  return e2ePolicyYaml()
+    .replace('  us-east: {}\n', `  us-east: {}\n${added.map((c) => `  ${c}: {}\n`).join('')}`)
+    .replace(/(checkout:[^]*?clusters: \[eu-west, us-east)\]/, `$1, ${added.join(', ')}]`);
+}
 
 describe('Redis keys per finished rollout', () => {
   const server = privateRedis();
@@ -38,17 +50,18 @@ describe('Redis keys per finished rollout', () => {
   });
   afterAll(() => server.stop());
 
-  it('leaves only keys that expire, and after the retention nearly nothing', async () => {
+  it('leaves one summary under 2 KB once working state expired, and nothing after retention', async () => {
     let now = Date.now();
     const clock = { now: () => now };
-    const base = parsePolicy(e2ePolicyYaml(), 'e2e-policy.yaml');
+    const base = parsePolicy(tenClusterPolicyYaml(), 'e2e-policy.yaml');
+    expect(base.services['checkout']?.clusters).toEqual(CLUSTERS);
     const policy: Policy = { ...base, retention: RETENTION };
     const store = new RedisRolloutStore(redis);
     const locks = new RedisServiceLocks(redis, undefined, clock);
     const samples = new RedisHealthSampleStore(redis, undefined, RETENTION.samples);
     const scheduler = new BullGateScheduler({
       url: `redis://127.0.0.1:${redis.options.port}`,
-      retentionMs: 1_000,
+      retentionMs: GATE_CLAIMS_MS,
     });
     await scheduler.start(async () => {}); // the gate ticks are driven below; jobs just complete
     const broker = new MemoryTopicBroker();
@@ -122,9 +135,25 @@ describe('Redis keys per finished rollout', () => {
       }
       // Every gate job due and run.
       await new Promise((resolve) => setTimeout(resolve, 500));
-
+      const finished = await finishedIds(redis);
+      expect(finished).toHaveLength(ROLLOUTS);
       const atEnd = await census(redis);
-      await new Promise((resolve) => setTimeout(resolve, RETENTION.finishedRollouts + 200));
+
+      // Samples and gate claims expired; the finished rollouts' records not yet. The bot's sweep
+      // folds each into its summary (compactAfterMs = retention.samples).
+      await new Promise((resolve) => setTimeout(resolve, GATE_CLAIMS_MS + 500));
+      const history = await store.history(finished[0]!);
+      const state = await store.get(finished[0]!);
+      expect(await service.compactFinished()).toBe(ROLLOUTS);
+      expect(await store.get(finished[0]!)).toEqual(state);
+      expect(await store.history(finished[0]!)).toEqual(history);
+      expect((await store.list({ service: 'checkout' })).map((s) => s.id).sort()).toEqual(
+        [...finished].sort(),
+      );
+      const kept = await census(redis);
+      const perRollout = await Promise.all(finished.map((id) => keysOf(redis, id)));
+
+      await new Promise((resolve) => setTimeout(resolve, RETENTION.finishedRollouts));
       // One more write prunes the indexes of rollouts whose retention passed.
       const last = await service.start({
         service: 'payments',
@@ -134,45 +163,77 @@ describe('Redis keys per finished rollout', () => {
       await effects.drain();
       const after = await census(redis, [last.id]);
 
-      const perRollout = (keys: number) => (keys / ROLLOUTS).toFixed(1);
+      const per = (keys: number) => (keys / ROLLOUTS).toFixed(1);
       console.log(
         [
-          `${ROLLOUTS} rollouts, ${gateTicks} gate ticks in all`,
-          `at the end: ${atEnd.total} keys (${perRollout(atEnd.total)} per rollout), ${atEnd.forever} without expiry`,
+          `${ROLLOUTS} rollouts × ${CLUSTERS.length} clusters, ${gateTicks} gate ticks in all`,
+          `at the end: ${atEnd.total} keys (${per(atEnd.total)} per rollout), ${atEnd.forever} without expiry`,
           `  by kind: ${JSON.stringify(atEnd.kinds)}`,
-          `after retention: ${after.total} keys (${perRollout(after.total)} per rollout), ${after.forever} without expiry`,
+          `once samples and gate claims expired: ${kept.total} keys`,
+          `  by kind: ${JSON.stringify(kept.kinds)}`,
+          `  per finished rollout: ${JSON.stringify(perRollout[0])}`,
+          `after retention: ${after.total} keys (${per(after.total)} per rollout), ${after.forever} without expiry`,
           `  by kind: ${JSON.stringify(after.kinds)}`,
           `  still to expire: ${JSON.stringify(after.expiring)}`,
         ].join('\n'),
       );
 
-      // After retention nothing of the finished rollouts is left but what expires on its own
-      // (effect claims, 15 s) and a few keys shared by every rollout.
+      // Once its working state expired, a finished rollout is one summary of its state and audit
+      // trail, under 2 KB at 10 clusters; only the effect runner's 15 s claims are still expiring.
+      for (const keys of perRollout) {
+        expect(keys.byKind).toEqual({ 'rollout:summary': 1 });
+        expect(keys.bytes).toBeLessThan(MAX_BYTES_PER_FINISHED_ROLLOUT);
+      }
+      expect(kept.kinds['rollout:samples']).toBeUndefined();
+      expect(kept.kinds['bull:gate-ticks']).toBeUndefined();
+      expect(kept.kinds['bull:job']).toBeUndefined(); // completed jobs are removed at once
+      expect(kept.expiring['rollout:claim:effect'] ?? 0).toBeLessThanOrEqual(15);
+
+      // After retention nothing of the finished rollouts is left but the effect claims expiring
+      // on their own and keys shared by every rollout (queue meta, outbox, indexes, per service
+      // its fencing number and stable versions): none per rollout.
+      for (const id of finished) expect(await keysOf(redis, id)).toEqual({ bytes: 0, byKind: {} });
       expect(after.kinds['rollout:state']).toBeUndefined();
       expect(after.kinds['rollout:history']).toBeUndefined();
-      expect(after.kinds['rollout:samples']).toBeUndefined();
-      // Kept for good: finished gate jobs (the newest 100 of the queue, whatever the number of
-      // rollouts) and keys shared by all rollouts (queue meta, outbox, indexes, per-service fence
-      // and stable versions): none per rollout.
-      expect(after.kinds['bull:job'] ?? 0).toBeLessThanOrEqual(100);
-      expect(after.forever - (after.kinds['bull:job'] ?? 0)).toBeLessThan(20);
+      expect(after.kinds['rollout:summary']).toBeUndefined();
+      expect(after.kinds['bull:job']).toBeUndefined();
+      expect(after.forever).toBeLessThan(20);
       expect(Object.keys(after.expiring).sort()).toEqual([
         'bull:queue:stalled-check',
         'rollout:claim:effect',
       ]);
       expect(after.expiring['rollout:claim:effect']).toBeLessThanOrEqual(15);
-      expect(await store.stableVersions('checkout')).toEqual({
-        'eu-west': `2.5.${ROLLOUTS - 1}`,
-        'us-east': `2.5.${ROLLOUTS - 1}`,
-      });
-      const indexed = await redis.zcard('rollout:idx:all');
-      expect(indexed).toBe(1); // the payments rollout only
+      const stable = Object.fromEntries(CLUSTERS.map((c) => [c, `2.5.${ROLLOUTS - 1}`]));
+      expect(await store.stableVersions('checkout')).toEqual(stable);
+      const indexed = await redis.zrange('rollout:idx:all', '0', '-1');
+      expect(indexed).toEqual([last.id]);
     } finally {
       await scheduler.close();
       await broker.close();
     }
   }, 60_000);
 });
+
+/** The finished rollouts, from the status index. */
+async function finishedIds(redis: Redis): Promise<string[]> {
+  return await redis.zrange('rollout:idx:status:succeeded', '0', '-1');
+}
+
+/** The keys that name rollout `id`, by kind, and their `MEMORY USAGE` in all. */
+async function keysOf(
+  redis: Redis,
+  id: string,
+): Promise<{ bytes: number; byKind: Record<string, number> }> {
+  const keys = (await redis.keys('*')).filter(
+    (k) => k.includes(id) && kindOf(k) !== 'rollout:claim:effect',
+  );
+  const result = { bytes: 0, byKind: {} as Record<string, number> };
+  for (const key of keys) {
+    result.bytes += Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'));
+    result.byKind[kindOf(key)] = (result.byKind[kindOf(key)] ?? 0) + 1;
+  }
+  return result;
+}
 
 interface Census {
   total: number;
@@ -201,8 +262,8 @@ async function census(redis: Redis, skip: string[] = []): Promise<Census> {
 function kindOf(key: string): string {
   const parts = key.split(':');
   if (parts[0] === 'bull') {
-    // bull:<queue>:<job id or list>; gate claims and tracking sets: bull:gate-claims:…
-    if (parts[1] === 'gate-claims' || parts[1] === 'gate-rollouts') return `bull:${parts[1]}`;
+    // bull:<queue>:<job id or list>; a rollout's gate tick claims: bull:gate-ticks:…
+    if (parts[1] === 'gate-ticks') return `bull:${parts[1]}`;
     return parts[2]?.startsWith('gate-') ? 'bull:job' : `bull:queue:${parts[2] ?? ''}`;
   }
   if (parts[1] === 'claim') return `rollout:claim:${parts[2]}`;
