@@ -77,7 +77,21 @@ export function scaleTable(report: ScaleReport): string {
       'command → stage_applied p50 / p99',
       (r) => `${r.commandLatency.p50Ms} / ${r.commandLatency.p99Ms} ms`,
     ],
+    [
+      'command legs p50/p99 ms',
+      (r) =>
+        Object.entries(r.commandLegs)
+          .map(([leg, q]) => `${leg} ${q.p50Ms}/${q.p99Ms}`)
+          .join(', '),
+    ],
     ['bot RSS peak', (r) => `${r.bot.peakRssMb.join(', ')} MB`],
+    [
+      'bot at peak: heap total / used, external',
+      (r) => {
+        const m = r.bot.memoryAtPeakMb;
+        return m ? `${m.heapTotal} / ${m.heapUsed}, ${m.external} MB` : '—';
+      },
+    ],
     ['bot CPU per rollout', (r) => `${r.bot.cpuSecondsPerRollout} s`],
     [
       'agent RSS peak (max, mean)',

@@ -15,6 +15,7 @@ import { startScaleStack, STORE_PREFIX, type ScaleStack } from './scale-stack.js
 import { percentile, round } from '../stats.js';
 
 const POLL_MS = 2_000;
+export const COMMAND_LEGS = ['outbox', 'produce', 'agent', 'events', 'handle'] as const;
 const NEW_VERSION = '2.0.0';
 
 export interface ScaleSizeResult {
@@ -29,7 +30,18 @@ export interface ScaleSizeResult {
   eventsBehindAtEnd: number;
   /** `set_weight` publish → `stage_applied` handed to the bot's handler, timed in the bot. */
   commandLatency: { samples: number; p50Ms: number; p99Ms: number };
-  bot: { peakRssMb: number[]; cpuSecondsPerRollout: number };
+  /**
+   * Where a command's time goes, p50/p99 ms per leg (`bot-probe.ts`): the outbox (stored →
+   * publish), the Kafka send, the agent (sent → its `stage_applied`), the events' way back to the
+   * bot's handler, and the handler.
+   */
+  commandLegs: Record<(typeof COMMAND_LEGS)[number], { p50Ms: number; p99Ms: number }>;
+  bot: {
+    peakRssMb: number[];
+    cpuSecondsPerRollout: number;
+    /** `process.memoryUsage()` of a bot at its peak RSS, in MB (`bot-probe.ts`). */
+    memoryAtPeakMb?: { rss: number; heapTotal: number; heapUsed: number; external: number };
+  };
   agents: { peakRssMb: { max: number; mean: number }; cpuSecondsPerRollout: number };
   redis: {
     /** (used_memory at its peak − before the run) / N. */
@@ -162,7 +174,13 @@ async function measure(
     agentMetrics: await Promise.all(s.agents.map((a) => s.scrape(a.metricsUrl))),
     processes: await s.processReadings(),
     latencies: await s.probeLatencies(),
+    legs: await s.probeLegs(),
+    memory: await s.probeMemory(),
   };
+  const peakMemory = after.memory.reduce<number[] | undefined>(
+    (peak, row) => (peak === undefined || row[0]! > peak[0]! ? row : peak),
+    undefined,
+  );
   const afterGateLag = histogramOf(after.bot, 'rollout_gate_lag_seconds');
   const succeeded = await countSucceeded(s, n, size.clusters);
 
@@ -240,9 +258,26 @@ async function measure(
       p50Ms: round(percentile(lat, 50)),
       p99Ms: round(percentile(lat, 99)),
     },
+    commandLegs: Object.fromEntries(
+      COMMAND_LEGS.map((leg, i) => {
+        const values = after.legs.map((row) => row[i]!);
+        return [
+          leg,
+          { p50Ms: round(percentile(values, 50)), p99Ms: round(percentile(values, 99)) },
+        ];
+      }),
+    ) as ScaleSizeResult['commandLegs'],
     bot: {
       peakRssMb: peakRss.bots.map(mb),
       cpuSecondsPerRollout: round(cpuOf(after.processes.bots, before.processes.bots) / n, 3),
+      ...(peakMemory && {
+        memoryAtPeakMb: {
+          rss: mb(peakMemory[0]!),
+          heapTotal: mb(peakMemory[1]!),
+          heapUsed: mb(peakMemory[2]!),
+          external: mb(peakMemory[3]!),
+        },
+      }),
     },
     agents: {
       peakRssMb: {

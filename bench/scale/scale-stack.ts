@@ -66,6 +66,10 @@ export interface ScaleStack {
   scrape(url: string): Promise<Sample[]>;
   processReadings(): Promise<{ bots: ProcessReading[]; agents: ProcessReading[] }>;
   probeLatencies(): Promise<number[]>;
+  /** The probe's per-leg split of each command (see `bot-probe.ts`), one row per command. */
+  probeLegs(): Promise<number[][]>;
+  /** The bot processes' `process.memoryUsage()` every 5 s (see `bot-probe.ts`), all bots' rows. */
+  probeMemory(): Promise<number[][]>;
   stop(): Promise<void>;
 }
 
@@ -215,6 +219,24 @@ export async function startScaleStack(options: {
         for (const line of text.split('\n')) if (line !== '') all.push(Number(line));
       }
       return all;
+    },
+    async probeLegs() {
+      const rows: number[][] = [];
+      for (const bot of bots) {
+        const text = await readFile(`${bot.probeFile}.legs`, 'utf8').catch(() => '');
+        for (const line of text.split('\n'))
+          if (line !== '') rows.push(line.split(' ').map(Number));
+      }
+      return rows;
+    },
+    async probeMemory() {
+      const rows: number[][] = [];
+      for (const bot of bots) {
+        const text = await readFile(`${bot.probeFile}.mem`, 'utf8').catch(() => '');
+        for (const line of text.split('\n'))
+          if (line !== '') rows.push(line.split(' ').map(Number));
+      }
+      return rows;
     },
     stop,
   };

@@ -19,6 +19,8 @@ import type {
 } from '../ports/topic-broker.js';
 import { HandlerRetryOptions, pause, retryDelayMs, runHandler } from './handler-retry.js';
 import { pinoLogCreator } from './kafkajs-log.js';
+import { OffsetCommitter, type PartitionOffset } from './offset-committer.js';
+import { ProduceBatcher } from './produce-batcher.js';
 
 /**
  * Options of the Kafka topic broker, field by field. Timings are in milliseconds; the defaults
@@ -94,7 +96,8 @@ type Settings = z.infer<typeof KafkaTopicBrokerOptions>;
  * The topic broker over Kafka (kafkajs 2.2.4). Producer: acks from all in-sync replicas, one
  * request in flight per broker so retries cannot reorder, no idempotent mode (the librdkafka mock
  * rejects it; consumers dedupe by envelope id). Consumers: one kafkajs consumer per subscription,
- * manual commit of `offset + 1` after the handler resolved, rejecting handlers retried in
+ * manual commit of `offset + 1` after the handler resolved (gathered per partition, off the
+ * handler's path: see `OffsetCommitter`), rejecting handlers retried in
  * process (an error reaching kafkajs would crash-loop the consumer on that record). Topics are
  * auto-created by the broker: no admin client.
  */
@@ -106,6 +109,7 @@ export class KafkaTopicBroker implements TopicBroker {
   private producerReady: Promise<void> | undefined;
   private readonly subscriptions = new Set<KafkaSubscription>();
   private closing: Promise<void> | undefined;
+  private readonly outgoing: ProduceBatcher;
 
   constructor(options: KafkaTopicBrokerOptions) {
     const { logger, ...rest } = options;
@@ -124,8 +128,18 @@ export class KafkaTopicBroker implements TopicBroker {
       maxInFlightRequests: 1,
       allowAutoTopicCreation: true,
     });
+    this.outgoing = new ProduceBatcher((topicMessages) =>
+      this.producer.sendBatch({ acks: -1, topicMessages }).then(() => undefined),
+    );
   }
 
+  /**
+   * Records produced while a send is on its way (or in the same turn of the event loop) go out
+   * together in the next send: one produce request for many records instead of one each. The
+   * producer allows one request in flight anyway (so retries cannot reorder), so a record never
+   * waits longer than it would have behind the others' own sends, and records keep the order of
+   * the calls (per key, the order consumers see). A failed send rejects every record in it.
+   */
   async produce(topic: string, key: string | null, value: Buffer | string): Promise<void> {
     this.assertOpen();
     this.producerReady ??= this.producer.connect().catch((err: unknown) => {
@@ -133,7 +147,13 @@ export class KafkaTopicBroker implements TopicBroker {
       throw explainConnectionError(err, this.settings);
     });
     await this.producerReady;
-    await this.producer.send({ topic, acks: -1, messages: [{ key, value }] });
+    this.assertOpen();
+    return this.outgoing.add({ topic, key, value });
+  }
+
+  /** Produce requests sent so far (each carries one or more records); for metrics and tests. */
+  get sends(): number {
+    return this.outgoing.sends;
   }
 
   async subscribe(
@@ -207,6 +227,7 @@ export class KafkaTopicBroker implements TopicBroker {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await Promise.all([...this.subscriptions].map((s) => s.stop()));
+      await this.outgoing.idle();
       if (this.producerReady) {
         await this.producerReady.catch(() => undefined);
         await this.producer.disconnect().catch((err: unknown) => {
@@ -317,6 +338,10 @@ function errorType(err: unknown): string | undefined {
  */
 class KafkaSubscription implements Subscription {
   private consumer: Consumer | undefined;
+  /** Commits of the current consumer (a replaced consumer's group membership is gone). */
+  private committer: OffsetCommitter | undefined;
+  /** `eachMessage` calls still running, so `stop` commits what they handled before leaving. */
+  private readonly running = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
   private recreating: Promise<void> | undefined;
   private stopped: Promise<void> | undefined;
@@ -360,6 +385,8 @@ class KafkaSubscription implements Subscription {
       allowAutoTopicCreation: true,
     });
     this.consumer = consumer;
+    const committer = new OffsetCommitter((offsets) => this.commit(consumer, offsets));
+    this.committer = committer;
     consumer.on(consumer.events.GROUP_JOIN, () => {
       this.joined = true;
       this.markJoined();
@@ -373,7 +400,11 @@ class KafkaSubscription implements Subscription {
     await consumer.run({
       autoCommit: false,
       partitionsConsumedConcurrently: this.settings.consumer.partitionsConsumedConcurrently,
-      eachMessage: (payload) => this.eachMessage(consumer, payload),
+      eachMessage: (payload) => {
+        const run = this.eachMessage(consumer, committer, payload);
+        this.running.add(run);
+        return run.finally(() => this.running.delete(run));
+      },
     });
   }
 
@@ -381,6 +412,10 @@ class KafkaSubscription implements Subscription {
     this.stopped ??= (async () => {
       this.stopping.abort();
       await this.recreating;
+      // Handlers finish (or are abandoned) first, then what they handled is committed while this
+      // member still owns the partitions; only then does it leave the group.
+      await Promise.allSettled([...this.running]);
+      await this.committer?.flush();
       await this.consumer?.disconnect().catch((err: unknown) => {
         this.logger.warn({ err }, 'could not disconnect the Kafka consumer cleanly');
       });
@@ -417,7 +452,11 @@ class KafkaSubscription implements Subscription {
    * tried again here; if this member must let go of the record first (stopping, rebalance), it
    * seeks back so the record is read again rather than skipped.
    */
-  private async eachMessage(consumer: Consumer, payload: EachMessagePayload): Promise<void> {
+  private async eachMessage(
+    consumer: Consumer,
+    committer: OffsetCommitter,
+    payload: EachMessagePayload,
+  ): Promise<void> {
     const { topic, partition, message, heartbeat } = payload;
     const record: BrokerRecord = {
       topic,
@@ -443,7 +482,7 @@ class KafkaSubscription implements Subscription {
       );
       if (!(await this.waitBeforeRetry(delayMs, heartbeat))) return this.rewind(consumer, record);
     }
-    await this.commit(consumer, record);
+    committer.mark({ topic, partition, offset: (BigInt(record.offset) + 1n).toString() });
   }
 
   /** Waits `delayMs`, heartbeating so the group keeps us. False if we should let go instead. */
@@ -463,13 +502,14 @@ class KafkaSubscription implements Subscription {
     }
   }
 
-  /** Commits `offset + 1`. A commit that keeps failing is logged: the record may come again. */
-  private async commit(consumer: Consumer, record: BrokerRecord): Promise<void> {
-    const { topic, partition } = record;
-    const offset = (BigInt(record.offset) + 1n).toString();
+  /**
+   * Commits handled offsets (each the handled record's + 1). A commit that keeps failing is
+   * logged: its records may come again.
+   */
+  private async commit(consumer: Consumer, offsets: PartitionOffset[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await consumer.commitOffsets([{ topic, partition, offset }]);
+        await consumer.commitOffsets(offsets);
         return;
       } catch (err) {
         const membershipLost = MEMBERSHIP_ERRORS.has(errorType(err) ?? '');
@@ -479,8 +519,8 @@ class KafkaSubscription implements Subscription {
           this.stopping.signal.aborted
         ) {
           this.logger.warn(
-            { err, topic, partition, offset: record.offset, attempt },
-            'could not commit a handled record; it may be delivered again',
+            { err, offsets, attempt },
+            'could not commit handled records; they may be delivered again',
           );
           return;
         }
