@@ -113,7 +113,7 @@ export class ReleaseRunner {
     }
   }
 
-  private async execute({ releaseId, effect }: PendingReleaseEffect): Promise<void> {
+  private async execute({ id, releaseId, effect }: PendingReleaseEffect): Promise<void> {
     switch (effect.type) {
       case 'start_member':
         return this.startMember(releaseId, effect);
@@ -140,7 +140,9 @@ export class ReleaseRunner {
         return;
       }
       case 'release_thread_line':
-        return this.withRelease(releaseId, (s) => this.deps.notifier.releaseLine(s, effect.text));
+        return this.withRelease(releaseId, (s) =>
+          this.deps.notifier.releaseLine(s, effect.text, id),
+        );
       case 'page':
         return this.withRelease(releaseId, (s) =>
           this.deps.notifier.releasePage(s, effect.services, effect.message),
