@@ -11,6 +11,7 @@ import type { OnceClaims } from '../shared/ports/once-claims.js';
 import type { PendingEffect, RolloutStore } from '../shared/ports/rollout-store.js';
 import type { ServiceLocks } from '../shared/ports/service-locks.js';
 import type { MemberReport } from '../shared/rollout/state.js';
+import { CoalescingPass } from './coalescing-pass.js';
 
 export interface EffectRunnerDeps {
   store: RolloutStore;
@@ -75,8 +76,7 @@ class PoisonEffectError extends RolloutError {
  * the next drain sends it again; a crash before delivery leaves it pending for the next start.
  */
 export class EffectRunner {
-  private running: Promise<void> | undefined;
-  private again = false;
+  private readonly passes = new CoalescingPass(() => this.pass());
   /** Notify effects whose alert is on its way, by effect id: later passes skip them. */
   private readonly inFlight = new Map<string, Promise<void>>();
 
@@ -84,20 +84,13 @@ export class EffectRunner {
 
   /** Runs every pending effect. Concurrent calls coalesce into one more pass. */
   drain(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = this.loop().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+    return this.passes.run();
   }
 
   /** Resolves once no drain is running and every detached alert has settled (tests, shutdown). */
   async idle(): Promise<void> {
-    while (this.running || this.inFlight.size > 0) {
-      await Promise.allSettled([this.running, ...this.inFlight.values()]);
+    while (this.passes.running || this.inFlight.size > 0) {
+      await Promise.allSettled([this.passes.running, ...this.inFlight.values()]);
     }
   }
 
@@ -110,39 +103,36 @@ export class EffectRunner {
    * one cluster's failing or hanging publish, or a Redis blip on housekeeping, never holds up the
    * rollback of the other clusters.
    */
-  private async loop(): Promise<void> {
-    do {
-      this.again = false;
-      const blocked = new Set<string>();
-      let after: number | undefined;
-      for (;;) {
-        const page = await this.deps.store.pendingEffects(BATCH, after);
-        const commandLanes = new Map<string, PendingEffect[]>();
-        const otherLanes = new Map<string, PendingEffect[]>();
-        for (const item of page) {
-          const lane = laneOf(item);
-          const lanes = item.effect.type === 'publish_command' ? commandLanes : otherLanes;
-          const items = lanes.get(lane);
-          if (items) items.push(item);
-          else lanes.set(lane, [item]);
-        }
-        // Lanes run side by side (each in order): a publish that hangs on one cluster's topic
-        // for kafkajs's whole retry cycle holds up only its own lane.
-        const runLane = async ([lane, items]: [string, PendingEffect[]]) => {
-          for (const item of items) {
-            if (blocked.has(lane)) return;
-            if (this.inFlight.has(item.id)) continue;
-            if (!(await this.runOne(item))) blocked.add(lane);
-          }
-        };
-        await Promise.all([
-          forEachConcurrently([...commandLanes], COMMAND_LANES_AT_ONCE, runLane),
-          forEachConcurrently([...otherLanes], LANES_AT_ONCE, runLane),
-        ]);
-        if (page.length < BATCH) break;
-        after = page[page.length - 1]!.seq;
+  private async pass(): Promise<void> {
+    const blocked = new Set<string>();
+    let after: number | undefined;
+    for (;;) {
+      const page = await this.deps.store.pendingEffects(BATCH, after);
+      const commandLanes = new Map<string, PendingEffect[]>();
+      const otherLanes = new Map<string, PendingEffect[]>();
+      for (const item of page) {
+        const lane = laneOf(item);
+        const lanes = item.effect.type === 'publish_command' ? commandLanes : otherLanes;
+        const items = lanes.get(lane);
+        if (items) items.push(item);
+        else lanes.set(lane, [item]);
       }
-    } while (this.again);
+      // Lanes run side by side (each in order): a publish that hangs on one cluster's topic
+      // for kafkajs's whole retry cycle holds up only its own lane.
+      const runLane = async ([lane, items]: [string, PendingEffect[]]) => {
+        for (const item of items) {
+          if (blocked.has(lane)) return;
+          if (this.inFlight.has(item.id)) continue;
+          if (!(await this.runOne(item))) blocked.add(lane);
+        }
+      };
+      await Promise.all([
+        forEachConcurrently([...commandLanes], COMMAND_LANES_AT_ONCE, runLane),
+        forEachConcurrently([...otherLanes], LANES_AT_ONCE, runLane),
+      ]);
+      if (page.length < BATCH) break;
+      after = page[page.length - 1]!.seq;
+    }
   }
 
   /** Claims, runs and marks one effect. False when it did not run (claimed elsewhere, or failed). */

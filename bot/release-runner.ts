@@ -15,6 +15,7 @@ import {
 } from '../shared/release/contract-gate.js';
 import type { ReleaseEffect, ReleaseState } from '../shared/release/state.js';
 import { isTerminal, type RolloutState } from '../shared/rollout/state.js';
+import { CoalescingPass } from './coalescing-pass.js';
 import type { ReleaseService } from './release-service.js';
 import type { RolloutService } from './rollout-service.js';
 
@@ -64,36 +65,25 @@ export class ContractChecksHeldError extends RolloutError {
  * rollout there on the replay and does not start it twice.
  */
 export class ReleaseRunner {
-  private running: Promise<void> | undefined;
-  private again = false;
+  private readonly passes = new CoalescingPass(() => this.pass());
 
   constructor(private readonly deps: ReleaseRunnerDeps) {}
 
   /** Runs every pending effect. Concurrent calls coalesce into one more pass. */
   drain(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = this.loop().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+    return this.passes.run();
   }
 
   async idle(): Promise<void> {
-    while (this.running) await this.running.catch(() => undefined);
+    await this.passes.idle();
   }
 
-  private async loop(): Promise<void> {
-    do {
-      this.again = false;
-      const blocked = new Set<string>();
-      for (const item of await this.deps.store.pendingEffects(BATCH)) {
-        if (blocked.has(item.releaseId)) continue;
-        if (!(await this.runOne(item))) blocked.add(item.releaseId);
-      }
-    } while (this.again);
+  private async pass(): Promise<void> {
+    const blocked = new Set<string>();
+    for (const item of await this.deps.store.pendingEffects(BATCH)) {
+      if (blocked.has(item.releaseId)) continue;
+      if (!(await this.runOne(item))) blocked.add(item.releaseId);
+    }
   }
 
   private async runOne(item: PendingReleaseEffect): Promise<boolean> {
@@ -113,7 +103,7 @@ export class ReleaseRunner {
     }
   }
 
-  private async execute({ releaseId, effect }: PendingReleaseEffect): Promise<void> {
+  private async execute({ id, releaseId, effect }: PendingReleaseEffect): Promise<void> {
     switch (effect.type) {
       case 'start_member':
         return this.startMember(releaseId, effect);
@@ -140,7 +130,9 @@ export class ReleaseRunner {
         return;
       }
       case 'release_thread_line':
-        return this.withRelease(releaseId, (s) => this.deps.notifier.releaseLine(s, effect.text));
+        return this.withRelease(releaseId, (s) =>
+          this.deps.notifier.releaseLine(s, effect.text, id),
+        );
       case 'page':
         return this.withRelease(releaseId, (s) =>
           this.deps.notifier.releasePage(s, effect.services, effect.message),

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { ReleaseService } from '../release-service.js';
 import { systemClock } from '../../shared/clock.js';
-import { SlackReleaseNotifier } from './release-notifier.js';
+import { releaseCardRenderer, releaseIdOfCard, SlackReleaseNotifier } from './release-notifier.js';
 import type { AddressInfo } from 'node:net';
 import { App, HTTPReceiver, SocketModeReceiver, webApi, type Receiver } from '@slack/bolt';
 import type { BotEnv } from '../../shared/config/env.js';
@@ -139,6 +139,15 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
   );
   const budget =
     options.budget ?? new MemorySlackBudget(tuning.slackLimits ?? DEFAULT_SLACK_LIMITS);
+  // Release cards share the rollout cards' lanes (`release:<id>`); the releases are known from
+  // `start`, and no release exists before it.
+  let releasesForCards: ReleaseService | undefined;
+  const renderRollout = cardRenderer({ ...options, logger: log });
+  const renderRelease = releaseCardRenderer({
+    releases: () => releasesForCards,
+    policy: options.policy,
+    clock: systemClock,
+  });
   const lanes = new CardLanes({
     calls,
     budget,
@@ -148,7 +157,10 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
     },
     cards: options.cards,
     claims: options.claims,
-    render: cardRenderer({ ...options, logger: log }),
+    render: async (cardId) => {
+      const releaseId = releaseIdOfCard(cardId);
+      return releaseId === undefined ? renderRollout(cardId) : renderRelease(releaseId);
+    },
     logger: log,
     ...(tuning.cardUpdateIntervalMs !== undefined
       ? { updateIntervalMs: tuning.cardUpdateIntervalMs }
@@ -181,10 +193,9 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
   let healthServer: { close(): Promise<void> } | undefined;
 
   const releaseNotifier = new SlackReleaseNotifier({
-    calls,
+    lanes,
     cards: options.cards,
     policy: options.policy,
-    clock: systemClock,
     logger: log,
   });
 
@@ -195,6 +206,7 @@ export function createSlackSurface(options: SlackSurfaceOptions): SlackSurface {
     metrics,
     async start(service, releases) {
       if (app) throw new Error('the Slack surface is already started');
+      releasesForCards = releases;
       const receiver: Receiver =
         mode === 'http'
           ? guardedHttpReceiver(

@@ -9,8 +9,11 @@ import type { ReleaseState } from '../release/state.js';
 export interface ReleaseNotifier {
   /** The release changed: post its card, or update it in place. */
   releaseChanged(state: ReleaseState): Promise<void>;
-  /** One line in the release's thread. */
-  releaseLine(state: ReleaseState, text: string): Promise<void>;
+  /**
+   * One line in the release's thread. `key`, when given, is the same for every replay of the same
+   * line (the effect's id): an adapter that can say a line once per key does.
+   */
+  releaseLine(state: ReleaseState, text: string, key?: string): Promise<void>;
   /** Pages the on-call groups of `services`, in the release's thread. */
   releasePage(state: ReleaseState, services: string[], message: string): Promise<void>;
 }
