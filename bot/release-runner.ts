@@ -112,6 +112,9 @@ export class ReleaseRunner {
         return;
       case 'check_widening':
         return this.checkWidening(releaseId, effect);
+      case 'widen_member':
+        await this.onMember(effect.rolloutId, { type: 'widen_held', actor: ACTOR });
+        return;
       case 'rollback_member':
         return this.rollBackMember(releaseId, effect);
       case 'pause_member':
@@ -252,8 +255,8 @@ export class ReleaseRunner {
 
   /**
    * Asks a provider's `before_widening` checks again now that its first stage passed (a consumer's
-   * pact may have been published since the release started). Yes: the member widens (`widen_held`)
-   * and the release hears it. No: the release hears the broker's reason and goes back. Unanswered:
+   * pact may have been published since the release started). Yes: the release hears it and lets
+   * the member widen (`widen_member`) unless it is paused. No: the release hears the broker's reason and goes back. Unanswered:
    * pages once and throws `ContractChecksHeldError`, so the effect is retried while the member holds
    * at its first stage, still judged by its gate: silence never widens it. A member the release no
    * longer runs (it went back meanwhile) is left to the rollback.
@@ -263,7 +266,9 @@ export class ReleaseRunner {
     effect: Extract<ReleaseEffect, { type: 'check_widening' }>,
   ): Promise<void> {
     const release = await this.deps.store.get(releaseId);
-    if (release === undefined || release.members[effect.service]?.state !== 'running') return;
+    const member = release?.members[effect.service];
+    // Gone back meanwhile, or already widened (a replayed check): nothing to ask.
+    if (release === undefined || member?.state !== 'running' || !member.awaitingWidening) return;
     if (release.status !== 'running' && release.status !== 'paused') return;
     const checks = contractChecksBefore(
       release.plan,
@@ -277,7 +282,7 @@ export class ReleaseRunner {
         : decideContracts(await askContractChecks(this.deps.contracts, checks));
     switch (decision.outcome) {
       case 'proceed':
-        await this.onMember(effect.rolloutId, { type: 'widen_held', actor: ACTOR });
+        // The release decides whether it widens now (`widen_member`) or after a pause ends.
         await this.deps.releases.applyIfAccepted(releaseId, {
           type: 'contract_verdict',
           service: effect.service,

@@ -62,6 +62,12 @@ export const ReleaseMemberState = z.strictObject({
   endedAt: z.number().optional(),
   /** How its rollout ended when it did not succeed: the breached check, the failed command. */
   outcome: z.string().optional(),
+  /**
+   * Holds after its first stage while its `before_widening` contract checks are asked
+   * (`check_widening`); cleared when a yes lets it widen. A yes that comes while the release is
+   * paused leaves it set, and the resume asks again.
+   */
+  awaitingWidening: z.literal(true).optional(),
 });
 export type ReleaseMemberState = z.infer<typeof ReleaseMemberState>;
 
@@ -164,11 +170,12 @@ export type ReleaseEffect =
   | { type: 'promote_member'; service: string; rolloutId: string }
   /**
    * Ask the member's `before_widening` contract checks (can-i-deploy) again, now that it holds
-   * after its first stage: a yes lets it widen (`widen_held`) and answers `contract_verdict`; a no
-   * answers `contract_verdict` with the broker's reason; no answer pages once and asks again,
-   * never passing it.
+   * after its first stage, and answer `contract_verdict` (a yes, or a no with the broker's reason);
+   * no answer pages once and asks again, never passing it.
    */
   | { type: 'check_widening'; service: string; rolloutId: string }
+  /** The member's checks said yes while the release runs: its rollout widens (`widen_held`). */
+  | { type: 'widen_member'; service: string; rolloutId: string }
   | { type: 'rollback_member'; service: string; rolloutId: string; reason: string }
   | { type: 'pause_member'; service: string; rolloutId: string }
   | { type: 'resume_member'; service: string; rolloutId: string }

@@ -261,7 +261,7 @@ describe('releaseTransition', () => {
       rolloutId: 'rel-7-payments',
     });
     expect(awaiting.state.members.payments?.state).toBe('running');
-    // A yes changes nothing but the thread: the runner lets the member widen.
+    // A yes lets the member widen.
     const yes = drive(awaiting.state, {
       type: 'contract_verdict',
       service: 'payments',
@@ -269,7 +269,16 @@ describe('releaseTransition', () => {
       detail: 'can-i-deploy says yes to 1 check(s)',
     });
     expect(yes.state.status).toBe('running');
+    expect(of(yes.effects, 'widen_member')).toEqual(['payments']);
     expect(of(yes.effects, 'rollback_member')).toEqual([]);
+    // The same yes again (a replayed check) is refused: it widened already.
+    expect(
+      releaseTransition(
+        yes.state,
+        { type: 'contract_verdict', service: 'payments', ok: true, detail: 'again' },
+        1,
+      ),
+    ).toMatchObject({ ok: false, code: 'invalid_transition' });
     // A no: payments (at its first stage) and search go back, checkout never starts.
     const no = drive(awaiting.state, {
       type: 'contract_verdict',
@@ -289,6 +298,35 @@ describe('releaseTransition', () => {
     expect(
       releaseTransition(no.state, { type: 'member_awaiting_widening', service: 'checkout' }, 1),
     ).toMatchObject({ ok: false, code: 'invalid_transition' });
+  });
+
+  it('does not widen a member whose checks say yes while the release is paused; the resume asks again', () => {
+    const awaiting = drive(
+      aRelease(),
+      { type: 'start', actor: 'U1' },
+      { type: 'member_started', service: 'payments' },
+      { type: 'member_awaiting_widening', service: 'payments' },
+      { type: 'pause', actor: 'U2' },
+    ).state;
+    const yes = drive(awaiting, {
+      type: 'contract_verdict',
+      service: 'payments',
+      ok: true,
+      detail: 'can-i-deploy says yes to 1 check(s)',
+    });
+    expect(yes.state.status).toBe('paused');
+    expect(of(yes.effects, 'widen_member')).toEqual([]);
+    expect(yes.state.members.payments?.awaitingWidening).toBe(true);
+    const resumed = drive(yes.state, { type: 'resume', actor: 'U2' });
+    expect(of(resumed.effects, 'check_widening')).toEqual(['payments']);
+    const widened = drive(resumed.state, {
+      type: 'contract_verdict',
+      service: 'payments',
+      ok: true,
+      detail: 'can-i-deploy says yes to 1 check(s)',
+    });
+    expect(of(widened.effects, 'widen_member')).toEqual(['payments']);
+    expect(widened.state.members.payments?.awaitingWidening).toBeUndefined();
   });
 
   it('spares what a held member failure does not touch under rollback-dependents, and promotes it', () => {

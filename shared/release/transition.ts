@@ -147,6 +147,10 @@ function onResume(draft: ReleaseDraft, actor: string): Refusal | undefined {
     if (m.state === 'running' || m.state === 'starting') {
       draft.effects.push({ type: 'resume_member', service, rolloutId: m.rolloutId });
     }
+    // Held before widening through the pause: its checks are asked again (time has passed).
+    if (m.state === 'running' && m.awaitingWidening) {
+      draft.effects.push({ type: 'check_widening', service, rolloutId: m.rolloutId });
+    }
   }
   line(draft, `resumed by ${actor}`);
   promoteIfAllHold(draft);
@@ -234,7 +238,10 @@ function onMemberReport(draft: ReleaseDraft, input: MemberReport): Refusal | und
     refuse('invalid_transition', state, `${input.type} of ${input.service} while it is ${m.state}`);
   switch (input.type) {
     case 'contract_verdict':
-      if (m.state === 'running') return onWideningVerdict(draft, input);
+      if (m.state === 'running') {
+        // A second answer (a replayed check) after the member widened changes nothing.
+        return m.awaitingWidening ? onWideningVerdict(draft, input, m) : stale();
+      }
       if (m.state !== 'waiting' && m.state !== 'starting') return stale();
       if (input.ok) {
         line(draft, `${input.service}: contract check passed (${input.detail})`);
@@ -274,6 +281,7 @@ function onMemberReport(draft: ReleaseDraft, input: MemberReport): Refusal | und
     case 'member_awaiting_widening':
       if (m.state !== 'running' && m.state !== 'starting') return stale();
       m.state = 'running';
+      m.awaitingWidening = true;
       line(
         draft,
         `${input.service} passed its first stage: asking its contract checks before it widens`,
@@ -290,18 +298,31 @@ function onMemberReport(draft: ReleaseDraft, input: MemberReport): Refusal | und
 }
 
 /**
- * The answer to a running member's `before_widening` checks. Yes: a line (the runner lets it
- * widen). No: the member fails with the broker's reason, and the release goes back from there
- * (its rollout, holding at its first stage, is rolled back like any affected member).
+ * The answer to a running member's `before_widening` checks. Yes: it widens, unless the release
+ * is paused, where it keeps holding at its first stage and the resume asks again (a pause means no
+ * traffic moves). No: the member fails with the broker's reason, and the release goes back from
+ * there (its rollout, holding at its first stage, is rolled back like any affected member).
  */
 function onWideningVerdict(
   draft: ReleaseDraft,
   input: Extract<ReleaseInput, { type: 'contract_verdict' }>,
+  m: ReleaseMemberState,
 ): Refusal | undefined {
   if (input.ok) {
+    if (draft.state.status === 'paused') {
+      line(
+        draft,
+        `${input.service}: contract check before widening passed (${input.detail}); ` +
+          'it widens once the release resumes, after asking again',
+      );
+      return undefined;
+    }
+    delete m.awaitingWidening;
     line(draft, `${input.service}: contract check before widening passed (${input.detail})`);
+    draft.effects.push({ type: 'widen_member', service: input.service, rolloutId: m.rolloutId });
     return undefined;
   }
+  delete m.awaitingWidening;
   fail(draft, input.service, 'contract_refused', `${input.service}: ${input.detail}`);
   return undefined;
 }

@@ -230,5 +230,47 @@ export function describeReleaseContractScenarios(
       expect(h.releaseNotifier.pages.filter((p) => p.releaseId === release.id)).toHaveLength(1);
       expect((await h.routeWrites('eu-west', 'payments')).at(-1)?.operation).toBe('promote');
     });
+
+    it('keeps a provider at its first stage when its check says yes while the release is paused; the resume asks again and it widens', async () => {
+      const h = await startWith('verified');
+      const release = await h.releases.start(MEMBERS, actor);
+      await paymentsStarted(h, release.id);
+      broker!.failNext(1_000_000);
+      await waitFor(async () => h.releaseNotifier.pages.find((p) => p.releaseId === release.id), {
+        what: 'the hold to be paged',
+        timeoutMs: 30_000,
+        intervalMs: 20,
+      });
+      expect((await h.releases.act(release.id, { type: 'pause' }, actor)).status).toBe('paused');
+      broker!.failNext(0);
+      await waitFor(
+        async () =>
+          h.releaseNotifier.lines.find(
+            (l) => l.releaseId === release.id && l.text.includes('once the release resumes'),
+          ),
+        { what: 'the yes to be heard while paused', timeoutMs: 30_000, intervalMs: 20 },
+      );
+      // A pause means no traffic moves: the yes does not widen payments.
+      expect(await h.service.get(`${release.id}-payments`)).toMatchObject({
+        status: 'held',
+        stageIndex: 0,
+      });
+      expect(Math.max(...(await paymentsWeights(h)))).toBe(5);
+      expect((await h.releases.get(release.id))?.members.checkout?.state).toBe('waiting');
+
+      const asked = broker!.requests.length;
+      await h.releases.act(release.id, { type: 'resume' }, actor);
+      const done = await waitFor(
+        async () => {
+          const state = await h.releases.get(release.id);
+          return state && ENDED.includes(state.status) ? state : undefined;
+        },
+        { what: `release ${release.id} to end`, timeoutMs: 90_000, intervalMs: 50 },
+      );
+      expect(done.status).toBe('succeeded');
+      // Asked again after the resume, before it widened.
+      expect(broker!.requests.length).toBeGreaterThan(asked);
+      expect((await h.routeWrites('eu-west', 'payments')).at(-1)?.operation).toBe('promote');
+    });
   });
 }
