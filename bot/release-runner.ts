@@ -269,7 +269,9 @@ export class ReleaseRunner {
     const member = release?.members[effect.service];
     // Gone back meanwhile, or already widened (a replayed check): nothing to ask.
     if (release === undefined || member?.state !== 'running' || !member.awaitingWidening) return;
-    if (release.status !== 'running' && release.status !== 'paused') return;
+    // Paused: nothing widens, so nothing to ask; the resume asks again (`awaitingWidening` stays).
+    // Asking now could hold the pause itself behind an unanswering broker.
+    if (release.status !== 'running') return;
     const checks = contractChecksBefore(
       release.plan,
       this.deps.policy(),

@@ -231,7 +231,7 @@ export function describeReleaseContractScenarios(
       expect((await h.routeWrites('eu-west', 'payments')).at(-1)?.operation).toBe('promote');
     });
 
-    it('keeps a provider at its first stage when its check says yes while the release is paused; the resume asks again and it widens', async () => {
+    it('pauses a release whose provider waits on an unanswered check before widening (the pause is not stuck behind it, nothing widens); the resume asks again and it widens', async () => {
       const h = await startWith('verified');
       const release = await h.releases.start(MEMBERS, actor);
       await paymentsStarted(h, release.id);
@@ -242,15 +242,16 @@ export function describeReleaseContractScenarios(
         intervalMs: 20,
       });
       expect((await h.releases.act(release.id, { type: 'pause' }, actor)).status).toBe('paused');
-      broker!.failNext(0);
+      // The pause is not stuck behind the unanswered check: its line reaches the thread.
       await waitFor(
         async () =>
           h.releaseNotifier.lines.find(
-            (l) => l.releaseId === release.id && l.text.includes('once the release resumes'),
+            (l) => l.releaseId === release.id && l.text.startsWith('paused by'),
           ),
-        { what: 'the yes to be heard while paused', timeoutMs: 30_000, intervalMs: 20 },
+        { what: 'the pause to reach the thread', timeoutMs: 30_000, intervalMs: 20 },
       );
-      // A pause means no traffic moves: the yes does not widen payments.
+      broker!.failNext(0);
+      // A pause means no traffic moves: payments stays at its first stage, checkout waits.
       expect(await h.service.get(`${release.id}-payments`)).toMatchObject({
         status: 'held',
         stageIndex: 0,
