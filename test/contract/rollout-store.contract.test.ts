@@ -621,6 +621,26 @@ describe('RedisRolloutStore: records it cannot read', () => {
     expect(await redis.get('bad4:state:c')).toBe('{"id": "c", ');
   });
 
+  it('folds a rollout once when two replicas compact at the same time', async () => {
+    const [a, b] = [0, 1].map(() => new RedisRolloutStore(redis, { prefix: 'twice:' }));
+    const states = Array.from({ length: 5 }, () => aRolloutState().build());
+    for (const state of states) {
+      await a!.create(aCommit(state));
+      await a!.commit({
+        ...aCommit(nextVersion(state, { status: 'aborted' })),
+        retainForMs: 60_000,
+        compactAfterMs: 1,
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const folded = await Promise.all([a!.compactDue(), b!.compactDue(), a!.compactDue()]);
+    expect(folded.reduce((x, y) => x + y, 0)).toBe(states.length);
+    for (const state of states)
+      expect(await b!.get(state.id)).toEqual(nextVersion(state, { status: 'aborted' }));
+    expect(await redis.keys('twice:state:*')).toEqual([]);
+    expect(await redis.keys('twice:summary:*')).toHaveLength(states.length);
+  });
+
   it('refuses a client with an ioredis keyPrefix (its scripts build keys themselves)', () => {
     const prefixed = new Redis(server.url, { keyPrefix: 'x:', lazyConnect: true });
     expect(() => new RedisRolloutStore(prefixed)).toThrow(/keyPrefix/);
