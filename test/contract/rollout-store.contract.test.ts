@@ -261,11 +261,11 @@ describe.each([memoryHarness(), redisHarness()])('RolloutStore contract: $name',
       const v0 = aRolloutState().withService('folded-gone').build();
       const v1 = nextVersion(v0, { status: 'succeeded' });
       await store.create(aCommit(v0));
-      await store.commit({ ...aCommit(v1), retainForMs: 250, compactAfterMs: 1 });
+      await store.commit({ ...aCommit(v1), retainForMs: 2_000, compactAfterMs: 1 });
       await new Promise((resolve) => setTimeout(resolve, 20));
       expect(await store.compactDue()).toBe(1);
       expect(await store.get(v0.id)).toEqual(v1);
-      await expect.poll(() => store.get(v0.id), { timeout: 3_000, interval: 50 }).toBeUndefined();
+      await expect.poll(() => store.get(v0.id), { timeout: 6_000, interval: 100 }).toBeUndefined();
       expect(await store.history(v0.id)).toEqual([]);
       expect(await store.list({ service: 'folded-gone' })).toEqual([]);
       await expect(
