@@ -111,7 +111,12 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       samples: new MemoryHealthSampleStore({ retentionMs: policy.retention.samples }),
       agents: new MemoryAgentRegistry(),
       claims: new MemoryOnceClaims(clock),
-      scheduler: new MemoryGateScheduler({ logger }),
+      // A tick's claim lasts an hour after it is due, as in distributed mode, or less when
+      // finished rollouts go sooner: it need not outlive its rollout's record.
+      scheduler: new MemoryGateScheduler({
+        logger,
+        retentionMs: Math.min(3_600_000, policy.retention.finishedRollouts),
+      }),
       commands: new TopicCommandBus(broker, { ...botBusOptions, signer: keys.signer }),
       events: new TopicEventBus(broker, botBusOptions),
       notifier: options.notifier,

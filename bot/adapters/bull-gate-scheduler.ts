@@ -163,12 +163,16 @@ export class BullGateScheduler implements GateScheduler {
     const ticks = this.#ticksKey(rolloutId);
     const tracked = Object.entries(await this.#redis.hgetall(ticks)).filter(([, v]) => v !== DONE);
     let removed = 0;
-    for (const [field] of tracked) {
+    for (const [field, mark] of tracked) {
       const id = gateJobId({ rolloutId, ...parseTickField(field) });
       const job = await this.#queue.getJob(id);
-      // Not added yet (a schedule call in progress, or one that crashed before adding): keep it
-      // tracked, so a later cancel still finds the job if it appears.
-      if (!job) continue;
+      if (!job) {
+        // Claimed, so it was added: it completed and was removed. Untracked, so later cancels
+        // skip it. Pending: not added yet (a schedule call in progress, or one that crashed before
+        // adding): kept tracked, so a later cancel still finds the job if it appears.
+        if (mark === CLAIMED) await this.#redis.eval(UNTRACK, 1, ticks, field);
+        continue;
+      }
       const state = await job.getState();
       if (state === 'active') continue;
       if (state === 'delayed' || state === 'waiting' || state === 'prioritized') {

@@ -29,6 +29,12 @@ describe('parsePolicy', () => {
     expect(() =>
       parsePolicy(`${minimal}retention: { finishedRollouts: forever }\n`, 'p.yaml'),
     ).toThrow(/retention\.finishedRollouts/);
+    expect(() => parsePolicy(`${minimal}retention: { samples: soon }\n`, 'p.yaml')).toThrow(
+      /retention\.samples/,
+    );
+    expect(() => parsePolicy(`${minimal}retention: { samples: 0s }\n`, 'p.yaml')).toThrow(
+      /retention\.samples/,
+    );
   });
 
   it('reads the commented retention example once uncommented', () => {

@@ -43,6 +43,14 @@ describe('npm run bench -- --scale', () => {
     expect(size.agents.cpuSecondsPerRollout).toBeGreaterThan(0);
     expect(size.redis.bytesPerActiveRollout).toBeGreaterThan(0);
     expect(size.redis.peakUsedMemoryMb).toBeGreaterThan(0);
+    // What the finished rollouts left, by kind: the kinds add up to the totals, and none of it is
+    // a rollout's own record (state, history or summary) after the retention.
+    const kinds = Object.entries(size.redis.keysLeftByKind);
+    const left = kinds.reduce((n, [, kind]) => n + kind.keys, 0);
+    expect(left / 3).toBeCloseTo(size.redis.keysLeftPerFinishedRollout, 1);
+    const bytes = kinds.reduce((n, [, kind]) => n + kind.bytes, 0);
+    expect(Math.round(bytes / 3)).toBe(size.redis.keyBytesPerFinishedRollout);
+    for (const [name] of kinds) expect(name).not.toMatch(/^rollout:(state|history|summary):/);
     const cost = size.perRollout;
     expect(Object.keys(cost.kafkaMessages).sort()).toEqual(
       expect.arrayContaining(['rollout.commands.c01', 'rollout.commands.c02', 'rollout.events']),

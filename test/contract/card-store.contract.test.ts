@@ -64,3 +64,19 @@ describe.each([
     expect(await cards.get('checkout-1')).toEqual({ channel: 'C1', ts: '1.1' });
   });
 });
+
+describe('MemoryCardStore: bounded', () => {
+  it('drops finished rollouts’ cards whose time is up without their being read again', async () => {
+    let now = 0;
+    const cards = new MemoryCardStore(() => now);
+    for (let i = 0; i < 50; i++) {
+      await cards.save(`r${i}`, { channel: 'C1', ts: `${i}.0` });
+      await cards.retain(`r${i}`, 1_000);
+    }
+    await cards.save('running', { channel: 'C1', ts: '99.0' });
+    now += 61_000;
+    await cards.save('next', { channel: 'C1', ts: '100.0' });
+    expect(cards.size).toBe(2); // the running rollout's and the new one
+    expect(await cards.get('running')).toEqual({ channel: 'C1', ts: '99.0' });
+  });
+});

@@ -401,8 +401,15 @@ describe('BullGateScheduler: durability', () => {
       // a stream by whole nodes (100 entries), so "about 10" is at most 10 + 100.
       expect(await redis.xlen('gr:removed:events')).toBeLessThanOrEqual(10 + 100);
       expect(await redis.hget('gr:removed:meta', 'opts.maxLenEvents')).toBe('10');
-      // The ticks stay claimed: none runs again.
+      // The ticks stay claimed: none runs again. A cancel finds no job left to remove, and marks
+      // the completed ticks done so that later cancels skip them.
       expect(await scheduler.schedule({ rolloutId: r, stageIndex: 0, tick: 1 }, 0)).toBe(false);
+      expect(await scheduler.cancel(r)).toBe(0);
+      const marks = Object.values(
+        await redis.hgetall(`gr:gate-ticks:removed:${encodeURIComponent(r)}`),
+      );
+      expect(marks).toHaveLength(jobs);
+      expect(new Set(marks)).toEqual(new Set(['d']));
     } finally {
       await scheduler.close();
       await redis.quit();

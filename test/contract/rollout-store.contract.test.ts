@@ -261,11 +261,11 @@ describe.each([memoryHarness(), redisHarness()])('RolloutStore contract: $name',
       const v0 = aRolloutState().withService('folded-gone').build();
       const v1 = nextVersion(v0, { status: 'succeeded' });
       await store.create(aCommit(v0));
-      await store.commit({ ...aCommit(v1), retainForMs: 250, compactAfterMs: 1 });
+      await store.commit({ ...aCommit(v1), retainForMs: 2_000, compactAfterMs: 1 });
       await new Promise((resolve) => setTimeout(resolve, 20));
       expect(await store.compactDue()).toBe(1);
       expect(await store.get(v0.id)).toEqual(v1);
-      await expect.poll(() => store.get(v0.id), { timeout: 3_000, interval: 50 }).toBeUndefined();
+      await expect.poll(() => store.get(v0.id), { timeout: 6_000, interval: 100 }).toBeUndefined();
       expect(await store.history(v0.id)).toEqual([]);
       expect(await store.list({ service: 'folded-gone' })).toEqual([]);
       await expect(
@@ -619,6 +619,26 @@ describe('RedisRolloutStore: records it cannot read', () => {
     expect(await store.compactDue()).toBe(0);
     expect(await redis.zcard('bad4:idx:compact')).toBe(0);
     expect(await redis.get('bad4:state:c')).toBe('{"id": "c", ');
+  });
+
+  it('folds a rollout once when two replicas compact at the same time', async () => {
+    const [a, b] = [0, 1].map(() => new RedisRolloutStore(redis, { prefix: 'twice:' }));
+    const states = Array.from({ length: 5 }, () => aRolloutState().build());
+    for (const state of states) {
+      await a!.create(aCommit(state));
+      await a!.commit({
+        ...aCommit(nextVersion(state, { status: 'aborted' })),
+        retainForMs: 60_000,
+        compactAfterMs: 1,
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const folded = await Promise.all([a!.compactDue(), b!.compactDue(), a!.compactDue()]);
+    expect(folded.reduce((x, y) => x + y, 0)).toBe(states.length);
+    for (const state of states)
+      expect(await b!.get(state.id)).toEqual(nextVersion(state, { status: 'aborted' }));
+    expect(await redis.keys('twice:state:*')).toEqual([]);
+    expect(await redis.keys('twice:summary:*')).toHaveLength(states.length);
   });
 
   it('refuses a client with an ioredis keyPrefix (its scripts build keys themselves)', () => {

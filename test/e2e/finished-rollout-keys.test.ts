@@ -22,13 +22,14 @@ import { privateRedis } from '../support/redis-adapters.js';
  * What one finished rollout leaves in Redis: the e2e policy's checkout on 10 clusters (stages 5,
  * 25, 50, 100, gate every 100 ms, bake 300 ms) driven to success through the rollout service and
  * the effect runner on the Redis adapters and BullMQ, with a health sample per cluster per gate
- * tick. Retentions are shortened (samples and gate claims 1 s, finished rollouts 4 s) so each can
+ * tick. Retentions are shortened (samples and gate claims 1 s, finished rollouts 10 s: long
+ * enough that the first rollout is still kept when the last has been folded, even on a busy machine) so each can
  * be waited for, and the sweep's folding of finished rollouts is called directly; the effect runner's claims last their real 15 s, so they are counted by expiry
  * rather than waited out.
  */
 const ROLLOUTS = 5;
 const CLUSTERS = ['eu-west', 'us-east', ...Array.from({ length: 8 }, (_, i) => `c${i + 2}`)];
-const RETENTION = { finishedRollouts: 4_000, samples: 1_000 };
+const RETENTION = { finishedRollouts: 10_000, samples: 1_000 };
 const GATE_CLAIMS_MS = 1_000;
 /** The issue's target: a finished rollout's summary and audit trail, once its working state went. */
 const MAX_BYTES_PER_FINISHED_ROLLOUT = 2_048;
@@ -153,7 +154,13 @@ describe('Redis keys per finished rollout', () => {
       const kept = await census(redis);
       const perRollout = await Promise.all(finished.map((id) => keysOf(redis, id)));
 
-      await new Promise((resolve) => setTimeout(resolve, RETENTION.finishedRollouts));
+      // Their retention passes (counted from each one's end): nothing of them is left.
+      await expect
+        .poll(async () => (await redis.keys('rollout:summary:*')).length, {
+          timeout: RETENTION.finishedRollouts + 10_000,
+          interval: 250,
+        })
+        .toBe(0);
       // One more write prunes the indexes of rollouts whose retention passed.
       const last = await service.start({
         service: 'payments',
