@@ -31,6 +31,8 @@ import { RedisServiceLocks } from './adapters/redis-service-locks.js';
 import type { OperatorMetrics } from './operator-metrics.js';
 import { BotRuntime, type BotAdapters, type BotRuntimeOptions } from './bot-runtime.js';
 
+/** Agent events the bot handles at once, of different rollouts (see `recordsInFlight`). */
+const EVENTS_IN_FLIGHT = 64;
 export interface DistributedConnections {
   /** Kafka: bootstrap brokers and, optionally, timings other than the adapter's defaults. */
   kafka: Omit<KafkaTopicBrokerOptions, 'clientId' | 'logger'> & { clientId?: string };
@@ -82,6 +84,10 @@ export async function connectDistributedAdapters(
   const broker = new KafkaTopicBroker({
     clientId: 'rollout-bot',
     ...options.kafka,
+    // Events of many rollouts share a partition: handled one at a time, a stage change of 300
+    // rollouts × 10 clusters queued 750 deep per partition (15 s at p50 on the scale bench). Each
+    // rollout's events stay in order (one key), and the commit waits for the slowest.
+    consumer: { ...options.kafka.consumer, recordsInFlight: EVENTS_IN_FLIGHT },
     logger,
   });
   const busOptions = {

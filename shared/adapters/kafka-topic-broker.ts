@@ -20,6 +20,7 @@ import type {
 import { HandlerRetryOptions, pause, retryDelayMs, runHandler } from './handler-retry.js';
 import { pinoLogCreator } from './kafkajs-log.js';
 import { OffsetCommitter, type PartitionOffset } from './offset-committer.js';
+import { PartitionProgress } from './partition-progress.js';
 import { ProduceBatcher } from './produce-batcher.js';
 
 /**
@@ -53,6 +54,14 @@ export const KafkaTopicBrokerOptions = z
          * slow or retrying record holds up fewer other rollouts. Default 4.
          */
         partitionsConsumedConcurrently: z.number().int().min(1).max(64).default(4),
+        /**
+         * Records of one partition handled at once, if their keys differ (a key's records are
+         * still handled one after another, in order), all partitions together: a burst of one
+         * rollout's events then no longer waits behind every other rollout's in its partition.
+         * A partition's offset is committed only up to its first record not yet handled. 1 (the
+         * default): one record at a time per partition, as kafkajs hands them over.
+         */
+        recordsInFlight: z.number().int().min(1).max(1_000).default(1),
       })
       .default({
         sessionTimeoutMs: 30_000,
@@ -60,6 +69,7 @@ export const KafkaTopicBrokerOptions = z
         rebalanceTimeoutMs: 60_000,
         maxWaitTimeMs: 5_000,
         partitionsConsumedConcurrently: 4,
+        recordsInFlight: 1,
       })
       .refine((c) => c.heartbeatIntervalMs < c.sessionTimeoutMs, {
         message: 'heartbeatIntervalMs must be shorter than sessionTimeoutMs',
@@ -387,6 +397,14 @@ class KafkaSubscription implements Subscription {
     this.consumer = consumer;
     const committer = new OffsetCommitter((offsets) => this.commit(consumer, offsets));
     this.committer = committer;
+    const { recordsInFlight } = this.settings.consumer;
+    const pipeline =
+      recordsInFlight > 1
+        ? {
+            progress: new PartitionProgress(recordsInFlight),
+            lanes: new Map<string, Promise<void>>(),
+          }
+        : undefined;
     consumer.on(consumer.events.GROUP_JOIN, () => {
       this.joined = true;
       this.markJoined();
@@ -401,6 +419,7 @@ class KafkaSubscription implements Subscription {
       autoCommit: false,
       partitionsConsumedConcurrently: this.settings.consumer.partitionsConsumedConcurrently,
       eachMessage: (payload) => {
+        if (pipeline) return this.dispatch(committer, pipeline, payload);
         const run = this.eachMessage(consumer, committer, payload);
         this.running.add(run);
         return run.finally(() => this.running.delete(run));
@@ -483,6 +502,80 @@ class KafkaSubscription implements Subscription {
       if (!(await this.waitBeforeRetry(delayMs, heartbeat))) return this.rewind(consumer, record);
     }
     committer.mark({ topic, partition, offset: (BigInt(record.offset) + 1n).toString() });
+  }
+
+  /**
+   * With `recordsInFlight` above 1: starts the record's handler behind the earlier records of its
+   * key (same partition) and returns, so kafkajs hands over the next record while it runs; waits
+   * only while `recordsInFlight` records are running. The commit follows `PartitionProgress`. A
+   * rejecting handler is retried in its lane until it succeeds or the subscription stops (never
+   * let go while this member runs: kafkajs has read past it, so letting go would skip it).
+   */
+  private async dispatch(
+    committer: OffsetCommitter,
+    pipeline: { progress: PartitionProgress; lanes: Map<string, Promise<void>> },
+    payload: EachMessagePayload,
+  ): Promise<void> {
+    const { topic, partition, message, heartbeat } = payload;
+    if (this.stopping.signal.aborted) return; // not begun: the next member reads it from the commit
+    const { progress, lanes } = pipeline;
+    await progress.room();
+    const record: BrokerRecord = {
+      topic,
+      partition,
+      offset: message.offset,
+      key: message.key == null ? null : message.key.toString('utf8'),
+      value: message.value,
+    };
+    const where = `${topic}\u0000${partition}`;
+    const offset = BigInt(record.offset);
+    progress.begin(where, offset);
+    const lane = `${where}\u0000${record.key ?? ''}`;
+    const run = (lanes.get(lane) ?? Promise.resolve())
+      .then(() => this.handleUntilDone(record, heartbeat))
+      .then((handled) => {
+        const next = progress.finish(where, offset, handled);
+        if (next !== undefined) committer.mark({ topic, partition, offset: next.toString() });
+      });
+    lanes.set(lane, run);
+    this.running.add(run);
+    void run.finally(() => {
+      this.running.delete(run);
+      if (lanes.get(lane) === run) lanes.delete(lane);
+    });
+  }
+
+  /** The handler until it resolves (true), or false once the subscription stops first. */
+  private async handleUntilDone(
+    record: BrokerRecord,
+    heartbeat: () => Promise<void>,
+  ): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      if (this.stopping.signal.aborted) return false;
+      const outcome = await runHandler(
+        this.handler,
+        record,
+        this.stopping.signal,
+        this.settings.drainTimeoutMs,
+      );
+      if (outcome === 'done') return true;
+      if (outcome === 'abandoned') return false;
+      const delayMs = retryDelayMs(attempt, this.settings.handlerRetry);
+      this.logger.warn(
+        {
+          topic: record.topic,
+          partition: record.partition,
+          offset: record.offset,
+          attempt,
+          delayMs,
+          err: outcome.error,
+        },
+        'record handler failed; retrying the same record',
+      );
+      // A failed heartbeat (a rebalance) does not let go of the record: see `dispatch`.
+      if (!(await this.waitBeforeRetry(delayMs, heartbeat)))
+        await pause(delayMs, this.stopping.signal);
+    }
   }
 
   /** Waits `delayMs`, heartbeating so the group keeps us. False if we should let go instead. */

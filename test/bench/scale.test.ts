@@ -36,6 +36,18 @@ describe('npm run bench -- --scale', () => {
     expect(size.gateLag.p99Seconds).toBeGreaterThanOrEqual(size.gateLag.p50Seconds);
     expect(size.commandLatency.samples).toBeGreaterThanOrEqual(3 * 2 * 2);
     expect(size.commandLatency.p99Ms).toBeGreaterThanOrEqual(size.commandLatency.p50Ms);
+    // Every command split into its legs, each measured (a leg that was never timed is NaN).
+    expect(Object.keys(size.commandLegs)).toEqual([
+      'outbox',
+      'produce',
+      'agent',
+      'events',
+      'handle',
+    ]);
+    for (const leg of Object.values(size.commandLegs)) {
+      expect(Number.isFinite(leg.p50Ms)).toBe(true);
+      expect(leg.p99Ms).toBeGreaterThanOrEqual(leg.p50Ms);
+    }
     expect(size.bot.peakRssMb).toHaveLength(1);
     expect(size.bot.peakRssMb[0]).toBeGreaterThan(0);
     expect(size.bot.cpuSecondsPerRollout).toBeGreaterThan(0);

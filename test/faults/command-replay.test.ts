@@ -6,6 +6,7 @@
  * router write is in the simulated cluster's log.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { ServiceBusyError } from '../../bot/rollout-service.js';
 import { commandTopic } from '../../shared/contracts/topics.js';
 import { e2ePolicyYaml, LEAD, STARTER } from '../support/e2e-policy.js';
 import {
@@ -43,7 +44,19 @@ describe('commands of an ended rollout replayed into a restarted agent', () => {
       expect((await waitForRollout(service, r1.id, FINISHED)).status).toBe('succeeded');
 
       // r2: payments to 1.2.0, waiting for approval at 50% (nothing is sent while it waits).
-      const r2 = await service.start({ service: 'payments', version: '1.2.0', startedBy: STARTER });
+      // r1's lock is released by its outbox after the commit that made it succeed: start r2 once
+      // it is (a start a moment earlier is refused as busy, as it would be in Slack).
+      const r2 = await waitFor(
+        () =>
+          service
+            .start({ service: 'payments', version: '1.2.0', startedBy: STARTER })
+            .catch((err: unknown) => {
+              if (err instanceof ServiceBusyError && err.activeRolloutId === r1.id)
+                return undefined;
+              throw err;
+            }),
+        { what: 'r2 to start once r1 released payments' },
+      );
       await waitForRollout(service, r2.id, ['awaiting_approval']);
       const replayed = await waitFor(
         () => {
