@@ -21,7 +21,6 @@ import { HandlerRetryOptions, pause, retryDelayMs, runHandler } from './handler-
 import { pinoLogCreator } from './kafkajs-log.js';
 import { OffsetCommitter, type PartitionOffset } from './offset-committer.js';
 import { PartitionProgress } from './partition-progress.js';
-import { ProduceBatcher } from './produce-batcher.js';
 
 /**
  * Options of the Kafka topic broker, field by field. Timings are in milliseconds; the defaults
@@ -119,7 +118,6 @@ export class KafkaTopicBroker implements TopicBroker {
   private producerReady: Promise<void> | undefined;
   private readonly subscriptions = new Set<KafkaSubscription>();
   private closing: Promise<void> | undefined;
-  private readonly outgoing: ProduceBatcher;
 
   constructor(options: KafkaTopicBrokerOptions) {
     const { logger, ...rest } = options;
@@ -138,17 +136,12 @@ export class KafkaTopicBroker implements TopicBroker {
       maxInFlightRequests: 1,
       allowAutoTopicCreation: true,
     });
-    this.outgoing = new ProduceBatcher((topicMessages) =>
-      this.producer.sendBatch({ acks: -1, topicMessages }).then(() => undefined),
-    );
   }
 
   /**
-   * Records produced while a send is on its way (or in the same turn of the event loop) go out
-   * together in the next send: one produce request for many records instead of one each. The
-   * producer allows one request in flight anyway (so retries cannot reorder), so a record never
-   * waits longer than it would have behind the others' own sends, and records keep the order of
-   * the calls (per key, the order consumers see). A failed send rejects every record in it.
+   * One send per record, not one send for records produced together: a send fails or hangs as a
+   * whole, so a partition whose leader is away would take every other record in it down too (a
+   * rollback to a healthy cluster held up behind one cluster's outage).
    */
   async produce(topic: string, key: string | null, value: Buffer | string): Promise<void> {
     this.assertOpen();
@@ -157,13 +150,7 @@ export class KafkaTopicBroker implements TopicBroker {
       throw explainConnectionError(err, this.settings);
     });
     await this.producerReady;
-    this.assertOpen();
-    return this.outgoing.add({ topic, key, value });
-  }
-
-  /** Produce requests sent so far (each carries one or more records); for metrics and tests. */
-  get sends(): number {
-    return this.outgoing.sends;
+    await this.producer.send({ topic, acks: -1, messages: [{ key, value }] });
   }
 
   async subscribe(
@@ -237,7 +224,6 @@ export class KafkaTopicBroker implements TopicBroker {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await Promise.all([...this.subscriptions].map((s) => s.stop()));
-      await this.outgoing.idle();
       if (this.producerReady) {
         await this.producerReady.catch(() => undefined);
         await this.producer.disconnect().catch((err: unknown) => {
