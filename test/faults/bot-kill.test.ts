@@ -107,7 +107,11 @@ describe('the bot process killed between scheduling a gate evaluation and its ru
     { timeout: 90_000 },
     async () => {
       const { stack, queue, store, startRollout } = await stackWithRollout();
-      const firstBot = await stack.startBotProcess();
+      // The probe records each gate job run with the process that ran it: BullMQ removes a
+      // completed job at once, so its record cannot say so afterwards.
+      const probe = join(stack.dir, 'gate-jobs.jsonl');
+      const env = { GATE_JOB_PROBE_FILE: probe };
+      const firstBot = await stack.startBotProcess({ env, preload: [GATE_JOB_PROBE] });
       const rollout = await startRollout();
 
       // Stage 1 bakes and its first evaluation waits in BullMQ: kill the bot now.
@@ -129,15 +133,18 @@ describe('the bot process killed between scheduling a gate evaluation and its ru
       );
 
       const restartedAt = Date.now();
-      const secondBot = await stack.startBotProcess();
+      const secondBot = await stack.startBotProcess({ env, preload: [GATE_JOB_PROBE] });
       const finished = await waitForRollout(store, rollout.id, FINISHED);
       expect(finished.status).toBe('succeeded');
 
-      // The evaluation ran once, in the new bot, and its result is in the audit trail.
-      const ran = await queue.getJob(jobId);
-      expect(await ran?.getState()).toBe('completed');
-      expect(ran?.attemptsStarted).toBe(1);
-      expect(ran?.processedOn).toBeGreaterThanOrEqual(restartedAt);
+      // The evaluation ran once, in the new bot (and was removed once completed), and its result
+      // is in the audit trail.
+      const runs = probeLines(probe).filter((l) => gateJobId(l.job) === jobId);
+      expect(runs.map((l) => [l.pid, l.step])).toEqual([
+        [secondBot.pid, 'started'],
+        [secondBot.pid, 'finished'],
+      ]);
+      expect(await queue.getJob(jobId)).toBeUndefined();
       const stage1 = gateResultsOfStage(await store.history(rollout.id), 0);
       expect(stage1.length).toBeGreaterThanOrEqual(1);
       expect(stage1.every((h) => h.at >= restartedAt)).toBe(true);
@@ -189,10 +196,8 @@ describe('the bot process killed while a gate evaluation runs', () => {
       const finished = await waitForRollout(store, rollout.id, FINISHED);
       expect(finished.status).toBe('succeeded');
 
-      // BullMQ found the job stalled and the new bot ran it to the end.
-      const ran = await queue.getJob(jobId);
-      expect(await ran?.getState()).toBe('completed');
-      expect(ran?.stalledCounter).toBe(1);
+      // BullMQ found the job stalled and the new bot ran it to the end (then removed it).
+      expect(await queue.getJob(jobId)).toBeUndefined();
       const runs = probeLines(probe).filter((l) => gateJobId(l.job) === jobId);
       expect(runs.map((l) => [l.pid, l.step])).toEqual([
         [firstBot.pid, 'started'],
