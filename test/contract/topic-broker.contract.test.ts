@@ -54,36 +54,6 @@ describe.each(brokerKinds)('TopicBroker contract: $name', (kind) => {
   );
 
   it.concurrent(
-    'records produced without waiting, to several topics, arrive in the order of the calls per key',
-    async ({ expect }) => {
-      // The outbox and the agents fire many produces at once; a broker that gathers them into
-      // fewer requests must still keep each key's order (an agent ignores an older seq).
-      const broker = fixture.client();
-      const topics = [uniqueName('burst-a'), uniqueName('burst-b')];
-      const keys = ['rollout-a', 'rollout-b', 'rollout-c'];
-      const sent: Promise<void>[] = [];
-      for (let i = 0; i < 20; i++)
-        for (const topic of topics)
-          for (const key of keys) sent.push(broker.produce(topic, key, `${key}#${i}`));
-      await Promise.all(sent);
-
-      const group = uniqueName('group');
-      const seen: BrokerRecord[] = [];
-      const subscription = await broker.subscribe({ topics, group }, async (record) => {
-        seen.push(record);
-      });
-      await waitFor(() => seen.length >= 120, { what: '120 records' });
-      await subscription.stop();
-
-      for (const topic of topics)
-        for (const key of keys) {
-          const ofKey = seen.filter((r) => r.topic === topic && r.key === key);
-          expect(ofKey.map(text)).toEqual(Array.from({ length: 20 }, (_, i) => `${key}#${i}`));
-        }
-    },
-  );
-
-  it.concurrent(
     'a subscription to a topic that does not exist yet receives what is produced later',
     async ({ expect }) => {
       const broker = fixture.client();
