@@ -38,10 +38,9 @@ const BATCH = 100;
  */
 const LANES_AT_ONCE = 64;
 /**
- * Command lanes carried out at once: a whole page's. Their publishes are then on their way
- * together, and the Kafka broker gathers what is produced together into one request, so a page of
- * commands costs about one send rather than one each (under load the sends, one in flight at a
- * time, were most of a command's latency).
+ * Command lanes carried out at once: a whole page's, so a stage change's commands are all on their
+ * way together rather than 16 at a time (each is its own produce request: see
+ * `KafkaTopicBroker.produce` for why they are not gathered into one).
  */
 const COMMAND_LANES_AT_ONCE = BATCH;
 /** A replica that claimed an effect and died: another may take it over after this long. */
