@@ -5,15 +5,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KafkaTopicBroker } from '../../shared/adapters/kafka-topic-broker.js';
+import type { KafkaTopicBroker } from '../../shared/adapters/kafka-topic-broker.js';
 import type { BrokerRecord } from '../../shared/ports/topic-broker.js';
 import { startKafkaBroker, type KafkaTestBroker } from '../support/kafka-broker.js';
-import {
-  TEST_DRAIN_TIMEOUT_MS,
-  TEST_HANDLER_RETRY,
-  testKafkaClient,
-  testLogger,
-} from '../support/topic-brokers.js';
+import { testKafkaClient } from '../support/topic-brokers.js';
 import { waitFor } from '../support/wait-for.js';
 
 let kafka: KafkaTestBroker;
@@ -21,23 +16,7 @@ const clients: KafkaTopicBroker[] = [];
 
 /** A client whose subscriptions handle up to 16 records at once. */
 function pipelined(id: string): KafkaTopicBroker {
-  const broker = new KafkaTopicBroker({
-    clientId: id,
-    brokers: kafka.bootstrap,
-    logger: testLogger,
-    connectionTimeoutMs: 1_000,
-    requestTimeoutMs: 5_000,
-    retry: { initialRetryTimeMs: 100, maxRetryTimeMs: 1_000, retries: 10 },
-    consumer: {
-      sessionTimeoutMs: 2_500,
-      heartbeatIntervalMs: 300,
-      rebalanceTimeoutMs: 3_000,
-      maxWaitTimeMs: 100,
-      recordsInFlight: 16,
-    },
-    handlerRetry: TEST_HANDLER_RETRY,
-    drainTimeoutMs: TEST_DRAIN_TIMEOUT_MS,
-  });
+  const broker = testKafkaClient(kafka.bootstrap, id, { recordsInFlight: 16 });
   clients.push(broker);
   return broker;
 }

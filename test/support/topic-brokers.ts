@@ -58,7 +58,11 @@ export const memoryBroker: BrokerKind = {
 };
 
 /** A Kafka client tuned for the mock cluster: fast joins, fast retries, short fetch waits. */
-export function testKafkaClient(bootstrap: string[], clientId: string): KafkaTopicBroker {
+export function testKafkaClient(
+  bootstrap: string[],
+  clientId: string,
+  consumer: { recordsInFlight?: number } = {},
+): KafkaTopicBroker {
   return new KafkaTopicBroker({
     clientId,
     brokers: bootstrap,
@@ -71,6 +75,7 @@ export function testKafkaClient(bootstrap: string[], clientId: string): KafkaTop
       heartbeatIntervalMs: 300,
       rebalanceTimeoutMs: 3_000,
       maxWaitTimeMs: 100,
+      ...consumer,
     },
     handlerRetry: TEST_HANDLER_RETRY,
     drainTimeoutMs: TEST_DRAIN_TIMEOUT_MS,
