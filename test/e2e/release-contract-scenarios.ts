@@ -3,18 +3,16 @@ import { PactBrokerChecks } from '../../bot/adapters/pact-broker-checks.js';
 import { isRolloutError } from '../../shared/errors.js';
 import { silentLogger } from '../../shared/log.js';
 import type { ContractChecks } from '../../shared/ports/contract-checks.js';
-import type { ReleaseState } from '../../shared/release/state.js';
 import { STARTER } from '../support/e2e-policy.js';
 import { PactBrokerDouble } from '../support/pact-broker-double.js';
 import { waitFor } from '../support/wait-for.js';
-import { releasePolicyYaml, type ReleaseHarness } from './release-scenarios.js';
+import { releasePolicyYaml, waitForRelease, type ReleaseHarness } from './release-scenarios.js';
 
 const TOKEN = 'release-contract-token';
 const MEMBERS = [
   { service: 'payments', version: '2.0.0' },
   { service: 'checkout', version: '3.1.0' },
 ];
-const ENDED: ReleaseState['status'][] = ['succeeded', 'rolled_back', 'aborted'];
 const actor = { id: `user:${STARTER}`, userId: STARTER };
 
 /** The release policy, with checkout's calls to payments checked against the broker. */
@@ -120,13 +118,7 @@ export function describeReleaseContractScenarios(
       expect(held?.members.checkout?.state).toBe('waiting');
 
       broker!.failNext(0);
-      const done = await waitFor(
-        async () => {
-          const state = await h.releases.get(release.id);
-          return state && ENDED.includes(state.status) ? state : undefined;
-        },
-        { what: `release ${release.id} to end`, timeoutMs: 90_000, intervalMs: 50 },
-      );
+      const done = await waitForRelease(h, release.id);
       expect(done.status).toBe('succeeded');
       expect(h.releaseNotifier.pages.filter((p) => p.releaseId === release.id)).toHaveLength(1);
       expect((await h.routeWrites('eu-west', 'checkout')).at(-1)?.operation).toBe('promote');
@@ -161,13 +153,7 @@ export function describeReleaseContractScenarios(
         .publishPact('checkout', '2.4.1', 'payments', 'hotfix-contract')
         .publishVerification('payments', '2.0.0', 'checkout', '2.4.1', false)
         .recordDeployment('checkout', '2.4.1', 'production');
-      const done = await waitFor(
-        async () => {
-          const state = await h.releases.get(release.id);
-          return state && ENDED.includes(state.status) ? state : undefined;
-        },
-        { what: `release ${release.id} to end`, timeoutMs: 90_000, intervalMs: 50 },
-      );
+      const done = await waitForRelease(h, release.id);
       const reason =
         'payments@2.0.0 → production: The verification for the pact between the version of checkout ' +
         'currently deployed to production (2.4.1) and version 2.0.0 of payments failed';
@@ -219,13 +205,7 @@ export function describeReleaseContractScenarios(
       expect((await h.releases.get(release.id))?.members.checkout?.state).toBe('waiting');
 
       broker!.failNext(0);
-      const done = await waitFor(
-        async () => {
-          const state = await h.releases.get(release.id);
-          return state && ENDED.includes(state.status) ? state : undefined;
-        },
-        { what: `release ${release.id} to end`, timeoutMs: 90_000, intervalMs: 50 },
-      );
+      const done = await waitForRelease(h, release.id);
       expect(done.status).toBe('succeeded');
       expect(h.releaseNotifier.pages.filter((p) => p.releaseId === release.id)).toHaveLength(1);
       expect((await h.routeWrites('eu-west', 'payments')).at(-1)?.operation).toBe('promote');
@@ -261,13 +241,7 @@ export function describeReleaseContractScenarios(
 
       const asked = broker!.requests.length;
       await h.releases.act(release.id, { type: 'resume' }, actor);
-      const done = await waitFor(
-        async () => {
-          const state = await h.releases.get(release.id);
-          return state && ENDED.includes(state.status) ? state : undefined;
-        },
-        { what: `release ${release.id} to end`, timeoutMs: 90_000, intervalMs: 50 },
-      );
+      const done = await waitForRelease(h, release.id);
       expect(done.status).toBe('succeeded');
       // Asked again after the resume, before it widened.
       expect(broker!.requests.length).toBeGreaterThan(asked);

@@ -67,7 +67,8 @@ const MEMBERS = [
 const ENDED: ReleaseState['status'][] = ['succeeded', 'rolled_back', 'aborted'];
 const actor = { id: `user:${STARTER}`, userId: STARTER };
 
-async function waitForRelease(h: ReleaseHarness, id: string): Promise<ReleaseState> {
+/** Waits until the release ended (succeeded, rolled back or aborted). */
+export async function waitForRelease(h: ReleaseHarness, id: string): Promise<ReleaseState> {
   return waitFor(
     async () => {
       const state = await h.releases.get(id);
