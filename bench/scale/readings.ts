@@ -31,6 +31,28 @@ export function parseProcStat(stat: string, pageBytes = 4096): ProcessReading {
   return { cpuSeconds: (utime + stime) / CLOCK_TICKS, rssBytes: rssPages * pageBytes };
 }
 
+/** The whole machine's CPU time so far, in seconds summed over its CPUs: busy, and all. */
+export interface MachineCpuReading {
+  busySeconds: number;
+  totalSeconds: number;
+}
+
+/** Reads the `cpu` line of /proc/stat (every CPU summed). */
+export async function readMachineCpu(): Promise<MachineCpuReading> {
+  return parseMachineCpu(await readFile('/proc/stat', 'utf8'));
+}
+
+/** `cpu user nice system idle iowait irq softirq steal …`: idle and iowait are not busy. */
+export function parseMachineCpu(stat: string): MachineCpuReading {
+  const line = stat.split('\n').find((l) => l.startsWith('cpu '));
+  const ticks = line?.trim().split(/\s+/).slice(1, 9).map(Number) ?? [];
+  if (ticks.length < 8 || !ticks.every(Number.isFinite))
+    throw new Error(`not a /proc/stat text: ${stat.slice(0, 80)}`);
+  const total = ticks.reduce((a, b) => a + b, 0);
+  const idle = ticks[3]! + ticks[4]!;
+  return { busySeconds: (total - idle) / CLOCK_TICKS, totalSeconds: total / CLOCK_TICKS };
+}
+
 export interface Sample {
   name: string;
   labels: Record<string, string>;

@@ -98,6 +98,13 @@ export function scaleTable(report: ScaleReport): string {
       (r) => `${r.agents.peakRssMb.max}, ${r.agents.peakRssMb.mean} MB`,
     ],
     ['agents CPU per rollout (all)', (r) => `${r.agents.cpuSecondsPerRollout} s`],
+    [
+      'machine CPU busy; per rollout: Redis, bench, rest',
+      (r) => {
+        const c = r.machineCpu;
+        return `${c.busyPercent}% of ${c.cpus}; ${c.perRolloutSeconds.redis}, ${c.perRolloutSeconds.bench}, ${c.perRolloutSeconds.rest} s`;
+      },
+    ],
     ['Redis per active rollout', (r) => `${r.redis.bytesPerActiveRollout} B`],
     [
       'Redis per finished rollout',

@@ -5,12 +5,20 @@
  * gate lag histogram, the agents' driver call counters, Redis INFO, Kafka offsets, the Slack
  * double's calls) and from /proc for CPU and memory.
  */
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { ACTIVE_STATUSES } from '../../shared/rollout/state.js';
 import { censusOf, type KeyKind } from './key-census.js';
 import type { ScaleSettings, ScaleSize } from './options.js';
 import { channelOf, serviceName } from './policy.js';
-import { histogramDelta, histogramOf, histogramQuantile, sumOf } from './readings.js';
+import {
+  histogramDelta,
+  histogramOf,
+  histogramQuantile,
+  readMachineCpu,
+  sumOf,
+  type MachineCpuReading,
+} from './readings.js';
 import { startScaleStack, STORE_PREFIX, type ScaleStack } from './scale-stack.js';
 import { percentile, round } from '../stats.js';
 
@@ -43,6 +51,16 @@ export interface ScaleSizeResult {
     memoryAtPeakMb?: { rss: number; heapTotal: number; heapUsed: number; external: number };
   };
   agents: { peakRssMb: { max: number; mean: number }; cpuSecondsPerRollout: number };
+  /**
+   * Where the machine's CPUs went over the run, CPU seconds per rollout: the bot and agents (from
+   * /proc), Redis (`INFO cpu`), this bench process (the Slack double and the polls), and the rest
+   * (the Kafka test broker and anything else running); `busyPercent` of all CPUs' time.
+   */
+  machineCpu: {
+    cpus: number;
+    busyPercent: number;
+    perRolloutSeconds: { bot: number; agents: number; redis: number; bench: number; rest: number };
+  };
   redis: {
     /** (used_memory at its peak − before the run) / N. */
     bytesPerActiveRollout: number;
@@ -111,6 +129,9 @@ async function measure(
     agentMetrics: await Promise.all(s.agents.map((a) => s.scrape(a.metricsUrl))),
     processes: await s.processReadings(),
     slack: new Map(s.slackCalls),
+    machine: await readMachineCpu(),
+    redisCpu: redisCpuSeconds(await s.redisInfo('cpu')),
+    benchCpu: process.cpuUsage(),
   };
   const peakRss = { bots: before.processes.bots.map(() => 0), agents: s.agents.map(() => 0) };
   let peakUsed = before.used;
@@ -176,6 +197,9 @@ async function measure(
     latencies: await s.probeLatencies(),
     legs: await s.probeLegs(),
     memory: await s.probeMemory(),
+    machine: await readMachineCpu(),
+    redisCpu: redisCpuSeconds(await s.redisInfo('cpu')),
+    benchCpu: process.cpuUsage(before.benchCpu),
   };
   const peakMemory = after.memory.reduce<number[] | undefined>(
     (peak, row) => (peak === undefined || row[0]! > peak[0]! ? row : peak),
@@ -220,6 +244,14 @@ async function measure(
     });
     return byLabel;
   };
+  const botCpu = cpuOf(after.processes.bots, before.processes.bots);
+  const agentsCpu = cpuOf(after.processes.agents, before.processes.agents);
+  const machineCpu = machineCpuOf(before.machine, after.machine, {
+    bot: botCpu,
+    agents: agentsCpu,
+    redis: after.redisCpu - before.redisCpu,
+    bench: (after.benchCpu.user + after.benchCpu.system) / 1e6,
+  });
   const kube = agentCounter('agent_router_calls_total', 'operation');
   const prom = agentCounter('rollout_agent_metrics_queries_total').total ?? 0;
   if (Object.keys(kube).length === 0) notes.push('agents exposed no agent_router_calls_total');
@@ -269,7 +301,7 @@ async function measure(
     ) as ScaleSizeResult['commandLegs'],
     bot: {
       peakRssMb: peakRss.bots.map(mb),
-      cpuSecondsPerRollout: round(cpuOf(after.processes.bots, before.processes.bots) / n, 3),
+      cpuSecondsPerRollout: round(botCpu / n, 3),
       ...(peakMemory && {
         memoryAtPeakMb: {
           rss: mb(peakMemory[0]!),
@@ -284,7 +316,14 @@ async function measure(
         max: Math.max(...agentPeaks),
         mean: round(agentPeaks.reduce((a, b) => a + b, 0) / agentPeaks.length, 1),
       },
-      cpuSecondsPerRollout: round(cpuOf(after.processes.agents, before.processes.agents) / n, 3),
+      cpuSecondsPerRollout: round(agentsCpu / n, 3),
+    },
+    machineCpu: {
+      cpus: machineCpu.cpus,
+      busyPercent: machineCpu.busyPercent,
+      perRolloutSeconds: Object.fromEntries(
+        Object.entries(machineCpu.seconds).map(([k, v]) => [k, round(v / n, 3)]),
+      ) as ScaleSizeResult['machineCpu']['perRolloutSeconds'],
     },
     redis: {
       bytesPerActiveRollout: Math.round((peakUsed - before.used) / n),
@@ -321,6 +360,27 @@ async function measure(
       prometheusQueries: perRollout(prom),
     },
     notes,
+  };
+}
+
+/** `used_cpu_sys` + `used_cpu_user` of Redis's `INFO cpu`: its main thread and children. */
+function redisCpuSeconds(info: Record<string, string>): number {
+  return Number(info.used_cpu_sys) + Number(info.used_cpu_user);
+}
+
+/** The machine's busy CPU time over the run, split by who used it (the rest: whatever is left). */
+function machineCpuOf(
+  before: MachineCpuReading,
+  after: MachineCpuReading,
+  known: { bot: number; agents: number; redis: number; bench: number },
+) {
+  const busy = after.busySeconds - before.busySeconds;
+  const total = after.totalSeconds - before.totalSeconds;
+  const accounted = known.bot + known.agents + known.redis + known.bench;
+  return {
+    cpus: os.availableParallelism(),
+    busyPercent: round((100 * busy) / total, 1),
+    seconds: { ...known, rest: Math.max(0, busy - accounted) },
   };
 }
 

@@ -57,7 +57,9 @@ export interface ScaleStack {
   requests: SlackRequests;
   /** Redis commands the bench itself sent (polls, INFO), subtracted from the run's counts. */
   benchCommands: Map<string, number>;
-  redisInfo(section: 'memory' | 'commandstats' | 'keyspace'): Promise<Record<string, string>>;
+  redisInfo(
+    section: 'memory' | 'commandstats' | 'keyspace' | 'cpu',
+  ): Promise<Record<string, string>>;
   redisCommands(): Promise<Record<string, number>>;
   /** Sum of ZCARD over the rollout status indexes given. */
   countStatuses(statuses: readonly string[]): Promise<number>;

@@ -9,6 +9,7 @@ import {
 import { scalePolicyYaml, serviceName } from '../../bench/scale/policy.js';
 import {
   histogramQuantile,
+  parseMachineCpu,
   parseProcStat,
   parsePrometheus,
   histogramOf,
@@ -130,6 +131,13 @@ describe('scale bench readings', () => {
     const reading = parseProcStat(`123 (node (tsx) x) ${fields.join(' ')}`);
     expect(reading).toEqual({ cpuSeconds: 3, rssBytes: 4_096_000 });
     expect(() => parseProcStat('garbage')).toThrow(/not a \/proc/);
+  });
+
+  it('reads the machine’s busy and total CPU time from /proc/stat (idle and iowait not busy)', () => {
+    const stat = 'cpu  100 20 30 400 50 5 5 0 0 0\ncpu0 50 10 15 200 25 2 3 0 0 0\nintr 1 2\n';
+    expect(parseMachineCpu(stat)).toEqual({ busySeconds: 1.6, totalSeconds: 6.1 });
+    expect(() => parseMachineCpu('cpu0 1 2 3')).toThrow(/not a \/proc\/stat/);
+    expect(() => parseMachineCpu('cpu  1 2 x 4 5 6 7 8')).toThrow(/not a \/proc\/stat/);
   });
 
   it('reads this process’s own /proc entry', async () => {

@@ -53,6 +53,14 @@ describe('npm run bench -- --scale', () => {
     expect(size.bot.cpuSecondsPerRollout).toBeGreaterThan(0);
     expect(size.agents.peakRssMb.max).toBeGreaterThan(0);
     expect(size.agents.cpuSecondsPerRollout).toBeGreaterThan(0);
+    // The machine's split: Redis worked, and the known parts are the /proc readings above.
+    expect(size.machineCpu.cpus).toBeGreaterThan(0);
+    expect(size.machineCpu.busyPercent).toBeGreaterThan(0);
+    expect(size.machineCpu.busyPercent).toBeLessThanOrEqual(100);
+    expect(size.machineCpu.perRolloutSeconds.redis).toBeGreaterThan(0);
+    expect(size.machineCpu.perRolloutSeconds.bench).toBeGreaterThan(0);
+    expect(size.machineCpu.perRolloutSeconds.bot).toBe(size.bot.cpuSecondsPerRollout);
+    expect(size.machineCpu.perRolloutSeconds.agents).toBe(size.agents.cpuSecondsPerRollout);
     expect(size.redis.bytesPerActiveRollout).toBeGreaterThan(0);
     expect(size.redis.peakUsedMemoryMb).toBeGreaterThan(0);
     // What the finished rollouts left, by kind: every kind counted, and none of it a rollout's own
