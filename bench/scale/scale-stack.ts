@@ -16,6 +16,7 @@ import { spawnEntry, type EntryProcess } from '../../test/support/entry-process.
 import { SlackApiDouble } from '../../test/support/slack-api-double.js';
 import { SlackRequests } from '../../test/support/slack-requests.js';
 import { SCALE_BOT_PROBE } from './bot-probe.js';
+import { SCALE_CPU_PROFILE_PROBE } from './cpu-profile-probe.js';
 import type { ScaleSettings } from './options.js';
 import { clusterName, scalePolicyYaml } from './policy.js';
 import {
@@ -109,6 +110,11 @@ export async function startScaleStack(options: {
   });
   const admin = kafka.admin();
   const started: EntryProcess[] = [];
+  // SCALE_CPU_PROFILE_DIR=<dir>: every bot and agent writes a CPU profile there when it stops.
+  const profiled = (name: string): { preload: string[]; env: Record<string, string> } =>
+    process.env.SCALE_CPU_PROFILE_DIR
+      ? { preload: [SCALE_CPU_PROFILE_PROBE], env: { SCALE_CPU_PROFILE_NAME: name } }
+      : { preload: [], env: {} };
   const bots: BotProcess[] = [];
   const agents: AgentProcess[] = [];
 
@@ -122,13 +128,16 @@ export async function startScaleStack(options: {
   try {
     await admin.connect();
     const startAgent = async (cluster: string): Promise<AgentProcess> => {
+      const profile = profiled(`agent-${cluster}`);
       const agent = spawnEntry('agent/main.ts', {
         name: `agent ${cluster}`,
         env: stack.env({
           AGENT_CLUSTER: cluster,
           AGENT_SAMPLING_INTERVAL: `${settings.samplingIntervalMs}ms`,
           PORT: '0',
+          ...profile.env,
         }),
+        preload: profile.preload,
         readyLine: /"msg":"agent running"/,
         readyTimeoutMs: 120_000,
       });
@@ -140,6 +149,7 @@ export async function startScaleStack(options: {
     };
     const startBot = async (n: number): Promise<BotProcess> => {
       const probeFile = join(probeDir, `bot-${n}.txt`);
+      const profile = profiled(`bot-${n}`);
       const bot = spawnEntry('bot/main.ts', {
         name: `bot ${n}`,
         env: stack.env({
@@ -148,8 +158,9 @@ export async function startScaleStack(options: {
           SLACK_SIGNING_SECRET: SECRET,
           SLACK_API_URL: slack.apiUrl,
           SCALE_PROBE_FILE: probeFile,
+          ...profile.env,
         }),
-        preload: [SCALE_BOT_PROBE],
+        preload: [...profile.preload, SCALE_BOT_PROBE],
         readyLine: /bot running in distributed mode: .*HTTP on 127\.0\.0\.1:\d+/,
         readyTimeoutMs: 120_000,
       });

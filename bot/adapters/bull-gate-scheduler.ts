@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import type { GateJob, GateJobHandler, GateScheduler } from '../../shared/ports/gate-scheduler.js';
 import { retryDelayMs } from '../../shared/adapters/handler-retry.js';
 import { silentLogger, type Logger } from '../../shared/log.js';
+import { RedisScript } from './redis-script.js';
 
 export interface BullGateSchedulerOptions {
   /** Redis URL, e.g. `redis://redis:6379`. The scheduler opens and closes its own connections. */
@@ -143,7 +144,7 @@ export class BullGateScheduler implements GateScheduler {
     // Claimed until `retentionMs` after the job is due; the rollout's hash lives as long as its
     // longest-lived claim.
     const ttlMs = String(Math.max(0, delayMs) + this.#options.retentionMs);
-    if ((await this.#redis.eval(CHECK_AND_TRACK, 1, ticks, field, ttlMs)) === 0) return false;
+    if ((await CHECK_AND_TRACK.run(this.#redis, [ticks], [field, ttlMs])) === 0) return false;
     await this.#queue.add(
       JOB_NAME,
       { rolloutId: job.rolloutId, stageIndex: job.stageIndex, tick: job.tick } satisfies GateJob,
@@ -156,7 +157,7 @@ export class BullGateScheduler implements GateScheduler {
         removeOnFail: this.#options.keepFailed,
       },
     );
-    return (await this.#redis.eval(CLAIM, 1, ticks, field, ttlMs)) === 1;
+    return (await CLAIM.run(this.#redis, [ticks], [field, ttlMs])) === 1;
   }
 
   async cancel(rolloutId: string): Promise<number> {
@@ -170,7 +171,7 @@ export class BullGateScheduler implements GateScheduler {
         // Claimed, so it was added: it completed and was removed. Untracked, so later cancels
         // skip it. Pending: not added yet (a schedule call in progress, or one that crashed before
         // adding): kept tracked, so a later cancel still finds the job if it appears.
-        if (mark === CLAIMED) await this.#redis.eval(UNTRACK, 1, ticks, field);
+        if (mark === CLAIMED) await UNTRACK.run(this.#redis, [ticks], [field]);
         continue;
       }
       const state = await job.getState();
@@ -180,7 +181,7 @@ export class BullGateScheduler implements GateScheduler {
         if ((await this.#queue.remove(id)) !== 1) continue;
         removed++;
       }
-      await this.#redis.eval(UNTRACK, 1, ticks, field);
+      await UNTRACK.run(this.#redis, [ticks], [field]);
     }
     return removed;
   }
@@ -269,33 +270,33 @@ function parseTickField(field: string): Pick<GateJob, 'stageIndex' | 'tick'> {
 }
 
 /** KEYS: ticks hash. ARGV: field, ttl ms. 0 when the tick is claimed already; else tracks it, 1. */
-const CHECK_AND_TRACK = `
+const CHECK_AND_TRACK = new RedisScript(`
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if v == '${CLAIMED}' or v == '${DONE}' then return 0 end
 if not v then redis.call('HSET', KEYS[1], ARGV[1], '${PENDING}') end
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 1
-`;
+`);
 
 /** KEYS: ticks hash. ARGV: field, ttl ms. 1 for the one caller that claims the tick, else 0. */
-const CLAIM = `
+const CLAIM = new RedisScript(`
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if v == '${CLAIMED}' or v == '${DONE}' then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], '${CLAIMED}')
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 1
-`;
+`);
 
 /**
  * KEYS: ticks hash. ARGV: field. Its job is gone: a claimed tick stays claimed but untracked; a
  * pending one is forgotten (the schedule call in progress still claims it, as it would have).
  */
-const UNTRACK = `
+const UNTRACK = new RedisScript(`
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if v == '${CLAIMED}' then redis.call('HSET', KEYS[1], ARGV[1], '${DONE}')
 elseif v == '${PENDING}' then redis.call('HDEL', KEYS[1], ARGV[1]) end
 return 0
-`;
+`);
 
 async function quit(redis: Redis | undefined): Promise<void> {
   if (!redis || redis.status === 'end') return;

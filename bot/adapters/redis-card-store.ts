@@ -2,15 +2,16 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { CardRef, CardStore } from '../../shared/ports/card-store.js';
 import { CorruptRecordError } from '../../shared/ports/rollout-store.js';
+import { RedisScript } from './redis-script.js';
 
 const StoredCard = z.object({ channel: z.string().min(1), ts: z.string().min(1) });
 
 // Set if absent and return what is stored, in one step: two replicas saving at once agree.
-const SAVE = `
+const SAVE = new RedisScript(`
 local current = redis.call('GET', KEYS[1])
 if current then return current end
 redis.call('SET', KEYS[1], ARGV[1])
-return ARGV[1]`;
+return ARGV[1]`);
 
 /**
  * One string key per rollout holding `{ channel, ts }`, without expiry until the rollout ends;
@@ -30,11 +31,10 @@ export class RedisCardStore implements CardStore {
 
   async save(rolloutId: string, card: CardRef): Promise<CardRef> {
     const key = this.key(rolloutId);
-    const raw = (await this.redis.eval(
-      SAVE,
-      1,
-      key,
-      JSON.stringify({ channel: card.channel, ts: card.ts }),
+    const raw = (await SAVE.run(
+      this.redis,
+      [key],
+      [JSON.stringify({ channel: card.channel, ts: card.ts })],
     )) as string;
     return parse(key, raw);
   }

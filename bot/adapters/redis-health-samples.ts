@@ -6,6 +6,7 @@ import {
   type HealthSampleStore,
   type StoredSample,
 } from '../../shared/ports/health-samples.js';
+import { RedisScript } from './redis-script.js';
 
 const Stored = z.object({
   cluster: z.string(),
@@ -16,7 +17,7 @@ const Stored = z.object({
 
 // Keep the newer of the stored and the incoming sample (by when its window ended, or when it was
 // received for records from before): redelivered and backlogged old events must not win.
-const RECORD = `
+const RECORD = new RedisScript(`
 local current = redis.call('HGET', KEYS[1], ARGV[1])
 if current then
   local ok, decoded = pcall(cjson.decode, current)
@@ -27,7 +28,7 @@ if current then
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return 1`;
+return 1`);
 
 /**
  * One hash per (rollout, stage), a field per cluster; each expires `retentionMs` after its last
@@ -43,30 +44,23 @@ export class RedisHealthSampleStore implements HealthSampleStore {
 
   async record(rolloutId: string, stored: StoredSample): Promise<void> {
     const key = this.key(rolloutId, stored.sample.stageIndex);
-    await this.redis.eval(
-      RECORD,
-      1,
-      key,
-      stored.cluster,
-      JSON.stringify(stored),
-      sampledAt(stored),
-      this.retentionMs,
+    await RECORD.run(
+      this.redis,
+      [key],
+      [stored.cluster, JSON.stringify(stored), sampledAt(stored), this.retentionMs],
     );
   }
 
   /** One pipeline: a round trip for the whole batch instead of one per sample. */
   async recordAll(entries: readonly { rolloutId: string; stored: StoredSample }[]): Promise<void> {
     if (entries.length === 0) return;
+    RECORD.define(this.redis);
     const pipeline = this.redis.pipeline();
     for (const { rolloutId, stored } of entries) {
-      pipeline.eval(
-        RECORD,
-        1,
-        this.key(rolloutId, stored.sample.stageIndex),
-        stored.cluster,
-        JSON.stringify(stored),
-        sampledAt(stored),
-        this.retentionMs,
+      RECORD.queue(
+        pipeline,
+        [this.key(rolloutId, stored.sample.stageIndex)],
+        [stored.cluster, JSON.stringify(stored), sampledAt(stored), this.retentionMs],
       );
     }
     const results = (await pipeline.exec()) ?? [];

@@ -9,6 +9,7 @@ import {
 } from '../../shared/ports/release-store.js';
 import { CorruptRecordError } from '../../shared/ports/rollout-store.js';
 import { isReleaseTerminal, ReleaseState } from '../../shared/release/state.js';
+import { RedisScript } from './redis-script.js';
 
 const DEFAULT_EFFECT_LIMIT = 100;
 
@@ -79,18 +80,20 @@ export class RedisReleaseStore implements ReleaseStore {
   }
 
   async #write(mode: 'create' | 'commit', { state, effects, retainForMs }: ReleaseCommit) {
-    const reply = (await this.#redis.eval(
-      WRITE,
-      0,
-      this.#prefix,
-      mode,
-      state.id,
-      String(state.version),
-      JSON.stringify(state),
-      String(state.createdAt),
-      isReleaseTerminal(state.status) ? '0' : '1',
-      String(retainForMs ?? 0),
-      JSON.stringify(effects.map(({ id, effect }) => [id, JSON.stringify(effect)])),
+    const reply = (await WRITE.run(
+      this.#redis,
+      [],
+      [
+        this.#prefix,
+        mode,
+        state.id,
+        String(state.version),
+        JSON.stringify(state),
+        String(state.createdAt),
+        isReleaseTerminal(state.status) ? '0' : '1',
+        String(retainForMs ?? 0),
+        JSON.stringify(effects.map(({ id, effect }) => [id, JSON.stringify(effect)])),
+      ],
     )) as string;
     if (reply === 'exists') throw new ReleaseExistsError(state.id);
     if (reply === 'missing') throw new ReleaseNotFoundError(state.id);
@@ -108,7 +111,7 @@ function parse(key: string, json: string): ReleaseState {
  * ARGV: prefix, mode, id, version, state JSON, createdAt, active (1/0), retainMs, effects as a
  * JSON array of [id, effect JSON]. The outbox entry is built here so its seq is the insertion's.
  */
-const WRITE = `
+const WRITE = new RedisScript(`
 local p, mode, id = ARGV[1], ARGV[2], ARGV[3]
 local version = tonumber(ARGV[4])
 local key = p .. 'state:' .. id
@@ -135,4 +138,4 @@ for _, pair in ipairs(cjson.decode(ARGV[9])) do
   redis.call('HSET', p .. 'outbox:effects', pair[1], entry)
 end
 return 'ok'
-`;
+`);

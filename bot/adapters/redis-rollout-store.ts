@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { RolloutExistsError, VersionConflictError } from '../../shared/errors.js';
@@ -17,6 +16,7 @@ import {
   StoredHistoryEntry,
   type FinishedRolloutSummary,
 } from './finished-rollout-summary.js';
+import { RedisScript } from './redis-script.js';
 
 export interface RedisRolloutStoreOptions {
   /** Prepended to every key this store writes. Default `rollout:`. */
@@ -79,8 +79,8 @@ export class RedisRolloutStore implements RolloutStore {
     filter: { service?: string; statuses?: readonly RolloutStatus[]; limit?: number } = {},
   ): Promise<RolloutState[]> {
     if (filter.statuses?.length === 0 || filter.limit === 0) return [];
-    const reply = (await this.#run(
-      LIST,
+    const reply = (await LIST.run(
+      this.#redis,
       [],
       [this.#prefix, filter.service ?? '', String(filter.limit ?? 0), ...(filter.statuses ?? [])],
     )) as [string, string][];
@@ -118,8 +118,8 @@ export class RedisRolloutStore implements RolloutStore {
   }
 
   async appendHistory(id: string, entry: HistoryEntry): Promise<void> {
-    const appended = await this.#run(
-      APPEND_HISTORY,
+    const appended = await APPEND_HISTORY.run(
+      this.#redis,
       [this.#stateKey(id), `${this.#prefix}history:${id}`, this.#summaryKey(id)],
       [JSON.stringify(entry)],
     );
@@ -128,8 +128,8 @@ export class RedisRolloutStore implements RolloutStore {
 
   async pendingEffects(limit = DEFAULT_EFFECT_LIMIT, after = 0): Promise<PendingEffect[]> {
     if (limit <= 0) return [];
-    const reply = (await this.#run(
-      PENDING_EFFECTS,
+    const reply = (await PENDING_EFFECTS.run(
+      this.#redis,
       [...this.#outboxKeys(), `${this.#prefix}outbox:by-seq`],
       [String(limit), String(Math.max(0, Math.floor(after)))],
     )) as string[];
@@ -145,13 +145,13 @@ export class RedisRolloutStore implements RolloutStore {
   }
 
   async markEffectDone(effectId: string): Promise<void> {
-    await this.#run(MARK_EFFECT_DONE, this.#outboxKeys(), [effectId]);
+    await MARK_EFFECT_DONE.run(this.#redis, this.#outboxKeys(), [effectId]);
   }
 
   async compactDue(limit = DEFAULT_COMPACT_LIMIT): Promise<number> {
     if (limit <= 0) return 0;
-    const due = (await this.#run(
-      COMPACT_DUE,
+    const due = (await COMPACT_DUE.run(
+      this.#redis,
       [`${this.#prefix}idx:compact`],
       [String(limit)],
     )) as string[];
@@ -183,7 +183,7 @@ export class RedisRolloutStore implements RolloutStore {
       }
       const version = (JSON.parse(json) as { version: number }).version;
       const args = [id, String(version), String(lines.length), summary];
-      const outcome = await this.#run(FOLD, this.#foldKeys(id), args);
+      const outcome = await FOLD.run(this.#redis, this.#foldKeys(id), args);
       if (outcome === 1) folded++;
     }
     return folded;
@@ -219,8 +219,8 @@ export class RedisRolloutStore implements RolloutStore {
       };
       return [id, JSON.stringify(pending)];
     });
-    const [outcome, detail] = (await this.#run(
-      WRITE,
+    const [outcome, detail] = (await WRITE.run(
+      this.#redis,
       [this.#stateKey(state.id), `${this.#prefix}history:${state.id}`],
       [
         mode,
@@ -264,16 +264,6 @@ export class RedisRolloutStore implements RolloutStore {
     const p = this.#prefix;
     return [`${p}outbox`, `${p}outbox:effects`, `${p}outbox:members`];
   }
-
-  /** EVALSHA, falling back to EVAL when Redis does not have the script (first use, restart). */
-  async #run(script: Script, keys: string[], args: (string | Buffer)[]): Promise<unknown> {
-    try {
-      return await this.#redis.evalsha(script.sha, keys.length, ...keys, ...args);
-    } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return await this.#redis.eval(script.lua, keys.length, ...keys, ...args);
-    }
-  }
 }
 
 const StoredStable = z.object({ version: z.string(), createdAt: z.number() });
@@ -298,15 +288,6 @@ function parseRecord<T>(schema: z.ZodType<T>, key: string, json: string): T {
   return result.data;
 }
 
-interface Script {
-  lua: string;
-  sha: string;
-}
-
-function script(lua: string): Script {
-  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
-}
-
 /**
  * create / commit. KEYS: state, history. ARGV: mode, version, state JSON, history JSON ('' for
  * none), prefix, id, status, service, createdAt, retention ms ('' for none), compact-after ms
@@ -317,7 +298,7 @@ function script(lua: string): Script {
  * version per cluster in `p stable:<service>` (no expiry: one small hash per service).
  * Replies {'ok'} | {'exists'} | {'missing'} | {'conflict', stored version} | {'corrupt', why}.
  */
-const WRITE = script(`
+const WRITE = new RedisScript(`
 local stateKey, historyKey = KEYS[1], KEYS[2]
 local mode, version, prefix, id = ARGV[1], tonumber(ARGV[2]), ARGV[5], ARGV[6]
 local status, service, createdAt = ARGV[7], ARGV[8], ARGV[9]
@@ -406,7 +387,7 @@ return {'ok'}
  * ARGV: prefix, service ('' for any), limit (0 for all), statuses... Replies {{id, state JSON}...}
  * ('' for the state of a folded rollout: it is in its summary) newest first: ZREVRANGE order, so equal createdAt ties go to the greater id.
  */
-const LIST = script(`
+const LIST = new RedisScript(`
 local prefix, service, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local statuses = {}
 for i = 4, #ARGV do statuses[#statuses + 1] = ARGV[i] end
@@ -458,7 +439,7 @@ return out
  * KEYS: state, history, summary. ARGV: entry JSON. Replies 1, or 0 when the rollout does not exist.
  * A folded rollout's lines appended later go to its history list, which expires with its summary.
  */
-const APPEND_HISTORY = script(`
+const APPEND_HISTORY = new RedisScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('RPUSH', KEYS[2], ARGV[1])
   return 1
@@ -471,7 +452,7 @@ return 1
 `);
 
 /** KEYS: idx:compact. ARGV: limit. The ids due to be folded (by Redis's clock, as WRITE's). */
-const COMPACT_DUE = script(`
+const COMPACT_DUE = new RedisScript(`
 local time = redis.call('TIME')
 local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', nowMs, 'LIMIT', 0, tonumber(ARGV[1]))
@@ -483,7 +464,7 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', nowMs, 'LIMIT', 0, tonumber(
  * summary takes the state's expiry, state and history go. Replies 1 when folded, 0 when there was
  * nothing to fold (gone, or not finished), -1 when it changed since it was read (left for later).
  */
-const FOLD = script(`
+const FOLD = new RedisScript(`
 local current = redis.call('GET', KEYS[1])
 local ttl = redis.call('PTTL', KEYS[1])
 if not current or ttl < 0 then
@@ -506,7 +487,7 @@ return 1
  * {effect id, seq, payload JSON, ...} in seq order. Rescores an outbox written with version scores
  * first (once): the member's leading 16 digits are its insertion seq.
  */
-const PENDING_EFFECTS = script(`
+const PENDING_EFFECTS = new RedisScript(`
 if redis.call('EXISTS', KEYS[4]) == 0 then
   for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
     redis.call('ZADD', KEYS[1], tonumber(string.sub(member, 1, 16)), member)
@@ -525,7 +506,7 @@ return out
 `);
 
 /** KEYS: outbox, effects, members. ARGV: effect id. Idempotent. */
-const MARK_EFFECT_DONE = script(`
+const MARK_EFFECT_DONE = new RedisScript(`
 local member = redis.call('HGET', KEYS[3], ARGV[1])
 if member then
   redis.call('ZREM', KEYS[1], member)

@@ -1,37 +1,38 @@
 import type { Redis } from 'ioredis';
 import { systemClock, type Clock } from '../../shared/clock.js';
 import type { HeldLock, ServiceLocks } from '../../shared/ports/service-locks.js';
+import { RedisScript } from './redis-script.js';
 
 /**
  * KEYS: lock, acquired-at. ARGV: rollout id, now. Takes a free lock (and notes when) or answers
  * its holder, in one step, so a lock is never seen without the time it was taken.
  */
-const ACQUIRE = `
+const ACQUIRE = new RedisScript(`
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
   redis.call('SET', KEYS[2], ARGV[2])
   return ARGV[1]
 end
 return redis.call('GET', KEYS[1])
-`;
+`);
 
 // Compare-and-delete, so a late release from a finished rollout never frees a newer one's lock.
-const RELEASE = `
+const RELEASE = new RedisScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[2])
   return redis.call('DEL', KEYS[1])
 end
 return 0
-`;
+`);
 
 /** KEYS: fence. ARGV: now. The larger of the last fence + 1 and now, stored and returned in one step. */
-const NEXT_FENCE = `
+const NEXT_FENCE = new RedisScript(`
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')
 local now = tonumber(ARGV[1])
 local fence = last + 1
 if now > fence then fence = now end
 redis.call('SET', KEYS[1], string.format('%.0f', fence))
 return string.format('%.0f', fence)
-`;
+`);
 
 /**
  * One key per service (`p lock:<service>`, the holder's id) and when it was taken
@@ -46,19 +47,16 @@ export class RedisServiceLocks implements ServiceLocks {
   ) {}
 
   async acquire(service: string, rolloutId: string): Promise<string> {
-    const holder = await this.redis.eval(
-      ACQUIRE,
-      2,
-      this.key(service),
-      this.atKey(service),
-      rolloutId,
-      String(this.clock.now()),
+    const holder = await ACQUIRE.run(
+      this.redis,
+      [this.key(service), this.atKey(service)],
+      [rolloutId, String(this.clock.now())],
     );
     return String(holder);
   }
 
   async release(service: string, rolloutId: string): Promise<void> {
-    await this.redis.eval(RELEASE, 2, this.key(service), this.atKey(service), rolloutId);
+    await RELEASE.run(this.redis, [this.key(service), this.atKey(service)], [rolloutId]);
   }
 
   async holder(service: string): Promise<string | undefined> {
@@ -93,11 +91,10 @@ export class RedisServiceLocks implements ServiceLocks {
   }
 
   async nextFence(service: string): Promise<number> {
-    const fence = await this.redis.eval(
-      NEXT_FENCE,
-      1,
-      `${this.prefix}fence:${service}`,
-      String(this.clock.now()),
+    const fence = await NEXT_FENCE.run(
+      this.redis,
+      [`${this.prefix}fence:${service}`],
+      [String(this.clock.now())],
     );
     return Number(fence);
   }

@@ -10,6 +10,7 @@ import {
   type SlackLimits,
   type SlackPriority,
 } from '../../shared/ports/slack-budget.js';
+import { RedisScript } from './redis-script.js';
 
 /** How far down the line one `take` looks; a ticket further back is told to wait and ask again. */
 const MAX_SCAN = 1_000;
@@ -20,7 +21,7 @@ const MAX_SCAN = 1_000;
  * each ticket's buckets a hash field (`method\nkey,perMs,burst\n…`), each bucket a hash
  * (tokens, at) that expires once it would be full again, each 429 pause a key with a TTL.
  */
-const TAKE = `
+const TAKE = new RedisScript(`
 local line, seen, specs = KEYS[1], KEYS[2], KEYS[3]
 local prefix, ticket, rank, spec = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local ttl, maxScan = tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -112,15 +113,15 @@ redis.call('ZREM', line, ticket)
 redis.call('ZREM', seen, ticket)
 redis.call('HDEL', specs, ticket)
 return 0
-`;
+`);
 
 /** Sets the pause unless a longer one is already set. */
-const PAUSE = `
+const PAUSE = new RedisScript(`
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
 end
 return 0
-`;
+`);
 
 /** A pending card update nobody sends (its owner and every replica gone) is forgotten after this. */
 const PENDING_KEEP_MS = 3_600_000;
@@ -129,7 +130,7 @@ const PENDING_KEEP_MS = 3_600_000;
  * A change to a card: counts it, and says whether the caller owns sending it (the card's owner
  * field: set if free or its owner's alive key has expired).
  */
-const MARK = `
+const MARK = new RedisScript(`
 local pending, alive = KEYS[1], KEYS[2]
 local me, alivePrefix, ttl, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local rank = tonumber(ARGV[5])
@@ -146,23 +147,23 @@ if (not owner) or urgent or redis.call('EXISTS', alivePrefix .. owner) == 0 then
   return 1
 end
 return 0
-`;
+`);
 
 /** Changes so far, or -1 when another replica owns the update. */
-const GENERATION = `
+const GENERATION = new RedisScript(`
 local owner = redis.call('HGET', KEYS[1], 'owner')
 if owner and owner ~= ARGV[1] then return -1 end
 return tonumber(redis.call('HGET', KEYS[1], 'gen') or '0')
-`;
+`);
 
 /** The owner sent the card as of `gen` changes: done unless it changed since. */
-const SENT = `
+const SENT = new RedisScript(`
 local owner = redis.call('HGET', KEYS[1], 'owner')
 if owner ~= ARGV[1] then return 1 end
 if redis.call('HGET', KEYS[1], 'gen') ~= ARGV[2] then return 0 end
 redis.call('DEL', KEYS[1])
 return 1
-`;
+`);
 
 /**
  * The Slack budget shared by every bot replica on one Redis. Keys: `<prefix>slack:line`,
@@ -185,28 +186,26 @@ export class RedisSlackBudget implements SlackBudget {
         (b) => `${b.key},${b.perMs},${b.burst}`,
       ),
     ].join('\n');
-    const wait = await this.redis.eval(
-      TAKE,
-      3,
-      `${this.prefix}slack:line`,
-      `${this.prefix}slack:seen`,
-      `${this.prefix}slack:specs`,
-      this.prefix,
-      request.ticket,
-      SLACK_PRIORITIES.indexOf(request.priority),
-      spec,
-      TICKET_TTL_MS,
-      MAX_SCAN,
+    const wait = await TAKE.run(
+      this.redis,
+      [`${this.prefix}slack:line`, `${this.prefix}slack:seen`, `${this.prefix}slack:specs`],
+      [
+        this.prefix,
+        request.ticket,
+        SLACK_PRIORITIES.indexOf(request.priority),
+        spec,
+        TICKET_TTL_MS,
+        MAX_SCAN,
+      ],
     );
     return Number(wait);
   }
 
   async pause(method: string, ms: number): Promise<void> {
-    await this.redis.eval(
-      PAUSE,
-      1,
-      `${this.prefix}slack:pause:${method}`,
-      Math.max(1, Math.ceil(ms)),
+    await PAUSE.run(
+      this.redis,
+      [`${this.prefix}slack:pause:${method}`],
+      [Math.max(1, Math.ceil(ms))],
     );
   }
 
@@ -215,34 +214,32 @@ export class RedisSlackBudget implements SlackBudget {
   }
 
   async markPending(card: string, replica: string, priority: SlackPriority): Promise<boolean> {
-    const owned = await this.redis.eval(
-      MARK,
-      2,
-      `${this.prefix}slack:pending:${card}`,
-      `${this.prefix}slack:alive:${replica}`,
-      replica,
-      `${this.prefix}slack:alive:`,
-      PENDING_OWNER_TTL_MS,
-      PENDING_KEEP_MS,
-      SLACK_PRIORITIES.indexOf(priority),
+    const owned = await MARK.run(
+      this.redis,
+      [`${this.prefix}slack:pending:${card}`, `${this.prefix}slack:alive:${replica}`],
+      [
+        replica,
+        `${this.prefix}slack:alive:`,
+        PENDING_OWNER_TTL_MS,
+        PENDING_KEEP_MS,
+        SLACK_PRIORITIES.indexOf(priority),
+      ],
     );
     return Number(owned) === 1;
   }
 
   async pendingGeneration(card: string, replica: string): Promise<number | undefined> {
     const generation = Number(
-      await this.redis.eval(GENERATION, 1, `${this.prefix}slack:pending:${card}`, replica),
+      await GENERATION.run(this.redis, [`${this.prefix}slack:pending:${card}`], [replica]),
     );
     return generation < 0 ? undefined : generation;
   }
 
   async sent(card: string, replica: string, generation: number): Promise<boolean> {
-    const done = await this.redis.eval(
-      SENT,
-      1,
-      `${this.prefix}slack:pending:${card}`,
-      replica,
-      String(generation),
+    const done = await SENT.run(
+      this.redis,
+      [`${this.prefix}slack:pending:${card}`],
+      [replica, String(generation)],
     );
     return Number(done) === 1;
   }
