@@ -356,6 +356,55 @@ describe('EffectRunner: rollbacks first, each cluster on its own', () => {
     expect(commands.published.map((c) => c.cluster)).toEqual(['eu-west', 'us-east']);
   });
 
+  it('runs effects of later pages while one of an earlier page hangs (pages do not wait for each other)', async () => {
+    const { store, commands, runner } = setUp();
+    let release: () => void = () => {};
+    const hanging = new Promise<void>((resolve) => (release = resolve));
+    const publish = commands.publish.bind(commands);
+    commands.publish = async (command) => {
+      if (command.cluster === 'us-east') await hanging;
+      return publish(command);
+    };
+    await store.create(aCommit(aRolloutState().withVersion(1).build(), [rollback('us-east', 1)]));
+    // 250 more rollouts: three more pages behind the first one's hanging publish.
+    for (let i = 0; i < 250; i++)
+      await store.create(aCommit(aRolloutState().withVersion(1).build(), [rollback('eu-west', 1)]));
+
+    const drained = runner.drain();
+    await waitFor(() => commands.published.length === 250, {
+      what: 'every later page published while the first page’s us-east publish hangs',
+    });
+    release();
+    await drained;
+    expect(commands.published).toHaveLength(251);
+    expect(await store.pendingEffects()).toEqual([]);
+  });
+
+  it('keeps a lane in order across pages and many at once: 300 commands to one cluster go out 1..300', async () => {
+    const { store, commands, runner } = setUp();
+    const publish = commands.publish.bind(commands);
+    // Sends that finish in a scrambled order, as a loaded broker does.
+    commands.publish = async (command) => {
+      await new Promise((resolve) => setTimeout(resolve, (command.seq * 7) % 5));
+      return publish(command);
+    };
+    const state = aRolloutState().withVersion(1).build();
+    const other = aRolloutState().withVersion(1).build();
+    await store.create(
+      aCommit(
+        state,
+        Array.from({ length: 300 }, (_, i) => setWeight('eu-west', i + 1)),
+      ),
+    );
+    await store.create(aCommit(other, [setWeight('eu-west', 1), setWeight('us-east', 2)]));
+
+    await runner.drain();
+
+    const seqs = commands.published.filter((c) => c.rolloutId === state.id).map((c) => c.seq);
+    expect(seqs).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    expect(commands.published.filter((c) => c.rolloutId === other.id)).toHaveLength(2);
+  });
+
   it('does not let failing housekeeping hold up the rollback commands', async () => {
     const store = new MemoryRolloutStore();
     const { commands, runner } = setUp(store);

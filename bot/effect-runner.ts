@@ -43,6 +43,8 @@ const LANES_AT_ONCE = 64;
  * `KafkaTopicBroker.produce` for why they are not gathered into one).
  */
 const COMMAND_LANES_AT_ONCE = BATCH;
+/** Effects read and not yet done in one pass: four pages, so the next page is ready in time. */
+const EFFECTS_IN_WINDOW = 4 * BATCH;
 /** A replica that claimed an effect and died: another may take it over after this long. */
 const CLAIM_TTL_MS = 15_000;
 
@@ -102,37 +104,48 @@ export class EffectRunner {
    * command older than one it applied); every other lane goes ahead, the same rollout's included:
    * one cluster's failing or hanging publish, or a Redis blip on housekeeping, never holds up the
    * rollback of the other clusters.
+   *
+   * Pages do not wait for each other: the next page is read while the last one's effects run, up
+   * to `EFFECTS_IN_WINDOW` read and not yet done. Waiting for a whole page before the next let the
+   * slowest effect of each page (a Kafka send at its p99) set the pace: at 1,000 rollouts × 10
+   * clusters a command waited 54 s (p50) in the outbox.
    */
   private async pass(): Promise<void> {
     const blocked = new Set<string>();
+    /** Each lane's last effect read so far: the next one of the lane starts after it. */
+    const tails = new Map<string, Promise<void>>();
+    const commandSlots = new Slots(COMMAND_LANES_AT_ONCE);
+    const otherSlots = new Slots(LANES_AT_ONCE);
+    const window = new Set<Promise<void>>();
     let after: number | undefined;
     for (;;) {
+      while (window.size >= EFFECTS_IN_WINDOW) await Promise.race(window);
       const page = await this.deps.store.pendingEffects(BATCH, after);
-      const commandLanes = new Map<string, PendingEffect[]>();
-      const otherLanes = new Map<string, PendingEffect[]>();
       for (const item of page) {
         const lane = laneOf(item);
-        const lanes = item.effect.type === 'publish_command' ? commandLanes : otherLanes;
-        const items = lanes.get(lane);
-        if (items) items.push(item);
-        else lanes.set(lane, [item]);
+        const slots = item.effect.type === 'publish_command' ? commandSlots : otherSlots;
+        const run = (tails.get(lane) ?? Promise.resolve()).then(async () => {
+          if (blocked.has(lane) || this.inFlight.has(item.id)) return;
+          const free = await slots.take();
+          try {
+            if (!(await this.runOne(item))) blocked.add(lane);
+          } catch {
+            blocked.add(lane); // runOne reports its own failures
+          } finally {
+            free();
+          }
+        });
+        tails.set(lane, run);
+        window.add(run);
+        void run.finally(() => {
+          window.delete(run);
+          if (tails.get(lane) === run) tails.delete(lane);
+        });
       }
-      // Lanes run side by side (each in order): a publish that hangs on one cluster's topic
-      // for kafkajs's whole retry cycle holds up only its own lane.
-      const runLane = async ([lane, items]: [string, PendingEffect[]]) => {
-        for (const item of items) {
-          if (blocked.has(lane)) return;
-          if (this.inFlight.has(item.id)) continue;
-          if (!(await this.runOne(item))) blocked.add(lane);
-        }
-      };
-      await Promise.all([
-        forEachConcurrently([...commandLanes], COMMAND_LANES_AT_ONCE, runLane),
-        forEachConcurrently([...otherLanes], LANES_AT_ONCE, runLane),
-      ]);
       if (page.length < BATCH) break;
       after = page[page.length - 1]!.seq;
     }
+    await Promise.all(window);
   }
 
   /** Claims, runs and marks one effect. False when it did not run (claimed elsewhere, or failed). */
@@ -320,18 +333,25 @@ export class EffectRunner {
   }
 }
 
-/** Runs `work` on every item, at most `limit` at a time; resolves when all have settled. */
-async function forEachConcurrently<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      await work(item).catch(() => undefined); // runOne reports its own failures
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+/** At most `limit` holders at a time; the others wait in arrival order. */
+class Slots {
+  private held = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  /** Resolves with the function that frees the slot, once one is free. */
+  async take(): Promise<() => void> {
+    if (this.held >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.held++;
+    let freed = false;
+    return () => {
+      if (freed) return;
+      freed = true;
+      // Handed straight to the next waiter: the count stays, so nobody can jump the line.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.held--;
+    };
+  }
 }
