@@ -51,21 +51,12 @@ export class RedisHealthSampleStore implements HealthSampleStore {
     );
   }
 
-  /** One pipeline: a round trip for the whole batch instead of one per sample. */
+  /**
+   * All at once: on the bot's client (automatic pipelining) they go out in one write, and a
+   * client without it still waits for one round trip, not one per sample.
+   */
   async recordAll(entries: readonly { rolloutId: string; stored: StoredSample }[]): Promise<void> {
-    if (entries.length === 0) return;
-    RECORD.define(this.redis);
-    const pipeline = this.redis.pipeline();
-    for (const { rolloutId, stored } of entries) {
-      RECORD.queue(
-        pipeline,
-        [this.key(rolloutId, stored.sample.stageIndex)],
-        [stored.cluster, JSON.stringify(stored), sampledAt(stored), this.retentionMs],
-      );
-    }
-    const results = (await pipeline.exec()) ?? [];
-    const failed = results.find(([err]) => err !== null);
-    if (failed) throw failed[0];
+    await Promise.all(entries.map(({ rolloutId, stored }) => this.record(rolloutId, stored)));
   }
 
   async latest(rolloutId: string, stageIndex: number): Promise<StoredSample[]> {

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { startRedis, type RedisServer } from './redis-server.js';
 
 /**
@@ -13,9 +13,9 @@ export function privateRedis() {
     async start() {
       server = await startRedis();
     },
-    client(): Redis {
+    client(options: RedisOptions = {}): Redis {
       if (!server) throw new Error('privateRedis: start() first');
-      const client = new Redis(server.url, { maxRetriesPerRequest: 3 });
+      const client = new Redis(server.url, { maxRetriesPerRequest: 3, ...options });
       clients.push(client);
       return client;
     },
