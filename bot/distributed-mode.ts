@@ -39,7 +39,7 @@ export interface DistributedConnections {
   /** `redis://…`: rollouts, the outbox, locks, samples, heartbeats, claims and BullMQ. */
   redisUrl: string;
   /** How soon a gate job whose bot died mid-run runs again. Default: the scheduler's (30 s each). */
-  gateJobs?: Pick<BullGateSchedulerOptions, 'lockDurationMs' | 'stalledIntervalMs'>;
+  gateJobs?: Pick<BullGateSchedulerOptions, 'lockDurationMs' | 'stalledIntervalMs' | 'concurrency'>;
   /** How long health samples are kept after the last one (the policy's `retention.samples`). */
   samplesRetentionMs?: number;
   /**

@@ -140,6 +140,7 @@ export async function startBot(options: {
   const distributed = await startDistributedMode({
     policy,
     gateJobs: {
+      concurrency: env.GATE_CONCURRENCY,
       ...(env.GATE_LOCK_DURATION !== undefined && {
         lockDurationMs: env.GATE_LOCK_DURATION,
       }),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { describeError } from '../errors.js';
+import type { Logger } from '../log.js';
 import type { BrokerRecord, RecordHandler } from '../ports/topic-broker.js';
 
 /**
@@ -66,5 +67,47 @@ export async function runHandler(
   } finally {
     clearTimeout(timer);
     if (giveUp) stopping.removeEventListener('abort', giveUp);
+  }
+}
+
+export interface RetryUntilDone {
+  handler: RecordHandler;
+  stopping: AbortSignal;
+  drainTimeoutMs: number;
+  retry: HandlerRetryOptions;
+  logger: Logger;
+  /** Checked before each attempt: false lets go of the record (another consumer owns it now). */
+  stillOwner?: () => boolean;
+  /** Waits before the next attempt (default: `delayMs`, or until stopping). */
+  waitBeforeRetry?: (delayMs: number) => Promise<void>;
+}
+
+/**
+ * The handler on `record` until it resolves (true), backing off between failed attempts; false
+ * once the subscription stops, the call is abandoned, or the record is no longer ours.
+ */
+export async function handleUntilDone(
+  record: BrokerRecord,
+  options: RetryUntilDone,
+): Promise<boolean> {
+  const { stopping } = options;
+  for (let attempt = 1; ; attempt++) {
+    if (stopping.aborted || options.stillOwner?.() === false) return false;
+    const outcome = await runHandler(options.handler, record, stopping, options.drainTimeoutMs);
+    if (outcome === 'done') return true;
+    if (outcome === 'abandoned') return false;
+    const delayMs = retryDelayMs(attempt, options.retry);
+    options.logger.warn(
+      {
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset,
+        attempt,
+        delayMs,
+        err: outcome.error,
+      },
+      'record handler failed; retrying the same record',
+    );
+    await (options.waitBeforeRetry ?? ((ms) => pause(ms, stopping)))(delayMs);
   }
 }

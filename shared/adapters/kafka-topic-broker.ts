@@ -17,7 +17,13 @@ import type {
   Subscription,
   TopicBroker,
 } from '../ports/topic-broker.js';
-import { HandlerRetryOptions, pause, retryDelayMs, runHandler } from './handler-retry.js';
+import {
+  handleUntilDone,
+  HandlerRetryOptions,
+  pause,
+  retryDelayMs,
+  runHandler,
+} from './handler-retry.js';
 import { pinoLogCreator } from './kafkajs-log.js';
 import { OffsetCommitter, type PartitionOffset } from './offset-committer.js';
 import { PartitionProgress } from './partition-progress.js';
@@ -532,36 +538,19 @@ class KafkaSubscription implements Subscription {
   }
 
   /** The handler until it resolves (true), or false once the subscription stops first. */
-  private async handleUntilDone(
-    record: BrokerRecord,
-    heartbeat: () => Promise<void>,
-  ): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
-      if (this.stopping.signal.aborted) return false;
-      const outcome = await runHandler(
-        this.handler,
-        record,
-        this.stopping.signal,
-        this.settings.drainTimeoutMs,
-      );
-      if (outcome === 'done') return true;
-      if (outcome === 'abandoned') return false;
-      const delayMs = retryDelayMs(attempt, this.settings.handlerRetry);
-      this.logger.warn(
-        {
-          topic: record.topic,
-          partition: record.partition,
-          offset: record.offset,
-          attempt,
-          delayMs,
-          err: outcome.error,
-        },
-        'record handler failed; retrying the same record',
-      );
+  private handleUntilDone(record: BrokerRecord, heartbeat: () => Promise<void>): Promise<boolean> {
+    return handleUntilDone(record, {
+      handler: this.handler,
+      stopping: this.stopping.signal,
+      drainTimeoutMs: this.settings.drainTimeoutMs,
+      retry: this.settings.handlerRetry,
+      logger: this.logger,
       // A failed heartbeat (a rebalance) does not let go of the record: see `dispatch`.
-      if (!(await this.waitBeforeRetry(delayMs, heartbeat)))
-        await pause(delayMs, this.stopping.signal);
-    }
+      waitBeforeRetry: async (delayMs) => {
+        if (!(await this.waitBeforeRetry(delayMs, heartbeat)))
+          await pause(delayMs, this.stopping.signal);
+      },
+    });
   }
 
   /** Waits `delayMs`, heartbeating so the group keeps us. False if we should let go instead. */

@@ -7,7 +7,7 @@ import type {
   Subscription,
   TopicBroker,
 } from '../ports/topic-broker.js';
-import { HandlerRetryOptions, pause, retryDelayMs, runHandler } from './handler-retry.js';
+import { handleUntilDone, HandlerRetryOptions } from './handler-retry.js';
 
 /**
  * A topic broker in process memory, for local mode and fast tests. It keeps Kafka's semantics
@@ -306,32 +306,15 @@ class MemoryMember {
     return this.stopped;
   }
 
-  private async attempt(record: BrokerRecord, stillOwner: () => boolean): Promise<boolean> {
-    const signal = this.stopping.signal;
-    for (let attempt = 1; ; attempt++) {
-      if (signal.aborted || !stillOwner()) return false;
-      const outcome = await runHandler(
-        this.handler,
-        record,
-        this.stopping.signal,
-        this.options.drainTimeoutMs,
-      );
-      if (outcome === 'done') return true;
-      if (outcome === 'abandoned') return false;
-      const delayMs = retryDelayMs(attempt, this.options.handlerRetry);
-      this.logger.warn(
-        {
-          topic: record.topic,
-          partition: record.partition,
-          offset: record.offset,
-          attempt,
-          delayMs,
-          err: outcome.error,
-        },
-        'record handler failed; retrying the same record',
-      );
-      await pause(delayMs, signal);
-    }
+  private attempt(record: BrokerRecord, stillOwner: () => boolean): Promise<boolean> {
+    return handleUntilDone(record, {
+      handler: this.handler,
+      stopping: this.stopping.signal,
+      drainTimeoutMs: this.options.drainTimeoutMs,
+      retry: this.options.handlerRetry,
+      logger: this.logger,
+      stillOwner,
+    });
   }
 }
 

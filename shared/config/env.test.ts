@@ -130,6 +130,16 @@ describe('environment configuration', () => {
     );
   });
 
+  it('reads how many gate evaluations run at once, 32 unless set, and refuses what is not a count', () => {
+    expect(parseEnv(BotEnv, {}).GATE_CONCURRENCY).toBe(32);
+    expect(parseEnv(BotEnv, { GATE_CONCURRENCY: '8' }).GATE_CONCURRENCY).toBe(8);
+    for (const bad of ['0', '-3', '2.5', 'many', '5000']) {
+      const err = configErrorOf(() => parseEnv(BotEnv, { GATE_CONCURRENCY: bad }));
+      expect(err.variable, bad).toBe('GATE_CONCURRENCY');
+      expect(err.message, bad).toMatch(/^GATE_CONCURRENCY: is "/);
+    }
+  });
+
   it('passes on only the Kafka timings that are set, and refuses a heartbeat not shorter than the session', () => {
     expect(kafkaConsumerTimings(parseEnv(BotEnv, {}))).toEqual({});
     const env = parseEnv(BotEnv, {
