@@ -119,6 +119,13 @@ export function scaleTable(report: ScaleReport): string {
       'Slack calls per rollout (429s)',
       (r) => `${round(sum(r.perRollout.slackCalls), 1)} (${r.perRollout.slack429s})`,
     ],
+    [
+      'card shows the end, after it p50 / p99 (cards)',
+      (r) => {
+        const c = r.perRollout.cardEnded;
+        return `${c.p50Seconds} / ${c.p99Seconds} s (${c.cards}; ${c.notShown} not shown)`;
+      },
+    ],
     ['Kubernetes calls per rollout', (r) => `${round(sum(r.perRollout.kubernetesCalls), 1)}`],
     ['Prometheus queries per rollout', (r) => `${r.perRollout.prometheusQueries}`],
   ];

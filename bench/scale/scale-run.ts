@@ -79,6 +79,11 @@ export interface ScaleSizeResult {
     redisCommandsByName: Record<string, number>;
     slackCalls: Record<string, number>;
     slack429s: number;
+    /**
+     * From a rollout's last transition to its card showing it ended (`CardFreshness`), over the
+     * rollouts whose card did; `notShown`: rollouts that ended but whose card never said so.
+     */
+    cardEnded: { cards: number; notShown: number; p50Seconds: number; p99Seconds: number };
     kubernetesCalls: Record<string, number>;
     prometheusQueries: number;
   };
@@ -354,12 +359,22 @@ async function measure(
         ]),
       ),
       slack429s: s.slackRateLimited(),
+      cardEnded: cardEndedOf(s.cardFreshness.values(), n - active),
       kubernetesCalls: Object.fromEntries(
         Object.entries(kube).map(([op, count]) => [op, perRollout(count)]),
       ),
       prometheusQueries: perRollout(prom),
     },
     notes,
+  };
+}
+
+function cardEndedOf(delaysMs: number[], ended: number) {
+  return {
+    cards: delaysMs.length,
+    notShown: Math.max(0, ended - delaysMs.length),
+    p50Seconds: round(percentile(delaysMs, 50) / 1000, 1),
+    p99Seconds: round(percentile(delaysMs, 99) / 1000, 1),
   };
 }
 

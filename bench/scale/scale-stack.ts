@@ -16,6 +16,7 @@ import { spawnEntry, type EntryProcess } from '../../test/support/entry-process.
 import { SlackApiDouble } from '../../test/support/slack-api-double.js';
 import { SlackRequests } from '../../test/support/slack-requests.js';
 import { SCALE_BOT_PROBE } from './bot-probe.js';
+import { CardFreshness } from './card-freshness.js';
 import { SCALE_CPU_PROFILE_PROBE } from './cpu-profile-probe.js';
 import type { ScaleSettings } from './options.js';
 import { clusterName, scalePolicyYaml } from './policy.js';
@@ -51,6 +52,8 @@ export interface ScaleStack {
   slack: SlackApiDouble;
   /** Slack calls per method (`429` counted apart), since the double started. */
   slackCalls: Map<string, number>;
+  /** When each rollout's card first showed it ended (see `CardFreshness`). */
+  cardFreshness: CardFreshness;
   slackRateLimited: () => number;
   redis: Redis;
   bots: BotProcess[];
@@ -95,9 +98,11 @@ export async function startScaleStack(options: {
   ]);
   const slackCalls = new Map<string, number>();
   let rateLimited = 0;
+  const cardFreshness = new CardFreshness();
   slack.events.on('call', (call) => {
     if (call.status === 429) rateLimited++;
     else slackCalls.set(call.method, (slackCalls.get(call.method) ?? 0) + 1);
+    cardFreshness.observe(call);
   });
   const redis = new Redis(stack.redis.url, { maxRetriesPerRequest: 3 });
   const benchCommands = new Map<string, number>();
@@ -186,6 +191,7 @@ export async function startScaleStack(options: {
     stack,
     slack,
     slackCalls,
+    cardFreshness,
     slackRateLimited: () => rateLimited,
     redis,
     bots,
