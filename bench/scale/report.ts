@@ -123,7 +123,14 @@ export function scaleTable(report: ScaleReport): string {
       'card shows the end, after it p50 / p99 (cards)',
       (r) => {
         const c = r.perRollout.cardEnded;
-        return `${c.p50Seconds} / ${c.p99Seconds} s (${c.cards}; ${c.notShown} not shown)`;
+        return `${c.p50Seconds} / ${c.p99Seconds} s (${c.shown}; ${c.notShown} not shown)`;
+      },
+    ],
+    [
+      'thread says the end, after it p50 / p99 (lines)',
+      (r) => {
+        const c = r.perRollout.endLine;
+        return `${c.p50Seconds} / ${c.p99Seconds} s (${c.shown}; ${c.notShown} not shown)`;
       },
     ],
     ['Kubernetes calls per rollout', (r) => `${round(sum(r.perRollout.kubernetesCalls), 1)}`],

@@ -8,6 +8,7 @@
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { ACTIVE_STATUSES } from '../../shared/rollout/state.js';
+import { endLineDelays } from './card-freshness.js';
 import { censusOf, type KeyKind } from './key-census.js';
 import type { ScaleSettings, ScaleSize } from './options.js';
 import { channelOf, serviceName } from './policy.js';
@@ -25,6 +26,15 @@ import { percentile, round } from '../stats.js';
 const POLL_MS = 2_000;
 export const COMMAND_LEGS = ['outbox', 'produce', 'agent', 'events', 'handle'] as const;
 const NEW_VERSION = '2.0.0';
+
+/** How soon Slack showed people that rollouts ended: per rollout shown, ms after its end. */
+export interface Shown {
+  /** Rollouts for which it was shown; `notShown`: ended, and not shown by the report. */
+  shown: number;
+  notShown: number;
+  p50Seconds: number;
+  p99Seconds: number;
+}
 
 export interface ScaleSizeResult {
   rollouts: number;
@@ -83,7 +93,13 @@ export interface ScaleSizeResult {
      * From a rollout's last transition to its card showing it ended (`CardFreshness`), over the
      * rollouts whose card did; `notShown`: rollouts that ended but whose card never said so.
      */
-    cardEnded: { cards: number; notShown: number; p50Seconds: number; p99Seconds: number };
+    cardEnded: Shown;
+    /**
+     * The same for the reply in the card's thread that says the rollout ended (`endLineDelays`),
+     * timed from the rollout's terminal commit: what people see while card updates wait on Slack's
+     * `chat.update` limit.
+     */
+    endLine: Shown;
     kubernetesCalls: Record<string, number>;
     prometheusQueries: number;
   };
@@ -168,6 +184,7 @@ async function measure(
   for (;;) {
     await sleep(POLL_MS);
     await sample();
+    await s.recordEnds(settings.retentionMs);
     active = await s.countStatuses(ACTIVE_STATUSES);
     if (!created) {
       s.benchCommands.set('zcard', (s.benchCommands.get('zcard') ?? 0) + 1);
@@ -233,6 +250,11 @@ async function measure(
     notes.push('Redis per finished rollout not measured: rollouts were still active');
   }
 
+  // Cards and thread lines trail the rollouts (Slack's limits pace them): how soon they showed the
+  // ends is read once Slack calls stopped, or after SLACK_SETTLE_MAX_MS (the rest count as not
+  // shown). The figures read above do not include the wait; the Slack call counts below do (the
+  // trailing calls are part of the run's cost).
+  if (active === 0) await slackSettled(s, log);
   const commands = subtract(after.commands, before.commands, s.benchCommands);
   const totalCommands = Object.values(commands).reduce((a, b) => a + b, 0);
   const gate = histogramDelta(afterGateLag, before.gateLag);
@@ -359,7 +381,11 @@ async function measure(
         ]),
       ),
       slack429s: s.slackRateLimited(),
-      cardEnded: cardEndedOf(s.cardFreshness.values(), n - active),
+      cardEnded: shownOf(s.cardFreshness.values(), n - active),
+      endLine: shownOf(
+        [...endLineDelays(s.slack.messages(), await s.recordEnds(settings.retentionMs)).values()],
+        n - active,
+      ),
       kubernetesCalls: Object.fromEntries(
         Object.entries(kube).map(([op, count]) => [op, perRollout(count)]),
       ),
@@ -369,9 +395,34 @@ async function measure(
   };
 }
 
-function cardEndedOf(delaysMs: number[], ended: number) {
+/** No Slack call for this long: the bot has nothing left to say. */
+const SLACK_QUIET_MS = 3_000;
+const SLACK_SETTLE_MAX_MS = 120_000;
+
+async function slackSettled(s: ScaleStack, log: (line: string) => void): Promise<void> {
+  const total = () => [...s.slackCalls.values()].reduce((a, b) => a + b, 0);
+  const began = performance.now();
+  let last = total();
+  let quietSince = performance.now();
+  while (performance.now() - quietSince < SLACK_QUIET_MS) {
+    if (performance.now() - began > SLACK_SETTLE_MAX_MS) {
+      log(
+        `Slack calls still going after ${SLACK_SETTLE_MAX_MS / 1000} s; reading cards as they are`,
+      );
+      return;
+    }
+    await sleep(500);
+    const now = total();
+    if (now !== last) {
+      last = now;
+      quietSince = performance.now();
+    }
+  }
+}
+
+function shownOf(delaysMs: number[], ended: number): Shown {
   return {
-    cards: delaysMs.length,
+    shown: delaysMs.length,
     notShown: Math.max(0, ended - delaysMs.length),
     p50Seconds: round(percentile(delaysMs, 50) / 1000, 1),
     p99Seconds: round(percentile(delaysMs, 99) / 1000, 1),

@@ -65,6 +65,11 @@ export interface ScaleStack {
     section: 'memory' | 'commandstats' | 'keyspace' | 'cpu',
   ): Promise<Record<string, string>>;
   redisCommands(): Promise<Record<string, number>>;
+  /**
+   * Reads which rollouts ended since the last call, and when (their terminal commit put them in
+   * the store's `idx:expiring` at that time plus `retentionMs`); the map keeps every one seen.
+   */
+  recordEnds(retentionMs: number): Promise<ReadonlyMap<string, number>>;
   /** Sum of ZCARD over the rollout status indexes given. */
   countStatuses(statuses: readonly string[]): Promise<number>;
   /** Records (high watermarks) per topic, all partitions summed. */
@@ -99,6 +104,7 @@ export async function startScaleStack(options: {
   const slackCalls = new Map<string, number>();
   let rateLimited = 0;
   const cardFreshness = new CardFreshness();
+  const endedAt = new Map<string, number>();
   slack.events.on('call', (call) => {
     if (call.status === 429) rateLimited++;
     else slackCalls.set(call.method, (slackCalls.get(call.method) ?? 0) + 1);
@@ -204,6 +210,15 @@ export async function startScaleStack(options: {
     benchCommands,
     redisInfo,
     redisCommands: async () => commandCalls(await redisInfo('commandstats')),
+    async recordEnds(retentionMs) {
+      counted('zrange');
+      const flat = await redis.zrange(`${STORE_PREFIX}idx:expiring`, '0', '-1', 'WITHSCORES');
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const [id] = JSON.parse(flat[i]!) as [string];
+        if (!endedAt.has(id)) endedAt.set(id, Number(flat[i + 1]) - retentionMs);
+      }
+      return endedAt;
+    },
     async countStatuses(statuses) {
       counted('zcard', statuses.length);
       const pipeline = redis.pipeline();

@@ -79,8 +79,11 @@ describe('npm run bench -- --scale', () => {
     for (const count of Object.values(cost.kafkaMessages)) expect(count).toBeGreaterThan(0);
     expect(cost.redisCommands).toBeGreaterThan(0);
     // Every card came to show its rollout's end, a few seconds at most after it.
-    expect(cost.cardEnded).toMatchObject({ cards: 3, notShown: 0 });
+    expect(cost.cardEnded).toMatchObject({ shown: 3, notShown: 0 });
     expect(cost.cardEnded.p99Seconds).toBeGreaterThanOrEqual(cost.cardEnded.p50Seconds);
+    // And each card's thread said so.
+    expect(cost.endLine).toMatchObject({ shown: 3, notShown: 0 });
+    expect(cost.endLine.p50Seconds).toBeGreaterThanOrEqual(0);
     expect(cost.redisCommandsByName.evalsha).toBeGreaterThan(0);
     expect(cost.slackCalls['chat.postMessage']).toBeGreaterThan(0);
     expect(cost.slack429s).toBe(0);
