@@ -356,6 +356,83 @@ describe('EffectRunner: rollbacks first, each cluster on its own', () => {
     expect(commands.published.map((c) => c.cluster)).toEqual(['eu-west', 'us-east']);
   });
 
+  it('keeps a lane blocked for the rest of the pass: its first command failing holds back all 150 after it, across pages', async () => {
+    const { store, commands, runner } = setUp();
+    const state = aRolloutState().withVersion(1).build();
+    await store.create(
+      aCommit(
+        state,
+        Array.from({ length: 151 }, (_, i) => setWeight('eu-west', i + 1)),
+      ),
+    );
+    commands.failNext = 1;
+
+    await runner.drain();
+
+    expect(commands.published).toEqual([]);
+    expect(await store.pendingEffects(1_000)).toHaveLength(151);
+  });
+
+  it('sends every other cluster’s rollback while 150 rollouts’ sends to one cluster hang', async () => {
+    const { store, commands, runner } = setUp();
+    let release: () => void = () => {};
+    const hanging = new Promise<void>((resolve) => (release = resolve));
+    const publish = commands.publish.bind(commands);
+    commands.publish = async (command) => {
+      if (command.cluster === 'us-east') await hanging;
+      return publish(command);
+    };
+    for (let i = 0; i < 150; i++)
+      await store.create(
+        aCommit(aRolloutState().withVersion(1).build(), [
+          rollback('us-east', 1),
+          rollback('eu-west', 2),
+          rollback('ap-south', 3),
+        ]),
+      );
+
+    const drained = runner.drain();
+    await waitFor(() => commands.published.length === 300, {
+      what: 'the eu-west and ap-south rollbacks while every us-east send hangs',
+    });
+    expect(commands.published.some((c) => c.cluster === 'us-east')).toBe(false);
+    release();
+    await drained;
+    expect(commands.published).toHaveLength(450);
+  });
+
+  it('does not end a pass whose next page cannot be read before the effects it started have ended', async () => {
+    const { store, commands, runner } = setUp();
+    let release: () => void = () => {};
+    const hanging = new Promise<void>((resolve) => (release = resolve));
+    const publish = commands.publish.bind(commands);
+    commands.publish = async (command) => {
+      if (command.cluster === 'us-east') await hanging;
+      return publish(command);
+    };
+    for (let i = 0; i < 120; i++)
+      await store.create(aCommit(aRolloutState().withVersion(1).build(), [rollback('us-east', 1)]));
+    const read = store.pendingEffects.bind(store);
+    let reads = 0;
+    store.pendingEffects = async (...args) => {
+      if (++reads === 2) throw new Error('Connection is closed');
+      return read(...args);
+    };
+
+    let ended = false;
+    const drained = runner.drain().then(
+      () => (ended = true),
+      () => (ended = true),
+    );
+    await waitFor(() => reads >= 2, { what: 'the second page read' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(ended).toBe(false);
+    release();
+    await drained;
+    expect(ended).toBe(true);
+    expect(commands.published).toHaveLength(100);
+  });
+
   it('runs effects of later pages while one of an earlier page hangs (pages do not wait for each other)', async () => {
     const { store, commands, runner } = setUp();
     let release: () => void = () => {};

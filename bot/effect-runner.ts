@@ -32,19 +32,28 @@ export interface EffectRunnerDeps {
 
 const BATCH = 100;
 /**
- * Housekeeping lanes (cards, gate jobs, locks) carried out at once; enough to keep one slow one
+ * Housekeeping effects (cards, gate jobs, locks) carried out at once; enough to keep one slow one
  * from delaying the rest. 16 left a stage change of 300 rollouts' cards and gate jobs waiting
- * page after page (the outbox leg of a command, p50 14.7 s on the scale bench, 6.3 s with 64).
+ * (the outbox leg of a command, p50 14.7 s on the scale bench, 6.3 s with 64).
  */
-const LANES_AT_ONCE = 64;
+const HOUSEKEEPING_AT_ONCE = 64;
 /**
- * Command lanes carried out at once: a whole page's, so a stage change's commands are all on their
- * way together rather than 16 at a time (each is its own produce request: see
- * `KafkaTopicBroker.produce` for why they are not gathered into one).
+ * Command sends at once: a stage change's commands go out together rather than a few at a time
+ * (each is its own produce request: see `KafkaTopicBroker.produce` for why they are not gathered
+ * into one).
  */
-const COMMAND_LANES_AT_ONCE = BATCH;
-/** Effects read and not yet done in one pass: four pages, so the next page is ready in time. */
-const EFFECTS_IN_WINDOW = 4 * BATCH;
+const SENDS_AT_ONCE = BATCH;
+/**
+ * Sends to one cluster at once: a cluster whose sends hang (its partitions without a leader, for
+ * kafkajs's whole retry cycle) holds at most this many of `SENDS_AT_ONCE`, and the other
+ * clusters' commands, rollbacks included, keep the rest.
+ */
+const SENDS_PER_CLUSTER_AT_ONCE = 32;
+/**
+ * Effects read and not yet done in one pass. Generous, so that one cluster's hanging sends (at
+ * most one in ten of a stage change's effects at 10 clusters) do not fill it and stop the reading.
+ */
+const EFFECTS_IN_WINDOW = 20 * BATCH;
 /** A replica that claimed an effect and died: another may take it over after this long. */
 const CLAIM_TTL_MS = 15_000;
 
@@ -114,38 +123,50 @@ export class EffectRunner {
     const blocked = new Set<string>();
     /** Each lane's last effect read so far: the next one of the lane starts after it. */
     const tails = new Map<string, Promise<void>>();
-    const commandSlots = new Slots(COMMAND_LANES_AT_ONCE);
-    const otherSlots = new Slots(LANES_AT_ONCE);
-    const window = new Set<Promise<void>>();
-    let after: number | undefined;
-    for (;;) {
-      while (window.size >= EFFECTS_IN_WINDOW) await Promise.race(window);
-      const page = await this.deps.store.pendingEffects(BATCH, after);
-      for (const item of page) {
-        const lane = laneOf(item);
-        const slots = item.effect.type === 'publish_command' ? commandSlots : otherSlots;
-        const run = (tails.get(lane) ?? Promise.resolve()).then(async () => {
-          if (blocked.has(lane) || this.inFlight.has(item.id)) return;
-          const free = await slots.take();
-          try {
-            if (!(await this.runOne(item))) blocked.add(lane);
-          } catch {
-            blocked.add(lane); // runOne reports its own failures
-          } finally {
-            free();
+    const sends = new Slots(SENDS_AT_ONCE);
+    const sendsTo = new Map<string, Slots>();
+    const housekeeping = new Slots(HOUSEKEEPING_AT_ONCE);
+    const window = new EffectWindow(EFFECTS_IN_WINDOW);
+    try {
+      let after: number | undefined;
+      for (;;) {
+        await window.roomFor(BATCH);
+        const page = await this.deps.store.pendingEffects(BATCH, after);
+        for (const item of page) {
+          const lane = laneOf(item);
+          const { effect } = item;
+          const slots: Slots[] = [housekeeping];
+          if (effect.type === 'publish_command') {
+            let cluster = sendsTo.get(effect.cluster);
+            if (!cluster)
+              sendsTo.set(effect.cluster, (cluster = new Slots(SENDS_PER_CLUSTER_AT_ONCE)));
+            slots.splice(0, 1, cluster, sends);
           }
-        });
-        tails.set(lane, run);
-        window.add(run);
-        void run.finally(() => {
-          window.delete(run);
-          if (tails.get(lane) === run) tails.delete(lane);
-        });
+          const run = (tails.get(lane) ?? Promise.resolve()).then(async () => {
+            if (blocked.has(lane) || this.inFlight.has(item.id)) return;
+            const frees: (() => void)[] = [];
+            try {
+              for (const s of slots) frees.push(await s.take());
+              if (!(await this.runOne(item))) blocked.add(lane);
+            } catch {
+              blocked.add(lane); // runOne reports its own failures
+            } finally {
+              for (const free of frees.reverse()) free();
+            }
+          });
+          tails.set(lane, run);
+          window.add(run);
+          void run.finally(() => {
+            if (tails.get(lane) === run) tails.delete(lane);
+          });
+        }
+        if (page.length < BATCH) break;
+        after = page[page.length - 1]!.seq;
       }
-      if (page.length < BATCH) break;
-      after = page[page.length - 1]!.seq;
+    } finally {
+      // Also when a page could not be read: the pass ends only once what it started has ended.
+      await window.drained();
     }
-    await Promise.all(window);
   }
 
   /** Claims, runs and marks one effect. False when it did not run (claimed elsewhere, or failed). */
@@ -330,6 +351,35 @@ export class EffectRunner {
       status: entry.status,
       ...(entry.detail ? { detail: entry.detail } : {}),
     };
+  }
+}
+
+/** Effects of one pass not yet done, at most `limit` (the reading of pages waits for room). */
+class EffectWindow {
+  private size = 0;
+  private readonly waiting: (() => void)[] = [];
+  private readonly running = new Set<Promise<void>>();
+
+  constructor(private readonly limit: number) {}
+
+  add(run: Promise<void>): void {
+    this.size++;
+    this.running.add(run);
+    void run.finally(() => {
+      this.size--;
+      this.running.delete(run);
+      this.waiting.shift()?.();
+    });
+  }
+
+  /** Resolves once `n` more fit. */
+  async roomFor(n: number): Promise<void> {
+    while (this.size + n > this.limit)
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  async drained(): Promise<void> {
+    await Promise.allSettled([...this.running]);
   }
 }
 
