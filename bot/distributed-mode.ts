@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import {
   KafkaTopicBroker,
   type KafkaTopicBrokerOptions,
@@ -64,6 +64,9 @@ export interface DistributedAdapters {
   close(): Promise<void>;
 }
 
+/** The bot's Redis client's options (the contract suites build their clients with them too). */
+export const BOT_REDIS_OPTIONS = { enableAutoPipelining: true } as const satisfies RedisOptions;
+
 /**
  * Opens the connections and builds every adapter but the notifier. Resolves once Redis answers,
  * so a wrong `REDIS_URL` fails at start rather than at the first rollout. Tests and the bench
@@ -76,7 +79,7 @@ export async function connectDistributedAdapters(
   // Commands issued in one turn of the event loop go out in one write: at 300 rollouts × 10
   // clusters a write per command was a tenth of the bot's CPU (socket writes), and the outbox and
   // the events consumer issue many at once. Only this client: BullMQ's connections block.
-  const redis = new Redis(options.redisUrl, { enableAutoPipelining: true });
+  const redis = new Redis(options.redisUrl, BOT_REDIS_OPTIONS);
   redis.on('error', (err) => logger.warn({ err }, 'redis connection error'));
   try {
     await redis.ping();

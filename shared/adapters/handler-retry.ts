@@ -70,11 +70,15 @@ export async function runHandler(
   }
 }
 
-export interface RetryUntilDone {
+export interface HandleUntilDoneOptions {
   handler: RecordHandler;
+  /** Aborts when the subscription stops: no further attempt starts (see `runHandler`). */
   stopping: AbortSignal;
+  /** How long a running attempt may go on after `stopping` aborts before it is abandoned. */
   drainTimeoutMs: number;
+  /** The backoff between attempts. */
   retry: HandlerRetryOptions;
+  /** Where each failed attempt is reported. */
   logger: Logger;
   /** Checked before each attempt: false lets go of the record (another consumer owns it now). */
   stillOwner?: () => boolean;
@@ -88,7 +92,7 @@ export interface RetryUntilDone {
  */
 export async function handleUntilDone(
   record: BrokerRecord,
-  options: RetryUntilDone,
+  options: HandleUntilDoneOptions,
 ): Promise<boolean> {
   const { stopping } = options;
   for (let attempt = 1; ; attempt++) {

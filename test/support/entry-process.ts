@@ -3,7 +3,7 @@
  * `npm run agent` / `npm run bot` would: one Node process with tsx loaded (no wrapper process, so
  * a signal reaches the program itself and SIGKILL kills it for good).
  */
-import { appendFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
@@ -71,9 +71,16 @@ export function spawnEntry(
   // TEST_CHILD_LOG_DIR=<dir>: every line each child prints also goes to <dir>/<name>.log (the
   // tail kept here is 200 lines, and a bench's children print far more).
   const logDir = process.env.TEST_CHILD_LOG_DIR;
-  const logFile = logDir && join(logDir, `${options.name.replace(/[^\w.-]+/g, '-')}.log`);
+  let log: WriteStream | undefined;
+  if (logDir) {
+    mkdirSync(logDir, { recursive: true });
+    log = createWriteStream(join(logDir, `${options.name.replace(/[^\w.-]+/g, '-')}.log`), {
+      flags: 'a',
+    });
+    child.once('close', () => log?.end());
+  }
   const onLine = (line: string) => {
-    if (logFile) appendFileSync(logFile, `${line}\n`);
+    log?.write(`${line}\n`);
     tail.push(line);
     tail.splice(0, Math.max(0, tail.length - 200));
     if (options.readyLine.test(line)) markReady();

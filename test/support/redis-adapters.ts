@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { BOT_REDIS_OPTIONS } from '../../bot/distributed-mode.js';
 import { startRedis, type RedisServer } from './redis-server.js';
 
 /**
@@ -15,7 +16,12 @@ export function privateRedis() {
     },
     client(options: RedisOptions = {}): Redis {
       if (!server) throw new Error('privateRedis: start() first');
-      const client = new Redis(server.url, { maxRetriesPerRequest: 3, ...options });
+      // As the bot's own client is (automatic pipelining), so the suites test what runs.
+      const client = new Redis(server.url, {
+        ...BOT_REDIS_OPTIONS,
+        maxRetriesPerRequest: 3,
+        ...options,
+      });
       clients.push(client);
       return client;
     },
