@@ -196,8 +196,11 @@ describe('the bot process killed while a gate evaluation runs', () => {
       const finished = await waitForRollout(store, rollout.id, FINISHED);
       expect(finished.status).toBe('succeeded');
 
-      // BullMQ found the job stalled and the new bot ran it to the end (then removed it).
-      expect(await queue.getJob(jobId)).toBeUndefined();
+      // BullMQ found the job stalled and the new bot ran it to the end (then removed it). With the
+      // verdict already applied the rollout does not wait for that re-run, so it may end first.
+      await waitFor(async () => (await queue.getJob(jobId)) === undefined, {
+        what: 'the stalled gate job to be run again and removed',
+      });
       const runs = probeLines(probe).filter((l) => gateJobId(l.job) === jobId);
       expect(runs.map((l) => [l.pid, l.step])).toEqual([
         [firstBot.pid, 'started'],
