@@ -24,7 +24,7 @@ export interface BullGateSchedulerOptions {
   backoffMs?: number;
   /** The longest wait between two runs of a failing job. Default 30 s. */
   maxBackoffMs?: number;
-  /** Jobs run at once by this process's worker (`GATE_CONCURRENCY`). Default 32. */
+  /** Jobs run at once by this process's worker (`GATE_CONCURRENCY`). Default 4. */
   concurrency?: number;
   /**
    * How long a (rolloutId, stageIndex, tick) stays claimed after the job is due: "at most once"
@@ -113,7 +113,7 @@ export class BullGateScheduler implements GateScheduler {
       attempts: Number.MAX_SAFE_INTEGER,
       backoffMs: 1000,
       maxBackoffMs: 30_000,
-      concurrency: 32,
+      concurrency: 4,
       retentionMs: HOUR_MS,
       keepCompleted: { age: HOUR_MS / 1000, count: 0 },
       keepFailed: { age: (7 * DAY_MS) / 1000, count: 1_000 },

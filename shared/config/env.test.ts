@@ -130,8 +130,8 @@ describe('environment configuration', () => {
     );
   });
 
-  it('reads how many gate evaluations run at once, 32 unless set, and refuses what is not a count', () => {
-    expect(parseEnv(BotEnv, {}).GATE_CONCURRENCY).toBe(32);
+  it('reads how many gate evaluations run at once, 4 unless set, and refuses what is not a count', () => {
+    expect(parseEnv(BotEnv, {}).GATE_CONCURRENCY).toBe(4);
     expect(parseEnv(BotEnv, { GATE_CONCURRENCY: '8' }).GATE_CONCURRENCY).toBe(8);
     for (const bad of ['0', '-3', '2.5', 'many', '5000']) {
       const err = configErrorOf(() => parseEnv(BotEnv, { GATE_CONCURRENCY: bad }));
