@@ -25,7 +25,16 @@ class RecordingCommandBus implements CommandBus {
   failNext = 0;
   /** Commands of these rollouts fail, as while their partition's leader is down. */
   readonly failing = new Set<string>();
+  /** Sends to these clusters wait until released, as kafkajs retrying a leaderless partition. */
+  private readonly hanging = new Map<string, Promise<void>>();
+  /** Makes every send to `cluster` hang from now on; the function lets them (and later ones) go. */
+  hangSendsTo(cluster: string): () => void {
+    let release: () => void = () => {};
+    this.hanging.set(cluster, new Promise<void>((resolve) => (release = resolve)));
+    return release;
+  }
   async publish(command: Command): Promise<void> {
+    await this.hanging.get(command.cluster);
     if (this.failNext-- > 0) throw new Error('broker unavailable');
     if (this.failing.has(command.rolloutId ?? '')) throw new Error('leader not available');
     this.published.push(command);
@@ -336,13 +345,7 @@ describe('EffectRunner: rollbacks first, each cluster on its own', () => {
 
   it('does not wait for a publish that hangs on one cluster before publishing to the others', async () => {
     const { store, commands, runner } = setUp();
-    let release: () => void = () => {};
-    const hanging = new Promise<void>((resolve) => (release = resolve));
-    const publish = commands.publish.bind(commands);
-    commands.publish = async (command) => {
-      if (command.cluster === 'us-east') await hanging; // kafkajs retrying a leaderless partition
-      return publish(command);
-    };
+    const release = commands.hangSendsTo('us-east');
     const state = aRolloutState().withVersion(1).build();
     await store.create(aCommit(state, [rollback('us-east', 1), rollback('eu-west', 2)]));
 
@@ -375,13 +378,7 @@ describe('EffectRunner: rollbacks first, each cluster on its own', () => {
 
   it('sends every other cluster’s rollback while 150 rollouts’ sends to one cluster hang', async () => {
     const { store, commands, runner } = setUp();
-    let release: () => void = () => {};
-    const hanging = new Promise<void>((resolve) => (release = resolve));
-    const publish = commands.publish.bind(commands);
-    commands.publish = async (command) => {
-      if (command.cluster === 'us-east') await hanging;
-      return publish(command);
-    };
+    const release = commands.hangSendsTo('us-east');
     for (let i = 0; i < 150; i++)
       await store.create(
         aCommit(aRolloutState().withVersion(1).build(), [
@@ -403,13 +400,7 @@ describe('EffectRunner: rollbacks first, each cluster on its own', () => {
 
   it('does not end a pass whose next page cannot be read before the effects it started have ended', async () => {
     const { store, commands, runner } = setUp();
-    let release: () => void = () => {};
-    const hanging = new Promise<void>((resolve) => (release = resolve));
-    const publish = commands.publish.bind(commands);
-    commands.publish = async (command) => {
-      if (command.cluster === 'us-east') await hanging;
-      return publish(command);
-    };
+    const release = commands.hangSendsTo('us-east');
     for (let i = 0; i < 120; i++)
       await store.create(aCommit(aRolloutState().withVersion(1).build(), [rollback('us-east', 1)]));
     const read = store.pendingEffects.bind(store);
@@ -435,13 +426,7 @@ describe('EffectRunner: rollbacks first, each cluster on its own', () => {
 
   it('runs effects of later pages while one of an earlier page hangs (pages do not wait for each other)', async () => {
     const { store, commands, runner } = setUp();
-    let release: () => void = () => {};
-    const hanging = new Promise<void>((resolve) => (release = resolve));
-    const publish = commands.publish.bind(commands);
-    commands.publish = async (command) => {
-      if (command.cluster === 'us-east') await hanging;
-      return publish(command);
-    };
+    const release = commands.hangSendsTo('us-east');
     await store.create(aCommit(aRolloutState().withVersion(1).build(), [rollback('us-east', 1)]));
     // 250 more rollouts: three more pages behind the first one's hanging publish.
     for (let i = 0; i < 250; i++)

@@ -125,6 +125,11 @@ export class EffectRunner {
     const tails = new Map<string, Promise<void>>();
     const sends = new Slots(SENDS_AT_ONCE);
     const sendsTo = new Map<string, Slots>();
+    const slotsTo = (cluster: string): Slots => {
+      let slots = sendsTo.get(cluster);
+      if (!slots) sendsTo.set(cluster, (slots = new Slots(SENDS_PER_CLUSTER_AT_ONCE)));
+      return slots;
+    };
     const housekeeping = new Slots(HOUSEKEEPING_AT_ONCE);
     const window = new EffectWindow(EFFECTS_IN_WINDOW);
     try {
@@ -135,13 +140,8 @@ export class EffectRunner {
         for (const item of page) {
           const lane = laneOf(item);
           const { effect } = item;
-          const slots: Slots[] = [housekeeping];
-          if (effect.type === 'publish_command') {
-            let cluster = sendsTo.get(effect.cluster);
-            if (!cluster)
-              sendsTo.set(effect.cluster, (cluster = new Slots(SENDS_PER_CLUSTER_AT_ONCE)));
-            slots.splice(0, 1, cluster, sends);
-          }
+          const slots =
+            effect.type === 'publish_command' ? [slotsTo(effect.cluster), sends] : [housekeeping];
           const run = (tails.get(lane) ?? Promise.resolve()).then(async () => {
             if (blocked.has(lane) || this.inFlight.has(item.id)) return;
             const frees: (() => void)[] = [];
@@ -356,17 +356,14 @@ export class EffectRunner {
 
 /** Effects of one pass not yet done, at most `limit` (the reading of pages waits for room). */
 class EffectWindow {
-  private size = 0;
   private readonly waiting: (() => void)[] = [];
   private readonly running = new Set<Promise<void>>();
 
   constructor(private readonly limit: number) {}
 
   add(run: Promise<void>): void {
-    this.size++;
     this.running.add(run);
     void run.finally(() => {
-      this.size--;
       this.running.delete(run);
       this.waiting.shift()?.();
     });
@@ -374,7 +371,7 @@ class EffectWindow {
 
   /** Resolves once `n` more fit. */
   async roomFor(n: number): Promise<void> {
-    while (this.size + n > this.limit)
+    while (this.running.size + n > this.limit)
       await new Promise<void>((resolve) => this.waiting.push(resolve));
   }
 
